@@ -1,0 +1,173 @@
+/**
+ * Close codes, close reasons and connection states: every close rule of
+ * duplex lives here (RFC 6455 §7.4 and the IANA WebSocket close code registry).
+ *
+ * @module
+ */
+
+/** Close codes duplex uses, with their RFC 6455 / IANA meaning. */
+export const CloseCode = {
+  /** 1000, RFC 6455 §7.4.1: normal closure. */
+  NORMAL: 1000,
+  /** 1001, §7.4.1: going away (server shutdown, idle peer). */
+  GOING_AWAY: 1001,
+  /** 1002, §7.4.1: protocol error (sent by the runtime, never by duplex). */
+  PROTOCOL_ERROR: 1002,
+  /** 1003, §7.4.1: unsupported data (a binary frame with no binary handler). */
+  UNSUPPORTED_DATA: 1003,
+  /** 1005, §7.4.1: no status code was present (local only, never on the wire). */
+  NO_STATUS: 1005,
+  /** 1006, §7.4.1: abnormal closure, no close frame (local only, never on the wire). */
+  ABNORMAL: 1006,
+  /** 1007, §7.4.1: invalid payload data. */
+  INVALID_PAYLOAD: 1007,
+  /** 1008, §7.4.1: policy violation. */
+  POLICY_VIOLATION: 1008,
+  /** 1009, §7.4.1: message too big. */
+  MESSAGE_TOO_BIG: 1009,
+  /** 1011, §7.4.1: the server met an internal failure. */
+  INTERNAL_ERROR: 1011,
+  /** 1012, IANA: service restart. */
+  SERVICE_RESTART: 1012,
+  /** 1013, IANA: try again later. */
+  TRY_AGAIN_LATER: 1013,
+} as const;
+
+/** The most UTF-8 bytes a close reason may have (125-byte control payload − 2-byte code). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/** The state of a connection, as in the WebSocket API's `readyState`. */
+export const ReadyState = {
+  /** The handshake is done but the socket has not opened yet. */
+  CONNECTING: 0,
+  /** Messages flow both ways. */
+  OPEN: 1,
+  /** A close frame was sent; waiting for the peer's, or for the close timeout. */
+  CLOSING: 2,
+  /** Finished: `onClose` has run, nothing more is routed. */
+  CLOSED: 3,
+} as const;
+
+/** One of the {@linkcode ReadyState} values. */
+export type ReadyState = typeof ReadyState[keyof typeof ReadyState];
+
+/** What a connection's close handler receives, once per connection. */
+export interface CloseInfo {
+  /** The close code; 1006 when the connection ended without a close frame. */
+  code: number;
+  /** The close reason, possibly empty. */
+  reason: string;
+  /** Whether the close handshake completed. */
+  wasClean: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Whether an application may close with this code: 1000, or 3000–4999.
+ * The 1xxx codes other than 1000 are reserved to the library.
+ *
+ * @example
+ * ```ts
+ * import { isApplicationCloseCode } from "./close_code.ts";
+ * console.assert(isApplicationCloseCode(4000));
+ * console.assert(!isApplicationCloseCode(1001));
+ * ```
+ */
+export function isApplicationCloseCode(code: number): boolean {
+  return Number.isInteger(code) &&
+    (code === CloseCode.NORMAL || (code >= 3000 && code <= 4999));
+}
+
+/**
+ * Whether a code may appear in a close frame on the wire (RFC 6455 §7.4.1,
+ * §7.4.2 and the IANA registry): 1000–1003, 1007–1014, 3000–4999.
+ */
+export function isWireCloseCode(code: number): boolean {
+  if (!Number.isInteger(code)) return false;
+  if (code >= 3000 && code <= 4999) return true;
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014);
+}
+
+/** The UTF-8 length of a string, in bytes. */
+export function utf8Length(text: string): number {
+  // Fast path: ASCII-only strings are the common case.
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * Checks a close code and reason an application asked for.
+ *
+ * @throws {RangeError} when the code is not 1000 or 3000–4999, or the reason
+ * is longer than {@linkcode MAX_CLOSE_REASON_BYTES} UTF-8 bytes.
+ */
+export function assertApplicationClose(code: number, reason: string): void {
+  if (!isApplicationCloseCode(code)) {
+    throw new RangeError(
+      `Cannot close connection: code ${code} is not 1000 or in 3000-4999`,
+    );
+  }
+  assertCloseReason(reason);
+}
+
+/**
+ * Checks that a close reason fits a close frame.
+ *
+ * @throws {TypeError} when the reason is not a string.
+ * @throws {RangeError} when it is over {@linkcode MAX_CLOSE_REASON_BYTES} UTF-8 bytes.
+ */
+export function assertCloseReason(reason: string): void {
+  if (typeof reason !== "string") {
+    throw new TypeError("Cannot close connection: reason must be a string");
+  }
+  const bytes = utf8Length(reason);
+  if (bytes > MAX_CLOSE_REASON_BYTES) {
+    throw new RangeError(
+      `Cannot close connection: reason is ${bytes} UTF-8 bytes, the limit is ${MAX_CLOSE_REASON_BYTES}`,
+    );
+  }
+}
+
+/**
+ * Cuts a reason to at most {@linkcode MAX_CLOSE_REASON_BYTES} UTF-8 bytes at a
+ * code-point boundary. For reasons built by the library from text it does not
+ * control (an error message, say).
+ */
+export function truncateCloseReason(reason: string): string {
+  if (utf8Length(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let out = "";
+  let bytes = 0;
+  for (const char of reason) {
+    const size = encoder.encode(char).length;
+    if (bytes + size > MAX_CLOSE_REASON_BYTES) break;
+    out += char;
+    bytes += size;
+  }
+  return out;
+}
+
+/**
+ * Normalises what the runtime reports: Deno gives code 0 for a connection
+ * that ended without a close frame; RFC 6455 §7.1.5 calls that 1006.
+ */
+export function normalizeCloseInfo(
+  code: number,
+  reason: string,
+  wasClean: boolean,
+): CloseInfo {
+  if (!code) return { code: CloseCode.ABNORMAL, reason, wasClean: false };
+  return { code, reason, wasClean };
+}

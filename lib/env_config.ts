@@ -1,0 +1,131 @@
+/**
+ * Configuration from environment variables, checked at start so that a bad
+ * value stops the server with a clear message instead of failing later.
+ *
+ * @module
+ */
+
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+
+/** The configuration `main.ts` reads from the environment. */
+export interface EnvConfig {
+  /** `PORT`: the TCP port (default 8000). */
+  port: number;
+  /** `HOSTNAME`: the address to listen on (default `0.0.0.0`). */
+  hostname: string;
+  /** `ALLOWED_ORIGINS`: comma-separated browser origins allowed besides the own host. */
+  allowedOrigins: string[];
+  /** `REQUIRE_ORIGIN`: refuse handshakes without `Origin` (default false). */
+  requireOrigin: boolean;
+  /** `MAX_CONNECTIONS` (default 10000). */
+  maxConnections: number;
+  /** `MAX_MESSAGE_SIZE` in bytes (default 1048576). */
+  maxMessageSize: number;
+  /** `IDLE_TIMEOUT` in seconds, 0 disables (default 30). */
+  idleTimeout: number;
+  /** `CLOSE_TIMEOUT` in milliseconds (default 5000). */
+  closeTimeout: number;
+  /** `DRAIN_TIMEOUT` in milliseconds (default 3000). */
+  drainTimeout: number;
+  /** `LOG_LEVEL`: debug, info, warn, error or silent (default info). */
+  logLevel: LogLevel;
+}
+
+/** Reads one environment variable. */
+export type EnvGetter = (name: string) => string | undefined;
+
+/** A configuration value that cannot be used. */
+export class ConfigError extends Error {
+  /** The variable at fault. */
+  readonly variable: string;
+
+  /** @param variable The variable. @param message What is wrong with it. */
+  constructor(variable: string, message: string) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+function integer(
+  get: EnvGetter,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = get(name)?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(
+      name,
+      `must be an integer from ${min} to ${max}, got "${raw}"`,
+    );
+  }
+  return value;
+}
+
+function boolean(get: EnvGetter, name: string, fallback: boolean): boolean {
+  const raw = get(name)?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes"].includes(raw)) return true;
+  if (["0", "false", "no"].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function origins(get: EnvGetter, name: string): string[] {
+  const raw = get(name)?.trim();
+  if (!raw) return [];
+  return raw.split(",").map((origin) => origin.trim()).filter(Boolean).map(
+    (origin) => {
+      if (origin === "*") return origin;
+      try {
+        const url = new URL(origin);
+        if (url.origin !== "null" && url.origin === origin.replace(/\/$/, "")) {
+          return url.origin;
+        }
+      } catch {
+        // reported below
+      }
+      throw new ConfigError(
+        name,
+        `must list origins such as https://app.example.com, got "${origin}"`,
+      );
+    },
+  );
+}
+
+/**
+ * Reads and checks the configuration.
+ *
+ * @throws {ConfigError} naming the first variable that is wrong.
+ *
+ * @example
+ * ```ts
+ * import { readEnvConfig } from "./env_config.ts";
+ * const config = readEnvConfig((name) => ({ PORT: "9000" })[name]);
+ * console.assert(config.port === 9000 && config.maxConnections === 10000);
+ * ```
+ */
+export function readEnvConfig(get: EnvGetter): EnvConfig {
+  const logLevel = (get("LOG_LEVEL")?.trim() || "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      "LOG_LEVEL",
+      `must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`,
+    );
+  }
+  return {
+    port: integer(get, "PORT", 8000, 0, 65535),
+    hostname: get("HOSTNAME")?.trim() || "0.0.0.0",
+    allowedOrigins: origins(get, "ALLOWED_ORIGINS"),
+    requireOrigin: boolean(get, "REQUIRE_ORIGIN", false),
+    maxConnections: integer(get, "MAX_CONNECTIONS", 10_000, 1),
+    maxMessageSize: integer(get, "MAX_MESSAGE_SIZE", 1_048_576, 1),
+    idleTimeout: integer(get, "IDLE_TIMEOUT", 30, 0),
+    closeTimeout: integer(get, "CLOSE_TIMEOUT", 5_000, 1),
+    drainTimeout: integer(get, "DRAIN_TIMEOUT", 3_000, 0),
+    logLevel,
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The JSON envelope on text frames (see docs/PROTOCOL.md): parsing what
+ * clients send, and encoding replies, errors and pushes.
+ *
+ * @module
+ */
+
+import { ErrorCode } from "./event_error.ts";
+
+/** A message id: a string of at most {@linkcode MAX_ID_LENGTH} characters, or a finite number. */
+export type MessageId = string | number;
+
+/** The most characters an event name may have. */
+export const MAX_EVENT_LENGTH = 128;
+/** The most characters a string id may have. */
+export const MAX_ID_LENGTH = 128;
+
+/** A well-formed client message. */
+export interface ClientEnvelope {
+  /** The event name. */
+  event: string;
+  /** The payload, `undefined` when absent. */
+  data: unknown;
+  /** Present when the client wants exactly one reply. */
+  id?: MessageId;
+}
+
+/** Why a text frame is not a usable message. */
+export interface EnvelopeProblem {
+  /** `BAD_JSON` or `BAD_ENVELOPE`. */
+  code: ErrorCode;
+  /** A short sentence for the client. */
+  message: string;
+  /** The id, when one could be read, so the error can answer it. */
+  id?: MessageId;
+}
+
+/** The result of {@linkcode parseEnvelope}. */
+export type ParsedEnvelope =
+  | { ok: true; envelope: ClientEnvelope }
+  | { ok: false; problem: EnvelopeProblem };
+
+const ENVELOPE_KEYS = new Set(["event", "data", "id"]);
+
+function isMessageId(id: unknown): id is MessageId {
+  if (typeof id === "string") return id.length <= MAX_ID_LENGTH;
+  return typeof id === "number" && Number.isFinite(id);
+}
+
+function problem(
+  code: ErrorCode,
+  message: string,
+  id?: MessageId,
+): ParsedEnvelope {
+  return {
+    ok: false,
+    problem: id === undefined ? { code, message } : { code, message, id },
+  };
+}
+
+/**
+ * Parses a text frame into a client envelope.
+ *
+ * @example
+ * ```ts
+ * import { parseEnvelope } from "./envelope.ts";
+ * const parsed = parseEnvelope('{"event":"echo","data":1,"id":7}');
+ * console.assert(parsed.ok && parsed.envelope.id === 7);
+ * ```
+ */
+export function parseEnvelope(text: string): ParsedEnvelope {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return problem(ErrorCode.BAD_JSON, "Message is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return problem(ErrorCode.BAD_ENVELOPE, "Message must be a JSON object");
+  }
+  const record = value as Record<string, unknown>;
+  const id = Object.hasOwn(record, "id") ? record.id : undefined;
+  const validId = id === undefined || isMessageId(id);
+  const answerId = validId ? id as MessageId | undefined : undefined;
+  if (!validId) {
+    return problem(
+      ErrorCode.BAD_ENVELOPE,
+      `Message id must be a string of at most ${MAX_ID_LENGTH} characters or a finite number`,
+    );
+  }
+  for (const key in record) {
+    if (!ENVELOPE_KEYS.has(key)) {
+      return problem(
+        ErrorCode.BAD_ENVELOPE,
+        "Message has a key other than event, data and id",
+        answerId,
+      );
+    }
+  }
+  const event = record.event;
+  if (typeof event !== "string" || event.length === 0) {
+    return problem(
+      ErrorCode.BAD_ENVELOPE,
+      "Message event must be a non-empty string",
+      answerId,
+    );
+  }
+  if (event.length > MAX_EVENT_LENGTH) {
+    return problem(
+      ErrorCode.BAD_ENVELOPE,
+      `Message event is longer than ${MAX_EVENT_LENGTH} characters`,
+      answerId,
+    );
+  }
+  const envelope: ClientEnvelope = { event, data: record.data };
+  if (answerId !== undefined) envelope.id = answerId;
+  return { ok: true, envelope };
+}
+
+/** Encodes a successful reply: `{"id":…,"data":…}`; `undefined` data becomes `null`. */
+export function encodeReply(id: MessageId, data: unknown): string {
+  return JSON.stringify({ id, data: data === undefined ? null : data });
+}
+
+/**
+ * Encodes an error: `{"id":…,"error":{code,message}}` when the message had an
+ * id, else the push `{"event":"error","data":{code,message}}`.
+ */
+export function encodeError(
+  id: MessageId | undefined,
+  code: string,
+  message: string,
+): string {
+  const error = { code, message };
+  return id === undefined
+    ? JSON.stringify({ event: "error", data: error })
+    : JSON.stringify({ id, error });
+}
+
+/** Encodes a server push: `{"event":…,"data":…}`, without `data` when it is `undefined`. */
+export function encodePush(event: string, data?: unknown): string {
+  return data === undefined
+    ? JSON.stringify({ event })
+    : JSON.stringify({ event, data });
+}

@@ -1,0 +1,253 @@
+/**
+ * `createServer`: the one fetch handler for HTTP and WebSocket on one port,
+ * the registry of open connections, and graceful shutdown.
+ *
+ * @module
+ */
+
+import { CloseCode } from "./close_code.ts";
+import { Connection } from "./connection.ts";
+import type { EventMap } from "./context.ts";
+import {
+  checkHandshake,
+  type HandshakeRefusal,
+  isUpgradeAttempt,
+  negotiateProtocol,
+  refusalResponse,
+} from "./handshake.ts";
+import { HttpRouter } from "./http_router.ts";
+import { createOriginPolicy } from "./origin_policy.ts";
+import { installProcessGuard } from "./process_guard.ts";
+import { resolveServerOptions, type ServerOptions } from "./server_options.ts";
+
+/** Options of {@linkcode DuplexServer.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * Milliseconds to wait for close handshakes.
+   * @default {the server's drainTimeout}
+   */
+  drainTimeout?: number;
+}
+
+/** A server made by {@linkcode createServer}. */
+export interface DuplexServer<
+  State = unknown,
+  Push extends EventMap = EventMap,
+> {
+  /** The handler for `Deno.serve`, `deno serve` and Deno Deploy. */
+  fetch(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
+  /**
+   * Graceful shutdown: new handshakes get 503, every connection gets 1001
+   * "server shutting down", close handshakes get up to `drainTimeout`, the
+   * rest are ended (their `onClose` sees 1006). Resolves when every
+   * connection has finished and its close hook has run. Calling it again
+   * returns the same promise.
+   */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+  /** The connections not yet finished, by id. */
+  readonly connections: ReadonlyMap<string, Connection<State, Push>>;
+  /** Whether `shutdown` has been called. */
+  readonly shuttingDown: boolean;
+}
+
+const SHUTDOWN_REASON = "server shutting down";
+
+/** The peer's address; read before the upgrade, after which Deno refuses. */
+function remoteHost(info: Deno.ServeHandlerInfo | undefined): string | undefined {
+  const addr = info?.remoteAddr;
+  return addr && "hostname" in addr ? addr.hostname : undefined;
+}
+
+/**
+ * Creates a duplex server: give its `fetch` to `Deno.serve` or export it
+ * for `deno serve`.
+ *
+ * @throws {TypeError | RangeError} when an option is invalid.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { createServer, EventRouter } from "./mod.ts";
+ *
+ * const router = new EventRouter().on("echo", z.unknown(), (data) => data);
+ * const server = createServer({ router });
+ * const response = await server.fetch(new Request("http://localhost/nothing"));
+ * console.assert(response.status === 404);
+ * ```
+ */
+export function createServer<State, Push extends EventMap>(
+  options: ServerOptions<State, Push>,
+): DuplexServer<State, Push> {
+  const config = resolveServerOptions(options);
+  const { router, logger } = config;
+  const http = config.http ?? new HttpRouter();
+  const originAllowed = createOriginPolicy(config);
+  const connections = new Map<string, Connection<State, Push>>();
+  let shutdownPromise: Promise<void> | undefined;
+  if (config.guardProcess) installProcessGuard(logger);
+
+  function refuse(refusal: HandshakeRefusal, request: Request): Response {
+    logger.info("handshake refused", {
+      reason: refusal.reason,
+      status: refusal.status,
+      path: new URL(request.url).pathname,
+      origin: request.headers.get("origin") ?? undefined,
+    });
+    return refusalResponse(refusal);
+  }
+
+  function admissionRefusal(request: Request): HandshakeRefusal | null {
+    if (new URL(request.url).pathname !== config.path) {
+      return {
+        status: 404,
+        reason: "bad_path",
+        message: "No WebSocket endpoint on this path",
+      };
+    }
+    const invalid = checkHandshake(request);
+    if (invalid) return invalid;
+    if (!originAllowed(request)) {
+      return {
+        status: 403,
+        reason: "bad_origin",
+        message: "Origin not allowed",
+      };
+    }
+    if (shutdownPromise) {
+      return {
+        status: 503,
+        reason: "shutting_down",
+        message: "Server is shutting down",
+      };
+    }
+    if (connections.size >= config.maxConnections) {
+      return {
+        status: 503,
+        reason: "too_many_connections",
+        message: "Too many connections",
+        headers: { "Retry-After": String(config.retryAfter) },
+      };
+    }
+    return null;
+  }
+
+  async function upgrade(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> {
+    const refusal = admissionRefusal(request);
+    if (refusal) return refuse(refusal, request);
+    let state: State;
+    if (config.authenticate) {
+      let result;
+      try {
+        result = await config.authenticate(request, info);
+      } catch (error) {
+        logger.error("authenticate failed", { error });
+        return refuse(
+          {
+            status: 500,
+            reason: "auth_error",
+            message: "Authentication failed",
+          },
+          request,
+        );
+      }
+      if (result instanceof Response) {
+        logger.info("handshake refused", {
+          reason: "auth",
+          status: result.status,
+        });
+        return result;
+      }
+      state = result;
+      // The hook may have waited: check shutdown and capacity again.
+      const late = admissionRefusal(request);
+      if (late) return refuse(late, request);
+    } else {
+      state = undefined as State;
+    }
+    const protocol = negotiateProtocol(
+      request.headers.get("sec-websocket-protocol"),
+      config.protocols,
+    );
+    const remote = remoteHost(info);
+    let upgraded;
+    try {
+      upgraded = Deno.upgradeWebSocket(request, {
+        protocol,
+        idleTimeout: config.idleTimeout,
+      });
+    } catch (error) {
+      logger.warn("upgrade failed", { error });
+      return refuse(
+        {
+          status: 400,
+          reason: "upgrade_failed",
+          message: "WebSocket upgrade failed",
+        },
+        request,
+      );
+    }
+    const connection = new Connection<State, Push>(upgraded.socket, {
+      id: crypto.randomUUID(),
+      state,
+      protocol: protocol ?? "",
+      router,
+      maxMessageSize: config.maxMessageSize,
+      closeTimeout: config.closeTimeout,
+      logger,
+      onFinished: (finished) => connections.delete(finished.id),
+    });
+    connections.set(connection.id, connection);
+    logger.info("connection opened", {
+      conn: connection.id,
+      protocol: connection.protocol || undefined,
+      remote,
+    });
+    return upgraded.response;
+  }
+
+  async function drain(drainTimeout: number): Promise<void> {
+    const open = [...connections.values()];
+    for (const connection of open) {
+      connection.closeWith(CloseCode.GOING_AWAY, SHUTDOWN_REASON);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, drainTimeout);
+    });
+    await Promise.race([
+      Promise.all(open.map((connection) => connection.finished)),
+      deadline,
+    ]);
+    clearTimeout(timer);
+    for (const connection of open) {
+      connection.terminate("drain timeout");
+    }
+    await Promise.all(open.map((connection) => connection.finished));
+  }
+
+  return {
+    async fetch(request, info) {
+      try {
+        if (isUpgradeAttempt(request)) return await upgrade(request, info);
+        return await http.handle(request, info);
+      } catch (error) {
+        logger.error("request failed", { error });
+        return new Response("Internal server error\n", { status: 500 });
+      }
+    },
+    shutdown(options = {}) {
+      const { drainTimeout = config.drainTimeout } = options;
+      shutdownPromise ??= drain(drainTimeout);
+      return shutdownPromise;
+    },
+    get connections() {
+      return connections;
+    },
+    get shuttingDown() {
+      return shutdownPromise !== undefined;
+    },
+  };
+}

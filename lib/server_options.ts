@@ -1,0 +1,188 @@
+/**
+ * The options of `createServer`, their defaults, and the checks that make a
+ * bad configuration fail at start instead of at the first request.
+ *
+ * @module
+ */
+
+import type { EventMap } from "./context.ts";
+import type { EventDefinitions, EventRouter } from "./event_router.ts";
+import type { HttpRouter } from "./http_router.ts";
+import { createLogger, type Logger } from "./logger.ts";
+
+/** What `authenticate` may return: the connection's state, or a refusal. */
+export type AuthResult<State> = State | Response;
+
+/**
+ * Reads a handshake request (cookies, bearer token, query) and returns the
+ * connection's state, or a `Response` (401, 403…) to refuse it.
+ */
+export type Authenticate<State> = (
+  request: Request,
+  info: Deno.ServeHandlerInfo | undefined,
+) => AuthResult<State> | Promise<AuthResult<State>>;
+
+/** Options of `createServer`. */
+export interface ServerOptions<State, Push extends EventMap> {
+  /** Routes WebSocket messages. */
+  router: EventRouter<State, Push, EventDefinitions>;
+  /**
+   * Routes plain HTTP requests.
+   * @default {a router that answers JSON 404 to everything}
+   */
+  http?: HttpRouter;
+  /**
+   * The path WebSocket handshakes are accepted on; an upgrade attempt on
+   * another path gets 404.
+   * @default {"/"}
+   */
+  path?: string;
+  /**
+   * Gives each connection its state, or refuses it with a `Response`.
+   * @default {every handshake is accepted with state `undefined`}
+   */
+  authenticate?: Authenticate<State>;
+  /**
+   * Browser origins allowed besides the server's own host; `"*"` allows all.
+   * @default {[]}
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * Refuse handshakes without an `Origin` header (non-browser clients).
+   * @default {false}
+   */
+  requireOrigin?: boolean;
+  /**
+   * Subprotocols the server speaks, in order of preference.
+   * @default {[]}
+   */
+  protocols?: readonly string[];
+  /**
+   * The most connections open at once; past it handshakes get 503.
+   * @default {10000}
+   */
+  maxConnections?: number;
+  /**
+   * The `Retry-After` seconds sent with a 503.
+   * @default {5}
+   */
+  retryAfter?: number;
+  /**
+   * The largest message accepted, in bytes; larger ones close with 1009.
+   * @default {1048576}
+   */
+  maxMessageSize?: number;
+  /**
+   * Seconds without traffic before the runtime pings; no pong within as
+   * long again closes with 1001. `0` disables it (Deno's `idleTimeout`).
+   * @default {30}
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds to wait for the peer's close frame after sending ours;
+   * then the peer is treated as gone (`onClose` with 1006).
+   * @default {5000}
+   */
+  closeTimeout?: number;
+  /**
+   * Milliseconds `shutdown` waits for close handshakes before ending the
+   * rest. Deno Deploy kills 5 s after SIGINT, so keep it under that there.
+   * @default {3000}
+   */
+  drainTimeout?: number;
+  /**
+   * Where to log.
+   * @default {JSON lines on stderr at level "info"}
+   */
+  logger?: Logger;
+  /**
+   * Keep the process alive when application code leaves a rejected promise
+   * or an uncaught error behind (Deno exits on those): log them instead.
+   * @default {true}
+   */
+  guardProcess?: boolean;
+}
+
+/** {@linkcode ServerOptions} with every default filled in. */
+export type ResolvedServerOptions<State, Push extends EventMap> =
+  & Required<Omit<ServerOptions<State, Push>, "http" | "authenticate">>
+  & Pick<ServerOptions<State, Push>, "http" | "authenticate">;
+
+function positiveInteger(name: string, value: number, min = 1): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `Cannot create server: ${name} must be an integer >= ${min}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function validToken(protocol: string): boolean {
+  // RFC 7230 token characters.
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(protocol);
+}
+
+/**
+ * Fills in defaults and checks every option.
+ *
+ * @throws {TypeError} when an option has the wrong type.
+ * @throws {RangeError} when a number is out of range.
+ */
+export function resolveServerOptions<State, Push extends EventMap>(
+  options: ServerOptions<State, Push>,
+): ResolvedServerOptions<State, Push> {
+  const {
+    router,
+    http,
+    path = "/",
+    authenticate,
+    allowedOrigins = [],
+    requireOrigin = false,
+    protocols = [],
+    maxConnections = 10_000,
+    retryAfter = 5,
+    maxMessageSize = 1_048_576,
+    idleTimeout = 30,
+    closeTimeout = 5_000,
+    drainTimeout = 3_000,
+    logger = createLogger(),
+    guardProcess = true,
+  } = options;
+  if (typeof router?.dispatchText !== "function") {
+    throw new TypeError("Cannot create server: router must be an EventRouter");
+  }
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new TypeError(
+      `Cannot create server: path must start with "/", got "${path}"`,
+    );
+  }
+  if (authenticate !== undefined && typeof authenticate !== "function") {
+    throw new TypeError(
+      "Cannot create server: authenticate must be a function",
+    );
+  }
+  for (const protocol of protocols) {
+    if (!validToken(protocol)) {
+      throw new TypeError(
+        `Cannot create server: subprotocol "${protocol}" is not an HTTP token`,
+      );
+    }
+  }
+  return {
+    router,
+    http,
+    path,
+    authenticate,
+    allowedOrigins,
+    requireOrigin,
+    protocols,
+    maxConnections: positiveInteger("maxConnections", maxConnections),
+    retryAfter: positiveInteger("retryAfter", retryAfter, 0),
+    maxMessageSize: positiveInteger("maxMessageSize", maxMessageSize),
+    idleTimeout: positiveInteger("idleTimeout", idleTimeout, 0),
+    closeTimeout: positiveInteger("closeTimeout", closeTimeout),
+    drainTimeout: positiveInteger("drainTimeout", drainTimeout, 0),
+    logger,
+    guardProcess,
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * The example app's HTTP routes: a short page at `/` and `/healthz`.
+ *
+ * @module
+ */
+
+import { HttpRouter } from "../lib/mod.ts";
+
+/** What `/healthz` reports on. */
+export interface HealthSource {
+  /** Whether the server is shutting down. */
+  readonly shuttingDown: boolean;
+  /** The open connections. */
+  readonly connections: { readonly size: number };
+}
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<meta charset="utf-8">
+<title>duplex</title>
+<h1>duplex</h1>
+<p>A Deno WebSocket server: HTTP and WebSocket on this one port.</p>
+<p>Connect a WebSocket to this address, then send JSON such as
+<code>{"event":"echo","data":"hi","id":1}</code>. The wire protocol is in
+<code>docs/PROTOCOL.md</code>.</p>
+<pre>const ws = new WebSocket(location.origin.replace(/^http/, "ws"));
+ws.onmessage = (e) => console.log(e.data);
+ws.onopen = () => ws.send(JSON.stringify({ event: "whoami", id: 1 }));</pre>
+`;
+
+/** Builds the HTTP routes; `/healthz` reports on `app`. */
+export function createHttpRoutes(app: () => HealthSource): HttpRouter {
+  return new HttpRouter()
+    .get("/", () =>
+      new Response(PAGE, {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      }))
+    .get("/healthz", () => {
+      const server = app();
+      return Response.json({
+        status: server.shuttingDown ? "shutting_down" : "ok",
+        connections: server.connections.size,
+      }, { status: server.shuttingDown ? 503 : 200 });
+    });
+}
