@@ -161,13 +161,17 @@ export function truncateCloseReason(reason: string): string {
 
 /**
  * Normalises what the runtime reports: Deno gives code 0 for a connection
- * that ended without a close frame; RFC 6455 §7.1.5 calls that 1006.
+ * that ended without a close frame, and 1005 with `wasClean` false when the
+ * peer dropped TCP instead of answering a close; RFC 6455 §7.1.5 calls both
+ * 1006.
  */
 export function normalizeCloseInfo(
   code: number,
   reason: string,
   wasClean: boolean,
 ): CloseInfo {
-  if (!code) return { code: CloseCode.ABNORMAL, reason, wasClean: false };
+  if (!code || (!wasClean && code === CloseCode.NO_STATUS)) {
+    return { code: CloseCode.ABNORMAL, reason, wasClean: false };
+  }
   return { code, reason, wasClean };
 }

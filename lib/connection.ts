@@ -58,6 +58,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
   #abort = new AbortController();
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #pendingClose: { code: number; reason: string } | undefined;
+  #sentClose: { code: number; reason: string } | undefined;
   #finished: Promise<CloseInfo>;
   #resolveFinished!: (info: CloseInfo) => void;
 
@@ -72,10 +73,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     socket.binaryType = "arraybuffer";
     socket.onopen = () => this.#onOpen();
     socket.onmessage = (event) => this.#onMessage(event.data);
-    socket.onclose = (event) =>
-      this.#finish(
-        normalizeCloseInfo(event.code, event.reason, event.wasClean),
-      );
+    socket.onclose = (event) => this.#onClose(event);
     socket.onerror = (event) => {
       const message = event instanceof ErrorEvent ? event.message : "error";
       this.#init.logger.debug("socket error", { conn: this.id, message });
@@ -140,6 +138,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     }
     if (this.#readyState !== ReadyState.OPEN) return;
     this.#readyState = ReadyState.CLOSING;
+    this.#sentClose = { code, reason };
     this.#abort.abort();
     this.#closeTimer = setTimeout(
       () =>
@@ -178,6 +177,15 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
       this.#init.logger.error("open handler failed", { conn: this.id, error });
       this.closeWith(CloseCode.INTERNAL_ERROR, "internal error");
     });
+  }
+
+  #onClose(event: CloseEvent): void {
+    const info = normalizeCloseInfo(event.code, event.reason, event.wasClean);
+    // When the server started the close, the peer's echo may carry no code
+    // (Deno reports 1005 then): report what the server sent instead.
+    const sent = this.#sentClose;
+    if (sent && info.wasClean) this.#finish({ ...sent, wasClean: true });
+    else this.#finish(info);
   }
 
   #onMessage(data: unknown): void {

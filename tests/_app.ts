@@ -1,0 +1,133 @@
+/**
+ * A test app that exercises every router path: echo, typed state, thrown and
+ * rejected handlers, application errors, closes, pushes and binary frames.
+ */
+
+import { z } from "zod";
+import {
+  type CloseInfo,
+  createServer,
+  type DuplexServer,
+  EventError,
+  EventRouter,
+  HttpRouter,
+  type ServerOptions,
+  silentLogger,
+} from "../lib/mod.ts";
+
+/** The state the test app's `authenticate` gives. */
+export interface TestState {
+  user: string;
+  role: "admin" | "guest";
+}
+
+/** The test app's pushes. */
+export type TestPushes = {
+  pushed: { n: number };
+  ready: undefined;
+};
+
+/** What a test can observe about the app's connections. */
+export interface Observed {
+  opens: string[];
+  closes: { id: string; info: CloseInfo }[];
+  /** Events a handler started after its connection's onClose ran (must stay empty). */
+  lateHandlers: string[];
+}
+
+/** Options of {@linkcode createTestApp}. */
+export interface TestAppOptions extends Partial<ServerOptions<TestState, TestPushes>> {
+  /** Register a binary handler that echoes. */
+  binary?: boolean;
+}
+
+/** Builds the router; `observed` records lifecycle calls. */
+export function createTestRouter(observed: Observed, binary = false) {
+  const closed = new Set<string>();
+  const router = new EventRouter<TestState, TestPushes>()
+    .on("echo", z.unknown(), (data, ctx) => {
+      if (closed.has(ctx.id)) observed.lateHandlers.push("echo");
+      return data;
+    })
+    .on("whoami", z.undefined(), (_data, ctx) => ({
+      id: ctx.id,
+      user: ctx.state.user,
+      role: ctx.state.role,
+      protocol: ctx.protocol,
+    }))
+    .on("add", z.object({ a: z.number(), b: z.number() }), ({ a, b }) => a + b)
+    .on("throw", z.undefined(), () => {
+      throw new Error("secret internal detail");
+    })
+    .on("reject", z.undefined(), () => Promise.reject(new Error("secret async detail")))
+    .on("forbidden", z.undefined(), () => {
+      throw new EventError("FORBIDDEN", "Admins only");
+    })
+    .on("async", z.object({ ms: z.number().max(2000) }), async ({ ms }, ctx) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { aborted: ctx.signal.aborted };
+    })
+    .on("push", z.object({ n: z.number() }), ({ n }, ctx) => {
+      ctx.emit("pushed", { n });
+      ctx.emit("ready");
+    })
+    .on(
+      "close",
+      z.object({ code: z.number().optional(), reason: z.string().optional() }),
+      ({ code, reason }, ctx) => {
+        try {
+          ctx.close(code, reason);
+          return { closed: true };
+        } catch (error) {
+          return { error: (error as Error).name, message: (error as Error).message };
+        }
+      },
+    )
+    .on("unserialisable", z.undefined(), () => ({ big: 1n }))
+    .on("leak", z.undefined(), () => {
+      // Fire-and-forget work that rejects later: the process guard logs it.
+      Promise.reject(new Error("left behind"));
+      return "ok";
+    })
+    .onOpen((ctx) => {
+      observed.opens.push(ctx.id);
+    })
+    .onClose((ctx, info) => {
+      closed.add(ctx.id);
+      observed.closes.push({ id: ctx.id, info });
+    });
+  if (binary) {
+    router.binary((data, ctx) => {
+      ctx.send(data);
+    });
+  }
+  return router;
+}
+
+/** Reads `?user=&role=`; `?user=nobody` is refused with 401, `?user=banned` with 403. */
+export function testAuthenticate(request: Request): TestState | Response {
+  const params = new URL(request.url).searchParams;
+  const user = params.get("user") ?? "anon";
+  if (user === "nobody") return new Response("Unauthorized\n", { status: 401 });
+  if (user === "banned") return new Response("Forbidden\n", { status: 403 });
+  if (user === "explode") throw new Error("auth backend down");
+  return { user, role: params.get("role") === "admin" ? "admin" : "guest" };
+}
+
+/** Creates the test app. */
+export function createTestApp(
+  options: TestAppOptions = {},
+): { app: DuplexServer<TestState, TestPushes>; observed: Observed } {
+  const observed: Observed = { opens: [], closes: [], lateHandlers: [] };
+  const { binary = false, ...rest } = options;
+  const app = createServer<TestState, TestPushes>({
+    router: createTestRouter(observed, binary),
+    http: new HttpRouter().get("/healthz", () => Response.json({ ok: true })),
+    authenticate: testAuthenticate,
+    logger: silentLogger,
+    closeTimeout: 1000,
+    drainTimeout: 1000,
+    ...rest,
+  });
+  return { app, observed };
+}

@@ -1,0 +1,144 @@
+/**
+ * Test helpers: a real server on 127.0.0.1 port 0, and a WebSocket client
+ * whose events are promises. Every helper cleans up after itself so that
+ * Deno's op and resource sanitizers stay on.
+ */
+
+import type { DuplexServer, EventMap } from "../lib/mod.ts";
+import { listen } from "../lib/mod.ts";
+
+/** A server under test. */
+export interface TestServer {
+  /** `http://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** `ws://127.0.0.1:PORT`. */
+  readonly wsUrl: string;
+  /** The bound port. */
+  readonly port: number;
+  /** Drains the app and stops the HTTP server. */
+  close(): Promise<void>;
+}
+
+/** Starts `app` on 127.0.0.1, port 0. */
+export function startServer<S, P extends EventMap>(
+  app: DuplexServer<S, P>,
+): TestServer {
+  const listener = listen(app, { port: 0, hostname: "127.0.0.1" });
+  const port = listener.addr.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    port,
+    close: () => listener.close(),
+  };
+}
+
+/** Rejects after `ms` unless `promise` settles first; the timer never leaks. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves after `ms`. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What a {@linkcode TestSocket} saw when it closed. */
+export interface ClientClose {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+}
+
+/** A WebSocket client whose messages and close are awaited. */
+export class TestSocket {
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<ClientClose>;
+  #queue: (string | ArrayBuffer)[] = [];
+  #waiters: ((data: string | ArrayBuffer) => void)[] = [];
+  #nextId = 1;
+
+  constructor(url: string, protocols?: string | string[]) {
+    this.ws = new WebSocket(url, protocols);
+    this.ws.binaryType = "arraybuffer";
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.addEventListener("open", () => resolve(), { once: true });
+      this.ws.addEventListener("error", () => reject(new Error("WebSocket failed to open")), {
+        once: true,
+      });
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) => {
+      this.ws.addEventListener("close", (event) =>
+        resolve({ code: event.code, reason: event.reason, wasClean: event.wasClean }), {
+        once: true,
+      });
+    });
+    this.ws.addEventListener("message", (event) => {
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter(event.data);
+      else this.#queue.push(event.data);
+    });
+  }
+
+  /** Opens a socket and waits until it is open. */
+  static async open(url: string, protocols?: string | string[]): Promise<TestSocket> {
+    const socket = new TestSocket(url, protocols);
+    await within(socket.opened, 5000, `open ${url}`);
+    return socket;
+  }
+
+  /** The next message, raw. */
+  nextRaw(ms = 5000): Promise<string | ArrayBuffer> {
+    const queued = this.#queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return within(new Promise((resolve) => this.#waiters.push(resolve)), ms, "next message");
+  }
+
+  /** The next text message, parsed as JSON. */
+  async next<T = Record<string, unknown>>(ms = 5000): Promise<T> {
+    const data = await this.nextRaw(ms);
+    if (typeof data !== "string") throw new Error("Expected a text message, got binary");
+    return JSON.parse(data) as T;
+  }
+
+  /** Sends a JSON value. */
+  json(value: unknown): void {
+    this.ws.send(JSON.stringify(value));
+  }
+
+  /** Sends `{event, data, id}` with a fresh id and returns the reply with that id. */
+  async request(event: string, data?: unknown): Promise<Record<string, unknown>> {
+    const id = this.#nextId++;
+    this.json(data === undefined ? { event, id } : { event, data, id });
+    for (;;) {
+      const message = await this.next();
+      if (message.id === id) return message;
+    }
+  }
+
+  /** Waits for the server to close the connection. */
+  waitClosed(ms = 5000): Promise<ClientClose> {
+    return within(this.closed, ms, "server close");
+  }
+
+  /** Closes from the client side and waits for the close event. */
+  async close(code?: number, reason?: string): Promise<ClientClose> {
+    if (this.ws.readyState < WebSocket.CLOSING) this.ws.close(code, reason);
+    return await within(this.closed, 5000, "client close");
+  }
+}
+
+/** Waits until `check` is true, polling every 10 ms, for at most `ms`. */
+export async function eventually(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await delay(10);
+  }
+}
