@@ -1,9 +1,14 @@
 /**
- * The example server's one entry, for every way of running it: `deno task
- * dev`, `deno task start`, `deno serve main.ts` (with `--parallel` too) and
- * Deno Deploy all run this module through `deno serve`, which calls the
- * default export's `fetch`. This file never calls `Deno.serve` itself, so
- * exactly one server runs in each mode.
+ * The example server's one entry.
+ *
+ * - `deno task start` / `deno task dev` run `main.ts --listen`: this module
+ *   serves itself with `Deno.serve` and drains gracefully on SIGINT/SIGTERM.
+ * - `deno serve main.ts` (with `--parallel` too) and Deno Deploy call the
+ *   default export's `fetch`; the runtime owns the HTTP server there.
+ *
+ * Exactly one server runs in each mode: with `--listen`, `fetch` is taken
+ * off the default export, so the runtime neither serves it a second time
+ * nor warns about it.
  *
  * @module
  */
@@ -11,6 +16,7 @@
 import {
   ConfigError,
   createLogger,
+  listen,
   readEnvConfig,
   shutdownOnSignals,
 } from "./lib/mod.ts";
@@ -27,19 +33,31 @@ function configure() {
 }
 
 const config = configure();
-// `deno serve` reads its address from DENO_SERVE_ADDRESS when it starts
-// listening, which is after this module has run: map PORT and HOSTNAME to it.
-if (
-  !Deno.env.get("DENO_SERVE_ADDRESS") &&
-  (Deno.env.get("PORT") || Deno.env.get("HOSTNAME"))
-) {
-  Deno.env.set("DENO_SERVE_ADDRESS", `tcp:${config.hostname}:${config.port}`);
+const logger = createLogger({ level: config.logLevel });
+const app = createApp({ ...config, logger });
+const entry: Partial<Deno.ServeDefaultExport> = { fetch: app.fetch };
+export default entry;
+
+if (import.meta.main && Deno.args.includes("--listen")) {
+  delete entry.fetch;
+  const listener = listen(app, {
+    port: config.port,
+    hostname: config.hostname,
+    onListen: ({ hostname, port }) =>
+      logger.info("listening", { url: `http://${hostname}:${port}/` }),
+  });
+  shutdownOnSignals(() => listener.close());
+} else {
+  // `deno serve` reads DENO_SERVE_ADDRESS when it starts listening, after
+  // this module has run: map PORT and HOSTNAME onto it.
+  if (
+    !Deno.env.get("DENO_SERVE_ADDRESS") &&
+    (Deno.env.get("PORT") || Deno.env.get("HOSTNAME"))
+  ) {
+    Deno.env.set("DENO_SERVE_ADDRESS", `tcp:${config.hostname}:${config.port}`);
+  }
+  // The runtime aborts its server on SIGINT/SIGTERM itself (every socket
+  // gets its 1001 "Server shutting down" at once); this still refuses new
+  // handshakes and lets every onClose run before the process ends.
+  shutdownOnSignals(() => app.shutdown());
 }
-
-const app = createApp({
-  ...config,
-  logger: createLogger({ level: config.logLevel }),
-});
-shutdownOnSignals(app);
-
-export default { fetch: app.fetch } satisfies Deno.ServeDefaultExport;

@@ -69,25 +69,27 @@ export function listen<State, Push extends EventMap>(
 }
 
 /**
- * On SIGINT or SIGTERM, shuts `app` down gracefully, then calls `exit`
- * (default `Deno.exit(0)`). For `deno serve` entries, where the runtime owns
- * the HTTP server. A second signal exits at once.
+ * On the first SIGINT or SIGTERM, calls `stop` (say, a listener's `close`,
+ * which drains the sockets) and then removes its listeners, so the process
+ * ends by itself once nothing is left running. A second signal exits at
+ * once with code 1. It never calls `Deno.exit` on the graceful path, so it
+ * also works under `deno run --watch`, which restarts through SIGTERM.
  *
  * @returns A function that removes the listeners.
  */
-export function shutdownOnSignals<State, Push extends EventMap>(
-  app: DuplexServer<State, Push>,
-  exit: () => void = () => Deno.exit(0),
-): () => void {
+export function shutdownOnSignals(stop: () => Promise<void>): () => void {
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];
-  const onSignal = () => {
-    if (app.shuttingDown) Deno.exit(1);
-    app.shutdown().finally(exit);
-  };
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  return () => {
+  let stopping = false;
+  const remove = () => {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   };
+  function onSignal() {
+    if (stopping) Deno.exit(1);
+    stopping = true;
+    stop().finally(remove);
+  }
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  return remove;
 }

@@ -53,7 +53,9 @@ export interface DuplexServer<
 const SHUTDOWN_REASON = "server shutting down";
 
 /** The peer's address; read before the upgrade, after which Deno refuses. */
-function remoteHost(info: Deno.ServeHandlerInfo | undefined): string | undefined {
+function remoteHost(
+  info: Deno.ServeHandlerInfo | undefined,
+): string | undefined {
   const addr = info?.remoteAddr;
   return addr && "hostname" in addr ? addr.hostname : undefined;
 }

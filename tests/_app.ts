@@ -36,7 +36,8 @@ export interface Observed {
 }
 
 /** Options of {@linkcode createTestApp}. */
-export interface TestAppOptions extends Partial<ServerOptions<TestState, TestPushes>> {
+export interface TestAppOptions
+  extends Partial<ServerOptions<TestState, TestPushes>> {
   /** Register a binary handler that echoes. */
   binary?: boolean;
 }
@@ -59,14 +60,22 @@ export function createTestRouter(observed: Observed, binary = false) {
     .on("throw", z.undefined(), () => {
       throw new Error("secret internal detail");
     })
-    .on("reject", z.undefined(), () => Promise.reject(new Error("secret async detail")))
+    .on(
+      "reject",
+      z.undefined(),
+      () => Promise.reject(new Error("secret async detail")),
+    )
     .on("forbidden", z.undefined(), () => {
       throw new EventError("FORBIDDEN", "Admins only");
     })
-    .on("async", z.object({ ms: z.number().max(2000) }), async ({ ms }, ctx) => {
-      await new Promise((resolve) => setTimeout(resolve, ms));
-      return { aborted: ctx.signal.aborted };
-    })
+    .on(
+      "async",
+      z.object({ ms: z.number().max(2000) }),
+      async ({ ms }, ctx) => {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        return { aborted: ctx.signal.aborted };
+      },
+    )
     .on("push", z.object({ n: z.number() }), ({ n }, ctx) => {
       ctx.emit("pushed", { n });
       ctx.emit("ready");
@@ -79,7 +88,10 @@ export function createTestRouter(observed: Observed, binary = false) {
           ctx.close(code, reason);
           return { closed: true };
         } catch (error) {
-          return { error: (error as Error).name, message: (error as Error).message };
+          return {
+            error: (error as Error).name,
+            message: (error as Error).message,
+          };
         }
       },
     )

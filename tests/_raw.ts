@@ -26,7 +26,9 @@ export function requestHead(
   headers: Record<string, string> | [string, string][],
 ): string {
   const lines = Array.isArray(headers) ? headers : Object.entries(headers);
-  return `${requestLine}\r\n${lines.map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`;
+  return `${requestLine}\r\n${
+    lines.map(([k, v]) => `${k}: ${v}`).join("\r\n")
+  }\r\n\r\n`;
 }
 
 /** The standard handshake headers, to override per test. */
@@ -74,7 +76,9 @@ export class RawPeer {
   async write(data: string | Uint8Array): Promise<void> {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     let written = 0;
-    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
+    while (written < bytes.length) {
+      written += await this.conn.write(bytes.subarray(written));
+    }
   }
 
   async #fill(ms: number): Promise<boolean> {
@@ -110,7 +114,9 @@ export class RawPeer {
         response.text = decoder.decode(this.#take(headBytes + length));
         return response;
       }
-      if (!await this.#fill(ms)) throw new Error("Connection closed before a response head");
+      if (!await this.#fill(ms)) {
+        throw new Error("Connection closed before a response head");
+      }
     }
   }
 
@@ -121,9 +127,16 @@ export class RawPeer {
   }
 
   /** Performs a valid handshake; throws unless the answer is 101. */
-  async handshake(port: number, extra: Record<string, string> = {}): Promise<RawResponse> {
-    const response = await this.request(requestHead("GET / HTTP/1.1", handshakeHeaders(port, extra)));
-    if (response.status !== 101) throw new Error(`Handshake answered ${response.status}`);
+  async handshake(
+    port: number,
+    extra: Record<string, string> = {},
+  ): Promise<RawResponse> {
+    const response = await this.request(
+      requestHead("GET / HTTP/1.1", handshakeHeaders(port, extra)),
+    );
+    if (response.status !== 101) {
+      throw new Error(`Handshake answered ${response.status}`);
+    }
     return response;
   }
 
@@ -194,7 +207,9 @@ function parseFrame(buffer: Uint8Array): Frame | null {
     offset = 4;
   } else if (length === 127) {
     if (buffer.length < 10) return null;
-    length = Number(new DataView(buffer.buffer, buffer.byteOffset + 2, 8).getBigUint64(0));
+    length = Number(
+      new DataView(buffer.buffer, buffer.byteOffset + 2, 8).getBigUint64(0),
+    );
     offset = 10;
   }
   const masked = (second & 0x80) !== 0;
@@ -203,7 +218,9 @@ function parseFrame(buffer: Uint8Array): Frame | null {
   if (buffer.length < offset + length) return null;
   const payload = buffer.slice(offset, offset + length);
   if (masked) {
-    for (let i = 0; i < payload.length; i++) payload[i] ^= buffer[maskOffset + (i % 4)];
+    for (let i = 0; i < payload.length; i++) {
+      payload[i] ^= buffer[maskOffset + (i % 4)];
+    }
   }
   return {
     fin: (first & 0x80) !== 0,
@@ -236,20 +253,26 @@ export function buildFrame(
   const { fin = true, rsv = 0, mask = true } = options;
   const data = typeof payload === "string" ? encoder.encode(payload) : payload;
   const length = options.declaredLength ?? data.length;
-  const header: number[] = [(fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f)];
+  const header: number[] = [
+    (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f),
+  ];
   const maskBit = mask ? 0x80 : 0;
   if (typeof length === "bigint" || length > 0xffff) {
     header.push(maskBit | 127);
     const big = BigInt(length);
-    for (let shift = 56n; shift >= 0n; shift -= 8n) header.push(Number((big >> shift) & 0xffn));
+    for (let shift = 56n; shift >= 0n; shift -= 8n) {
+      header.push(Number((big >> shift) & 0xffn));
+    }
   } else if (length >= 126) {
     header.push(maskBit | 126, length >> 8, length & 0xff);
   } else {
     header.push(maskBit | length);
   }
-  const key = mask ? crypto.getRandomValues(new Uint8Array(4)) : new Uint8Array(0);
+  const key = mask
+    ? crypto.getRandomValues(new Uint8Array(4))
+    : new Uint8Array(0);
   const body = data.slice();
-  if (mask) for (let i = 0; i < body.length; i++) body[i] ^= key[i % 4];
+  if (mask) { for (let i = 0; i < body.length; i++) body[i] ^= key[i % 4]; }
   const out = new Uint8Array(header.length + key.length + body.length);
   out.set(header);
   out.set(key, header.length);
@@ -258,7 +281,10 @@ export function buildFrame(
 }
 
 /** The payload of a close frame: a 2-byte code and a UTF-8 reason. */
-export function closePayload(code: number, reason: string | Uint8Array = ""): Uint8Array {
+export function closePayload(
+  code: number,
+  reason: string | Uint8Array = "",
+): Uint8Array {
   const text = typeof reason === "string" ? encoder.encode(reason) : reason;
   const out = new Uint8Array(2 + text.length);
   out[0] = code >> 8;

@@ -34,10 +34,17 @@ export function startServer<S, P extends EventMap>(
 }
 
 /** Rejects after `ms` unless `promise` settles first; the timer never leaks. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${ms} ms: ${what}`)),
+      ms,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -68,16 +75,28 @@ export class TestSocket {
     this.ws.binaryType = "arraybuffer";
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener("open", () => resolve(), { once: true });
-      this.ws.addEventListener("error", () => reject(new Error("WebSocket failed to open")), {
-        once: true,
-      });
+      this.ws.addEventListener(
+        "error",
+        () => reject(new Error("WebSocket failed to open")),
+        {
+          once: true,
+        },
+      );
     });
     this.opened.catch(() => {});
     this.closed = new Promise((resolve) => {
-      this.ws.addEventListener("close", (event) =>
-        resolve({ code: event.code, reason: event.reason, wasClean: event.wasClean }), {
-        once: true,
-      });
+      this.ws.addEventListener(
+        "close",
+        (event) =>
+          resolve({
+            code: event.code,
+            reason: event.reason,
+            wasClean: event.wasClean,
+          }),
+        {
+          once: true,
+        },
+      );
     });
     this.ws.addEventListener("message", (event) => {
       const waiter = this.#waiters.shift();
@@ -87,7 +106,10 @@ export class TestSocket {
   }
 
   /** Opens a socket and waits until it is open. */
-  static async open(url: string, protocols?: string | string[]): Promise<TestSocket> {
+  static async open(
+    url: string,
+    protocols?: string | string[],
+  ): Promise<TestSocket> {
     const socket = new TestSocket(url, protocols);
     await within(socket.opened, 5000, `open ${url}`);
     return socket;
@@ -97,13 +119,19 @@ export class TestSocket {
   nextRaw(ms = 5000): Promise<string | ArrayBuffer> {
     const queued = this.#queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
-    return within(new Promise((resolve) => this.#waiters.push(resolve)), ms, "next message");
+    return within(
+      new Promise((resolve) => this.#waiters.push(resolve)),
+      ms,
+      "next message",
+    );
   }
 
   /** The next text message, parsed as JSON. */
   async next<T = Record<string, unknown>>(ms = 5000): Promise<T> {
     const data = await this.nextRaw(ms);
-    if (typeof data !== "string") throw new Error("Expected a text message, got binary");
+    if (typeof data !== "string") {
+      throw new Error("Expected a text message, got binary");
+    }
     return JSON.parse(data) as T;
   }
 
@@ -113,7 +141,10 @@ export class TestSocket {
   }
 
   /** Sends `{event, data, id}` with a fresh id and returns the reply with that id. */
-  async request(event: string, data?: unknown): Promise<Record<string, unknown>> {
+  async request(
+    event: string,
+    data?: unknown,
+  ): Promise<Record<string, unknown>> {
     const id = this.#nextId++;
     this.json(data === undefined ? { event, id } : { event, data, id });
     for (;;) {
@@ -135,10 +166,16 @@ export class TestSocket {
 }
 
 /** Waits until `check` is true, polling every 10 ms, for at most `ms`. */
-export async function eventually(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
+export async function eventually(
+  check: () => boolean,
+  ms = 3000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    }
     await delay(10);
   }
 }

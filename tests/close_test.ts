@@ -8,34 +8,84 @@ import {
   utf8Length,
 } from "../lib/mod.ts";
 import { createTestApp, type Observed } from "./_app.ts";
-import { buildFrame, closePayload, Opcode, RawPeer, readClose } from "./_raw.ts";
+import {
+  buildFrame,
+  closePayload,
+  Opcode,
+  RawPeer,
+  readClose,
+} from "./_raw.ts";
 import { delay, eventually, startServer, TestSocket } from "./_server.ts";
 
 function closesOnce(observed: Observed) {
   const ids = observed.closes.map((c) => c.id);
-  assert.equal(new Set(ids).size, ids.length, "onClose ran twice for one connection");
+  assert.equal(
+    new Set(ids).size,
+    ids.length,
+    "onClose ran twice for one connection",
+  );
   assert.deepEqual(observed.lateHandlers, []);
 }
 
 Deno.test("close code rules", async (t) => {
   await t.step("applications may use 1000 and 3000-4999 only", () => {
-    for (const code of [1000, 3000, 3999, 4000, 4999]) assert.ok(isApplicationCloseCode(code), `${code}`);
-    for (const code of [0, 999, 1001, 1005, 1006, 1011, 1015, 2999, 5000, 65535, 4000.5, NaN]) {
+    for (const code of [1000, 3000, 3999, 4000, 4999]) {
+      assert.ok(isApplicationCloseCode(code), `${code}`);
+    }
+    for (
+      const code of [
+        0,
+        999,
+        1001,
+        1005,
+        1006,
+        1011,
+        1015,
+        2999,
+        5000,
+        65535,
+        4000.5,
+        NaN,
+      ]
+    ) {
       assert.ok(!isApplicationCloseCode(code), `${code}`);
     }
   });
-  await t.step("wire codes exclude 1004-1006, 1015 and the unassigned ranges", () => {
-    for (const code of [1000, 1001, 1002, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999]) {
-      assert.ok(isWireCloseCode(code), `${code}`);
-    }
-    for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000]) {
-      assert.ok(!isWireCloseCode(code), `${code}`);
-    }
-  });
+  await t.step(
+    "wire codes exclude 1004-1006, 1015 and the unassigned ranges",
+    () => {
+      for (
+        const code of [
+          1000,
+          1001,
+          1002,
+          1003,
+          1007,
+          1011,
+          1012,
+          1013,
+          1014,
+          3000,
+          4999,
+        ]
+      ) {
+        assert.ok(isWireCloseCode(code), `${code}`);
+      }
+      for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000]) {
+        assert.ok(!isWireCloseCode(code), `${code}`);
+      }
+    },
+  );
   await t.step("reasons are limited to 123 UTF-8 bytes", () => {
     assertApplicationClose(1000, "€".repeat(41));
-    assert.throws(() => assertApplicationClose(1000, "€".repeat(42)), RangeError);
-    assert.throws(() => assertApplicationClose(1000, "x".repeat(124)), RangeError);
+    assert.throws(
+      () => assertApplicationClose(1000, "€".repeat(42)),
+      RangeError,
+    );
+    assert.throws(
+      () => assertApplicationClose(1000, "x".repeat(124)),
+      RangeError,
+    );
     assert.throws(() => assertApplicationClose(1001, ""), RangeError);
   });
   await t.step("truncation cuts at a code-point boundary", () => {
@@ -44,8 +94,16 @@ Deno.test("close code rules", async (t) => {
     assert.equal(cut, "😀".repeat(30));
   });
   await t.step("code 0 from the runtime is reported as 1006", () => {
-    assert.deepEqual(normalizeCloseInfo(0, "", true), { code: 1006, reason: "", wasClean: false });
-    assert.deepEqual(normalizeCloseInfo(1000, "x", true), { code: 1000, reason: "x", wasClean: true });
+    assert.deepEqual(normalizeCloseInfo(0, "", true), {
+      code: 1006,
+      reason: "",
+      wasClean: false,
+    });
+    assert.deepEqual(normalizeCloseInfo(1000, "x", true), {
+      code: 1000,
+      reason: "x",
+      wasClean: true,
+    });
   });
 });
 
@@ -55,28 +113,50 @@ Deno.test("ctx.close sends the application's code and reason; onClose runs once"
   try {
     await t.step("close(4000, reason)", async () => {
       const socket = await TestSocket.open(server.wsUrl);
-      socket.json({ event: "close", data: { code: 4000, reason: "bye now" }, id: 1 });
+      socket.json({
+        event: "close",
+        data: { code: 4000, reason: "bye now" },
+        id: 1,
+      });
       const closed = await socket.waitClosed();
-      assert.deepEqual(closed, { code: 4000, reason: "bye now", wasClean: true });
+      assert.deepEqual(closed, {
+        code: 4000,
+        reason: "bye now",
+        wasClean: true,
+      });
     });
     await t.step("close() defaults to 1000", async () => {
       const socket = await TestSocket.open(server.wsUrl);
       socket.json({ event: "close", data: {} });
       assert.equal((await socket.waitClosed()).code, 1000);
     });
-    await t.step("reserved codes and long reasons throw RangeError at the call", async () => {
-      const socket = await TestSocket.open(server.wsUrl);
-      for (const code of [1001, 1005, 1006, 1011, 1015, 2999, 5000, 999]) {
-        const reply = await socket.request("close", { code });
-        assert.deepEqual((reply.data as { error: string }).error, "RangeError", `${code}`);
-      }
-      const long = await socket.request("close", { code: 4000, reason: "€".repeat(42) });
-      assert.equal((long.data as { error: string }).error, "RangeError");
-      assert.equal(socket.ws.readyState, WebSocket.OPEN);
-      await socket.close();
-    });
+    await t.step(
+      "reserved codes and long reasons throw RangeError at the call",
+      async () => {
+        const socket = await TestSocket.open(server.wsUrl);
+        for (const code of [1001, 1005, 1006, 1011, 1015, 2999, 5000, 999]) {
+          const reply = await socket.request("close", { code });
+          assert.deepEqual(
+            (reply.data as { error: string }).error,
+            "RangeError",
+            `${code}`,
+          );
+        }
+        const long = await socket.request("close", {
+          code: 4000,
+          reason: "€".repeat(42),
+        });
+        assert.equal((long.data as { error: string }).error, "RangeError");
+        assert.equal(socket.ws.readyState, WebSocket.OPEN);
+        await socket.close();
+      },
+    );
     await eventually(() => observed.closes.length === 3, 3000, "three closes");
-    assert.deepEqual(observed.closes.map((c) => c.info.code), [4000, 1000, 1005]);
+    assert.deepEqual(observed.closes.map((c) => c.info.code), [
+      4000,
+      1000,
+      1005,
+    ]);
   } finally {
     await server.close();
   }
@@ -92,13 +172,21 @@ Deno.test("client closes reach onClose with their code, reason and wasClean", as
       const socket = await TestSocket.open(server.wsUrl);
       await socket.close(1000, "r".repeat(123));
       await eventually(() => observed.closes.length === 1);
-      assert.deepEqual(lastClose(), { code: 1000, reason: "r".repeat(123), wasClean: true });
+      assert.deepEqual(lastClose(), {
+        code: 1000,
+        reason: "r".repeat(123),
+        wasClean: true,
+      });
     });
     await t.step("4001", async () => {
       const socket = await TestSocket.open(server.wsUrl);
       await socket.close(4001, "done");
       await eventually(() => observed.closes.length === 2);
-      assert.deepEqual(lastClose(), { code: 4001, reason: "done", wasClean: true });
+      assert.deepEqual(lastClose(), {
+        code: 4001,
+        reason: "done",
+        wasClean: true,
+      });
     });
     await t.step("no code → 1005", async () => {
       const socket = await TestSocket.open(server.wsUrl);
@@ -107,19 +195,26 @@ Deno.test("client closes reach onClose with their code, reason and wasClean", as
       assert.equal(lastClose().code, 1005);
     });
     for (const code of [1001, 1011, 1012, 1013]) {
-      await t.step(`raw close frame ${code} is echoed and reported`, async () => {
-        const before = observed.closes.length;
-        const peer = await RawPeer.connect(server.port);
-        await peer.handshake(server.port);
-        await peer.write(buildFrame(Opcode.CLOSE, closePayload(code, "raw")));
-        const frame = await peer.readFrame();
-        assert.ok(frame && frame.opcode === Opcode.CLOSE);
-        assert.equal(readClose(frame).code, code);
-        await peer.readUntilEof();
-        peer.close();
-        await eventually(() => observed.closes.length === before + 1);
-        assert.deepEqual(lastClose(), { code, reason: "raw", wasClean: true });
-      });
+      await t.step(
+        `raw close frame ${code} is echoed and reported`,
+        async () => {
+          const before = observed.closes.length;
+          const peer = await RawPeer.connect(server.port);
+          await peer.handshake(server.port);
+          await peer.write(buildFrame(Opcode.CLOSE, closePayload(code, "raw")));
+          const frame = await peer.readFrame();
+          assert.ok(frame && frame.opcode === Opcode.CLOSE);
+          assert.equal(readClose(frame).code, code);
+          await peer.readUntilEof();
+          peer.close();
+          await eventually(() => observed.closes.length === before + 1);
+          assert.deepEqual(lastClose(), {
+            code,
+            reason: "raw",
+            wasClean: true,
+          });
+        },
+      );
     }
     await t.step("an abrupt TCP drop → 1006, not Deno's 0", async () => {
       const before = observed.closes.length;
@@ -127,13 +222,20 @@ Deno.test("client closes reach onClose with their code, reason and wasClean", as
       await peer.handshake(server.port);
       peer.close();
       await eventually(() => observed.closes.length === before + 1);
-      assert.deepEqual(lastClose(), { code: 1006, reason: "", wasClean: false });
+      assert.deepEqual(lastClose(), {
+        code: 1006,
+        reason: "",
+        wasClean: false,
+      });
     });
     await t.step("a drop mid-frame → 1006, nothing dispatched", async () => {
       const before = observed.closes.length;
       const peer = await RawPeer.connect(server.port);
       await peer.handshake(server.port);
-      const frame = buildFrame(Opcode.TEXT, JSON.stringify({ event: "echo", data: "x".repeat(500) }));
+      const frame = buildFrame(
+        Opcode.TEXT,
+        JSON.stringify({ event: "echo", data: "x".repeat(500) }),
+      );
       await peer.write(frame.subarray(0, 40));
       peer.close();
       await eventually(() => observed.closes.length === before + 1);
@@ -151,7 +253,10 @@ Deno.test("a peer that never answers the close frame is gone after closeTimeout"
   const peer = await RawPeer.connect(server.port);
   try {
     await peer.handshake(server.port);
-    const message = JSON.stringify({ event: "close", data: { code: 4002, reason: "go" } });
+    const message = JSON.stringify({
+      event: "close",
+      data: { code: 4002, reason: "go" },
+    });
     await peer.write(buildFrame(Opcode.TEXT, message));
     const frame = await peer.readFrame();
     assert.ok(frame && frame.opcode === Opcode.CLOSE);
@@ -166,7 +271,9 @@ Deno.test("a peer that never answers the close frame is gone after closeTimeout"
     });
     assert.equal(app.connections.size, 0);
     // Nothing is routed from it any more.
-    await peer.write(buildFrame(Opcode.TEXT, JSON.stringify({ event: "echo", id: 1 })));
+    await peer.write(
+      buildFrame(Opcode.TEXT, JSON.stringify({ event: "echo", id: 1 })),
+    );
     await delay(50);
     assert.deepEqual(observed.lateHandlers, []);
   } finally {
@@ -210,18 +317,32 @@ Deno.test("no handler runs and nothing is sent once the close has begun", async 
   const peer = await RawPeer.connect(server.port);
   try {
     await peer.handshake(server.port);
-    await peer.write(buildFrame(Opcode.TEXT, JSON.stringify({ event: "close", data: { code: 4000 } })));
+    await peer.write(
+      buildFrame(
+        Opcode.TEXT,
+        JSON.stringify({ event: "close", data: { code: 4000 } }),
+      ),
+    );
     const frame = await peer.readFrame();
     assert.ok(frame);
     assert.deepEqual(readClose(frame), { code: 4000, reason: "" });
     // Messages behind our close frame: never routed (Deno drops the TCP connection).
-    const echoes = Array.from({ length: 20 }, (_, i) =>
-      buildFrame(Opcode.TEXT, JSON.stringify({ event: "echo", id: i })));
-    await peer.write(new Uint8Array(echoes.flatMap((f) => [...f]))).catch(() => {});
+    const echoes = Array.from(
+      { length: 20 },
+      (_, i) =>
+        buildFrame(Opcode.TEXT, JSON.stringify({ event: "echo", id: i })),
+    );
+    await peer.write(new Uint8Array(echoes.flatMap((f) => [...f]))).catch(
+      () => {},
+    );
     for (;;) {
       const next = await peer.readFrame().catch(() => null);
       if (next === null) break;
-      assert.notEqual(next.opcode, Opcode.TEXT, "a reply was sent after the close frame");
+      assert.notEqual(
+        next.opcode,
+        Opcode.TEXT,
+        "a reply was sent after the close frame",
+      );
     }
     await eventually(() => observed.closes.length === 1);
   } finally {
@@ -237,25 +358,44 @@ Deno.test("after a server close, onClose reports the code the server sent", asyn
   const closeFromServer = async (answer: boolean) => {
     const peer = await RawPeer.connect(server.port);
     await peer.handshake(server.port);
-    await peer.write(buildFrame(Opcode.TEXT, JSON.stringify({ event: "close", data: { code: 4100, reason: "r" } })));
+    await peer.write(
+      buildFrame(
+        Opcode.TEXT,
+        JSON.stringify({ event: "close", data: { code: 4100, reason: "r" } }),
+      ),
+    );
     const frame = await peer.readFrame();
     assert.ok(frame && frame.opcode === Opcode.CLOSE);
     if (answer) await peer.write(buildFrame(Opcode.CLOSE));
     peer.close();
   };
   try {
-    await t.step("the peer answers with an empty close frame → the server's code", async () => {
-      await closeFromServer(true);
-      await eventually(() => observed.closes.length === 1);
-      assert.deepEqual(observed.closes[0].info, { code: 4100, reason: "r", wasClean: true });
-    });
-    await t.step("the peer drops TCP instead of answering → the same (a runtime limit)", async () => {
-      // Deno reports this exactly as it reports an empty close frame (1005,
-      // wasClean true), so the two cannot be told apart: docs/PROTOCOL.md.
-      await closeFromServer(false);
-      await eventually(() => observed.closes.length === 2);
-      assert.deepEqual(observed.closes[1].info, { code: 4100, reason: "r", wasClean: true });
-    });
+    await t.step(
+      "the peer answers with an empty close frame → the server's code",
+      async () => {
+        await closeFromServer(true);
+        await eventually(() => observed.closes.length === 1);
+        assert.deepEqual(observed.closes[0].info, {
+          code: 4100,
+          reason: "r",
+          wasClean: true,
+        });
+      },
+    );
+    await t.step(
+      "the peer drops TCP instead of answering → the same (a runtime limit)",
+      async () => {
+        // Deno reports this exactly as it reports an empty close frame (1005,
+        // wasClean true), so the two cannot be told apart: docs/PROTOCOL.md.
+        await closeFromServer(false);
+        await eventually(() => observed.closes.length === 2);
+        assert.deepEqual(observed.closes[1].info, {
+          code: 4100,
+          reason: "r",
+          wasClean: true,
+        });
+      },
+    );
   } finally {
     await server.close();
   }

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { EventRouter } from "../lib/mod.ts";
 import { createTestApp } from "./_app.ts";
-import { buildFrame, closePayload, Opcode, RawPeer, readClose } from "./_raw.ts";
+import {
+  buildFrame,
+  closePayload,
+  Opcode,
+  RawPeer,
+  readClose,
+} from "./_raw.ts";
 import { eventually, startServer, TestSocket } from "./_server.ts";
 
 type Message = Record<string, unknown>;
@@ -30,7 +36,10 @@ Deno.test("EventRouter replies once to a message with an id, never without", asy
     assert.deepEqual(await socket.next(), { id: "s-1", data: "second" });
     socket.json({ event: "echo", id: 0 });
     assert.deepEqual(await socket.next(), { id: 0, data: null });
-    assert.deepEqual(await socket.request("add", { a: 2, b: 3 }), { id: 1, data: 5 });
+    assert.deepEqual(await socket.request("add", { a: 2, b: 3 }), {
+      id: 1,
+      data: 5,
+    });
   });
 });
 
@@ -72,13 +81,29 @@ Deno.test("EventRouter answers every error code", async (t) => {
       ) {
         await expectError(text, "BAD_ENVELOPE");
       }
-      await expectError('{"event":"echo","id":9,"extra":true}', "BAD_ENVELOPE", 9);
+      await expectError(
+        '{"event":"echo","id":9,"extra":true}',
+        "BAD_ENVELOPE",
+        9,
+      );
       await expectError('{"data":1,"id":"k"}', "BAD_ENVELOPE", "k");
     });
     await t.step("UNKNOWN_EVENT, prototype names included", async () => {
       await expectError('{"event":"nope"}', "UNKNOWN_EVENT");
-      for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty", "error"]) {
-        await expectError(JSON.stringify({ event: name, id: name }), "UNKNOWN_EVENT", name);
+      for (
+        const name of [
+          "__proto__",
+          "constructor",
+          "toString",
+          "hasOwnProperty",
+          "error",
+        ]
+      ) {
+        await expectError(
+          JSON.stringify({ event: name, id: name }),
+          "UNKNOWN_EVENT",
+          name,
+        );
       }
     });
     await t.step("INVALID_DATA names the field", async () => {
@@ -90,32 +115,56 @@ Deno.test("EventRouter answers every error code", async (t) => {
       assert.match((reply.error as Message).message as string, /^a: /);
       await expectError(JSON.stringify({ event: "add" }), "INVALID_DATA");
     });
-    await t.step("HANDLER_ERROR for throw and reject, details never sent", async () => {
-      for (const event of ["throw", "reject", "unserialisable"]) {
-        const reply = await expectError(JSON.stringify({ event, id: event }), "HANDLER_ERROR", event);
-        assert.equal((reply.error as Message).message, "Internal error");
-        assert.doesNotMatch(JSON.stringify(reply), /secret/);
-      }
-      await expectError(JSON.stringify({ event: "throw" }), "HANDLER_ERROR");
-    });
-    await t.step("an EventError answers with its own code and message", async () => {
-      const reply = await expectError('{"event":"forbidden","id":2}', "FORBIDDEN", 2);
-      assert.equal((reply.error as Message).message, "Admins only");
-    });
+    await t.step(
+      "HANDLER_ERROR for throw and reject, details never sent",
+      async () => {
+        for (const event of ["throw", "reject", "unserialisable"]) {
+          const reply = await expectError(
+            JSON.stringify({ event, id: event }),
+            "HANDLER_ERROR",
+            event,
+          );
+          assert.equal((reply.error as Message).message, "Internal error");
+          assert.doesNotMatch(JSON.stringify(reply), /secret/);
+        }
+        await expectError(JSON.stringify({ event: "throw" }), "HANDLER_ERROR");
+      },
+    );
+    await t.step(
+      "an EventError answers with its own code and message",
+      async () => {
+        const reply = await expectError(
+          '{"event":"forbidden","id":2}',
+          "FORBIDDEN",
+          2,
+        );
+        assert.equal((reply.error as Message).message, "Admins only");
+      },
+    );
     await t.step("the connection goes on after every error", async () => {
-      assert.deepEqual(await socket.request("echo", "still here"), { id: 1, data: "still here" });
+      assert.deepEqual(await socket.request("echo", "still here"), {
+        id: 1,
+        data: "still here",
+      });
     });
   });
 });
 
 Deno.test("EventRouter: prototype-pollution keys stay plain data", async () => {
   await withSocket(async (socket) => {
-    const payload = '{"event":"echo","id":1,"data":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}}';
+    const payload =
+      '{"event":"echo","id":1,"data":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}}';
     socket.ws.send(payload);
     const reply = await socket.next<Message>();
-    assert.deepEqual(Object.keys(reply.data as object).sort(), ["__proto__", "constructor"]);
+    assert.deepEqual(Object.keys(reply.data as object).sort(), [
+      "__proto__",
+      "constructor",
+    ]);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
-    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted"), false);
+    assert.equal(
+      Object.prototype.hasOwnProperty.call(Object.prototype, "polluted"),
+      false,
+    );
   });
 });
 
@@ -125,10 +174,18 @@ Deno.test("a failing handler never disturbs other connections or the process", a
     try {
       socket.json({ event: "leak", id: 1 });
       assert.deepEqual(await socket.next(), { id: 1, data: "ok" });
-      for (let i = 0; i < 20; i++) socket.json({ event: i % 2 ? "throw" : "reject" });
-      assert.deepEqual(await other.request("echo", "fine"), { id: 1, data: "fine" });
+      for (let i = 0; i < 20; i++) {
+        socket.json({ event: i % 2 ? "throw" : "reject" });
+      }
+      assert.deepEqual(await other.request("echo", "fine"), {
+        id: 1,
+        data: "fine",
+      });
       for (let i = 0; i < 20; i++) await socket.next();
-      assert.deepEqual(await socket.request("echo", "alive"), { id: 1, data: "alive" });
+      assert.deepEqual(await socket.request("echo", "alive"), {
+        id: 1,
+        data: "alive",
+      });
     } finally {
       await other.close();
     }
@@ -147,8 +204,14 @@ Deno.test("async handlers reply when they resolve, in any order", async () => {
   await withSocket(async (socket) => {
     socket.json({ event: "async", data: { ms: 80 }, id: "slow" });
     socket.json({ event: "async", data: { ms: 1 }, id: "fast" });
-    assert.deepEqual(await socket.next(), { id: "fast", data: { aborted: false } });
-    assert.deepEqual(await socket.next(), { id: "slow", data: { aborted: false } });
+    assert.deepEqual(await socket.next(), {
+      id: "fast",
+      data: { aborted: false },
+    });
+    assert.deepEqual(await socket.next(), {
+      id: "slow",
+      data: { aborted: false },
+    });
   });
 });
 
@@ -178,12 +241,16 @@ Deno.test("binary frames without a binary handler close with 1003", async () => 
 });
 
 Deno.test("messages over maxMessageSize close with 1009; the limit itself passes", async (t) => {
-  const { app, observed } = createTestApp({ maxMessageSize: 1024, binary: true });
+  const { app, observed } = createTestApp({
+    maxMessageSize: 1024,
+    binary: true,
+  });
   const server = startServer(app);
   try {
     await t.step("text at the limit passes, one byte over closes", async () => {
       const socket = await TestSocket.open(server.wsUrl);
-      const filler = (n: number) => JSON.stringify({ event: "echo", data: "x".repeat(n), id: 1 });
+      const filler = (n: number) =>
+        JSON.stringify({ event: "echo", data: "x".repeat(n), id: 1 });
       const exact = filler(1024 - filler(0).length);
       assert.equal(exact.length, 1024);
       socket.ws.send(exact);
@@ -205,7 +272,9 @@ Deno.test("messages over maxMessageSize close with 1009; the limit itself passes
     await t.step("a fragmented message is measured whole", async () => {
       const peer = await RawPeer.connect(server.port);
       await peer.handshake(server.port);
-      await peer.write(buildFrame(Opcode.TEXT, "x".repeat(600), { fin: false }));
+      await peer.write(
+        buildFrame(Opcode.TEXT, "x".repeat(600), { fin: false }),
+      );
       await peer.write(buildFrame(Opcode.CONTINUATION, "x".repeat(600)));
       const frame = await peer.readFrame();
       assert.ok(frame);
@@ -219,14 +288,22 @@ Deno.test("messages over maxMessageSize close with 1009; the limit itself passes
   } finally {
     await server.close();
   }
-  assert.deepEqual(observed.closes.map((c) => c.info.code), [1009, 1009, 1009, 1009]);
+  assert.deepEqual(observed.closes.map((c) => c.info.code), [
+    1009,
+    1009,
+    1009,
+    1009,
+  ]);
 });
 
 Deno.test("EventRouter.on refuses bad registrations", () => {
   const router = new EventRouter().on("a", z.string(), (s) => s);
   assert.throws(() => router.on("a", z.string(), (s) => s), TypeError);
   assert.throws(() => router.on("", z.string(), (s) => s), TypeError);
-  assert.throws(() => router.on("x".repeat(129), z.string(), (s) => s), TypeError);
+  assert.throws(
+    () => router.on("x".repeat(129), z.string(), (s) => s),
+    TypeError,
+  );
   assert.throws(
     // @ts-expect-error: not a Standard Schema
     () => router.on("b", { parse: () => 1 }, (s) => s),
@@ -271,6 +348,9 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.deepEqual(sent.map((s) => JSON.parse(s)), [
     { id: 1, data: 4 },
-    { id: 2, error: { code: "INVALID_DATA", message: "Expected an even number" } },
+    {
+      id: 2,
+      error: { code: "INVALID_DATA", message: "Expected an even number" },
+    },
   ]);
 });

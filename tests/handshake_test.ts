@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { checkHandshake, isUpgradeAttempt, isValidKey, negotiateProtocol } from "../lib/mod.ts";
+import {
+  checkHandshake,
+  isUpgradeAttempt,
+  isValidKey,
+  negotiateProtocol,
+} from "../lib/mod.ts";
 import { createTestApp } from "./_app.ts";
 import { handshakeHeaders, RawPeer, requestHead, SAMPLE_KEY } from "./_raw.ts";
 import { startServer, TestSocket } from "./_server.ts";
@@ -12,7 +17,10 @@ function upgradeRequest(
 ): Request {
   const all: Record<string, string> = { ...handshakeHeaders(8000), ...headers };
   for (const name of init.drop ?? []) delete all[name];
-  return new Request(init.url ?? BASE, { method: init.method ?? "GET", headers: all });
+  return new Request(init.url ?? BASE, {
+    method: init.method ?? "GET",
+    headers: all,
+  });
 }
 
 Deno.test("checkHandshake refuses what RFC 6455 §4.2.1 refuses, in-process", async (t) => {
@@ -20,15 +28,55 @@ Deno.test("checkHandshake refuses what RFC 6455 §4.2.1 refuses, in-process", as
     ["POST", upgradeRequest({}, { method: "POST" }), 405, "bad_method"],
     ["PUT", upgradeRequest({}, { method: "PUT" }), 405, "bad_method"],
     ["Upgrade: h2c", upgradeRequest({ Upgrade: "h2c" }), 400, "bad_upgrade"],
-    ["no Connection", upgradeRequest({}, { drop: ["Connection"] }), 400, "bad_connection"],
-    ["Connection: close", upgradeRequest({ Connection: "close" }), 400, "bad_connection"],
+    [
+      "no Connection",
+      upgradeRequest({}, { drop: ["Connection"] }),
+      400,
+      "bad_connection",
+    ],
+    [
+      "Connection: close",
+      upgradeRequest({ Connection: "close" }),
+      400,
+      "bad_connection",
+    ],
     ["no Host", upgradeRequest({}, { drop: ["Host"] }), 400, "missing_host"],
-    ["version 8", upgradeRequest({ "Sec-WebSocket-Version": "8" }), 426, "bad_version"],
-    ["version 12", upgradeRequest({ "Sec-WebSocket-Version": "12" }), 426, "bad_version"],
-    ["version 13, 8", upgradeRequest({ "Sec-WebSocket-Version": "13, 8" }), 426, "bad_version"],
-    ["no version", upgradeRequest({}, { drop: ["Sec-WebSocket-Version"] }), 426, "bad_version"],
-    ["version abc", upgradeRequest({ "Sec-WebSocket-Version": "abc" }), 426, "bad_version"],
-    ["no key", upgradeRequest({}, { drop: ["Sec-WebSocket-Key"] }), 400, "bad_key"],
+    [
+      "version 8",
+      upgradeRequest({ "Sec-WebSocket-Version": "8" }),
+      426,
+      "bad_version",
+    ],
+    [
+      "version 12",
+      upgradeRequest({ "Sec-WebSocket-Version": "12" }),
+      426,
+      "bad_version",
+    ],
+    [
+      "version 13, 8",
+      upgradeRequest({ "Sec-WebSocket-Version": "13, 8" }),
+      426,
+      "bad_version",
+    ],
+    [
+      "no version",
+      upgradeRequest({}, { drop: ["Sec-WebSocket-Version"] }),
+      426,
+      "bad_version",
+    ],
+    [
+      "version abc",
+      upgradeRequest({ "Sec-WebSocket-Version": "abc" }),
+      426,
+      "bad_version",
+    ],
+    [
+      "no key",
+      upgradeRequest({}, { drop: ["Sec-WebSocket-Key"] }),
+      400,
+      "bad_key",
+    ],
     ["key abc", upgradeRequest({ "Sec-WebSocket-Key": "abc" }), 400, "bad_key"],
     ["empty key", upgradeRequest({ "Sec-WebSocket-Key": "" }), 400, "bad_key"],
     [
@@ -62,23 +110,40 @@ Deno.test("checkHandshake refuses what RFC 6455 §4.2.1 refuses, in-process", as
       assert.ok(refusal, "expected a refusal");
       assert.equal(refusal.status, status);
       assert.equal(refusal.reason, reason);
-      if (status === 426) assert.equal(refusal.headers?.["Sec-WebSocket-Version"], "13");
+      if (status === 426) {
+        assert.equal(refusal.headers?.["Sec-WebSocket-Version"], "13");
+      }
       if (status === 405) assert.equal(refusal.headers?.Allow, "GET");
     });
   }
-  await t.step("the seed's headers pass, tokens are case-insensitive comma lists", () => {
-    assert.equal(checkHandshake(upgradeRequest()), null);
-    assert.equal(
-      checkHandshake(upgradeRequest({ Upgrade: "WebSocket", Connection: "keep-alive, Upgrade" })),
-      null,
-    );
-    assert.equal(checkHandshake(upgradeRequest({ Connection: "UPGRADE" })), null);
-  });
+  await t.step(
+    "the seed's headers pass, tokens are case-insensitive comma lists",
+    () => {
+      assert.equal(checkHandshake(upgradeRequest()), null);
+      assert.equal(
+        checkHandshake(
+          upgradeRequest({
+            Upgrade: "WebSocket",
+            Connection: "keep-alive, Upgrade",
+          }),
+        ),
+        null,
+      );
+      assert.equal(
+        checkHandshake(upgradeRequest({ Connection: "UPGRADE" })),
+        null,
+      );
+    },
+  );
 });
 
 Deno.test("isValidKey accepts only base64 of 16 bytes", () => {
   assert.ok(isValidKey(SAMPLE_KEY));
-  assert.ok(isValidKey(btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))))));
+  assert.ok(
+    isValidKey(
+      btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16)))),
+    ),
+  );
   assert.ok(!isValidKey(null));
   assert.ok(!isValidKey(`${SAMPLE_KEY}, ${SAMPLE_KEY}`));
   assert.ok(!isValidKey(SAMPLE_KEY.slice(0, -2)));
@@ -86,9 +151,15 @@ Deno.test("isValidKey accepts only base64 of 16 bytes", () => {
 
 Deno.test("isUpgradeAttempt tells upgrade attempts from plain HTTP", () => {
   assert.ok(isUpgradeAttempt(upgradeRequest()));
-  assert.ok(isUpgradeAttempt(new Request(BASE, { headers: { "sec-websocket-key": "x" } })));
+  assert.ok(
+    isUpgradeAttempt(
+      new Request(BASE, { headers: { "sec-websocket-key": "x" } }),
+    ),
+  );
   assert.ok(!isUpgradeAttempt(new Request(BASE)));
-  assert.ok(!isUpgradeAttempt(new Request(BASE, { headers: { upgrade: "h2c" } })));
+  assert.ok(
+    !isUpgradeAttempt(new Request(BASE, { headers: { upgrade: "h2c" } })),
+  );
 });
 
 Deno.test("negotiateProtocol picks the server's first choice among those offered", () => {
@@ -100,15 +171,21 @@ Deno.test("negotiateProtocol picks the server's first choice among those offered
 });
 
 Deno.test("createServer answers refusals with a status and a text body, in-process", async (t) => {
-  const { app } = createTestApp({ allowedOrigins: ["https://app.example.com"] });
+  const { app } = createTestApp({
+    allowedOrigins: ["https://app.example.com"],
+  });
   await t.step("version 8 → 426 with Sec-WebSocket-Version: 13", async () => {
-    const response = await app.fetch(upgradeRequest({ "Sec-WebSocket-Version": "8" }));
+    const response = await app.fetch(
+      upgradeRequest({ "Sec-WebSocket-Version": "8" }),
+    );
     assert.equal(response.status, 426);
     assert.equal(response.headers.get("sec-websocket-version"), "13");
     assert.match(await response.text(), /13/);
   });
   await t.step("upgrade on another path → 404", async () => {
-    const response = await app.fetch(upgradeRequest({}, { url: "http://127.0.0.1:8000/other" }));
+    const response = await app.fetch(
+      upgradeRequest({}, { url: "http://127.0.0.1:8000/other" }),
+    );
     assert.equal(response.status, 404);
     await response.body?.cancel();
   });
@@ -122,7 +199,9 @@ Deno.test("createServer answers refusals with a status and a text body, in-proce
 });
 
 Deno.test("the handshake over real TCP", async (t) => {
-  const { app } = createTestApp({ allowedOrigins: ["https://app.example.com"] });
+  const { app } = createTestApp({
+    allowedOrigins: ["https://app.example.com"],
+  });
   const server = startServer(app);
   const raw = async (head: string) => {
     const peer = await RawPeer.connect(server.port);
@@ -135,12 +214,18 @@ Deno.test("the handshake over real TCP", async (t) => {
   const get = (extra: Record<string, string>, line = "GET / HTTP/1.1") =>
     raw(requestHead(line, handshakeHeaders(server.port, extra)));
   try {
-    await t.step("a valid handshake → 101 with the RFC's sample accept", async () => {
-      const response = await get({});
-      assert.equal(response.status, 101);
-      assert.equal(response.headers.get("sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-      assert.equal(response.headers.get("sec-websocket-extensions"), null);
-    });
+    await t.step(
+      "a valid handshake → 101 with the RFC's sample accept",
+      async () => {
+        const response = await get({});
+        assert.equal(response.status, 101);
+        assert.equal(
+          response.headers.get("sec-websocket-accept"),
+          "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+        );
+        assert.equal(response.headers.get("sec-websocket-extensions"), null);
+      },
+    );
     await t.step("version 8 → 426 Sec-WebSocket-Version: 13", async () => {
       const response = await get({ "Sec-WebSocket-Version": "8" });
       assert.equal(response.status, 426);
@@ -166,7 +251,10 @@ Deno.test("the handshake over real TCP", async (t) => {
       assert.equal((await get({ Upgrade: "h2c" })).status, 400);
     });
     await t.step("mixed-case tokens in lists → 101", async () => {
-      const response = await get({ Upgrade: "WebSocket", Connection: "keep-alive, Upgrade" });
+      const response = await get({
+        Upgrade: "WebSocket",
+        Connection: "keep-alive, Upgrade",
+      });
       assert.equal(response.status, 101);
     });
     await t.step("a foreign Origin → 403", async () => {
@@ -182,13 +270,22 @@ Deno.test("the handshake over real TCP", async (t) => {
       }
     });
     await t.step("the own host and the allowlist → 101", async () => {
-      assert.equal((await get({ Origin: `http://127.0.0.1:${server.port}` })).status, 101);
-      assert.equal((await get({ Origin: "https://app.example.com" })).status, 101);
+      assert.equal(
+        (await get({ Origin: `http://127.0.0.1:${server.port}` })).status,
+        101,
+      );
+      assert.equal(
+        (await get({ Origin: "https://app.example.com" })).status,
+        101,
+      );
     });
-    await t.step("HTTP/1.0 is upgraded: Request hides the HTTP version (a documented gap)", async () => {
-      const response = await get({}, "GET / HTTP/1.0");
-      assert.equal(response.status, 101);
-    });
+    await t.step(
+      "HTTP/1.0 is upgraded: Request hides the HTTP version (a documented gap)",
+      async () => {
+        const response = await get({}, "GET / HTTP/1.0");
+        assert.equal(response.status, 101);
+      },
+    );
   } finally {
     await server.close();
   }
@@ -237,7 +334,9 @@ Deno.test("authenticate gives typed state or refuses the handshake", async (t) =
   const server = startServer(app);
   try {
     await t.step("state flows to handlers", async () => {
-      const socket = await TestSocket.open(`${server.wsUrl}/?user=ada&role=admin`);
+      const socket = await TestSocket.open(
+        `${server.wsUrl}/?user=ada&role=admin`,
+      );
       const reply = await socket.request("whoami");
       assert.deepEqual(
         { ...(reply.data as object), id: undefined },
@@ -245,12 +344,20 @@ Deno.test("authenticate gives typed state or refuses the handshake", async (t) =
       );
       await socket.close();
     });
-    for (const [user, status] of [["nobody", 401], ["banned", 403], ["explode", 500]] as const) {
+    for (
+      const [user, status] of [["nobody", 401], ["banned", 403], [
+        "explode",
+        500,
+      ]] as const
+    ) {
       await t.step(`?user=${user} → ${status}`, async () => {
         const peer = await RawPeer.connect(server.port);
         try {
           const response = await peer.request(
-            requestHead(`GET /?user=${user} HTTP/1.1`, handshakeHeaders(server.port)),
+            requestHead(
+              `GET /?user=${user} HTTP/1.1`,
+              handshakeHeaders(server.port),
+            ),
           );
           assert.equal(response.status, status);
         } finally {
@@ -267,15 +374,23 @@ Deno.test("subprotocols: the chosen one is echoed, none when none is shared", as
   const { app } = createTestApp({ protocols: ["duplex.v2", "duplex.v1"] });
   const server = startServer(app);
   try {
-    const both = await TestSocket.open(server.wsUrl, ["duplex.v1", "duplex.v2"]);
+    const both = await TestSocket.open(server.wsUrl, [
+      "duplex.v1",
+      "duplex.v2",
+    ]);
     assert.equal(both.ws.protocol, "duplex.v2");
-    assert.equal(((await both.request("whoami")).data as { protocol: string }).protocol, "duplex.v2");
+    assert.equal(
+      ((await both.request("whoami")).data as { protocol: string }).protocol,
+      "duplex.v2",
+    );
     await both.close();
     const none = await TestSocket.open(server.wsUrl);
     assert.equal(none.ws.protocol, "");
     await none.close();
     const peer = await RawPeer.connect(server.port);
-    const response = await peer.handshake(server.port, { "Sec-WebSocket-Protocol": "chat, mqtt" });
+    const response = await peer.handshake(server.port, {
+      "Sec-WebSocket-Protocol": "chat, mqtt",
+    });
     assert.equal(response.headers.get("sec-websocket-protocol"), null);
     peer.close();
   } finally {
@@ -286,10 +401,15 @@ Deno.test("subprotocols: the chosen one is echoed, none when none is shared", as
 Deno.test("maxConnections: past it handshakes get 503 with Retry-After", async () => {
   const { app } = createTestApp({ maxConnections: 2, retryAfter: 7 });
   const server = startServer(app);
-  const sockets = [await TestSocket.open(server.wsUrl), await TestSocket.open(server.wsUrl)];
+  const sockets = [
+    await TestSocket.open(server.wsUrl),
+    await TestSocket.open(server.wsUrl),
+  ];
   try {
     const peer = await RawPeer.connect(server.port);
-    const response = await peer.request(requestHead("GET / HTTP/1.1", handshakeHeaders(server.port)));
+    const response = await peer.request(
+      requestHead("GET / HTTP/1.1", handshakeHeaders(server.port)),
+    );
     peer.close();
     assert.equal(response.status, 503);
     assert.equal(response.headers.get("retry-after"), "7");
@@ -304,12 +424,20 @@ Deno.test("maxConnections: past it handshakes get 503 with Retry-After", async (
 
 Deno.test("createServer rejects invalid options at creation", async (t) => {
   const { app: _ } = createTestApp();
-  const bad: [string, Record<string, unknown>, typeof TypeError | typeof RangeError][] = [
+  const bad: [
+    string,
+    Record<string, unknown>,
+    typeof TypeError | typeof RangeError,
+  ][] = [
     ["maxConnections 0", { maxConnections: 0 }, RangeError],
     ["maxMessageSize -1", { maxMessageSize: -1 }, RangeError],
     ["closeTimeout 1.5", { closeTimeout: 1.5 }, RangeError],
     ["path without /", { path: "ws" }, TypeError],
-    ["origin with a path", { allowedOrigins: ["https://a.example/x"] }, TypeError],
+    [
+      "origin with a path",
+      { allowedOrigins: ["https://a.example/x"] },
+      TypeError,
+    ],
     ["origin not a URL", { allowedOrigins: ["nope"] }, TypeError],
     ["protocol with a space", { protocols: ["a b"] }, TypeError],
   ];

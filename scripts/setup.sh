@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian and the npm registry on a
+# fresh machine. Idempotent: does nothing that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if ((${#need[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing ${need[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]} from Debian" >&2
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Deno itself (pinned in bin/deno) and every npm dependency, lock frozen.
+./bin/deno --version >/dev/null
+./bin/deno install --frozen >/dev/null

@@ -1,0 +1,194 @@
+/**
+ * The real entry in a child process, both ways it runs: `deno run main.ts
+ * --listen` (what `deno task start` and `deno task dev` run) and `deno serve
+ * main.ts` (what `--parallel` and Deno Deploy run).
+ */
+
+import assert from "node:assert/strict";
+import { delay, TestSocket, within } from "./_server.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+interface Served {
+  child: Deno.ChildProcess;
+  port: number;
+  stderr: () => string;
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+type Mode = "listen" | "serve";
+
+function commandArgs(mode: Mode, flags: string[]): string[] {
+  return mode === "listen"
+    ? ["run", "--allow-net", "--allow-env", ...flags, MAIN, "--listen"]
+    : ["serve", "--allow-net", "--allow-env", ...flags, MAIN];
+}
+
+async function serveMain(
+  mode: Mode,
+  env: Record<string, string>,
+  flags: string[] = [],
+): Promise<Served> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: commandArgs(mode, flags),
+    env: {
+      PORT: String(port),
+      HOSTNAME: "127.0.0.1",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) log += decoder.decode(chunk);
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const deadline = Date.now() + 20_000;
+  while (!/Listening on|"msg":"listening"/.test(log)) {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await child.status;
+      await pumps;
+      throw new Error(`deno serve did not start:\n${log}`);
+    }
+    await delay(50);
+  }
+  return {
+    child,
+    port,
+    stderr: () => log,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      child.kill(signal);
+      const status = await within(child.status, 10_000, "child exit");
+      await pumps;
+      return status;
+    },
+  };
+}
+
+for (const mode of ["listen", "serve"] as const) {
+  Deno.test(`main.ts (${mode}): one server on PORT, the example app answers`, async () => {
+    const served = await serveMain(mode, {});
+    try {
+      const url = `http://127.0.0.1:${served.port}/`;
+      const listening =
+        served.stderr().match(/Listening on|"msg":"listening"/g) ?? [];
+      assert.equal(listening.length, 1, served.stderr());
+      assert.ok(served.stderr().includes(url), served.stderr());
+      assert.doesNotMatch(served.stderr(), /did you mean/);
+      const page = await fetch(url);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /duplex/);
+      const health = await fetch(`${url}healthz`);
+      assert.deepEqual(await health.json(), { status: "ok", connections: 0 });
+      const socket = await TestSocket.open(
+        `ws://127.0.0.1:${served.port}/?user=ada`,
+      );
+      const welcome = await socket.next<
+        { event: string; data: { user: string; events: string[] } }
+      >();
+      assert.equal(welcome.event, "welcome");
+      assert.equal(welcome.data.user, "ada");
+      assert.deepEqual(welcome.data.events, ["echo", "whoami"]);
+      assert.deepEqual(await socket.request("echo", [1, 2]), {
+        id: 1,
+        data: [1, 2],
+      });
+      await socket.close();
+    } finally {
+      const status = await served.stop();
+      assert.equal(status.code, 0);
+    }
+  });
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`main.ts --listen drains on ${signal}: clients get 1001, onClose runs, exit 0`, async () => {
+    const served = await serveMain("listen", { DRAIN_TIMEOUT: "2000" });
+    const sockets = await Promise.all(
+      [1, 2, 3].map(() => TestSocket.open(`ws://127.0.0.1:${served.port}/`)),
+    );
+    for (const socket of sockets) await socket.next(); // welcome
+    const status = await served.stop(signal);
+    assert.equal(status.code, 0, served.stderr());
+    for (const socket of sockets) {
+      const closed = await socket.waitClosed();
+      assert.deepEqual(closed, {
+        code: 1001,
+        reason: "server shutting down",
+        wasClean: true,
+      });
+    }
+    assert.equal(
+      (served.stderr().match(/"msg":"connection closed"/g) ?? []).length,
+      3,
+    );
+  });
+}
+
+Deno.test("deno serve main.ts on SIGTERM: the runtime's 1001 reaches clients, onClose runs, exit 0", async () => {
+  const served = await serveMain("serve", {});
+  const sockets = await Promise.all(
+    [1, 2].map(() => TestSocket.open(`ws://127.0.0.1:${served.port}/`)),
+  );
+  for (const socket of sockets) await socket.next(); // welcome
+  const status = await served.stop("SIGTERM");
+  assert.equal(status.code, 0, served.stderr());
+  for (const socket of sockets) {
+    const closed = await socket.waitClosed();
+    assert.equal(closed.code, 1001);
+  }
+  assert.equal(
+    (served.stderr().match(/"msg":"connection closed"/g) ?? []).length,
+    2,
+  );
+});
+
+Deno.test("deno serve --parallel main.ts serves from every worker", async () => {
+  const served = await serveMain("serve", {}, ["--parallel"]);
+  try {
+    assert.match(served.stderr(), /with \d+ threads/);
+    const sockets = await Promise.all(
+      [1, 2, 3, 4].map(() => TestSocket.open(`ws://127.0.0.1:${served.port}/`)),
+    );
+    for (const socket of sockets) {
+      assert.equal((await socket.next()).event, "welcome");
+      await socket.close();
+    }
+  } finally {
+    await served.stop("SIGKILL");
+  }
+});
+
+Deno.test("main.ts stops at start on invalid configuration, naming the variable", async () => {
+  for (const mode of ["listen", "serve"] as const) {
+    for (
+      const [name, value] of [["PORT", "http"], ["MAX_CONNECTIONS", "0"], [
+        "LOG_LEVEL",
+        "loud",
+      ]]
+    ) {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: commandArgs(mode, []),
+        env: { [name]: value },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 1, stderr);
+      assert.match(stderr, new RegExp(`Invalid configuration: ${name}`));
+      assert.doesNotMatch(stderr, /Listening on|"msg":"listening"/);
+    }
+  }
+});
