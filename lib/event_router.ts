@@ -49,18 +49,18 @@ export type EventHandler<Data, Reply, State, Push extends EventMap> = (
 export type BinaryHandler<State, Push extends EventMap> = (
   data: Uint8Array<ArrayBuffer>,
   ctx: Context<State, Push>,
-) => void | Promise<void>;
+) => unknown;
 
 /** Runs once when a connection opens. Throwing closes it with 1011. */
 export type OpenHandler<State, Push extends EventMap> = (
   ctx: Context<State, Push>,
-) => void | Promise<void>;
+) => unknown;
 
 /** Runs exactly once when a connection has closed. */
 export type CloseHandler<State, Push extends EventMap> = (
   ctx: Context<State, Push>,
   info: CloseInfo,
-) => void | Promise<void>;
+) => unknown;
 
 interface Route {
   schema: StandardSchemaV1;
