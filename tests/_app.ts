@@ -103,6 +103,7 @@ export function createTestRouter(observed: Observed, binary = false) {
     })
     .onOpen((ctx) => {
       observed.opens.push(ctx.id);
+      if (ctx.state.user === "openfail") throw new Error("open hook failed");
     })
     .onClose((ctx, info) => {
       closed.add(ctx.id);

@@ -401,3 +401,24 @@ Deno.test("after a server close, onClose reports the code the server sent", asyn
   }
   closesOnce(observed);
 });
+
+Deno.test("a failing open hook closes the connection with 1011", async () => {
+  const { app, observed } = createTestApp();
+  const server = startServer(app);
+  try {
+    const socket = await TestSocket.open(`${server.wsUrl}/?user=openfail`);
+    assert.deepEqual(await socket.waitClosed(), {
+      code: 1011,
+      reason: "internal error",
+      wasClean: true,
+    });
+    await eventually(() => observed.closes.length === 1);
+    assert.equal(observed.closes[0].info.code, 1011);
+    const healthy = await TestSocket.open(server.wsUrl);
+    assert.deepEqual(await healthy.request("echo", 1), { id: 1, data: 1 });
+    await healthy.close();
+  } finally {
+    await server.close();
+  }
+  closesOnce(observed);
+});

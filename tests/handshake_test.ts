@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   checkHandshake,
+  createLogger,
   isUpgradeAttempt,
   isValidKey,
   negotiateProtocol,
@@ -446,4 +447,33 @@ Deno.test("createServer rejects invalid options at creation", async (t) => {
       assert.throws(() => createTestApp(options), type);
     });
   }
+});
+
+Deno.test("every refusal is logged with its reason and status, never its token", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: "info",
+    write: (line) => lines.push(line),
+  });
+  const { app } = createTestApp({ logger });
+  for (
+    const [request, reason] of [
+      [upgradeRequest({ "Sec-WebSocket-Version": "8" }), "bad_version"],
+      [upgradeRequest({ Origin: "https://evil.example" }), "bad_origin"],
+      [
+        upgradeRequest({}, {
+          url: "http://127.0.0.1:8000/?user=nobody&token=s3cret",
+        }),
+        "auth",
+      ],
+    ] as const
+  ) {
+    const response = await app.fetch(request);
+    await response.body?.cancel();
+    const last = JSON.parse(lines[lines.length - 1]);
+    assert.equal(last.msg, "handshake refused");
+    assert.equal(last.reason, reason);
+    assert.equal(last.status, response.status);
+  }
+  assert.doesNotMatch(lines.join("\n"), /s3cret/);
 });
