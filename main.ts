@@ -15,6 +15,7 @@
 
 import {
   ConfigError,
+  createBackplane,
   createLogger,
   listen,
   readEnvConfig,
@@ -34,7 +35,11 @@ function configure() {
 
 const config = configure();
 const logger = createLogger({ level: config.logLevel });
-const app = createApp({ ...config, logger });
+const app = createApp({
+  ...config,
+  logger,
+  backplane: createBackplane(config, logger),
+});
 const entry: Partial<Deno.ServeDefaultExport> = { fetch: app.fetch };
 export default entry;
 

@@ -15,10 +15,12 @@ import {
   truncateCloseReason,
   utf8Length,
 } from "./close_code.ts";
-import type { Context, EventMap, PushArgs } from "./context.ts";
+import type { Presence } from "./backplane.ts";
+import type { Context, EventMap, PublishOptions, PushArgs } from "./context.ts";
 import { encodePush } from "./envelope.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
 import type { Logger } from "./logger.ts";
+import type { PublishResult, PubSub } from "./pubsub.ts";
 
 /** What a {@linkcode Connection} needs besides its socket. */
 export interface ConnectionInit<State, Push extends EventMap> {
@@ -36,6 +38,8 @@ export interface ConnectionInit<State, Push extends EventMap> {
   closeTimeout: number;
   /** Where to log. */
   logger: Logger;
+  /** Topic membership and publishing. */
+  pubsub: PubSub;
   /** Called once when the connection has finished, before the close hook. */
   onFinished: (connection: Connection<State, Push>, info: CloseInfo) => void;
 }
@@ -60,6 +64,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
   #pendingClose: { code: number; reason: string } | undefined;
   #sentClose: { code: number; reason: string } | undefined;
   #finished: Promise<CloseInfo>;
+  #leftTopics: ReadonlySet<string> | undefined;
   #resolveFinished!: (info: CloseInfo) => void;
 
   /** Wraps a socket from `Deno.upgradeWebSocket`. */
@@ -118,6 +123,38 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
       this.#init.logger.warn("send failed", { conn: this.id, error });
       return false;
     }
+  }
+
+  /** Joins a topic; `false` when already a member or not open. */
+  join(topic: string): boolean {
+    if (this.#readyState !== ReadyState.OPEN) return false;
+    return this.#init.pubsub.join(this, topic);
+  }
+
+  /** Leaves a topic; `false` when not a member. */
+  leave(topic: string): boolean {
+    return this.#init.pubsub.leave(this, topic);
+  }
+
+  /** The topics it is in; once finished, the topics it was in. */
+  get topics(): ReadonlySet<string> {
+    return this.#leftTopics ?? this.#init.pubsub.topicsOf(this);
+  }
+
+  /** Publishes an event to a topic on every node. */
+  publish<E extends keyof Push & string>(
+    topic: string,
+    event: E,
+    data: Push[E],
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    const exclude = options.excludeSelf ? this.id : undefined;
+    return this.#init.pubsub.publish(topic, encodePush(event, data), exclude);
+  }
+
+  /** The member count of a topic on every live node. */
+  presence(topic: string): Promise<Presence> {
+    return this.#init.pubsub.presence(topic);
   }
 
   /** Starts the close handshake with an application code (1000, 3000–4999). */
@@ -229,7 +266,8 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
       socket.onerror =
       socket.onclose =
         null;
-    const { logger, router, onFinished } = this.#init;
+    const { logger, router, onFinished, pubsub } = this.#init;
+    this.#leftTopics = new Set(pubsub.leaveAll(this));
     logger.info("connection closed", { conn: this.id, ...info });
     onFinished(this, info);
     router.runClose(this, info, logger).finally(() =>

@@ -5,7 +5,9 @@
  * @module
  */
 
+import type { Presence } from "./backplane.ts";
 import type { ReadyState } from "./close_code.ts";
+import type { PublishResult } from "./pubsub.ts";
 
 /** Server-to-client events: event name → payload type. */
 export type EventMap = Record<string, unknown>;
@@ -13,6 +15,15 @@ export type EventMap = Record<string, unknown>;
 /** What a push event's payload argument looks like: optional when the payload type allows `undefined`. */
 export type PushArgs<Push extends EventMap, E extends keyof Push> =
   undefined extends Push[E] ? [data?: Push[E]] : [data: Push[E]];
+
+/** Options of {@linkcode Context.publish}. */
+export interface PublishOptions {
+  /**
+   * Leave the publishing connection out.
+   * @default {false}
+   */
+  excludeSelf?: boolean;
+}
 
 /**
  * A connection as its handlers see it.
@@ -52,4 +63,37 @@ export interface Context<State = unknown, Push extends EventMap = EventMap> {
    * @throws {RangeError} for any other code, or a longer reason.
    */
   close(code?: number, reason?: string): void;
+  /**
+   * Joins a topic. Leaving happens by itself when the connection closes.
+   * @returns `false` when already a member, or when the connection is not open.
+   * @throws {EventError} `BAD_TOPIC` (1-128 characters of `A-Z a-z 0-9 _ . : -`)
+   * or `TOO_MANY_TOPICS`; a handler lets it through as an error envelope.
+   */
+  join(topic: string): boolean;
+  /**
+   * Leaves a topic.
+   * @returns `false` when not a member.
+   */
+  leave(topic: string): boolean;
+  /**
+   * The topics this connection is in. In the close hook: the topics it was
+   * in, which it has already left.
+   */
+  readonly topics: ReadonlySet<string>;
+  /**
+   * Pushes an event to every member of a topic on every node, this
+   * connection included unless `excludeSelf`. The envelope is encoded once.
+   * @throws {EventError} `BAD_TOPIC`.
+   */
+  publish<E extends keyof Push & string>(
+    topic: string,
+    event: E,
+    data: Push[E],
+    options?: PublishOptions,
+  ): Promise<PublishResult>;
+  /**
+   * The member count of a topic on every live node.
+   * @throws {EventError} `BAD_TOPIC`.
+   */
+  presence(topic: string): Promise<Presence>;
 }

@@ -5,7 +5,16 @@
  * @module
  */
 
-import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { type Backplane, LocalBackplane } from "./backplane.ts";
+import { BroadcastChannelBackplane } from "./broadcast_channel_backplane.ts";
+import { LOG_LEVELS, type Logger, type LogLevel } from "./logger.ts";
+import { RedisBackplane } from "./redis_backplane.ts";
+
+/** The backplane engines `BACKPLANE` names. */
+export const BACKPLANES = ["local", "broadcast-channel", "redis"] as const;
+
+/** One of {@linkcode BACKPLANES}. */
+export type BackplaneKind = typeof BACKPLANES[number];
 
 /** The configuration `main.ts` reads from the environment. */
 export interface EnvConfig {
@@ -29,6 +38,16 @@ export interface EnvConfig {
   drainTimeout: number;
   /** `LOG_LEVEL`: debug, info, warn, error or silent (default info). */
   logLevel: LogLevel;
+  /** `MAX_TOPICS`: topics per connection (default 100). */
+  maxTopicsPerConnection: number;
+  /** `BACKPLANE`: local, broadcast-channel or redis (default redis when `REDIS_URL` is set, else local). */
+  backplane: BackplaneKind;
+  /** `REDIS_URL`, such as `redis://127.0.0.1:6379`. */
+  redisUrl?: string;
+  /** `REDIS_PREFIX`: prefix of keys and channels (default `duplex`). */
+  redisPrefix: string;
+  /** `PRESENCE_TTL` in milliseconds: a silent node's members stop counting after it (default 15000). */
+  presenceTtl: number;
 }
 
 /** Reads one environment variable. */
@@ -116,6 +135,24 @@ export function readEnvConfig(get: EnvGetter): EnvConfig {
       `must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`,
     );
   }
+  const redisUrl = get("REDIS_URL")?.trim() || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\/./.test(redisUrl)) {
+    throw new ConfigError(
+      "REDIS_URL",
+      `must be a redis:// or rediss:// URL, got "${redisUrl}"`,
+    );
+  }
+  const backplane = (get("BACKPLANE")?.trim() ||
+    (redisUrl ? "redis" : "local")) as BackplaneKind;
+  if (!BACKPLANES.includes(backplane)) {
+    throw new ConfigError(
+      "BACKPLANE",
+      `must be one of ${BACKPLANES.join(", ")}, got "${backplane}"`,
+    );
+  }
+  if (backplane === "redis" && redisUrl === undefined) {
+    throw new ConfigError("REDIS_URL", "is required when BACKPLANE is redis");
+  }
   return {
     port: integer(get, "PORT", 8000, 0, 65535),
     hostname: get("HOSTNAME")?.trim() || "0.0.0.0",
@@ -127,5 +164,27 @@ export function readEnvConfig(get: EnvGetter): EnvConfig {
     closeTimeout: integer(get, "CLOSE_TIMEOUT", 5_000, 1),
     drainTimeout: integer(get, "DRAIN_TIMEOUT", 3_000, 0),
     logLevel,
+    maxTopicsPerConnection: integer(get, "MAX_TOPICS", 100, 1),
+    backplane,
+    redisUrl,
+    redisPrefix: get("REDIS_PREFIX")?.trim() || "duplex",
+    presenceTtl: integer(get, "PRESENCE_TTL", 15_000, 100),
   };
+}
+
+/** Creates the backplane the configuration names. */
+export function createBackplane(config: EnvConfig, logger: Logger): Backplane {
+  switch (config.backplane) {
+    case "redis":
+      return new RedisBackplane({
+        url: config.redisUrl!,
+        prefix: config.redisPrefix,
+        presenceTtl: config.presenceTtl,
+        logger,
+      });
+    case "broadcast-channel":
+      return new BroadcastChannelBackplane({ channel: config.redisPrefix });
+    default:
+      return new LocalBackplane();
+  }
 }

@@ -18,6 +18,8 @@
  * @module
  */
 
+export * from "./backplane.ts";
+export * from "./broadcast_channel_backplane.ts";
 export * from "./close_code.ts";
 export * from "./connection.ts";
 export * from "./context.ts";
@@ -26,11 +28,15 @@ export * from "./envelope.ts";
 export * from "./event_error.ts";
 export * from "./event_router.ts";
 export * from "./handshake.ts";
+export * from "./hub.ts";
 export * from "./http_router.ts";
 export * from "./listen.ts";
 export * from "./logger.ts";
 export * from "./origin_policy.ts";
 export * from "./process_guard.ts";
+export * from "./pubsub.ts";
+export * from "./redis_backplane.ts";
 export * from "./server.ts";
 export * from "./server_options.ts";
 export * from "./standard_schema.ts";
+export * from "./topic.ts";

@@ -7,7 +7,9 @@
 
 import { CloseCode } from "./close_code.ts";
 import { Connection } from "./connection.ts";
+import type { BackplaneHealth, Presence } from "./backplane.ts";
 import type { EventMap } from "./context.ts";
+import { encodePush } from "./envelope.ts";
 import {
   checkHandshake,
   type HandshakeRefusal,
@@ -18,6 +20,7 @@ import {
 import { HttpRouter } from "./http_router.ts";
 import { createOriginPolicy } from "./origin_policy.ts";
 import { installProcessGuard } from "./process_guard.ts";
+import { type PublishResult, PubSub } from "./pubsub.ts";
 import { resolveServerOptions, type ServerOptions } from "./server_options.ts";
 
 /** Options of {@linkcode DuplexServer.shutdown}. */
@@ -48,6 +51,22 @@ export interface DuplexServer<
   readonly connections: ReadonlyMap<string, Connection<State, Push>>;
   /** Whether `shutdown` has been called. */
   readonly shuttingDown: boolean;
+  /** Settles once the backplane has started (Redis connected, or retrying). */
+  readonly ready: Promise<void>;
+  /**
+   * Pushes an event to every member of a topic on every node; the envelope
+   * is encoded once.
+   * @throws {EventError} `BAD_TOPIC`.
+   */
+  publish<E extends keyof Push & string>(
+    topic: string,
+    event: E,
+    data: Push[E],
+  ): Promise<PublishResult>;
+  /** The member count of a topic on every live node. */
+  presence(topic: string): Promise<Presence>;
+  /** The backplane's kind and health. */
+  backplane(): BackplaneHealth & { kind: string };
 }
 
 const SHUTDOWN_REASON = "server shutting down";
@@ -85,6 +104,12 @@ export function createServer<State, Push extends EventMap>(
   const http = config.http ?? new HttpRouter();
   const originAllowed = createOriginPolicy(config);
   const connections = new Map<string, Connection<State, Push>>();
+  const pubsub = new PubSub({
+    backplane: config.backplane,
+    maxTopicsPerConnection: config.maxTopicsPerConnection,
+    logger,
+  });
+  const ready = pubsub.start();
   let shutdownPromise: Promise<void> | undefined;
   if (config.guardProcess) installProcessGuard(logger);
 
@@ -199,6 +224,7 @@ export function createServer<State, Push extends EventMap>(
       maxMessageSize: config.maxMessageSize,
       closeTimeout: config.closeTimeout,
       logger,
+      pubsub,
       onFinished: (finished) => connections.delete(finished.id),
     });
     connections.set(connection.id, connection);
@@ -228,6 +254,7 @@ export function createServer<State, Push extends EventMap>(
       connection.terminate("drain timeout");
     }
     await Promise.all(open.map((connection) => connection.finished));
+    await pubsub.close();
   }
 
   return {
@@ -250,6 +277,16 @@ export function createServer<State, Push extends EventMap>(
     },
     get shuttingDown() {
       return shutdownPromise !== undefined;
+    },
+    ready,
+    publish(topic, event, data) {
+      return pubsub.publish(topic, encodePush(event, data));
+    },
+    presence(topic) {
+      return pubsub.presence(topic);
+    },
+    backplane() {
+      return pubsub.health();
     },
   };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Backplane } from "./backplane.ts";
 import type { EventMap } from "./context.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
 import type { HttpRouter } from "./http_router.ts";
@@ -96,6 +97,18 @@ export interface ServerOptions<State, Push extends EventMap> {
    */
   logger?: Logger;
   /**
+   * Carries publishes and presence to other nodes: `LocalBackplane` (one
+   * process), `BroadcastChannelBackplane` (`deno serve --parallel`) or
+   * `RedisBackplane` (processes and machines).
+   * @default {new LocalBackplane()}
+   */
+  backplane?: Backplane;
+  /**
+   * Topics one connection may be in at once; past it `join` answers `TOO_MANY_TOPICS`.
+   * @default {100}
+   */
+  maxTopicsPerConnection?: number;
+  /**
    * Keep the process alive when application code leaves a rejected promise
    * or an uncaught error behind (Deno exits on those): log them instead.
    * @default {true}
@@ -105,8 +118,10 @@ export interface ServerOptions<State, Push extends EventMap> {
 
 /** {@linkcode ServerOptions} with every default filled in. */
 export type ResolvedServerOptions<State, Push extends EventMap> =
-  & Required<Omit<ServerOptions<State, Push>, "http" | "authenticate">>
-  & Pick<ServerOptions<State, Push>, "http" | "authenticate">;
+  & Required<
+    Omit<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">
+  >
+  & Pick<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">;
 
 function positiveInteger(name: string, value: number, min = 1): number {
   if (!Number.isSafeInteger(value) || value < min) {
@@ -147,6 +162,8 @@ export function resolveServerOptions<State, Push extends EventMap>(
     drainTimeout = 3_000,
     logger = createLogger(),
     guardProcess = true,
+    backplane,
+    maxTopicsPerConnection = 100,
   } = options;
   if (typeof router?.dispatchText !== "function") {
     throw new TypeError("Cannot create server: router must be an EventRouter");
@@ -184,5 +201,10 @@ export function resolveServerOptions<State, Push extends EventMap>(
     drainTimeout: positiveInteger("drainTimeout", drainTimeout, 0),
     logger,
     guardProcess,
+    backplane,
+    maxTopicsPerConnection: positiveInteger(
+      "maxTopicsPerConnection",
+      maxTopicsPerConnection,
+    ),
   };
 }

@@ -1,5 +1,6 @@
 /**
- * The example app's WebSocket events: `echo`, `whoami`, and a `welcome` push.
+ * The example app's WebSocket events: `echo`, `whoami`, a `welcome` push,
+ * and the chat (`routes/chat.ts`).
  *
  * @module
  */
@@ -7,9 +8,19 @@
 import { z } from "zod";
 import { EventRouter } from "../lib/mod.ts";
 import type { UserState } from "./auth.ts";
+import {
+  announceDeparture,
+  type ChatEvents,
+  joinRoom,
+  leaveRoom,
+  roomSchema,
+  say,
+  saySchema,
+  who,
+} from "./chat.ts";
 
 /** What the example server pushes. */
-export type ServerEvents = {
+export type ServerEvents = ChatEvents & {
   /** Sent once, right after a connection opens. */
   welcome: { id: string; user: string; events: string[] };
 };
@@ -22,13 +33,18 @@ export const events = new EventRouter<UserState, ServerEvents>()
     user: ctx.state.user,
     protocol: ctx.protocol,
   }))
+  .on("chat.join", roomSchema, joinRoom)
+  .on("chat.say", saySchema, say)
+  .on("chat.leave", roomSchema, leaveRoom)
+  .on("chat.who", roomSchema, who)
   .onOpen((ctx) => {
     ctx.emit("welcome", {
       id: ctx.id,
       user: ctx.state.user,
       events: events.eventNames(),
     });
-  });
+  })
+  .onClose(announceDeparture);
 
 /** The type of the example app's router, for typed clients. */
 export type ExampleRouter = typeof events;

@@ -12,6 +12,8 @@ export interface HealthSource {
   readonly shuttingDown: boolean;
   /** The open connections. */
   readonly connections: { readonly size: number };
+  /** The backplane's kind and health. */
+  backplane(): { kind: string; state: "ok" | "degraded"; detail?: string };
 }
 
 const PAGE = `<!doctype html>
@@ -37,9 +39,18 @@ export function createHttpRoutes(app: () => HealthSource): HttpRouter {
       }))
     .get("/healthz", () => {
       const server = app();
+      const backplane = server.backplane();
+      const status = server.shuttingDown
+        ? "shutting_down"
+        : backplane.state === "ok"
+        ? "ok"
+        : "degraded";
+      // Degraded still answers 200: local delivery works, so the node
+      // should stay in a load balancer's pool.
       return Response.json({
-        status: server.shuttingDown ? "shutting_down" : "ok",
+        status,
         connections: server.connections.size,
+        backplane,
       }, { status: server.shuttingDown ? 503 : 200 });
     });
 }

@@ -341,6 +341,11 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
       return true;
     },
     close: () => {},
+    join: () => false,
+    leave: () => false,
+    topics: new Set<string>(),
+    publish: () => Promise.resolve({ local: 0, remote: "none" as const }),
+    presence: () => Promise.resolve({ count: 0, version: 0 }),
   };
   const logger = { debug() {}, info() {}, warn() {}, error() {} };
   router.dispatchText(ctx, '{"event":"half","data":8,"id":1}', logger);

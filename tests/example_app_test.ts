@@ -15,7 +15,11 @@ Deno.test("example app: HTTP routes", async (t) => {
   await t.step("GET /healthz is JSON 200", async () => {
     const response = await app.fetch(new Request("http://localhost/healthz"));
     assert.equal(response.status, 200);
-    assert.deepEqual(await response.json(), { status: "ok", connections: 0 });
+    assert.deepEqual(await response.json(), {
+      status: "ok",
+      connections: 0,
+      backplane: { kind: "local", state: "ok" },
+    });
   });
   await t.step(
     "anything else is a JSON 404; a wrong method a 405",

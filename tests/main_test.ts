@@ -91,7 +91,11 @@ for (const mode of ["listen", "serve"] as const) {
       assert.equal(page.status, 200);
       assert.match(await page.text(), /duplex/);
       const health = await fetch(`${url}healthz`);
-      assert.deepEqual(await health.json(), { status: "ok", connections: 0 });
+      assert.deepEqual(await health.json(), {
+        status: "ok",
+        connections: 0,
+        backplane: { kind: "local", state: "ok" },
+      });
       const socket = await TestSocket.open(
         `ws://127.0.0.1:${served.port}/?user=ada`,
       );
@@ -100,7 +104,14 @@ for (const mode of ["listen", "serve"] as const) {
       >();
       assert.equal(welcome.event, "welcome");
       assert.equal(welcome.data.user, "ada");
-      assert.deepEqual(welcome.data.events, ["echo", "whoami"]);
+      assert.deepEqual(welcome.data.events, [
+        "echo",
+        "whoami",
+        "chat.join",
+        "chat.say",
+        "chat.leave",
+        "chat.who",
+      ]);
       assert.deepEqual(await socket.request("echo", [1, 2]), {
         id: 1,
         data: [1, 2],

@@ -1,0 +1,96 @@
+/**
+ * The backplane: how one node hands publishes and presence to the others.
+ * One interface, three engines: `LocalBackplane` (this file, one process),
+ * `BroadcastChannelBackplane` (isolates of `deno serve --parallel`) and
+ * `RedisBackplane` (processes and machines).
+ *
+ * @module
+ */
+
+/** What a backplane calls with messages published on other nodes. */
+export type BackplaneSink = (topic: string, text: string) => void;
+
+/** A backplane's health, as `/healthz` and the metrics report it. */
+export interface BackplaneHealth {
+  /** `ok`, or `degraded` while the engine cannot reach the other nodes. */
+  state: "ok" | "degraded";
+  /** What is wrong, when degraded. */
+  detail?: string;
+}
+
+/** A total member count of a topic across every node. */
+export interface Presence {
+  /** Members on every live node. */
+  count: number;
+  /**
+   * When it was read, in microseconds on the backplane's clock: of two
+   * presence reports for one topic, the later `version` is the newer.
+   */
+  version: number;
+}
+
+/** Carries publishes and presence between nodes. */
+export interface Backplane {
+  /** The engine: `local`, `broadcast-channel` or `redis`. */
+  readonly kind: string;
+  /** Starts the engine; messages from other nodes go to `sink`. */
+  start(sink: BackplaneSink): Promise<void>;
+  /** This node has local members in `topic` now (called on the first one). */
+  subscribe(topic: string): void;
+  /** This node has no local members in `topic` any more. */
+  unsubscribe(topic: string): void;
+  /**
+   * Forwards an encoded message to the other nodes' members of `topic`.
+   * @returns `true` when handed to the transport, `false` when it could not
+   * be (an outage): then no remote node will deliver it.
+   */
+  publish(topic: string, text: string): Promise<boolean>;
+  /** Reports this node's member count of `topic` (0 when it has none). */
+  setLocalCount(topic: string, count: number): void;
+  /** The member count of `topic` across every live node. */
+  presence(topic: string, localCount: number): Promise<Presence>;
+  /** Current health. */
+  health(): BackplaneHealth;
+  /** Stops the engine and frees its connections. */
+  close(): Promise<void>;
+}
+
+/** Microseconds since the epoch, from this process's clock. */
+export function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/**
+ * The default engine: one process, no other nodes. Publishing reaches only
+ * local members; presence is the local count.
+ */
+export class LocalBackplane implements Backplane {
+  /** `local`. */
+  readonly kind = "local";
+  /** Nothing to start. */
+  start(_sink: BackplaneSink): Promise<void> {
+    return Promise.resolve();
+  }
+  /** Nothing to do. */
+  subscribe(_topic: string): void {}
+  /** Nothing to do. */
+  unsubscribe(_topic: string): void {}
+  /** There are no other nodes: trivially handed over. */
+  publish(_topic: string, _text: string): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+  /** Nothing to do. */
+  setLocalCount(_topic: string, _count: number): void {}
+  /** The local count. */
+  presence(_topic: string, localCount: number): Promise<Presence> {
+    return Promise.resolve({ count: localCount, version: nowMicros() });
+  }
+  /** Always ok. */
+  health(): BackplaneHealth {
+    return { state: "ok" };
+  }
+  /** Nothing to close. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

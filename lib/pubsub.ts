@@ -1,0 +1,183 @@
+/**
+ * Topic pub/sub for one node: the local hub, the limits, and the backplane
+ * that carries publishes and presence to the other nodes.
+ *
+ * @module
+ */
+
+import {
+  type Backplane,
+  type BackplaneHealth,
+  LocalBackplane,
+  type Presence,
+} from "./backplane.ts";
+import { EventError } from "./event_error.ts";
+import { Hub, type Member } from "./hub.ts";
+import type { Logger } from "./logger.ts";
+import { assertTopic, isValidTopic, TopicErrorCode } from "./topic.ts";
+
+/** What a publish did. */
+export interface PublishResult {
+  /** Local members the message was sent to. */
+  local: number;
+  /**
+   * `sent`: handed to the backplane for the other nodes; `failed`: the
+   * backplane was unreachable, so no other node will deliver it; `none`:
+   * there are no other nodes (the local engine).
+   */
+  remote: "sent" | "failed" | "none";
+}
+
+/** Options of {@linkcode PubSub}. */
+export interface PubSubOptions {
+  /**
+   * The engine that reaches the other nodes.
+   * @default {new LocalBackplane()}
+   */
+  backplane?: Backplane;
+  /**
+   * Topics one connection may be in at once.
+   * @default {100}
+   */
+  maxTopicsPerConnection?: number;
+  /** Where to log backplane failures. */
+  logger: Logger;
+}
+
+/** Topic membership, publishing and presence for one node. */
+export class PubSub {
+  readonly #hub = new Hub();
+  readonly #backplane: Backplane;
+  readonly #maxTopics: number;
+  readonly #logger: Logger;
+  #started: Promise<void> | undefined;
+
+  /** @throws {RangeError} when `maxTopicsPerConnection` is not a positive integer. */
+  constructor(options: PubSubOptions) {
+    const {
+      backplane = new LocalBackplane(),
+      maxTopicsPerConnection = 100,
+      logger,
+    } = options;
+    if (
+      !Number.isSafeInteger(maxTopicsPerConnection) ||
+      maxTopicsPerConnection < 1
+    ) {
+      throw new RangeError(
+        `Cannot create server: maxTopicsPerConnection must be an integer >= 1, got ${maxTopicsPerConnection}`,
+      );
+    }
+    this.#backplane = backplane;
+    this.#maxTopics = maxTopicsPerConnection;
+    this.#logger = logger;
+  }
+
+  /** The engine's kind: `local`, `broadcast-channel` or `redis`. */
+  get backplaneKind(): string {
+    return this.#backplane.kind;
+  }
+
+  /** Starts the backplane once; messages from other nodes reach local members. */
+  start(): Promise<void> {
+    this.#started ??= this.#backplane.start((topic, text) => {
+      if (isValidTopic(topic)) this.#hub.deliver(topic, text);
+    }).catch((error) => {
+      this.#logger.error("backplane failed to start", {
+        kind: this.#backplane.kind,
+        error,
+      });
+    });
+    return this.#started;
+  }
+
+  /**
+   * Adds a member to a topic.
+   * @returns `false` when it already was a member.
+   * @throws {EventError} `BAD_TOPIC` or `TOO_MANY_TOPICS`.
+   */
+  join(member: Member, topic: string): boolean {
+    assertTopic(topic);
+    const topics = this.#hub.topicsOf(member);
+    if (topics.has(topic)) return false;
+    if (topics.size >= this.#maxTopics) {
+      throw new EventError(
+        TopicErrorCode.TOO_MANY_TOPICS,
+        `A connection may be in at most ${this.#maxTopics} topics`,
+      );
+    }
+    this.#hub.join(member, topic);
+    const count = this.#hub.count(topic);
+    if (count === 1) this.#backplane.subscribe(topic);
+    this.#backplane.setLocalCount(topic, count);
+    return true;
+  }
+
+  /**
+   * Removes a member from a topic.
+   * @returns `false` when it was not a member (or the name is invalid).
+   */
+  leave(member: Member, topic: string): boolean {
+    if (!isValidTopic(topic) || !this.#hub.leave(member, topic)) return false;
+    this.#left(topic);
+    return true;
+  }
+
+  /** Removes a member from every topic; returns the topics it left. */
+  leaveAll(member: Member): string[] {
+    const topics = this.#hub.leaveAll(member);
+    for (const topic of topics) this.#left(topic);
+    return topics;
+  }
+
+  /** The topics a member is in. */
+  topicsOf(member: Member): ReadonlySet<string> {
+    return this.#hub.topicsOf(member);
+  }
+
+  /**
+   * Sends an encoded message to every member of a topic on every node: the
+   * local ones at once, the others through the backplane. The text is sent
+   * as it is to each member: encode once, publish once.
+   *
+   * @param exclude A local member id that must not receive it (the sender).
+   * @throws {EventError} `BAD_TOPIC`.
+   */
+  publish(
+    topic: string,
+    text: string,
+    exclude?: string,
+  ): Promise<PublishResult> {
+    assertTopic(topic);
+    const local = this.#hub.deliver(topic, text, exclude);
+    if (this.#backplane.kind === "local") {
+      return Promise.resolve({ local, remote: "none" });
+    }
+    return this.#backplane.publish(topic, text).then(
+      (sent): PublishResult => ({ local, remote: sent ? "sent" : "failed" }),
+      (): PublishResult => ({ local, remote: "failed" }),
+    );
+  }
+
+  /** The member count of a topic on every live node. */
+  presence(topic: string): Promise<Presence> {
+    assertTopic(topic);
+    return this.#backplane.presence(topic, this.#hub.count(topic));
+  }
+
+  /** The backplane's health. */
+  health(): BackplaneHealth & { kind: string } {
+    return { kind: this.#backplane.kind, ...this.#backplane.health() };
+  }
+
+  /** Stops the backplane. */
+  async close(): Promise<void> {
+    await this.#started;
+    await this.#backplane.close();
+  }
+
+  #left(topic: string): void {
+    const count = this.#hub.count(topic);
+    if (count === 0) this.#backplane.unsubscribe(topic);
+    this.#backplane.setLocalCount(topic, count);
+  }
+}
