@@ -69,6 +69,8 @@ export class TestSocket {
   #queue: (string | ArrayBuffer)[] = [];
   #waiters: ((data: string | ArrayBuffer) => void)[] = [];
   #nextId = 1;
+  /** Messages `request` read past while waiting for its reply. */
+  #held: string[] = [];
 
   constructor(url: string, protocols?: string | string[]) {
     this.ws = new WebSocket(url, protocols);
@@ -117,6 +119,8 @@ export class TestSocket {
 
   /** The next message, raw. */
   nextRaw(ms = 5000): Promise<string | ArrayBuffer> {
+    const held = this.#held.shift();
+    if (held !== undefined) return Promise.resolve(held);
     const queued = this.#queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     return within(
@@ -140,16 +144,36 @@ export class TestSocket {
     this.ws.send(JSON.stringify(value));
   }
 
-  /** Sends `{event, data, id}` with a fresh id and returns the reply with that id. */
+  /**
+   * Sends `{event, data, id}` with a fresh id and returns the reply with
+   * that id; other messages that arrive first stay queued for `next`.
+   */
   async request(
     event: string,
     data?: unknown,
   ): Promise<Record<string, unknown>> {
     const id = this.#nextId++;
     this.json(data === undefined ? { event, id } : { event, data, id });
-    for (;;) {
-      const message = await this.next();
-      if (message.id === id) return message;
+    const skipped: string[] = [];
+    try {
+      for (;;) {
+        const queued = this.#queue.shift();
+        const raw = queued ?? await within(
+          new Promise<string | ArrayBuffer>((resolve) =>
+            this.#waiters.push(resolve)
+          ),
+          5000,
+          `reply to ${event}`,
+        );
+        if (typeof raw !== "string") {
+          throw new Error("Expected a text reply, got binary");
+        }
+        const message = JSON.parse(raw);
+        if (message.id === id) return message;
+        skipped.push(raw);
+      }
+    } finally {
+      this.#held.push(...skipped);
     }
   }
 

@@ -5,88 +5,19 @@
  */
 
 import assert from "node:assert/strict";
-import { delay, TestSocket, within } from "./_server.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-interface Served {
-  child: Deno.ChildProcess;
-  port: number;
-  stderr: () => string;
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
-}
-
-type Mode = "listen" | "serve";
-
-function commandArgs(mode: Mode, flags: string[]): string[] {
-  return mode === "listen"
-    ? ["run", "--allow-net", "--allow-env", ...flags, MAIN, "--listen"]
-    : ["serve", "--allow-net", "--allow-env", ...flags, MAIN];
-}
-
-async function serveMain(
-  mode: Mode,
-  env: Record<string, string>,
-  flags: string[] = [],
-): Promise<Served> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: commandArgs(mode, flags),
-    env: {
-      PORT: String(port),
-      HOSTNAME: "127.0.0.1",
-      LOG_LEVEL: "info",
-      ...env,
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const decoder = new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) log += decoder.decode(chunk);
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const deadline = Date.now() + 20_000;
-  while (!/Listening on|"msg":"listening"/.test(log)) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await child.status;
-      await pumps;
-      throw new Error(`deno serve did not start:\n${log}`);
-    }
-    await delay(50);
-  }
-  return {
-    child,
-    port,
-    stderr: () => log,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      child.kill(signal);
-      const status = await within(child.status, 10_000, "child exit");
-      await pumps;
-      return status;
-    },
-  };
-}
+import { mainArgs, startMain } from "./_process.ts";
+import { TestSocket } from "./_server.ts";
 
 for (const mode of ["listen", "serve"] as const) {
   Deno.test(`main.ts (${mode}): one server on PORT, the example app answers`, async () => {
-    const served = await serveMain(mode, {});
+    const served = await startMain(mode, {});
     try {
       const url = `http://127.0.0.1:${served.port}/`;
       const listening =
-        served.stderr().match(/Listening on|"msg":"listening"/g) ?? [];
-      assert.equal(listening.length, 1, served.stderr());
-      assert.ok(served.stderr().includes(url), served.stderr());
-      assert.doesNotMatch(served.stderr(), /did you mean/);
+        served.output().match(/Listening on|"msg":"listening"/g) ?? [];
+      assert.equal(listening.length, 1, served.output());
+      assert.ok(served.output().includes(url), served.output());
+      assert.doesNotMatch(served.output(), /did you mean/);
       const page = await fetch(url);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /duplex/);
@@ -126,13 +57,13 @@ for (const mode of ["listen", "serve"] as const) {
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`main.ts --listen drains on ${signal}: clients get 1001, onClose runs, exit 0`, async () => {
-    const served = await serveMain("listen", { DRAIN_TIMEOUT: "2000" });
+    const served = await startMain("listen", { DRAIN_TIMEOUT: "2000" });
     const sockets = await Promise.all(
       [1, 2, 3].map(() => TestSocket.open(`ws://127.0.0.1:${served.port}/`)),
     );
     for (const socket of sockets) await socket.next(); // welcome
     const status = await served.stop(signal);
-    assert.equal(status.code, 0, served.stderr());
+    assert.equal(status.code, 0, served.output());
     for (const socket of sockets) {
       const closed = await socket.waitClosed();
       assert.deepEqual(closed, {
@@ -142,34 +73,34 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       });
     }
     assert.equal(
-      (served.stderr().match(/"msg":"connection closed"/g) ?? []).length,
+      (served.output().match(/"msg":"connection closed"/g) ?? []).length,
       3,
     );
   });
 }
 
 Deno.test("deno serve main.ts on SIGTERM: the runtime's 1001 reaches clients, onClose runs, exit 0", async () => {
-  const served = await serveMain("serve", {});
+  const served = await startMain("serve", {});
   const sockets = await Promise.all(
     [1, 2].map(() => TestSocket.open(`ws://127.0.0.1:${served.port}/`)),
   );
   for (const socket of sockets) await socket.next(); // welcome
   const status = await served.stop("SIGTERM");
-  assert.equal(status.code, 0, served.stderr());
+  assert.equal(status.code, 0, served.output());
   for (const socket of sockets) {
     const closed = await socket.waitClosed();
     assert.equal(closed.code, 1001);
   }
   assert.equal(
-    (served.stderr().match(/"msg":"connection closed"/g) ?? []).length,
+    (served.output().match(/"msg":"connection closed"/g) ?? []).length,
     2,
   );
 });
 
 Deno.test("deno serve --parallel main.ts serves from every worker", async () => {
-  const served = await serveMain("serve", {}, ["--parallel"]);
+  const served = await startMain("serve", {}, ["--parallel"]);
   try {
-    assert.match(served.stderr(), /with \d+ threads/);
+    assert.match(served.output(), /with \d+ threads/);
     const sockets = await Promise.all(
       [1, 2, 3, 4].map(() => TestSocket.open(`ws://127.0.0.1:${served.port}/`)),
     );
@@ -191,7 +122,7 @@ Deno.test("main.ts stops at start on invalid configuration, naming the variable"
       ]]
     ) {
       const output = await new Deno.Command(Deno.execPath(), {
-        args: commandArgs(mode, []),
+        args: mainArgs(mode),
         env: { [name]: value },
         stdout: "piped",
         stderr: "piped",

@@ -1,0 +1,102 @@
+/**
+ * Runs `main.ts` in a child process, both ways it can run: `deno run main.ts
+ * --listen` (the tasks) and `deno serve main.ts` (`--parallel`, Deploy).
+ */
+
+import { delay, within } from "./_server.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** How `main.ts` is run. */
+export type Mode = "listen" | "serve";
+
+/** A free TCP port on 127.0.0.1 (free when asked; the OS may reuse it later). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** The arguments of `deno` for a mode. */
+export function mainArgs(mode: Mode, flags: string[] = []): string[] {
+  return mode === "listen"
+    ? ["run", "--allow-net", "--allow-env", ...flags, MAIN, "--listen"]
+    : ["serve", "--allow-net", "--allow-env", ...flags, MAIN];
+}
+
+/** A running `main.ts`. */
+export interface MainProcess {
+  readonly child: Deno.ChildProcess;
+  readonly port: number;
+  /** `ws://127.0.0.1:PORT`. */
+  readonly wsUrl: string;
+  /** `http://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** Everything it printed so far. */
+  output(): string;
+  /** Sends a signal and waits for the exit (SIGKILL after 10 s). */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Starts `main.ts` with `env` and waits until it listens. */
+export async function startMain(
+  mode: Mode,
+  env: Record<string, string> = {},
+  flags: string[] = [],
+): Promise<MainProcess> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: mainArgs(mode, flags),
+    env: {
+      PORT: String(port),
+      HOSTNAME: "127.0.0.1",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) log += decoder.decode(chunk);
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let stopped: Promise<Deno.CommandStatus> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    stopped ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+      let status: Deno.CommandStatus;
+      try {
+        status = await within(child.status, 10_000, "child exit");
+      } catch {
+        child.kill("SIGKILL");
+        status = await child.status;
+      }
+      await pumps;
+      return status;
+    })();
+    return stopped;
+  };
+  const deadline = Date.now() + 20_000;
+  while (!/Listening on|"msg":"listening"/.test(log)) {
+    if (Date.now() > deadline) {
+      await stop("SIGKILL");
+      throw new Error(`main.ts did not start:\n${log}`);
+    }
+    await delay(50);
+  }
+  return {
+    child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    output: () => log,
+    stop,
+  };
+}
