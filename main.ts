@@ -49,7 +49,7 @@ if (import.meta.main && Deno.args.includes("--listen")) {
     port: config.port,
     hostname: config.hostname,
     onListen: ({ hostname, port }) =>
-      logger.info("listening", { url: `http://${hostname}:${port}/` }),
+      console.log(`duplex: Listening on http://${hostname}:${port}/`),
   });
   shutdownOnSignals(() => listener.close());
 } else {

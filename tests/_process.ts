@@ -84,7 +84,7 @@ export async function startMain(
     return stopped;
   };
   const deadline = Date.now() + 20_000;
-  while (!/Listening on|"msg":"listening"/.test(log)) {
+  while (!/Listening on/.test(log)) {
     if (Date.now() > deadline) {
       await stop("SIGKILL");
       throw new Error(`main.ts did not start:\n${log}`);

@@ -117,17 +117,25 @@ export class TestSocket {
     return socket;
   }
 
-  /** The next message, raw. */
+  /** The next message, raw; a timeout leaves no waiter behind. */
   nextRaw(ms = 5000): Promise<string | ArrayBuffer> {
     const held = this.#held.shift();
     if (held !== undefined) return Promise.resolve(held);
     const queued = this.#queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
-    return within(
-      new Promise((resolve) => this.#waiters.push(resolve)),
-      ms,
-      "next message",
+    return this.#wait(ms, "next message");
+  }
+
+  #wait(ms: number, what: string): Promise<string | ArrayBuffer> {
+    let waiter!: (data: string | ArrayBuffer) => void;
+    const arrived = new Promise<string | ArrayBuffer>((resolve) =>
+      waiter = resolve
     );
+    this.#waiters.push(waiter);
+    return within(arrived, ms, what).catch((error) => {
+      this.#waiters = this.#waiters.filter((w) => w !== waiter);
+      throw error;
+    });
   }
 
   /** The next text message, parsed as JSON. */
@@ -158,13 +166,7 @@ export class TestSocket {
     try {
       for (;;) {
         const queued = this.#queue.shift();
-        const raw = queued ?? await within(
-          new Promise<string | ArrayBuffer>((resolve) =>
-            this.#waiters.push(resolve)
-          ),
-          5000,
-          `reply to ${event}`,
-        );
+        const raw = queued ?? await this.#wait(5000, `reply to ${event}`);
         if (typeof raw !== "string") {
           throw new Error("Expected a text reply, got binary");
         }

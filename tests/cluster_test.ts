@@ -1,0 +1,286 @@
+/**
+ * Scale-out for real: several `main.ts` processes on one private Redis, and
+ * `deno serve --parallel` with the BroadcastChannel engine.
+ */
+
+import assert from "node:assert/strict";
+import { type MainProcess, startMain } from "./_process.ts";
+import { NO_REDIS, type RedisServer, startRedis } from "./_redis.ts";
+import { delay, eventually, TestSocket } from "./_server.ts";
+
+type Push = { event: string; data: Record<string, unknown> };
+
+async function member(url: string, user: string): Promise<TestSocket> {
+  const socket = await TestSocket.open(`${url}/?user=${user}`);
+  assert.equal((await socket.next()).event, "welcome");
+  return socket;
+}
+
+/** Collects `count` chat messages, skipping presence pushes. */
+async function messages(
+  socket: TestSocket,
+  count: number,
+): Promise<Push["data"][]> {
+  const out: Push["data"][] = [];
+  while (out.length < count) {
+    const push = await socket.next<Push>(10_000);
+    if (push.event === "chat.message") out.push(push.data);
+  }
+  return out;
+}
+
+/** Nothing more arrives within `ms` except presence pushes. */
+async function noMoreMessages(socket: TestSocket, ms = 200): Promise<void> {
+  for (;;) {
+    let push: Push;
+    try {
+      push = await socket.next<Push>(ms);
+    } catch {
+      return;
+    }
+    assert.notEqual(
+      push.event,
+      "chat.message",
+      `unexpected ${JSON.stringify(push)}`,
+    );
+  }
+}
+
+async function health(node: MainProcess): Promise<Record<string, unknown>> {
+  const response = await fetch(`${node.url}/healthz`);
+  return await response.json();
+}
+
+async function withCluster(
+  count: number,
+  fn: (nodes: MainProcess[], redis: RedisServer) => Promise<void>,
+): Promise<void> {
+  const redis = await startRedis();
+  const nodes: MainProcess[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      nodes.push(
+        await startMain("listen", {
+          REDIS_URL: redis.url,
+          PRESENCE_TTL: "1500",
+          LOG_LEVEL: "warn",
+          DRAIN_TIMEOUT: "500",
+        }),
+      );
+    }
+    await eventually(() => true);
+    for (const node of nodes) {
+      const deadline = Date.now() + 10_000;
+      while ((await health(node)).status !== "ok") {
+        if (Date.now() > deadline) throw new Error("node never reached Redis");
+        await delay(50);
+      }
+    }
+    await fn(nodes, redis);
+  } finally {
+    for (const node of nodes) await node.stop("SIGTERM");
+    await redis.close();
+  }
+}
+
+Deno.test({
+  name:
+    "Redis: three processes, every client gets every message once and in publish order",
+  ignore: NO_REDIS,
+  async fn() {
+    await withCluster(3, async (nodes) => {
+      const clients = await Promise.all(
+        nodes.flatMap((node, n) =>
+          [0, 1].map((i) => member(node.wsUrl, `u${n}${i}`))
+        ),
+      );
+      try {
+        for (const client of clients) {
+          await client.request("chat.join", { room: "all" });
+        }
+        // Presence counts every member on every node.
+        await eventually(() => true);
+        const who = await clients[0].request("chat.who", { room: "all" });
+        assert.deepEqual(who.data, { room: "all", count: 6 });
+        // Three publishers, one per node, interleaved.
+        const publishers = [clients[0], clients[2], clients[4]];
+        const perPublisher = 40;
+        for (let i = 0; i < perPublisher; i++) {
+          for (const [p, publisher] of publishers.entries()) {
+            publisher.json({
+              event: "chat.say",
+              data: { room: "all", text: `${p}:${i}` },
+            });
+          }
+        }
+        for (const client of clients) {
+          const got = await messages(client, perPublisher * publishers.length);
+          for (let p = 0; p < publishers.length; p++) {
+            const mine = got.map((m) => m.text as string).filter((t) =>
+              t.startsWith(`${p}:`)
+            );
+            assert.deepEqual(
+              mine,
+              Array.from({ length: perPublisher }, (_, i) => `${p}:${i}`),
+              `publisher ${p} as seen by a client`,
+            );
+          }
+          await noMoreMessages(client);
+        }
+      } finally {
+        for (const client of clients) await client.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "Redis: a node that dies stops counting after PRESENCE_TTL",
+  ignore: NO_REDIS,
+  async fn() {
+    await withCluster(3, async (nodes) => {
+      const clients = await Promise.all(
+        nodes.map((node, n) => member(node.wsUrl, `p${n}`)),
+      );
+      try {
+        for (const client of clients) {
+          await client.request("chat.join", { room: "presence" });
+        }
+        const count = async () =>
+          ((await clients[0].request("chat.who", { room: "presence" }))
+            .data as { count: number }).count;
+        assert.equal(await count(), 3);
+        await nodes[2].stop("SIGKILL");
+        await clients[2].closed;
+        const started = Date.now();
+        while (await count() !== 2) {
+          assert.ok(
+            Date.now() - started < 8000,
+            "the dead node was still counted",
+          );
+          await delay(200);
+        }
+      } finally {
+        for (const client of clients) await client.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "Redis outage: local delivery goes on, degraded health, no false ack, recovery and resubscribe",
+  ignore: NO_REDIS,
+  async fn() {
+    await withCluster(2, async (nodes, redis) => {
+      const [a1, a2, b1] = [
+        await member(nodes[0].wsUrl, "a1"),
+        await member(nodes[0].wsUrl, "a2"),
+        await member(nodes[1].wsUrl, "b1"),
+      ];
+      try {
+        for (const client of [a1, a2, b1]) {
+          await client.request("chat.join", { room: "ops" });
+        }
+        assert.equal(
+          (await a1.request("chat.say", { room: "ops", text: "before" })).error,
+          undefined,
+        );
+        for (const client of [a1, a2, b1]) {
+          assert.equal((await messages(client, 1))[0].text, "before");
+        }
+
+        await redis.stop();
+        await eventually(() => true);
+        const degradedBy = Date.now() + 5000;
+        while ((await health(nodes[0])).status !== "degraded") {
+          assert.ok(Date.now() < degradedBy, "health never reported degraded");
+          await delay(50);
+        }
+        const during = await a1.request("chat.say", {
+          room: "ops",
+          text: "during",
+        });
+        assert.equal((during.error as { code: string }).code, "NOT_DELIVERED");
+        // Local members still get it; the other node cannot.
+        for (const client of [a1, a2]) {
+          assert.equal((await messages(client, 1))[0].text, "during");
+        }
+        await noMoreMessages(b1, 300);
+
+        await redis.restart();
+        const recoveredBy = Date.now() + 15_000;
+        for (const node of nodes) {
+          while ((await health(node)).status !== "ok") {
+            assert.ok(Date.now() < recoveredBy, "a node never recovered");
+            await delay(100);
+          }
+        }
+        // Subscriptions came back: a publish reaches the other node again.
+        let reached = false;
+        for (let attempt = 0; attempt < 50 && !reached; attempt++) {
+          const reply = await a1.request("chat.say", {
+            room: "ops",
+            text: `after-${attempt}`,
+          });
+          assert.equal(reply.error, undefined);
+          try {
+            const got = await messages(b1, 1).then((m) => m[0].text);
+            reached = String(got).startsWith("after-");
+          } catch {
+            await delay(100);
+          }
+        }
+        assert.ok(
+          reached,
+          "the other node never received a publish after recovery",
+        );
+        // Presence came back too.
+        const who = await b1.request("chat.who", { room: "ops" });
+        assert.equal((who.data as { count: number }).count, 3);
+      } finally {
+        for (const client of [a1, a2, b1]) await client.close();
+      }
+    });
+  },
+});
+
+Deno.test("deno serve --parallel with BroadcastChannel: every client gets every message once, in order", async () => {
+  const node = await startMain("serve", {
+    BACKPLANE: "broadcast-channel",
+    LOG_LEVEL: "warn",
+  }, [
+    "--parallel",
+  ]);
+  const clients: TestSocket[] = [];
+  try {
+    for (let i = 0; i < 8; i++) clients.push(await member(node.wsUrl, `c${i}`));
+    for (const client of clients) {
+      await client.request("chat.join", { room: "par" });
+    }
+    const publishers = [clients[0], clients[5]];
+    for (let i = 0; i < 30; i++) {
+      for (const [p, publisher] of publishers.entries()) {
+        publisher.json({
+          event: "chat.say",
+          data: { room: "par", text: `${p}:${i}` },
+        });
+      }
+    }
+    for (const client of clients) {
+      const got = (await messages(client, 60)).map((m) => m.text as string);
+      for (let p = 0; p < publishers.length; p++) {
+        assert.deepEqual(
+          got.filter((t) => t.startsWith(`${p}:`)),
+          Array.from({ length: 30 }, (_, i) => `${p}:${i}`),
+        );
+      }
+      await noMoreMessages(client);
+    }
+    const who = await clients[3].request("chat.who", { room: "par" });
+    assert.deepEqual(who.data, { room: "par", count: 8 });
+  } finally {
+    for (const client of clients) await client.close();
+    await node.stop("SIGTERM");
+  }
+});
