@@ -17,10 +17,29 @@ import {
 } from "./close_code.ts";
 import type { Presence } from "./backplane.ts";
 import type { Context, EventMap, PublishOptions, PushArgs } from "./context.ts";
-import { encodePush } from "./envelope.ts";
+import { encodeError, encodePush, parseEnvelope } from "./envelope.ts";
+import { ErrorCode } from "./event_error.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
 import type { Logger } from "./logger.ts";
 import type { PublishResult, PubSub } from "./pubsub.ts";
+import { ConnectionRateLimit, type ResolvedRateLimit } from "./rate_limit.ts";
+
+/** The per-connection limits (see `ServerOptions` for their meaning and defaults). */
+export interface ConnectionLimits {
+  /** The largest message accepted, in bytes; larger ones close with 1009. */
+  maxMessageSize: number;
+  /** Milliseconds to wait for the peer's close frame. */
+  closeTimeout: number;
+  /** Bytes the runtime may hold unsent before the peer is closed with 1013; 0: no cap. */
+  maxBufferedAmount: number;
+  /** Handlers that may be running at once; past it messages get `BUSY`. */
+  maxInFlight: number;
+  /** The rate limit, or `false`. */
+  rateLimit: ResolvedRateLimit | false;
+}
+
+/** Bytes sent between two checks of `bufferedAmount` (a sync op each). */
+const BUFFER_CHECK_EVERY = 16_384;
 
 /** What a {@linkcode Connection} needs besides its socket. */
 export interface ConnectionInit<State, Push extends EventMap> {
@@ -32,10 +51,8 @@ export interface ConnectionInit<State, Push extends EventMap> {
   protocol: string;
   /** Routes its messages. */
   router: EventRouter<State, Push, EventDefinitions>;
-  /** The largest message accepted, in bytes; larger ones close with 1009. */
-  maxMessageSize: number;
-  /** How long to wait for the peer's close frame, in milliseconds. */
-  closeTimeout: number;
+  /** The per-connection limits. */
+  limits: ConnectionLimits;
   /** Where to log. */
   logger: Logger;
   /** Topic membership and publishing. */
@@ -66,6 +83,9 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
   #finished: Promise<CloseInfo>;
   #leftTopics: ReadonlySet<string> | undefined;
   #resolveFinished!: (info: CloseInfo) => void;
+  #rateLimit: ConnectionRateLimit | undefined;
+  #inFlight = 0;
+  #sentSinceCheck = 0;
 
   /** Wraps a socket from `Deno.upgradeWebSocket`. */
   constructor(socket: WebSocket, init: ConnectionInit<State, Push>) {
@@ -75,6 +95,8 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     this.#socket = socket;
     this.#init = init;
     this.#finished = new Promise((resolve) => this.#resolveFinished = resolve);
+    const { rateLimit } = init.limits;
+    if (rateLimit) this.#rateLimit = new ConnectionRateLimit(rateLimit);
     socket.binaryType = "arraybuffer";
     socket.onopen = () => this.#onOpen();
     socket.onmessage = (event) => this.#onMessage(event.data);
@@ -113,16 +135,34 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     return this.send(encodePush(event, data[0]));
   }
 
-  /** Sends a raw text or binary frame; `false` when not open. */
+  /**
+   * Sends a raw text or binary frame; `false` when not open. Never blocks:
+   * a peer that lets more than `maxBufferedAmount` bytes pile up unread is
+   * closed with 1013 "slow consumer".
+   */
   send(data: string | Uint8Array<ArrayBuffer> | ArrayBuffer): boolean {
     if (this.#readyState !== ReadyState.OPEN) return false;
     try {
       this.#socket.send(data);
-      return true;
     } catch (error) {
       this.#init.logger.warn("send failed", { conn: this.id, error });
       return false;
     }
+    const cap = this.#init.limits.maxBufferedAmount;
+    if (cap > 0) {
+      this.#sentSinceCheck += typeof data === "string"
+        ? data.length
+        : data.byteLength;
+      if (this.#sentSinceCheck >= BUFFER_CHECK_EVERY) {
+        this.#sentSinceCheck = 0;
+        const buffered = this.#socket.bufferedAmount;
+        if (buffered > cap) {
+          this.#init.logger.warn("slow consumer", { conn: this.id, buffered });
+          this.closeWith(CloseCode.TRY_AGAIN_LATER, "slow consumer");
+        }
+      }
+    }
+    return true;
   }
 
   /** Joins a topic; `false` when already a member or not open. */
@@ -180,9 +220,9 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     this.#closeTimer = setTimeout(
       () =>
         this.terminate(
-          `peer did not answer the close frame within ${this.#init.closeTimeout} ms`,
+          `peer did not answer the close frame within ${this.#init.limits.closeTimeout} ms`,
         ),
-      this.#init.closeTimeout,
+      this.#init.limits.closeTimeout,
     );
     try {
       this.#socket.close(code, reason);
@@ -227,19 +267,27 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
 
   #onMessage(data: unknown): void {
     if (this.#readyState !== ReadyState.OPEN) return;
-    const { router, logger, maxMessageSize } = this.#init;
+    const { router, logger, limits } = this.#init;
     try {
       if (typeof data === "string") {
-        if (tooBig(data, maxMessageSize)) return this.#tooBig();
-        router.dispatchText(this, data, logger);
+        if (tooBig(data, limits.maxMessageSize)) return this.#tooBig();
+        if (!this.#admit(data, data.length)) return;
+        const pending = router.dispatchText(this, data, logger);
+        if (pending) this.#track(pending);
       } else if (data instanceof ArrayBuffer) {
-        if (data.byteLength > maxMessageSize) return this.#tooBig();
-        if (!router.dispatchBinary(this, new Uint8Array(data), logger)) {
+        if (data.byteLength > limits.maxMessageSize) return this.#tooBig();
+        if (!this.#admit(undefined, data.byteLength)) return;
+        const pending = router.dispatchBinary(
+          this,
+          new Uint8Array(data),
+          logger,
+        );
+        if (pending === false) {
           this.closeWith(
             CloseCode.UNSUPPORTED_DATA,
             "binary messages are not supported",
           );
-        }
+        } else if (pending) this.#track(pending);
       }
     } catch (error) {
       logger.error("message routing failed", { conn: this.id, error });
@@ -247,11 +295,49 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     }
   }
 
+  /** Rate limit and in-flight cap: `false` when the message was answered with an error instead. */
+  #admit(text: string | undefined, bytes: number): boolean {
+    const verdict = this.#rateLimit?.admit(bytes) ?? "ok";
+    if (verdict === "close") {
+      this.#init.logger.warn("rate limit abuse", { conn: this.id });
+      this.closeWith(CloseCode.POLICY_VIOLATION, "rate limit exceeded");
+      return false;
+    }
+    if (verdict === "refuse") {
+      this.#refuse(
+        text,
+        ErrorCode.RATE_LIMITED,
+        "Too many messages: slow down",
+      );
+      return false;
+    }
+    if (this.#inFlight >= this.#init.limits.maxInFlight) {
+      this.#refuse(
+        text,
+        ErrorCode.BUSY,
+        "Too many requests in progress: wait for replies",
+      );
+      return false;
+    }
+    return true;
+  }
+
+  #refuse(text: string | undefined, code: string, message: string): void {
+    const parsed = text === undefined ? undefined : parseEnvelope(text);
+    const id = parsed?.ok ? parsed.envelope.id : parsed?.problem.id;
+    this.send(encodeError(id, code, message));
+  }
+
+  #track(pending: Promise<void>): void {
+    this.#inFlight++;
+    pending.finally(() => this.#inFlight--);
+  }
+
   #tooBig(): void {
     this.#init.logger.info("message too big", { conn: this.id });
     this.closeWith(
       CloseCode.MESSAGE_TOO_BIG,
-      `message exceeds ${this.#init.maxMessageSize} bytes`,
+      `message exceeds ${this.#init.limits.maxMessageSize} bytes`,
     );
   }
 

@@ -16,6 +16,10 @@ export const ErrorCode = {
   INVALID_DATA: "INVALID_DATA",
   /** The handler threw or rejected; details are logged, never sent. */
   HANDLER_ERROR: "HANDLER_ERROR",
+  /** The connection is over its rate limit; the message was dropped. */
+  RATE_LIMITED: "RATE_LIMITED",
+  /** Too many of the connection's handlers are still running; the message was dropped. */
+  BUSY: "BUSY",
 } as const;
 
 /** One of the library's {@linkcode ErrorCode} values. */

@@ -174,10 +174,17 @@ export class EventRouter<
   }
 
   /**
-   * Routes one text message: parse, look up, validate, run, reply.
-   * Never throws: every problem becomes an error envelope on `ctx`.
+   * Routes one text message: parse, look up, validate, run, reply. Never
+   * throws: every problem becomes an error envelope on `ctx`.
+   *
+   * @returns A promise that settles when an asynchronous schema or handler
+   * has finished (it never rejects), or `undefined` when all was done at once.
    */
-  dispatchText(ctx: Context<State, Push>, text: string, log: Logger): void {
+  dispatchText(
+    ctx: Context<State, Push>,
+    text: string,
+    log: Logger,
+  ): Promise<void> | undefined {
     const parsed = parseEnvelope(text);
     if (!parsed.ok) {
       const { id, code, message } = parsed.problem;
@@ -200,32 +207,38 @@ export class EventRouter<
       return;
     }
     if (result instanceof Promise) {
-      result.then(
+      return result.then(
         (settled) => this.#run(ctx, route, event, id, settled, log),
         (error) => this.#fail(ctx, event, id, error, log),
       );
-    } else {
-      this.#run(ctx, route, event, id, result, log);
     }
+    return this.#run(ctx, route, event, id, result, log);
   }
 
-  /** Routes one binary message to the binary handler; `false` when there is none. */
+  /**
+   * Routes one binary message to the binary handler.
+   *
+   * @returns `false` when there is no binary handler; else as `dispatchText`.
+   */
   dispatchBinary(
     ctx: Context<State, Push>,
     data: Uint8Array<ArrayBuffer>,
     log: Logger,
-  ): boolean {
+  ): Promise<void> | undefined | false {
     const handler = this.#binary;
     if (handler === undefined) return false;
     try {
       const out = handler(data, ctx);
       if (out instanceof Promise) {
-        out.catch((error) => this.#fail(ctx, "binary", undefined, error, log));
+        return out.then(
+          () => {},
+          (error) => this.#fail(ctx, "binary", undefined, error, log),
+        );
       }
     } catch (error) {
       this.#fail(ctx, "binary", undefined, error, log);
     }
-    return true;
+    return undefined;
   }
 
   /** Runs the open hook; resolves once it has finished, rejects if it failed. */
@@ -253,7 +266,7 @@ export class EventRouter<
     id: MessageId | undefined,
     result: StandardSchemaResult<unknown>,
     log: Logger,
-  ): void {
+  ): Promise<void> | undefined {
     if (result.issues) {
       ctx.send(
         encodeError(id, ErrorCode.INVALID_DATA, formatIssues(result.issues)),
@@ -268,13 +281,12 @@ export class EventRouter<
       return;
     }
     if (out instanceof Promise) {
-      out.then(
+      return out.then(
         (value) => this.#reply(ctx, event, id, value, log),
         (error) => this.#fail(ctx, event, id, error, log),
       );
-    } else {
-      this.#reply(ctx, event, id, out, log);
     }
+    this.#reply(ctx, event, id, out, log);
   }
 
   #reply(

@@ -35,6 +35,7 @@ export * from "./logger.ts";
 export * from "./origin_policy.ts";
 export * from "./process_guard.ts";
 export * from "./pubsub.ts";
+export * from "./rate_limit.ts";
 export * from "./redis_backplane.ts";
 export * from "./server.ts";
 export * from "./server_options.ts";

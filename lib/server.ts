@@ -6,7 +6,7 @@
  */
 
 import { CloseCode } from "./close_code.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type ConnectionLimits } from "./connection.ts";
 import type { BackplaneHealth, Presence } from "./backplane.ts";
 import type { EventMap } from "./context.ts";
 import { encodePush } from "./envelope.ts";
@@ -111,6 +111,14 @@ export function createServer<State, Push extends EventMap>(
   });
   const ready = pubsub.start();
   let shutdownPromise: Promise<void> | undefined;
+  let pendingHandshakes = 0;
+  const limits: ConnectionLimits = {
+    maxMessageSize: config.maxMessageSize,
+    closeTimeout: config.closeTimeout,
+    maxBufferedAmount: config.maxBufferedAmount,
+    maxInFlight: config.maxInFlight,
+    rateLimit: config.rateLimit,
+  };
   if (config.guardProcess) installProcessGuard(logger);
 
   function refuse(refusal: HandshakeRefusal, request: Request): Response {
@@ -166,7 +174,16 @@ export function createServer<State, Push extends EventMap>(
     if (refusal) return refuse(refusal, request);
     let state: State;
     if (config.authenticate) {
+      if (pendingHandshakes >= config.maxPendingHandshakes) {
+        return refuse({
+          status: 503,
+          reason: "too_many_handshakes",
+          message: "Too many handshakes in progress",
+          headers: { "Retry-After": String(config.retryAfter) },
+        }, request);
+      }
       let result;
+      pendingHandshakes++;
       try {
         result = await config.authenticate(request, info);
       } catch (error) {
@@ -179,6 +196,8 @@ export function createServer<State, Push extends EventMap>(
           },
           request,
         );
+      } finally {
+        pendingHandshakes--;
       }
       if (result instanceof Response) {
         logger.info("handshake refused", {
@@ -221,8 +240,7 @@ export function createServer<State, Push extends EventMap>(
       state,
       protocol: protocol ?? "",
       router,
-      maxMessageSize: config.maxMessageSize,
-      closeTimeout: config.closeTimeout,
+      limits,
       logger,
       pubsub,
       onFinished: (finished) => connections.delete(finished.id),

@@ -10,6 +10,11 @@ import type { EventMap } from "./context.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
 import type { HttpRouter } from "./http_router.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import {
+  type RateLimitOptions,
+  type ResolvedRateLimit,
+  resolveRateLimit,
+} from "./rate_limit.ts";
 
 /** What `authenticate` may return: the connection's state, or a refusal. */
 export type AuthResult<State> = State | Response;
@@ -109,6 +114,31 @@ export interface ServerOptions<State, Push extends EventMap> {
    */
   maxTopicsPerConnection?: number;
   /**
+   * Bytes the runtime may hold unsent for one peer (Deno's `bufferedAmount`)
+   * before it is closed with 1013 "slow consumer"; `0` disables the cap.
+   * @default {1048576}
+   */
+  maxBufferedAmount?: number;
+  /**
+   * Handlers of one connection that may be running at once; past it
+   * messages are answered with `BUSY`.
+   * @default {64}
+   */
+  maxInFlight?: number;
+  /**
+   * Per-connection rate limit (token buckets): over it messages are answered
+   * with `RATE_LIMITED`; `closeAfter` refusals in a row close with 1008.
+   * `false` disables it.
+   * @default {{ messagesPerSecond: 1000, bytesPerSecond: 4194304, burstSeconds: 2, closeAfter: 1000 }}
+   */
+  rateLimit?: RateLimitOptions | false;
+  /**
+   * Handshakes that may wait in `authenticate` at once; past it new ones get
+   * 503 with `Retry-After`.
+   * @default {1000}
+   */
+  maxPendingHandshakes?: number;
+  /**
    * Keep the process alive when application code leaves a rejected promise
    * or an uncaught error behind (Deno exits on those): log them instead.
    * @default {true}
@@ -119,9 +149,13 @@ export interface ServerOptions<State, Push extends EventMap> {
 /** {@linkcode ServerOptions} with every default filled in. */
 export type ResolvedServerOptions<State, Push extends EventMap> =
   & Required<
-    Omit<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">
+    Omit<
+      ServerOptions<State, Push>,
+      "http" | "authenticate" | "backplane" | "rateLimit"
+    >
   >
-  & Pick<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">;
+  & Pick<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">
+  & { rateLimit: ResolvedRateLimit | false };
 
 function positiveInteger(name: string, value: number, min = 1): number {
   if (!Number.isSafeInteger(value) || value < min) {
@@ -164,6 +198,10 @@ export function resolveServerOptions<State, Push extends EventMap>(
     guardProcess = true,
     backplane,
     maxTopicsPerConnection = 100,
+    maxBufferedAmount = 1_048_576,
+    maxInFlight = 64,
+    rateLimit = {},
+    maxPendingHandshakes = 1000,
   } = options;
   if (typeof router?.dispatchText !== "function") {
     throw new TypeError("Cannot create server: router must be an EventRouter");
@@ -205,6 +243,17 @@ export function resolveServerOptions<State, Push extends EventMap>(
     maxTopicsPerConnection: positiveInteger(
       "maxTopicsPerConnection",
       maxTopicsPerConnection,
+    ),
+    maxBufferedAmount: positiveInteger(
+      "maxBufferedAmount",
+      maxBufferedAmount,
+      0,
+    ),
+    maxInFlight: positiveInteger("maxInFlight", maxInFlight),
+    rateLimit: resolveRateLimit(rateLimit),
+    maxPendingHandshakes: positiveInteger(
+      "maxPendingHandshakes",
+      maxPendingHandshakes,
     ),
   };
 }

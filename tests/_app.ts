@@ -33,6 +33,8 @@ export interface Observed {
   closes: { id: string; info: CloseInfo }[];
   /** Events a handler started after its connection's onClose ran (must stay empty). */
   lateHandlers: string[];
+  /** How many frames `flood` got into the runtime's buffer. */
+  flooded: number;
 }
 
 /** Options of {@linkcode createTestApp}. */
@@ -96,6 +98,19 @@ export function createTestRouter(observed: Observed, binary = false) {
       },
     )
     .on("unserialisable", z.undefined(), () => ({ big: 1n }))
+    .on(
+      "flood",
+      z.object({
+        size: z.number().max(1_048_576),
+        count: z.number().max(10_000),
+      }),
+      ({ size, count }, ctx) => {
+        const chunk = "x".repeat(size);
+        for (let i = 0; i < count; i++) {
+          if (ctx.send(chunk)) observed.flooded++;
+        }
+      },
+    )
     .on("leak", z.undefined(), () => {
       // Fire-and-forget work that rejects later: the process guard logs it.
       Promise.reject(new Error("left behind"));
@@ -118,12 +133,19 @@ export function createTestRouter(observed: Observed, binary = false) {
 }
 
 /** Reads `?user=&role=`; `?user=nobody` is refused with 401, `?user=banned` with 403. */
-export function testAuthenticate(request: Request): TestState | Response {
+export function testAuthenticate(
+  request: Request,
+): TestState | Response | Promise<TestState> {
   const params = new URL(request.url).searchParams;
   const user = params.get("user") ?? "anon";
   if (user === "nobody") return new Response("Unauthorized\n", { status: 401 });
   if (user === "banned") return new Response("Forbidden\n", { status: 403 });
   if (user === "explode") throw new Error("auth backend down");
+  if (user === "slow") {
+    return new Promise((resolve) =>
+      setTimeout(() => resolve({ user, role: "guest" }), 300)
+    );
+  }
   return { user, role: params.get("role") === "admin" ? "admin" : "guest" };
 }
 
@@ -131,7 +153,12 @@ export function testAuthenticate(request: Request): TestState | Response {
 export function createTestApp(
   options: TestAppOptions = {},
 ): { app: DuplexServer<TestState, TestPushes>; observed: Observed } {
-  const observed: Observed = { opens: [], closes: [], lateHandlers: [] };
+  const observed: Observed = {
+    opens: [],
+    closes: [],
+    lateHandlers: [],
+    flooded: 0,
+  };
   const { binary = false, ...rest } = options;
   const app = createServer<TestState, TestPushes>({
     router: createTestRouter(observed, binary),
