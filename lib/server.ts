@@ -220,10 +220,15 @@ export function createServer<State, Push extends EventMap>(
     const remote = remoteHost(info);
     let upgraded;
     try {
+      // The protocol header is set here, not through Deno's `protocol`
+      // option: Deno splits the offer on ", " only and throws for
+      // "a,b", which RFC 7230 lists and clients such as npm's ws send.
       upgraded = Deno.upgradeWebSocket(request, {
-        protocol,
         idleTimeout: config.idleTimeout,
       });
+      if (protocol) {
+        upgraded.response.headers.set("sec-websocket-protocol", protocol);
+      }
     } catch (error) {
       logger.warn("upgrade failed", { error });
       return refuse(

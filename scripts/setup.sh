@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import websockets" 2>/dev/null || need+=(python3-websockets)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ((${#need[@]})); then

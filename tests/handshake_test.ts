@@ -477,3 +477,18 @@ Deno.test("every refusal is logged with its reason and status, never its token",
   }
   assert.doesNotMatch(lines.join("\n"), /s3cret/);
 });
+
+Deno.test("subprotocols offered as a,b (no space) are negotiated, not refused", async () => {
+  const { app } = createTestApp({ protocols: ["duplex.v1"] });
+  const server = startServer(app);
+  const peer = await RawPeer.connect(server.port);
+  try {
+    const response = await peer.handshake(server.port, {
+      "Sec-WebSocket-Protocol": "chat,duplex.v1",
+    });
+    assert.equal(response.headers.get("sec-websocket-protocol"), "duplex.v1");
+  } finally {
+    peer.close();
+    await server.close();
+  }
+});
