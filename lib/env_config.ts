@@ -48,6 +48,17 @@ export interface EnvConfig {
   redisPrefix: string;
   /** `PRESENCE_TTL` in milliseconds: a silent node's members stop counting after it (default 15000). */
   presenceTtl: number;
+  /** `MAX_BUFFERED_AMOUNT` in bytes; 0 disables the slow-consumer cap (default 1048576). */
+  maxBufferedAmount: number;
+  /** `MAX_IN_FLIGHT`: handlers running at once per connection (default 64). */
+  maxInFlight: number;
+  /** `MAX_PENDING_HANDSHAKES`: handshakes waiting in authenticate (default 1000). */
+  maxPendingHandshakes: number;
+  /**
+   * `RATE_LIMIT_MESSAGES` and `RATE_LIMIT_BYTES` per second per connection
+   * (defaults 1000 and 4194304; both 0 disables the limit).
+   */
+  rateLimit: { messagesPerSecond: number; bytesPerSecond: number } | false;
 }
 
 /** Reads one environment variable. */
@@ -169,7 +180,18 @@ export function readEnvConfig(get: EnvGetter): EnvConfig {
     redisUrl,
     redisPrefix: get("REDIS_PREFIX")?.trim() || "duplex",
     presenceTtl: integer(get, "PRESENCE_TTL", 15_000, 100),
+    maxBufferedAmount: integer(get, "MAX_BUFFERED_AMOUNT", 1_048_576, 0),
+    maxInFlight: integer(get, "MAX_IN_FLIGHT", 64, 1),
+    maxPendingHandshakes: integer(get, "MAX_PENDING_HANDSHAKES", 1000, 1),
+    rateLimit: rateLimit(get),
   };
+}
+
+function rateLimit(get: EnvGetter): EnvConfig["rateLimit"] {
+  const messagesPerSecond = integer(get, "RATE_LIMIT_MESSAGES", 1000, 0);
+  const bytesPerSecond = integer(get, "RATE_LIMIT_BYTES", 4_194_304, 0);
+  if (messagesPerSecond === 0 && bytesPerSecond === 0) return false;
+  return { messagesPerSecond, bytesPerSecond };
 }
 
 /** Creates the backplane the configuration names. */

@@ -26,6 +26,13 @@ export interface ListenOptions {
    * @default {nothing}
    */
   onListen?: (addr: Deno.NetAddr) => void;
+  /**
+   * Milliseconds `close` gives Deno's own graceful shutdown after the drain
+   * before it aborts the server (Deno can wait about 10 s on a socket that
+   * was closed while its peer was not reading).
+   * @default {1000}
+   */
+  stopTimeout?: number;
 }
 
 /** A listening server. */
@@ -52,32 +59,67 @@ export function listen<State, Push extends EventMap>(
   app: DuplexServer<State, Push>,
   options: ListenOptions = {},
 ): Listener {
-  const { port = 8000, hostname = "0.0.0.0", onListen = () => {} } = options;
+  const {
+    port = 8000,
+    hostname = "0.0.0.0",
+    onListen = () => {},
+    stopTimeout = 1000,
+  } = options;
+  const abort = new AbortController();
   const server = Deno.serve(
-    { port, hostname, onListen: (addr) => onListen(addr as Deno.NetAddr) },
+    {
+      port,
+      hostname,
+      signal: abort.signal,
+      onListen: (addr) => onListen(addr as Deno.NetAddr),
+    },
     (request, info) => app.fetch(request, info),
   );
   let closing: Promise<void> | undefined;
+  const stop = async () => {
+    await app.shutdown();
+    const timer = setTimeout(() => abort.abort(), stopTimeout);
+    try {
+      await server.shutdown();
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   return {
     addr: server.addr as Deno.NetAddr,
     finished: server.finished,
     close() {
-      closing ??= app.shutdown().then(() => server.shutdown());
+      closing ??= stop();
       return closing;
     },
   };
 }
 
+/** Options of {@linkcode shutdownOnSignals}. */
+export interface ShutdownOnSignalsOptions {
+  /**
+   * Milliseconds after `stop` has finished to end the process with exit
+   * code 0 if it is still alive: Deno keeps a process up for about 13 s
+   * after shutdown when a socket still holds unsent data for a peer that
+   * went away. The timer is unref'd, so a process with nothing left exits
+   * on its own first. `false` never exits.
+   * @default {1000}
+   */
+  exitAfter?: number | false;
+}
+
 /**
  * On the first SIGINT or SIGTERM, calls `stop` (say, a listener's `close`,
- * which drains the sockets) and then removes its listeners, so the process
- * ends by itself once nothing is left running. A second signal exits at
- * once with code 1. It never calls `Deno.exit` on the graceful path, so it
- * also works under `deno run --watch`, which restarts through SIGTERM.
+ * which drains the sockets) and then removes its listeners. A second signal
+ * exits at once with code 1.
  *
  * @returns A function that removes the listeners.
  */
-export function shutdownOnSignals(stop: () => Promise<void>): () => void {
+export function shutdownOnSignals(
+  stop: () => Promise<void>,
+  options: ShutdownOnSignalsOptions = {},
+): () => void {
+  const { exitAfter = 1000 } = options;
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];
@@ -88,7 +130,12 @@ export function shutdownOnSignals(stop: () => Promise<void>): () => void {
   function onSignal() {
     if (stopping) Deno.exit(1);
     stopping = true;
-    stop().finally(remove);
+    stop().finally(() => {
+      remove();
+      if (exitAfter === false) return;
+      const timer = setTimeout(() => Deno.exit(0), exitAfter);
+      Deno.unrefTimer(timer as unknown as number);
+    });
   }
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   return remove;

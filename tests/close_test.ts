@@ -422,3 +422,35 @@ Deno.test("a failing open hook closes the connection with 1011", async () => {
   }
   closesOnce(observed);
 });
+
+Deno.test("an idle peer that answers pings stays open", async () => {
+  const { app, observed } = createTestApp({ idleTimeout: 1 });
+  const server = startServer(app);
+  const peer = await RawPeer.connect(server.port);
+  try {
+    await peer.handshake(server.port);
+    const until = Date.now() + 2500;
+    let pings = 0;
+    while (Date.now() < until) {
+      const frame = await peer.readFrame(Math.max(1, until - Date.now())).catch(
+        () => undefined,
+      );
+      if (frame === undefined) break; // read timed out: nothing more to answer
+      assert.ok(frame, "the server closed the connection");
+      assert.equal(
+        frame.opcode,
+        Opcode.PING,
+        "the server sent something other than a ping",
+      );
+      pings++;
+      await peer.write(buildFrame(Opcode.PONG, frame.payload));
+    }
+    assert.ok(pings >= 2, `only ${pings} pings in 2.5 s`);
+    assert.equal(app.connections.size, 1);
+    assert.equal(observed.closes.length, 0);
+  } finally {
+    peer.close();
+    await eventually(() => observed.closes.length === 1);
+    await server.close();
+  }
+});

@@ -24,7 +24,6 @@ import {
   TestSocket,
 } from "./_server.ts";
 
-const encoder = new TextEncoder();
 const text = (value: unknown) => buildFrame(Opcode.TEXT, JSON.stringify(value));
 
 interface Harness {
@@ -546,5 +545,4 @@ Deno.test("hostile handshakes are refused cleanly (T-11, T-12, T-13, T-16, T-18)
   }
   const ids = observed.closes.map((c) => c.id);
   assert.equal(new Set(ids).size, ids.length);
-  assert.ok(encoder);
 });

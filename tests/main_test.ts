@@ -133,3 +133,44 @@ Deno.test("main.ts stops at start on invalid configuration, naming the variable"
     }
   }
 });
+
+Deno.test("main.ts --listen exits promptly on SIGTERM even after a peer vanished with data unsent", async () => {
+  const served = await startMain("listen", { MAX_BUFFERED_AMOUNT: "0" });
+  const talker = await TestSocket.open(`${served.wsUrl}/?user=talker`);
+  await talker.next(); // welcome
+  await talker.request("chat.join", { room: "r" });
+  // A raw peer joins, never reads, and vanishes with the server's data unsent.
+  const peer = await Deno.connect({ hostname: "127.0.0.1", port: served.port });
+  await peer.write(new TextEncoder().encode(
+    `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  ));
+  await peer.read(new Uint8Array(512));
+  const join = JSON.stringify({ event: "chat.join", data: { room: "r" } });
+  const masked = new Uint8Array([
+    0x81,
+    0x80 | join.length,
+    0,
+    0,
+    0,
+    0,
+    ...new TextEncoder().encode(join),
+  ]);
+  await peer.write(masked);
+  for (let i = 0; i < 300; i++) {
+    talker.json({
+      event: "chat.say",
+      data: { room: "r", text: "x".repeat(1900) },
+    });
+  }
+  await talker.request("echo", "flushed");
+  peer.close();
+  await talker.close();
+  const started = Date.now();
+  const status = await served.stop("SIGTERM");
+  assert.equal(status.code, 0);
+  assert.ok(
+    Date.now() - started < 4000,
+    `exit took ${Date.now() - started} ms`,
+  );
+});
