@@ -38,17 +38,16 @@ export interface ConnectionLimits {
   rateLimit: ResolvedRateLimit | false;
 }
 
+const EVENTS = ["open", "message", "close", "error"] as const;
+
 /** Bytes sent between two checks of `bufferedAmount` (a sync op each). */
 const BUFFER_CHECK_EVERY = 16_384;
 
-/** What a {@linkcode Connection} needs besides its socket. */
+/**
+ * What every connection of one server shares: made once per server, so an
+ * idle connection costs only its own fields.
+ */
 export interface ConnectionInit<State, Push extends EventMap> {
-  /** The connection id. */
-  id: string;
-  /** The per-connection state. */
-  state: State;
-  /** The negotiated subprotocol, or `""`. */
-  protocol: string;
   /** Routes its messages. */
   router: EventRouter<State, Push, EventDefinitions>;
   /** The per-connection limits. */
@@ -76,35 +75,57 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
   #socket: WebSocket;
   #init: ConnectionInit<State, Push>;
   #readyState: ReadyState = ReadyState.CONNECTING;
-  #abort = new AbortController();
+  #abort: AbortController | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #pendingClose: { code: number; reason: string } | undefined;
   #sentClose: { code: number; reason: string } | undefined;
-  #finished: Promise<CloseInfo>;
+  #finished: Promise<CloseInfo> | undefined;
+  #closeInfo: CloseInfo | undefined;
   #leftTopics: ReadonlySet<string> | undefined;
-  #resolveFinished!: (info: CloseInfo) => void;
+  #resolveFinished: ((info: CloseInfo) => void) | undefined;
   #rateLimit: ConnectionRateLimit | undefined;
   #inFlight = 0;
   #sentSinceCheck = 0;
 
-  /** Wraps a socket from `Deno.upgradeWebSocket`. */
-  constructor(socket: WebSocket, init: ConnectionInit<State, Push>) {
-    this.id = init.id;
-    this.state = init.state;
-    this.protocol = init.protocol;
+  /**
+   * Wraps a socket from `Deno.upgradeWebSocket`.
+   *
+   * @param id A unique id.
+   * @param state The per-connection state.
+   * @param protocol The negotiated subprotocol, or `""`.
+   * @param init What every connection of the server shares.
+   */
+  constructor(
+    socket: WebSocket,
+    id: string,
+    state: State,
+    protocol: string,
+    init: ConnectionInit<State, Push>,
+  ) {
+    this.id = id;
+    this.state = state;
+    this.protocol = protocol;
     this.#socket = socket;
     this.#init = init;
-    this.#finished = new Promise((resolve) => this.#resolveFinished = resolve);
-    const { rateLimit } = init.limits;
-    if (rateLimit) this.#rateLimit = new ConnectionRateLimit(rateLimit);
     socket.binaryType = "arraybuffer";
-    socket.onopen = () => this.#onOpen();
-    socket.onmessage = (event) => this.#onMessage(event.data);
-    socket.onclose = (event) => this.#onClose(event);
-    socket.onerror = (event) => {
-      const message = event instanceof ErrorEvent ? event.message : "error";
-      this.#init.logger.debug("socket error", { conn: this.id, message });
-    };
+    // The connection itself handles the events: no closures per connection.
+    for (const type of EVENTS) socket.addEventListener(type, this);
+  }
+
+  /** The socket's event listener (`EventListenerObject`); not for applications. */
+  handleEvent(event: Event): void {
+    switch (event.type) {
+      case "message":
+        return this.#onMessage((event as MessageEvent).data);
+      case "open":
+        return this.#onOpen();
+      case "close":
+        return this.#onClose(event as CloseEvent);
+      case "error": {
+        const message = event instanceof ErrorEvent ? event.message : "error";
+        this.#init.logger.debug("socket error", { conn: this.id, message });
+      }
+    }
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED. */
@@ -112,8 +133,12 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     return this.#readyState;
   }
 
-  /** Aborted as soon as the connection starts closing. */
+  /** Aborted as soon as the connection starts closing (made on first use). */
   get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#readyState >= ReadyState.CLOSING) this.#abort.abort();
+    }
     return this.#abort.signal;
   }
 
@@ -122,8 +147,13 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     return this.#socket.bufferedAmount;
   }
 
-  /** Settles with the close info once the connection has finished. */
+  /** Settles with the close info once the connection has finished and its close hook has run. */
   get finished(): Promise<CloseInfo> {
+    if (this.#finished === undefined) {
+      this.#finished = this.#closeInfo
+        ? Promise.resolve(this.#closeInfo)
+        : new Promise((resolve) => this.#resolveFinished = resolve);
+    }
     return this.#finished;
   }
 
@@ -216,7 +246,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     if (this.#readyState !== ReadyState.OPEN) return;
     this.#readyState = ReadyState.CLOSING;
     this.#sentClose = { code, reason };
-    this.#abort.abort();
+    this.#abort?.abort();
     this.#closeTimer = setTimeout(
       () =>
         this.terminate(
@@ -297,6 +327,11 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
 
   /** Rate limit and in-flight cap: `false` when the message was answered with an error instead. */
   #admit(text: string | undefined, bytes: number): boolean {
+    const { rateLimit } = this.#init.limits;
+    // The buckets are made on the first message: idle connections pay nothing.
+    if (rateLimit && this.#rateLimit === undefined) {
+      this.#rateLimit = new ConnectionRateLimit(rateLimit);
+    }
     const verdict = this.#rateLimit?.admit(bytes) ?? "ok";
     if (verdict === "close") {
       this.#init.logger.warn("rate limit abuse", { conn: this.id });
@@ -345,20 +380,16 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     if (this.#readyState === ReadyState.CLOSED) return;
     this.#readyState = ReadyState.CLOSED;
     clearTimeout(this.#closeTimer);
-    this.#abort.abort();
-    const socket = this.#socket;
-    socket.onopen =
-      socket.onmessage =
-      socket.onerror =
-      socket.onclose =
-        null;
+    this.#abort?.abort();
+    for (const type of EVENTS) this.#socket.removeEventListener(type, this);
     const { logger, router, onFinished, pubsub } = this.#init;
     this.#leftTopics = new Set(pubsub.leaveAll(this));
     logger.info("connection closed", { conn: this.id, ...info });
     onFinished(this, info);
-    router.runClose(this, info, logger).finally(() =>
-      this.#resolveFinished(info)
-    );
+    router.runClose(this, info, logger).finally(() => {
+      this.#closeInfo = info;
+      this.#resolveFinished?.(info);
+    });
   }
 }
 

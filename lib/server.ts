@@ -6,7 +6,11 @@
  */
 
 import { CloseCode } from "./close_code.ts";
-import { Connection, type ConnectionLimits } from "./connection.ts";
+import {
+  Connection,
+  type ConnectionInit,
+  type ConnectionLimits,
+} from "./connection.ts";
 import type { BackplaneHealth, Presence } from "./backplane.ts";
 import type { EventMap } from "./context.ts";
 import { encodePush } from "./envelope.ts";
@@ -118,6 +122,13 @@ export function createServer<State, Push extends EventMap>(
     maxBufferedAmount: config.maxBufferedAmount,
     maxInFlight: config.maxInFlight,
     rateLimit: config.rateLimit,
+  };
+  const shared: ConnectionInit<State, Push> = {
+    router,
+    limits,
+    logger,
+    pubsub,
+    onFinished: (finished) => connections.delete(finished.id),
   };
   if (config.guardProcess) installProcessGuard(logger);
 
@@ -240,16 +251,13 @@ export function createServer<State, Push extends EventMap>(
         request,
       );
     }
-    const connection = new Connection<State, Push>(upgraded.socket, {
-      id: crypto.randomUUID(),
+    const connection = new Connection<State, Push>(
+      upgraded.socket,
+      crypto.randomUUID(),
       state,
-      protocol: protocol ?? "",
-      router,
-      limits,
-      logger,
-      pubsub,
-      onFinished: (finished) => connections.delete(finished.id),
-    });
+      protocol ?? "",
+      shared,
+    );
     connections.set(connection.id, connection);
     logger.info("connection opened", {
       conn: connection.id,
