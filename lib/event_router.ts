@@ -100,6 +100,8 @@ export class EventRouter<
   #close?: CloseHandler<State, Push>;
   /** Type-only: the client-to-server events this router handles. */
   declare readonly events: Events;
+  /** Type-only: the server-to-client events (pushes) of this router. */
+  declare readonly pushes: Push;
 
   /**
    * Registers the handler of one event.
