@@ -101,6 +101,14 @@ interface Pending {
   resolve: (data: unknown) => void;
   reject: (error: RequestError) => void;
   timer: ReturnType<typeof setTimeout>;
+  /** Whether it reached the socket (else it still waits in the outbox). */
+  sent: boolean;
+}
+
+interface Queued {
+  text: string;
+  /** The request id, for requests. */
+  id?: number;
 }
 
 /** The default reconnection policy. */
@@ -128,7 +136,7 @@ export class DuplexClient<R extends RouterShape> {
   #stateListeners = new Set<(state: ClientState, code?: number) => void>();
   #handlers = new Map<string, Set<Handler>>();
   #pending = new Map<number, Pending>();
-  #outbox: string[] = [];
+  #outbox: Queued[] = [];
   #joins = new Map<string, { event: string; data: unknown }>();
   #nextId = 1;
   #attempt = 0;
@@ -197,9 +205,10 @@ export class DuplexClient<R extends RouterShape> {
     event: E,
     data: ClientEvents<R>[E]["data"],
   ): boolean {
-    return this.#send(
-      JSON.stringify(data === undefined ? { event } : { event, data }),
+    const text = JSON.stringify(
+      data === undefined ? { event } : { event, data },
     );
+    return this.#send(text) !== false;
   }
 
   /**
@@ -214,7 +223,8 @@ export class DuplexClient<R extends RouterShape> {
     const id = this.#nextId++;
     const message = data === undefined ? { event, id } : { event, data, id };
     return new Promise((resolve, reject) => {
-      if (!this.#send(JSON.stringify(message))) {
+      const sent = this.#send(JSON.stringify(message), id);
+      if (sent === false) {
         reject(
           new RequestError(
             this.#state === "closed" ? "CLOSED" : "OUTBOX_FULL",
@@ -239,6 +249,7 @@ export class DuplexClient<R extends RouterShape> {
         resolve: resolve as (data: unknown) => void,
         reject,
         timer,
+        sent: sent === "sent",
       });
     });
   }
@@ -287,24 +298,32 @@ export class DuplexClient<R extends RouterShape> {
         this.request(event as keyof ClientEvents<R> & string, data as never)
           .catch(() => {});
       }
-      const queued = this.#outbox.splice(0);
-      for (const text of queued) ws.send(text);
+      for (const { text, id } of this.#outbox.splice(0)) {
+        ws.send(text);
+        const pending = id === undefined ? undefined : this.#pending.get(id);
+        if (pending) pending.sent = true;
+      }
     };
     ws.onmessage = (event) => {
       if (typeof event.data === "string") this.#receive(event.data);
     };
     ws.onclose = (event) => {
-      this.#lastClose = { code: event.code, reason: event.reason };
-      this.#failPending(
-        "CONNECTION_LOST",
-        `Connection closed (${event.code}) before the reply`,
-      );
-      if (this.#closedByUser || !this.#options.shouldReconnect(event.code)) {
+      // Deno's client reports a connection that never opened, or dropped, as 0.
+      const code = event.code || 1006;
+      this.#lastClose = { code, reason: event.reason };
+      if (this.#closedByUser || !this.#options.shouldReconnect(code)) {
         this.#outbox.length = 0;
-        this.#setState("closed", event.code);
+        this.#failPending("CLOSED", `Connection closed (${code})`);
+        this.#setState("closed", code);
         return;
       }
-      this.#setState("reconnecting", event.code);
+      // Requests still in the outbox were never sent: they wait for the next connection.
+      this.#failPending(
+        "CONNECTION_LOST",
+        `Connection closed (${code}) before the reply`,
+        (pending) => pending.sent,
+      );
+      this.#setState("reconnecting", code);
       this.#reconnectTimer = setTimeout(() => this.#connect(), this.#delay());
     };
   }
@@ -319,15 +338,15 @@ export class DuplexClient<R extends RouterShape> {
     return step / 2 + Math.random() * (step / 2);
   }
 
-  #send(text: string): boolean {
+  #send(text: string, id?: number): "sent" | "queued" | false {
     if (this.#state === "closed") return false;
     if (this.#ws?.readyState === WebSocket.OPEN) {
       this.#ws.send(text);
-      return true;
+      return "sent";
     }
     if (this.#outbox.length >= this.#options.outboxLimit) return false;
-    this.#outbox.push(text);
-    return true;
+    this.#outbox.push({ text, id });
+    return "queued";
   }
 
   #receive(text: string): void {
@@ -360,12 +379,17 @@ export class DuplexClient<R extends RouterShape> {
     }
   }
 
-  #failPending(code: string, reason: string): void {
-    for (const pending of this.#pending.values()) {
+  #failPending(
+    code: string,
+    reason: string,
+    which: (pending: Pending) => boolean = () => true,
+  ): void {
+    for (const [id, pending] of this.#pending) {
+      if (!which(pending)) continue;
       clearTimeout(pending.timer);
       pending.reject(new RequestError(code, reason));
+      this.#pending.delete(id);
     }
-    this.#pending.clear();
   }
 
   #setState(state: ClientState, code?: number): void {

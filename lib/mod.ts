@@ -19,6 +19,7 @@
  */
 
 export * from "./backplane.ts";
+export * from "./client.ts";
 export * from "./broadcast_channel_backplane.ts";
 export * from "./close_code.ts";
 export * from "./connection.ts";
