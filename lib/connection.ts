@@ -19,8 +19,13 @@ import type { Presence } from "./backplane.ts";
 import type { Context, EventMap, PublishOptions, PushArgs } from "./context.ts";
 import { encodeError, encodePush, parseEnvelope } from "./envelope.ts";
 import { ErrorCode } from "./event_error.ts";
-import type { EventDefinitions, EventRouter } from "./event_router.ts";
+import type {
+  DispatchEnv,
+  EventDefinitions,
+  EventRouter,
+} from "./event_router.ts";
 import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
 import type { PublishResult, PubSub } from "./pubsub.ts";
 import { ConnectionRateLimit, type ResolvedRateLimit } from "./rate_limit.ts";
 
@@ -47,7 +52,8 @@ const BUFFER_CHECK_EVERY = 16_384;
  * What every connection of one server shares: made once per server, so an
  * idle connection costs only its own fields.
  */
-export interface ConnectionInit<State, Push extends EventMap> {
+export interface ConnectionInit<State, Push extends EventMap>
+  extends DispatchEnv {
   /** Routes its messages. */
   router: EventRouter<State, Push, EventDefinitions>;
   /** The per-connection limits. */
@@ -56,6 +62,8 @@ export interface ConnectionInit<State, Push extends EventMap> {
   logger: Logger;
   /** Topic membership and publishing. */
   pubsub: PubSub;
+  /** The server's counters. */
+  metrics: Metrics;
   /** Called once when the connection has finished, before the close hook. */
   onFinished: (connection: Connection<State, Push>, info: CloseInfo) => void;
 }
@@ -174,6 +182,9 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     if (this.#readyState !== ReadyState.OPEN) return false;
     try {
       this.#socket.send(data);
+      this.#init.metrics.messageOut(
+        typeof data === "string" ? data.length : data.byteLength,
+      );
     } catch (error) {
       this.#init.logger.warn("send failed", { conn: this.id, error });
       return false;
@@ -297,21 +308,20 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
 
   #onMessage(data: unknown): void {
     if (this.#readyState !== ReadyState.OPEN) return;
-    const { router, logger, limits } = this.#init;
+    const init = this.#init;
+    const { router, logger, limits } = init;
     try {
       if (typeof data === "string") {
+        init.metrics.messageIn(data.length);
         if (tooBig(data, limits.maxMessageSize)) return this.#tooBig();
         if (!this.#admit(data, data.length)) return;
-        const pending = router.dispatchText(this, data, logger);
+        const pending = router.dispatchText(this, data, init);
         if (pending) this.#track(pending);
       } else if (data instanceof ArrayBuffer) {
+        init.metrics.messageIn(data.byteLength);
         if (data.byteLength > limits.maxMessageSize) return this.#tooBig();
         if (!this.#admit(undefined, data.byteLength)) return;
-        const pending = router.dispatchBinary(
-          this,
-          new Uint8Array(data),
-          logger,
-        );
+        const pending = router.dispatchBinary(this, new Uint8Array(data), init);
         if (pending === false) {
           this.closeWith(
             CloseCode.UNSUPPORTED_DATA,
@@ -360,6 +370,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
   #refuse(text: string | undefined, code: string, message: string): void {
     const parsed = text === undefined ? undefined : parseEnvelope(text);
     const id = parsed?.ok ? parsed.envelope.id : parsed?.problem.id;
+    this.#init.metrics.error(code);
     this.send(encodeError(id, code, message));
   }
 
@@ -385,8 +396,9 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     const { logger, router, onFinished, pubsub } = this.#init;
     this.#leftTopics = new Set(pubsub.leaveAll(this));
     logger.info("connection closed", { conn: this.id, ...info });
+    this.#init.metrics.closed(info.code);
     onFinished(this, info);
-    router.runClose(this, info, logger).finally(() => {
+    router.runClose(this, info, this.#init).finally(() => {
       this.#closeInfo = info;
       this.#resolveFinished?.(info);
     });

@@ -15,6 +15,7 @@ import {
 } from "./envelope.ts";
 import { ErrorCode, EventError } from "./event_error.ts";
 import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
 import {
   formatIssues,
   type InferInput,
@@ -24,6 +25,14 @@ import {
   type StandardSchemaV1,
 } from "./standard_schema.ts";
 import { MAX_EVENT_LENGTH } from "./envelope.ts";
+
+/** What dispatching needs from the server: where to log, what to count. */
+export interface DispatchEnv {
+  /** Where handler failures are logged. */
+  readonly logger: Logger;
+  /** Counts error envelopes by code, when given. */
+  readonly metrics?: Metrics;
+}
 
 /** A client-to-server event as the type system sees it: what it takes, what it replies. */
 export interface EventDefinition {
@@ -185,19 +194,23 @@ export class EventRouter<
   dispatchText(
     ctx: Context<State, Push>,
     text: string,
-    log: Logger,
+    env: DispatchEnv,
   ): Promise<void> | undefined {
     const parsed = parseEnvelope(text);
     if (!parsed.ok) {
       const { id, code, message } = parsed.problem;
-      ctx.send(encodeError(id, code, message));
+      this.#sendError(ctx, env, id, code, message);
       return;
     }
     const { event, data, id } = parsed.envelope;
     const route = this.#routes.get(event);
     if (route === undefined) {
-      ctx.send(
-        encodeError(id, ErrorCode.UNKNOWN_EVENT, `Unknown event "${event}"`),
+      this.#sendError(
+        ctx,
+        env,
+        id,
+        ErrorCode.UNKNOWN_EVENT,
+        `Unknown event "${event}"`,
       );
       return;
     }
@@ -205,16 +218,16 @@ export class EventRouter<
     try {
       result = route.schema["~standard"].validate(data);
     } catch (error) {
-      this.#fail(ctx, event, id, error, log);
+      this.#fail(ctx, event, id, error, env);
       return;
     }
     if (result instanceof Promise) {
       return result.then(
-        (settled) => this.#run(ctx, route, event, id, settled, log),
-        (error) => this.#fail(ctx, event, id, error, log),
+        (settled) => this.#run(ctx, route, event, id, settled, env),
+        (error) => this.#fail(ctx, event, id, error, env),
       );
     }
-    return this.#run(ctx, route, event, id, result, log);
+    return this.#run(ctx, route, event, id, result, env);
   }
 
   /**
@@ -225,7 +238,7 @@ export class EventRouter<
   dispatchBinary(
     ctx: Context<State, Push>,
     data: Uint8Array<ArrayBuffer>,
-    log: Logger,
+    env: DispatchEnv,
   ): Promise<void> | undefined | false {
     const handler = this.#binary;
     if (handler === undefined) return false;
@@ -234,11 +247,11 @@ export class EventRouter<
       if (out instanceof Promise) {
         return out.then(
           () => {},
-          (error) => this.#fail(ctx, "binary", undefined, error, log),
+          (error) => this.#fail(ctx, "binary", undefined, error, env),
         );
       }
     } catch (error) {
-      this.#fail(ctx, "binary", undefined, error, log);
+      this.#fail(ctx, "binary", undefined, error, env);
     }
     return undefined;
   }
@@ -252,12 +265,12 @@ export class EventRouter<
   async runClose(
     ctx: Context<State, Push>,
     info: CloseInfo,
-    log: Logger,
+    env: DispatchEnv,
   ): Promise<void> {
     try {
       await this.#close?.(ctx, info);
     } catch (error) {
-      log.error("close handler failed", { conn: ctx.id, error });
+      env.logger.error("close handler failed", { conn: ctx.id, error });
     }
   }
 
@@ -267,11 +280,15 @@ export class EventRouter<
     event: string,
     id: MessageId | undefined,
     result: StandardSchemaResult<unknown>,
-    log: Logger,
+    env: DispatchEnv,
   ): Promise<void> | undefined {
     if (result.issues) {
-      ctx.send(
-        encodeError(id, ErrorCode.INVALID_DATA, formatIssues(result.issues)),
+      this.#sendError(
+        ctx,
+        env,
+        id,
+        ErrorCode.INVALID_DATA,
+        formatIssues(result.issues),
       );
       return;
     }
@@ -279,16 +296,16 @@ export class EventRouter<
     try {
       out = route.handler(result.value, ctx as Context<never, never>);
     } catch (error) {
-      this.#fail(ctx, event, id, error, log);
+      this.#fail(ctx, event, id, error, env);
       return;
     }
     if (out instanceof Promise) {
       return out.then(
-        (value) => this.#reply(ctx, event, id, value, log),
-        (error) => this.#fail(ctx, event, id, error, log),
+        (value) => this.#reply(ctx, event, id, value, env),
+        (error) => this.#fail(ctx, event, id, error, env),
       );
     }
-    this.#reply(ctx, event, id, out, log);
+    this.#reply(ctx, event, id, out, env);
   }
 
   #reply(
@@ -296,17 +313,28 @@ export class EventRouter<
     event: string,
     id: MessageId | undefined,
     value: unknown,
-    log: Logger,
+    env: DispatchEnv,
   ): void {
     if (id === undefined) return;
     let text: string;
     try {
       text = encodeReply(id, value);
     } catch (error) {
-      this.#fail(ctx, event, id, error, log);
+      this.#fail(ctx, event, id, error, env);
       return;
     }
     ctx.send(text);
+  }
+
+  #sendError(
+    ctx: Context<State, Push>,
+    env: DispatchEnv,
+    id: MessageId | undefined,
+    code: string,
+    message: string,
+  ): void {
+    env.metrics?.error(code);
+    ctx.send(encodeError(id, code, message));
   }
 
   #fail(
@@ -314,13 +342,13 @@ export class EventRouter<
     event: string,
     id: MessageId | undefined,
     error: unknown,
-    log: Logger,
+    env: DispatchEnv,
   ): void {
     if (error instanceof EventError) {
-      ctx.send(encodeError(id, error.code, error.message));
+      this.#sendError(ctx, env, id, error.code, error.message);
       return;
     }
-    log.error("handler failed", { conn: ctx.id, event, error });
-    ctx.send(encodeError(id, ErrorCode.HANDLER_ERROR, "Internal error"));
+    env.logger.error("handler failed", { conn: ctx.id, event, error });
+    this.#sendError(ctx, env, id, ErrorCode.HANDLER_ERROR, "Internal error");
   }
 }

@@ -33,6 +33,7 @@ export * from "./hub.ts";
 export * from "./http_router.ts";
 export * from "./listen.ts";
 export * from "./logger.ts";
+export * from "./metrics.ts";
 export * from "./origin_policy.ts";
 export * from "./process_guard.ts";
 export * from "./pubsub.ts";

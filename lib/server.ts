@@ -23,6 +23,7 @@ import {
 } from "./handshake.ts";
 import { HttpRouter } from "./http_router.ts";
 import { createOriginPolicy } from "./origin_policy.ts";
+import { Metrics } from "./metrics.ts";
 import { installProcessGuard } from "./process_guard.ts";
 import { type PublishResult, PubSub } from "./pubsub.ts";
 import { resolveServerOptions, type ServerOptions } from "./server_options.ts";
@@ -71,6 +72,8 @@ export interface DuplexServer<
   presence(topic: string): Promise<Presence>;
   /** The backplane's kind and health. */
   backplane(): BackplaneHealth & { kind: string };
+  /** The metrics in the Prometheus text format, for a `/metrics` route. */
+  metrics(): string;
 }
 
 const SHUTDOWN_REASON = "server shutting down";
@@ -123,16 +126,19 @@ export function createServer<State, Push extends EventMap>(
     maxInFlight: config.maxInFlight,
     rateLimit: config.rateLimit,
   };
+  const metrics = new Metrics();
   const shared: ConnectionInit<State, Push> = {
     router,
     limits,
     logger,
     pubsub,
+    metrics,
     onFinished: (finished) => connections.delete(finished.id),
   };
   if (config.guardProcess) installProcessGuard(logger);
 
   function refuse(refusal: HandshakeRefusal, request: Request): Response {
+    metrics.handshakeRefused(refusal.reason);
     logger.info("handshake refused", {
       reason: refusal.reason,
       status: refusal.status,
@@ -211,6 +217,7 @@ export function createServer<State, Push extends EventMap>(
         pendingHandshakes--;
       }
       if (result instanceof Response) {
+        metrics.handshakeRefused("auth");
         logger.info("handshake refused", {
           reason: "auth",
           status: result.status,
@@ -259,6 +266,7 @@ export function createServer<State, Push extends EventMap>(
       shared,
     );
     connections.set(connection.id, connection);
+    metrics.handshakeAccepted();
     logger.info("connection opened", {
       conn: connection.id,
       protocol: connection.protocol || undefined,
@@ -318,6 +326,12 @@ export function createServer<State, Push extends EventMap>(
     },
     backplane() {
       return pubsub.health();
+    },
+    metrics() {
+      return metrics.render({
+        connections: connections.size,
+        backplane: pubsub.health(),
+      });
     },
   };
 }

@@ -1,12 +1,12 @@
 /**
- * The example app's HTTP routes: a short page at `/` and `/healthz`.
+ * The example app's HTTP routes: the page at `/`, `/healthz` and `/metrics`.
  *
  * @module
  */
 
 import { HttpRouter } from "../lib/mod.ts";
 
-/** What `/healthz` reports on. */
+/** What `/healthz` and `/metrics` report on. */
 export interface HealthSource {
   /** Whether the server is shutting down. */
   readonly shuttingDown: boolean;
@@ -14,6 +14,8 @@ export interface HealthSource {
   readonly connections: { readonly size: number };
   /** The backplane's kind and health. */
   backplane(): { kind: string; state: "ok" | "degraded"; detail?: string };
+  /** The Prometheus text exposition. */
+  metrics(): string;
 }
 
 const PAGE = `<!doctype html>
@@ -36,6 +38,10 @@ export function createHttpRoutes(app: () => HealthSource): HttpRouter {
     .get("/", () =>
       new Response(PAGE, {
         headers: { "content-type": "text/html; charset=utf-8" },
+      }))
+    .get("/metrics", () =>
+      new Response(app().metrics(), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       }))
     .get("/healthz", () => {
       const server = app();

@@ -347,9 +347,9 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
     publish: () => Promise.resolve({ local: 0, remote: "none" as const }),
     presence: () => Promise.resolve({ count: 0, version: 0 }),
   };
-  const logger = { debug() {}, info() {}, warn() {}, error() {} };
-  router.dispatchText(ctx, '{"event":"half","data":8,"id":1}', logger);
-  router.dispatchText(ctx, '{"event":"half","data":3,"id":2}', logger);
+  const env = { logger: { debug() {}, info() {}, warn() {}, error() {} } };
+  router.dispatchText(ctx, '{"event":"half","data":8,"id":1}', env);
+  router.dispatchText(ctx, '{"event":"half","data":3,"id":2}', env);
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.deepEqual(sent.map((s) => JSON.parse(s)), [
     { id: 1, data: 4 },

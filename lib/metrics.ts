@@ -1,0 +1,157 @@
+/**
+ * Server metrics: plain counters, cheap enough to leave on, rendered in the
+ * Prometheus text format (version 0.0.4).
+ *
+ * @module
+ */
+
+/** What the gauges are read from when rendering. */
+export interface MetricsSnapshot {
+  /** Open connections. */
+  connections: number;
+  /** The backplane's kind and whether it is healthy. */
+  backplane: { kind: string; state: "ok" | "degraded" };
+}
+
+function bump<K>(map: Map<K, number>, key: K, by = 1): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(
+    /\n/g,
+    "\\n",
+  );
+}
+
+/**
+ * The counters of one server. Text sizes are counted in UTF-16 code units
+ * (bytes for ASCII), so counting costs no encoding.
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "./metrics.ts";
+ * const metrics = new Metrics();
+ * metrics.messageIn(12);
+ * const text = metrics.render({ connections: 1, backplane: { kind: "local", state: "ok" } });
+ * console.assert(text.includes('duplex_messages_total{direction="in"} 1'));
+ * ```
+ */
+export class Metrics {
+  #handshakesAccepted = 0;
+  #handshakesRefused = new Map<string, number>();
+  #messagesIn = 0;
+  #messagesOut = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #errors = new Map<string, number>();
+  #closes = new Map<number, number>();
+
+  /** A handshake was upgraded. */
+  handshakeAccepted(): void {
+    this.#handshakesAccepted++;
+  }
+
+  /** A handshake was refused, for `reason` (`bad_origin`, `auth`…). */
+  handshakeRefused(reason: string): void {
+    bump(this.#handshakesRefused, reason);
+  }
+
+  /** A message arrived. */
+  messageIn(size: number): void {
+    this.#messagesIn++;
+    this.#bytesIn += size;
+  }
+
+  /** A message was sent. */
+  messageOut(size: number): void {
+    this.#messagesOut++;
+    this.#bytesOut += size;
+  }
+
+  /** An error envelope was sent with `code`. */
+  error(code: string): void {
+    bump(this.#errors, code);
+  }
+
+  /** A connection finished with `code`. */
+  closed(code: number): void {
+    bump(this.#closes, code);
+  }
+
+  /** The Prometheus text exposition. */
+  render(snapshot: MetricsSnapshot): string {
+    const out: string[] = [];
+    const family = (
+      name: string,
+      type: string,
+      help: string,
+      samples: [string, number][],
+    ) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) {
+        out.push(`${name}${labels} ${value}`);
+      }
+    };
+    family("duplex_connections", "gauge", "Open WebSocket connections.", [[
+      "",
+      snapshot.connections,
+    ]]);
+    family(
+      "duplex_handshakes_total",
+      "counter",
+      "WebSocket handshakes by result and refusal reason.",
+      [
+        ['{result="accepted"}', this.#handshakesAccepted],
+        ...[...this.#handshakesRefused].map(([reason, n]): [string, number] => [
+          `{result="refused",reason="${escapeLabel(reason)}"}`,
+          n,
+        ]),
+      ],
+    );
+    family(
+      "duplex_messages_total",
+      "counter",
+      "WebSocket messages by direction.",
+      [
+        ['{direction="in"}', this.#messagesIn],
+        ['{direction="out"}', this.#messagesOut],
+      ],
+    );
+    family(
+      "duplex_message_bytes_total",
+      "counter",
+      "Message sizes by direction (text in UTF-16 code units).",
+      [
+        ['{direction="in"}', this.#bytesIn],
+        ['{direction="out"}', this.#bytesOut],
+      ],
+    );
+    family(
+      "duplex_errors_total",
+      "counter",
+      "Error envelopes sent, by code.",
+      [...this.#errors].map((
+        [code, n],
+      ) => [`{code="${escapeLabel(code)}"}`, n]),
+    );
+    family(
+      "duplex_closes_total",
+      "counter",
+      "Finished connections by close code (1006: abnormal).",
+      [...this.#closes].map(([code, n]) => [`{code="${code}"}`, n]),
+    );
+    family(
+      "duplex_backplane_up",
+      "gauge",
+      "1 when the backplane reaches the other nodes.",
+      [
+        [
+          `{kind="${escapeLabel(snapshot.backplane.kind)}"}`,
+          snapshot.backplane.state === "ok" ? 1 : 0,
+        ],
+      ],
+    );
+    return out.join("\n") + "\n";
+  }
+}
