@@ -5,6 +5,8 @@
  */
 
 import { HttpRouter } from "../lib/mod.ts";
+import { CHAT_JS } from "./page/chat_bundle.ts";
+import { CHAT_HTML } from "./page/html.ts";
 
 /** What `/healthz` and `/metrics` report on. */
 export interface HealthSource {
@@ -18,26 +20,16 @@ export interface HealthSource {
   metrics(): string;
 }
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<meta charset="utf-8">
-<title>duplex</title>
-<h1>duplex</h1>
-<p>A Deno WebSocket server: HTTP and WebSocket on this one port.</p>
-<p>Connect a WebSocket to this address, then send JSON such as
-<code>{"event":"echo","data":"hi","id":1}</code>. The wire protocol is in
-<code>docs/PROTOCOL.md</code>.</p>
-<pre>const ws = new WebSocket(location.origin.replace(/^http/, "ws"));
-ws.onmessage = (e) => console.log(e.data);
-ws.onopen = () => ws.send(JSON.stringify({ event: "whoami", id: 1 }));</pre>
-`;
-
 /** Builds the HTTP routes; `/healthz` reports on `app`. */
 export function createHttpRoutes(app: () => HealthSource): HttpRouter {
   return new HttpRouter()
     .get("/", () =>
-      new Response(PAGE, {
+      new Response(CHAT_HTML, {
         headers: { "content-type": "text/html; charset=utf-8" },
+      }))
+    .get("/chat.js", () =>
+      new Response(CHAT_JS, {
+        headers: { "content-type": "text/javascript; charset=utf-8" },
       }))
     .get("/metrics", () =>
       new Response(app().metrics(), {

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "../lib/mod.ts";
+import { createApp } from "../routes/app.ts";
+import { CHAT_JS } from "../routes/page/chat_bundle.ts";
+import { buildBundleModule } from "../scripts/build_page.ts";
+
+Deno.test("the committed page bundle matches its TypeScript source (run `deno task build`)", async () => {
+  const committed = await Deno.readTextFile(
+    new URL("../routes/page/chat_bundle.ts", import.meta.url),
+  );
+  assert.equal(
+    committed,
+    await buildBundleModule(),
+    "routes/page/chat_bundle.ts is stale",
+  );
+});
+
+Deno.test("GET / serves the chat page and GET /chat.js its script", async () => {
+  const app = createApp({ logger: silentLogger });
+  const page = await app.fetch(new Request("http://localhost/"));
+  assert.match(page.headers.get("content-type")!, /text\/html/);
+  const html = await page.text();
+  assert.match(html, /<script type="module" src="\/chat.js">/);
+  for (const id of ["name", "room", "text", "messages", "state", "count"]) {
+    assert.match(html, new RegExp(`id="${id}"`), id);
+  }
+  const script = await app.fetch(new Request("http://localhost/chat.js"));
+  assert.match(script.headers.get("content-type")!, /javascript/);
+  assert.equal(await script.text(), CHAT_JS);
+});
