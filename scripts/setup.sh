@@ -8,6 +8,7 @@ need=()
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import websockets" 2>/dev/null || need+=(python3-websockets)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them" >&2

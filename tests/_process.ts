@@ -45,7 +45,7 @@ export async function startMain(
   env: Record<string, string> = {},
   flags: string[] = [],
 ): Promise<MainProcess> {
-  const port = freePort();
+  const port = env.PORT ? Number(env.PORT) : freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: mainArgs(mode, flags),
     env: {

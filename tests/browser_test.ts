@@ -1,0 +1,167 @@
+/**
+ * The chat page in a real browser: Debian's Chromium, headless, driven by
+ * puppeteer-core. Two pages join one room, one speaks, the other shows it
+ * and the count; the server restarts and both pages recover. A screenshot
+ * goes to tests/artifacts/chat.png.
+ */
+
+/// <reference lib="dom" />
+
+import assert from "node:assert/strict";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { type MainProcess, startMain } from "./_process.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+/** The timeout puppeteer-core 24 waits for a frame swap after a disconnect. */
+const FRAME_SWAP_TIMEOUT = 100;
+const ARTIFACTS = new URL("./artifacts/", import.meta.url);
+
+function hasChromium(): boolean {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const HAS_CHROMIUM = hasChromium();
+if (!HAS_CHROMIUM) {
+  const message =
+    `${CHROMIUM} not found: the browser test cannot run. Install it with scripts/setup.sh (Debian's chromium).`;
+  if (Deno.env.get("CI")) {
+    throw new Error(`${message} Under CI a skip is an error.`);
+  }
+  console.warn(`\n⚠️  SKIPPING the browser test: ${message}\n`);
+}
+
+async function join(page: Page, url: string, name: string): Promise<void> {
+  await page.bringToFront();
+  await page.goto(url);
+  await page.type("#name", name);
+  await page.$eval(
+    "#room",
+    (input) => (input as HTMLInputElement).value = "lobby",
+  );
+  await page.click("#join button");
+  await stateIs(page, "open");
+}
+
+function stateIs(page: Page, state: string, timeout = 10_000) {
+  return page.waitForFunction(
+    (expected) => document.getElementById("state")?.dataset.state === expected,
+    { timeout, polling: 50 },
+    state,
+  );
+}
+
+function countIs(page: Page, n: number) {
+  return page.waitForFunction(
+    (expected) =>
+      document.getElementById("count")?.textContent === String(expected),
+    { timeout: 10_000, polling: 50 },
+    n,
+  );
+}
+
+function shows(page: Page, text: string) {
+  return page.waitForFunction(
+    (expected) =>
+      [...document.querySelectorAll("#messages li")].some((li) =>
+        li.textContent === expected
+      ),
+    { timeout: 10_000, polling: 50 },
+    text,
+  );
+}
+
+Deno.test({
+  name:
+    "chat page in Chromium: two pages talk, see the count, and recover from a server restart",
+  ignore: !HAS_CHROMIUM,
+  async fn() {
+    let server: MainProcess | undefined = await startMain("listen", {
+      LOG_LEVEL: "warn",
+    });
+    const port = server.port;
+    const url = `http://127.0.0.1:${port}/`;
+    const profile = await Deno.makeTempDir({ prefix: "duplex-chromium-" });
+    let browser: Browser | undefined;
+    try {
+      browser = await puppeteer.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        protocolTimeout: 30_000,
+        userDataDir: profile,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          // Two tabs run at once: keep the one in the background running.
+          "--disable-background-timer-throttling",
+          "--disable-renderer-backgrounding",
+          "--disable-backgrounding-occluded-windows",
+        ],
+      });
+      const alice = await browser.newPage();
+      const bob = await browser.newPage();
+      await alice.setViewport({ width: 900, height: 700 });
+      await join(alice, url, "alice");
+      await countIs(alice, 1);
+      await join(bob, url, "bob");
+      await countIs(bob, 2);
+      await countIs(alice, 2);
+
+      await alice.bringToFront();
+      await alice.type("#text", "hello from alice");
+      await alice.click("#say button");
+      await shows(bob, "alice: hello from alice");
+      await shows(alice, "alice: hello from alice");
+
+      // Restart the server on the same port: both pages reconnect and rejoin.
+      await server.stop("SIGTERM");
+      server = undefined;
+      await stateIs(alice, "reconnecting");
+      await stateIs(bob, "reconnecting");
+      assert.match(
+        await alice.$eval("#state", (el) => el.textContent ?? ""),
+        /reconnecting \(1001\)/,
+      );
+      server = await startMain("listen", {
+        LOG_LEVEL: "warn",
+        PORT: String(port),
+      });
+      await alice.waitForSelector('#state[data-state="open"]', {
+        timeout: 15_000,
+      });
+      await bob.waitForSelector('#state[data-state="open"]', {
+        timeout: 15_000,
+      });
+      await countIs(alice, 2);
+      await countIs(bob, 2);
+
+      await bob.bringToFront();
+      await bob.type("#text", "back again");
+      await bob.click("#say button");
+      await shows(alice, "bob: back again");
+
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      const path = new URL("chat.png", ARTIFACTS).pathname as `${string}.png`;
+      await alice.bringToFront();
+      await alice.screenshot({ path });
+      assert.ok(Deno.statSync(path).size > 1000);
+    } finally {
+      await browser?.close();
+      // puppeteer-core arms a timer when its connection closes (it waits for a
+      // frame swap that will not come): let it run out rather than leak it.
+      await new Promise((resolve) =>
+        setTimeout(resolve, FRAME_SWAP_TIMEOUT + 50)
+      );
+      await server?.stop("SIGTERM");
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
