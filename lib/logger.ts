@@ -43,10 +43,19 @@ export interface LoggerOptions {
    */
   level?: LogLevel;
   /**
-   * Where lines go.
-   * @default {(line) => console.error(line)}
+   * Where lines go. The default uses the console method of the line's level
+   * (`console.debug`/`info` to stdout, `warn`/`error` to stderr), so Deno's
+   * OpenTelemetry export gives each line its real severity.
+   * @default {(line, level) => console[level](line)}
    */
-  write?: (line: string) => void;
+  write?: (line: string, level: Exclude<LogLevel, "silent">) => void;
+}
+
+function writeToConsole(
+  line: string,
+  level: Exclude<LogLevel, "silent">,
+): void {
+  console[level](line);
 }
 
 function serialise(value: unknown): unknown {
@@ -70,8 +79,7 @@ function serialise(value: unknown): unknown {
  * ```
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const { level = "info", write = (line: string) => console.error(line) } =
-    options;
+  const { level = "info", write = writeToConsole } = options;
   if (!(level in RANK)) {
     throw new RangeError(
       `Cannot create logger: level "${level}" is not one of ${
@@ -80,18 +88,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     );
   }
   const threshold = RANK[level];
-  const emit = (at: LogLevel) => (message: string, fields?: LogFields) => {
-    if (RANK[at] < threshold) return;
-    const record: LogFields = {
-      time: new Date().toISOString(),
-      level: at,
-      msg: message,
+  const emit =
+    (at: Exclude<LogLevel, "silent">) =>
+    (message: string, fields?: LogFields) => {
+      if (RANK[at] < threshold) return;
+      const record: LogFields = {
+        time: new Date().toISOString(),
+        level: at,
+        msg: message,
+      };
+      if (fields) {
+        for (const key in fields) record[key] = serialise(fields[key]);
+      }
+      write(JSON.stringify(record), at);
     };
-    if (fields) {
-      for (const key in fields) record[key] = serialise(fields[key]);
-    }
-    write(JSON.stringify(record));
-  };
   return {
     debug: emit("debug"),
     info: emit("info"),

@@ -98,7 +98,7 @@ export interface ServerOptions<State, Push extends EventMap> {
   drainTimeout?: number;
   /**
    * Where to log.
-   * @default {JSON lines on stderr at level "info"}
+   * @default {JSON lines on the console at level "info"}
    */
   logger?: Logger;
   /**
