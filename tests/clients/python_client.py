@@ -34,6 +34,19 @@ async def request(ws, event, data=None, id=1):
             return reply
 
 
+async def closed_by_server(ws):
+    """Reads until the server closes; returns the close frame it sent, or None."""
+    try:
+        while True:
+            await ws.recv()
+    except ConnectionClosed as closed:
+        return closed.rcvd
+
+
+def close_detail(rcvd):
+    return None if rcvd is None else [rcvd.code, rcvd.reason]
+
+
 async def main():
     # Handshake with subprotocols: the server's preferred one is chosen.
     async with websockets.connect(URL, subprotocols=["duplex.v1", "duplex.v2"]) as ws:
@@ -56,41 +69,21 @@ async def main():
     # The server closes with an application code; websockets validates it.
     async with websockets.connect(URL) as ws:
         await ws.send(json.dumps({"event": "close", "data": {"code": 4000, "reason": "server says bye"}}))
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as closed:
-            rcvd = closed.rcvd
-            record(
-                "server close",
-                rcvd is not None and rcvd.code == 4000 and rcvd.reason == "server says bye",
-                None if rcvd is None else [rcvd.code, rcvd.reason],
-            )
+        rcvd = await closed_by_server(ws)
+        record("server close", close_detail(rcvd) == [4000, "server says bye"], close_detail(rcvd))
 
     # A message over the size limit closes with 1009.
     async with websockets.connect(URL, max_size=None) as ws:
         await ws.send(json.dumps({"event": "echo", "data": "x" * 70000}))
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as closed:
-            rcvd = closed.rcvd
-            record("1009 too big", rcvd is not None and rcvd.code == 1009, None if rcvd is None else rcvd.code)
+        rcvd = await closed_by_server(ws)
+        record("1009 too big", rcvd is not None and rcvd.code == 1009, close_detail(rcvd))
 
     # Shutdown: 1001 with its reason (the test triggers it on the marker line).
     async with websockets.connect(URL) as ws:
         await request(ws, "echo", "ready")
         print(json.dumps({"marker": "waiting for shutdown"}), flush=True)
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as closed:
-            rcvd = closed.rcvd
-            record(
-                "server shutdown",
-                rcvd is not None and rcvd.code == 1001 and rcvd.reason == "server shutting down",
-                None if rcvd is None else [rcvd.code, rcvd.reason],
-            )
+        rcvd = await closed_by_server(ws)
+        record("server shutdown", close_detail(rcvd) == [1001, "server shutting down"], close_detail(rcvd))
 
 
 asyncio.run(asyncio.wait_for(main(), 30))
