@@ -255,3 +255,35 @@ Deno.test("connection churn leaks no connections and no file descriptors", async
     await server.close();
   }
 });
+
+Deno.test("the bytes-per-second bucket limits large messages on its own", async () => {
+  const { app } = createTestApp({
+    // Plenty of messages, but only 4 KiB of burst and 1 byte per second after it.
+    rateLimit: {
+      messagesPerSecond: 1000,
+      bytesPerSecond: 1,
+      burstSeconds: 4096,
+    },
+  });
+  const server = startServer(app);
+  const socket = await TestSocket.open(server.wsUrl);
+  try {
+    const big = "x".repeat(1500);
+    const replies: Reply[] = [];
+    for (let i = 0; i < 4; i++) {
+      replies.push(await socket.request("echo", big) as Reply);
+    }
+    assert.deepEqual(
+      replies.map((r) => r.error?.code ?? "ok"),
+      ["ok", "ok", "RATE_LIMITED", "RATE_LIMITED"],
+    );
+    assert.equal(
+      (await socket.request("echo", "x") as Reply).error,
+      undefined,
+      "small ones still fit",
+    );
+  } finally {
+    await socket.close();
+    await server.close();
+  }
+});
