@@ -148,7 +148,8 @@ export function createServer<State, Push extends EventMap>(
     return refusalResponse(refusal);
   }
 
-  function admissionRefusal(request: Request): HandshakeRefusal | null {
+  /** What the request itself gets wrong: path, RFC 6455, Origin. */
+  function requestRefusal(request: Request): HandshakeRefusal | null {
     if (new URL(request.url).pathname !== config.path) {
       return {
         status: 404,
@@ -165,6 +166,11 @@ export function createServer<State, Push extends EventMap>(
         message: "Origin not allowed",
       };
     }
+    return null;
+  }
+
+  /** What the server cannot take now: shutdown, connection limit. */
+  function capacityRefusal(): HandshakeRefusal | null {
     if (shutdownPromise) {
       return {
         status: 503,
@@ -183,54 +189,54 @@ export function createServer<State, Push extends EventMap>(
     return null;
   }
 
+  /** Runs `authenticate`, bounded by `maxPendingHandshakes`: the state, or the answer. */
+  async function authenticateHandshake(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<{ state: State } | Response> {
+    if (!config.authenticate) return { state: undefined as State };
+    if (pendingHandshakes >= config.maxPendingHandshakes) {
+      return refuse({
+        status: 503,
+        reason: "too_many_handshakes",
+        message: "Too many handshakes in progress",
+        headers: { "Retry-After": String(config.retryAfter) },
+      }, request);
+    }
+    pendingHandshakes++;
+    try {
+      const result = await config.authenticate(request, info);
+      if (!(result instanceof Response)) return { state: result };
+      metrics.handshakeRefused("auth");
+      logger.info("handshake refused", {
+        reason: "auth",
+        status: result.status,
+      });
+      return result;
+    } catch (error) {
+      logger.error("authenticate failed", { error });
+      return refuse({
+        status: 500,
+        reason: "auth_error",
+        message: "Authentication failed",
+      }, request);
+    } finally {
+      pendingHandshakes--;
+    }
+  }
+
   async function upgrade(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response> {
-    const refusal = admissionRefusal(request);
+    const refusal = requestRefusal(request) ?? capacityRefusal();
     if (refusal) return refuse(refusal, request);
-    let state: State;
-    if (config.authenticate) {
-      if (pendingHandshakes >= config.maxPendingHandshakes) {
-        return refuse({
-          status: 503,
-          reason: "too_many_handshakes",
-          message: "Too many handshakes in progress",
-          headers: { "Retry-After": String(config.retryAfter) },
-        }, request);
-      }
-      let result;
-      pendingHandshakes++;
-      try {
-        result = await config.authenticate(request, info);
-      } catch (error) {
-        logger.error("authenticate failed", { error });
-        return refuse(
-          {
-            status: 500,
-            reason: "auth_error",
-            message: "Authentication failed",
-          },
-          request,
-        );
-      } finally {
-        pendingHandshakes--;
-      }
-      if (result instanceof Response) {
-        metrics.handshakeRefused("auth");
-        logger.info("handshake refused", {
-          reason: "auth",
-          status: result.status,
-        });
-        return result;
-      }
-      state = result;
-      // The hook may have waited: check shutdown and capacity again.
-      const late = admissionRefusal(request);
-      if (late) return refuse(late, request);
-    } else {
-      state = undefined as State;
-    }
+    const auth = await authenticateHandshake(request, info);
+    if (auth instanceof Response) return auth;
+    // The hook may have waited: shutdown and capacity may have changed.
+    const late = config.authenticate ? capacityRefusal() : null;
+    if (late) return refuse(late, request);
+    const { state } = auth;
     const protocol = negotiateProtocol(
       request.headers.get("sec-websocket-protocol"),
       config.protocols,
