@@ -8,6 +8,7 @@
 import { type Backplane, LocalBackplane } from "./backplane.ts";
 import { BroadcastChannelBackplane } from "./broadcast_channel_backplane.ts";
 import { LOG_LEVELS, type Logger, type LogLevel } from "./logger.ts";
+import { normaliseOrigin } from "./origin_policy.ts";
 import { RedisBackplane } from "./redis_backplane.ts";
 
 /** The backplane engines `BACKPLANE` names. */
@@ -109,19 +110,14 @@ function origins(get: EnvGetter, name: string): string[] {
   if (!raw) return [];
   return raw.split(",").map((origin) => origin.trim()).filter(Boolean).map(
     (origin) => {
-      if (origin === "*") return origin;
       try {
-        const url = new URL(origin);
-        if (url.origin !== "null" && url.origin === origin.replace(/\/$/, "")) {
-          return url.origin;
-        }
+        return normaliseOrigin(origin);
       } catch {
-        // reported below
+        throw new ConfigError(
+          name,
+          `must list origins such as https://app.example.com, got "${origin}"`,
+        );
       }
-      throw new ConfigError(
-        name,
-        `must list origins such as https://app.example.com, got "${origin}"`,
-      );
     },
   );
 }

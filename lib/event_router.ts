@@ -10,6 +10,7 @@ import type { Context, EventMap } from "./context.ts";
 import {
   encodeError,
   encodeReply,
+  MAX_EVENT_LENGTH,
   type MessageId,
   parseEnvelope,
 } from "./envelope.ts";
@@ -24,7 +25,6 @@ import {
   type StandardSchemaResult,
   type StandardSchemaV1,
 } from "./standard_schema.ts";
-import { MAX_EVENT_LENGTH } from "./envelope.ts";
 
 /** What dispatching needs from the server: where to log, what to count. */
 export interface DispatchEnv {

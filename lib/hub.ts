@@ -5,6 +5,8 @@
  * @module
  */
 
+const NO_TOPICS: ReadonlySet<string> = new Set();
+
 /** What the hub needs of a connection. */
 export interface Member {
   /** A unique id. */
@@ -79,7 +81,7 @@ export class Hub {
 
   /** The topics a member is in. */
   topicsOf(member: Member): ReadonlySet<string> {
-    return this.#topics.get(member) ?? new Set();
+    return this.#topics.get(member) ?? NO_TOPICS;
   }
 
   /** How many local members a topic has. */

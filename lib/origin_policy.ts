@@ -24,7 +24,13 @@ export interface OriginPolicyOptions {
 /** Decides whether a handshake's `Origin` may open a socket. */
 export type OriginPolicy = (request: Request) => boolean;
 
-function normaliseOrigin(origin: string): string {
+/**
+ * Checks one allowlist entry and returns it as browsers send it:
+ * `scheme://host[:port]`, or `"*"`.
+ *
+ * @throws {TypeError} when it is not a plain origin.
+ */
+export function normaliseOrigin(origin: string): string {
   if (origin === "*") return origin;
   let url: URL;
   try {
