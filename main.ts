@@ -14,18 +14,17 @@
  */
 
 import {
-  ConfigError,
-  createBackplane,
-  createLogger,
+  installProcessGuard,
   listen,
-  readEnvConfig,
+  LISTEN_DEFAULTS,
   shutdownOnSignals,
-} from "./lib/mod.ts";
+} from "@duplex-ws/duplex";
+import { ConfigError, readEnv } from "@duplex-ws/duplex/env";
 import { createApp } from "./routes/app.ts";
 
 function configure() {
   try {
-    return readEnvConfig((name) => Deno.env.get(name));
+    return readEnv((name) => Deno.env.get(name));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
@@ -33,21 +32,18 @@ function configure() {
   }
 }
 
-const config = configure();
-const logger = createLogger({ level: config.logLevel });
-const app = createApp({
-  ...config,
-  logger,
-  backplane: createBackplane(config, logger),
-});
+const env = configure();
+// Deno ends the process on an uncaught error or rejection: log those that
+// application code leaves behind instead of dropping every connection.
+installProcessGuard(env.server.logger!);
+const app = createApp(env.server);
 const entry: Partial<Deno.ServeDefaultExport> = { fetch: app.fetch };
 export default entry;
 
 if (import.meta.main && Deno.args.includes("--listen")) {
   delete entry.fetch;
   const listener = listen(app, {
-    port: config.port,
-    hostname: config.hostname,
+    ...env.listen,
     onListen: ({ hostname, port }) =>
       console.log(`duplex: Listening on http://${hostname}:${port}/`),
   });
@@ -57,9 +53,10 @@ if (import.meta.main && Deno.args.includes("--listen")) {
   // this module has run: map PORT and HOSTNAME onto it.
   if (
     !Deno.env.get("DENO_SERVE_ADDRESS") &&
-    (Deno.env.get("PORT") || Deno.env.get("HOSTNAME"))
+    (env.listen.port !== undefined || env.listen.hostname !== undefined)
   ) {
-    Deno.env.set("DENO_SERVE_ADDRESS", `tcp:${config.hostname}:${config.port}`);
+    const { hostname, port } = { ...LISTEN_DEFAULTS, ...env.listen };
+    Deno.env.set("DENO_SERVE_ADDRESS", `tcp:${hostname}:${port}`);
   }
   // The runtime aborts its server on SIGINT/SIGTERM itself (every socket
   // gets its 1001 "Server shutting down" at once); this still refuses new

@@ -7,7 +7,12 @@
  */
 
 import { z } from "zod";
-import { createServer, EventRouter, listen, silentLogger } from "../lib/mod.ts";
+import {
+  createServer,
+  EventRouter,
+  listen,
+  silentLogger,
+} from "@duplex-ws/duplex";
 
 type Pushes = { bench: string };
 

@@ -1,13 +1,14 @@
 /**
- * The typed duplex client, for browsers and Deno: it shares the server's
- * event types (`typeof router`), reconnects with exponential backoff and
- * jitter, replays its joins after a reconnect, keeps a bounded outbox while
- * offline, and surfaces close codes. Only web APIs: no Deno namespace.
+ * The typed duplex client (the `./client` entry), for browsers and Deno: it
+ * shares the server's event types (`typeof router`) and its wire module,
+ * reconnects with exponential backoff and jitter, replays its joins after a
+ * reconnect, keeps a bounded outbox while offline, and surfaces close codes.
+ * Only web APIs: no Deno namespace, no server code.
  *
  * @example
  * ```ts ignore
- * import { DuplexClient } from "./client.ts";
- * import type { ExampleRouter } from "../routes/events.ts";
+ * import { DuplexClient } from "@duplex-ws/duplex/client";
+ * import type { ExampleRouter } from "./routes/events.ts";
  *
  * const client = new DuplexClient<ExampleRouter>({ url: "ws://localhost:8000/" });
  * client.on("chat.message", (m) => console.log(m.from, m.text));
@@ -18,17 +19,33 @@
  * @module
  */
 
-/** A router type, seen from the client: its client events and its pushes. */
-interface RouterShape {
+import {
+  CloseCode,
+  normalizeCloseInfo,
+  shouldReconnect as defaultShouldReconnect,
+} from "./protocol/close_code.ts";
+import { encodeEvent, parseServerMessage } from "./protocol/envelope.ts";
+import { ClientErrorCode } from "./protocol/error_code.ts";
+
+export { ClientErrorCode } from "./protocol/error_code.ts";
+export { shouldReconnect } from "./protocol/close_code.ts";
+
+/**
+ * A router type, seen from the client: its events and its pushes. An
+ * `EventRouter` chain's type (`typeof router`) has this shape.
+ */
+export interface RouterShape {
+  /** Client-to-server events: name → `{ data, reply }`. */
   readonly events: Record<string, { data: unknown; reply: unknown }>;
+  /** Pushes (server-to-client events): name → payload. */
   readonly pushes: Record<string, unknown>;
 }
 
-/** Client-to-server events of a router type. */
-export type ClientEvents<R extends RouterShape> = R["events"];
+/** The events (client-to-server) of a router type. */
+export type RouterEvents<R extends RouterShape> = R["events"];
 
-/** Server-to-client events of a router type (`EventRouter<State, Push>` → `Push`). */
-export type ServerPushes<R extends RouterShape> = R["pushes"];
+/** The pushes (server-to-client events) of a router type. */
+export type RouterPushes<R extends RouterShape> = R["pushes"];
 
 /** The connection's state, as a page shows it. */
 export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
@@ -36,14 +53,17 @@ export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
 /** Why a request failed. */
 export class RequestError extends Error {
   /**
-   * The server's error code (`INVALID_DATA`, `NOT_A_MEMBER`…), or the
-   * client's: `TIMEOUT`, `CONNECTION_LOST` (sent, but the connection dropped
-   * before the reply: it may or may not have been handled), `OUTBOX_FULL`,
-   * `CLOSED`.
+   * The server's error code (`INVALID_DATA`, `NOT_A_MEMBER`…), or one of
+   * the client's own ({@linkcode ClientErrorCode}: `TIMEOUT`,
+   * `CONNECTION_LOST`, `OUTBOX_FULL`, `CLOSED`).
    */
   readonly code: string;
 
-  /** @param code The error code. @param message What happened. */
+  /**
+   * Makes the error.
+   * @param code The error code.
+   * @param message What happened.
+   */
   constructor(code: string, message: string) {
     super(message);
     this.name = "RequestError";
@@ -82,10 +102,8 @@ export interface ClientOptions {
    */
   outboxLimit?: number;
   /**
-   * Whether to reconnect after the server closed with this code. By
-   * default: not after 1000 (done), 1008 (policy) or 4000–4999 (the
-   * application's own reasons); yes after anything else (1001 shutdown,
-   * 1006 drop, 1011, 1012, 1013…).
+   * Whether to reconnect after the server closed with this code.
+   * @default {shouldReconnect: not after 1000, 1008 or 4000–4999; yes after anything else}
    */
   shouldReconnect?: (code: number) => boolean;
   /**
@@ -109,11 +127,6 @@ interface Queued {
   text: string;
   /** The request id, for requests. */
   id?: number;
-}
-
-/** The default reconnection policy. */
-export function defaultShouldReconnect(code: number): boolean {
-  return code !== 1000 && code !== 1008 && !(code >= 4000 && code <= 4999);
 }
 
 /**
@@ -181,9 +194,9 @@ export class DuplexClient<R extends RouterShape> {
   }
 
   /** Calls `handler` with every push of `event`; returns a function that stops it. */
-  on<E extends keyof ServerPushes<R> & string>(
+  on<E extends keyof RouterPushes<R> & string>(
     event: E,
-    handler: (data: ServerPushes<R>[E]) => void,
+    handler: (data: RouterPushes<R>[E]) => void,
   ): () => void;
   /** Error pushes (`{code, message}`) for messages sent without an id. */
   on(
@@ -201,35 +214,32 @@ export class DuplexClient<R extends RouterShape> {
    * Sends an event without asking for a reply. Offline, it waits in the outbox.
    * @returns `false` when the outbox is full or the client is closed.
    */
-  emit<E extends keyof ClientEvents<R> & string>(
+  emit<E extends keyof RouterEvents<R> & string>(
     event: E,
-    data: ClientEvents<R>[E]["data"],
+    data: RouterEvents<R>[E]["data"],
   ): boolean {
-    const text = JSON.stringify(
-      data === undefined ? { event } : { event, data },
-    );
-    return this.#send(text) !== false;
+    return this.#send(encodeEvent(event, data)) !== false;
   }
 
   /**
    * Sends an event and resolves with its reply.
    * @throws {RequestError} on an error envelope, a timeout, a lost connection or a full outbox.
    */
-  request<E extends keyof ClientEvents<R> & string>(
+  request<E extends keyof RouterEvents<R> & string>(
     event: E,
-    data: ClientEvents<R>[E]["data"],
+    data: RouterEvents<R>[E]["data"],
     options: { timeout?: number } = {},
-  ): Promise<ClientEvents<R>[E]["reply"]> {
+  ): Promise<RouterEvents<R>[E]["reply"]> {
     const id = this.#nextId++;
-    const message = data === undefined ? { event, id } : { event, data, id };
     return new Promise((resolve, reject) => {
-      const sent = this.#send(JSON.stringify(message), id);
+      const sent = this.#send(encodeEvent(event, data, id), id);
       if (sent === false) {
+        const closed = this.#state === "closed";
         reject(
           new RequestError(
-            this.#state === "closed" ? "CLOSED" : "OUTBOX_FULL",
+            closed ? ClientErrorCode.CLOSED : ClientErrorCode.OUTBOX_FULL,
             `Cannot send "${event}": ${
-              this.#state === "closed" ? "client closed" : "outbox full"
+              closed ? "client closed" : "outbox full"
             }`,
           ),
         );
@@ -240,7 +250,7 @@ export class DuplexClient<R extends RouterShape> {
         this.#pending.delete(id);
         reject(
           new RequestError(
-            "TIMEOUT",
+            ClientErrorCode.TIMEOUT,
             `No reply to "${event}" within ${timeout} ms`,
           ),
         );
@@ -258,28 +268,28 @@ export class DuplexClient<R extends RouterShape> {
    * Sends a joining request (say `chat.join {room}`) now and again after
    * every reconnect, until `leave` forgets it.
    */
-  join<E extends keyof ClientEvents<R> & string>(
+  join<E extends keyof RouterEvents<R> & string>(
     event: E,
-    data: ClientEvents<R>[E]["data"],
-  ): Promise<ClientEvents<R>[E]["reply"]> {
+    data: RouterEvents<R>[E]["data"],
+  ): Promise<RouterEvents<R>[E]["reply"]> {
     this.#joins.set(joinKey(event, data), { event, data });
     return this.request(event, data);
   }
 
   /** Stops replaying a join after reconnects (send your own leave event too). */
-  leave<E extends keyof ClientEvents<R> & string>(
+  leave<E extends keyof RouterEvents<R> & string>(
     event: E,
-    data: ClientEvents<R>[E]["data"],
+    data: RouterEvents<R>[E]["data"],
   ): void {
     this.#joins.delete(joinKey(event, data));
   }
 
   /** Closes for good (1000 by default): no reconnection, pending requests rejected. */
-  close(code = 1000, reason = ""): void {
+  close(code: number = CloseCode.NORMAL, reason = ""): void {
     this.#closedByUser = true;
     clearTimeout(this.#reconnectTimer);
     this.#outbox.length = 0;
-    this.#failPending("CLOSED", "Client closed");
+    this.#failPending(ClientErrorCode.CLOSED, "Client closed");
     if (this.#ws && this.#ws.readyState < WebSocket.CLOSING) {
       this.#ws.close(code, reason);
     } else this.#setState("closed", code);
@@ -295,7 +305,7 @@ export class DuplexClient<R extends RouterShape> {
       this.#attempt = 0;
       this.#setState("open");
       for (const { event, data } of this.#joins.values()) {
-        this.request(event as keyof ClientEvents<R> & string, data as never)
+        this.request(event as keyof RouterEvents<R> & string, data as never)
           .catch(() => {});
       }
       for (const { text, id } of this.#outbox.splice(0)) {
@@ -309,17 +319,24 @@ export class DuplexClient<R extends RouterShape> {
     };
     ws.onclose = (event) => {
       // Deno's client reports a connection that never opened, or dropped, as 0.
-      const code = event.code || 1006;
-      this.#lastClose = { code, reason: event.reason };
+      const { code, reason } = normalizeCloseInfo(
+        event.code,
+        event.reason,
+        event.wasClean,
+      );
+      this.#lastClose = { code, reason };
       if (this.#closedByUser || !this.#options.shouldReconnect(code)) {
         this.#outbox.length = 0;
-        this.#failPending("CLOSED", `Connection closed (${code})`);
+        this.#failPending(
+          ClientErrorCode.CLOSED,
+          `Connection closed (${code})`,
+        );
         this.#setState("closed", code);
         return;
       }
       // Requests still in the outbox were never sent: they wait for the next connection.
       this.#failPending(
-        "CONNECTION_LOST",
+        ClientErrorCode.CONNECTION_LOST,
         `Connection closed (${code}) before the reply`,
         (pending) => pending.sent,
       );
@@ -350,33 +367,25 @@ export class DuplexClient<R extends RouterShape> {
   }
 
   #receive(text: string): void {
-    let message: {
-      id?: number;
-      data?: unknown;
-      error?: { code: string; message: string };
-      event?: string;
-    };
-    try {
-      message = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (typeof message.id === "number" && this.#pending.has(message.id)) {
-      const pending = this.#pending.get(message.id)!;
-      this.#pending.delete(message.id);
-      clearTimeout(pending.timer);
-      if (message.error) {
-        pending.reject(
-          new RequestError(message.error.code, message.error.message),
-        );
-      } else pending.resolve(message.data);
-      return;
-    }
-    if (typeof message.event === "string") {
+    const message = parseServerMessage(text);
+    if (message === undefined) return;
+    if (message.kind === "push") {
       for (const handler of this.#handlers.get(message.event) ?? []) {
         (handler as (data: unknown) => void)(message.data);
       }
+      return;
     }
+    const pending = typeof message.id === "number"
+      ? this.#pending.get(message.id)
+      : undefined;
+    if (pending === undefined) return;
+    this.#pending.delete(message.id as number);
+    clearTimeout(pending.timer);
+    if (message.kind === "error") {
+      pending.reject(
+        new RequestError(message.error.code, message.error.message),
+      );
+    } else pending.resolve(message.data);
   }
 
   #failPending(

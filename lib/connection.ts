@@ -1,7 +1,9 @@
 /**
  * One WebSocket connection: its state machine (CONNECTING → OPEN → CLOSING →
- * CLOSED), message intake, size limit, and close semantics. It is the only
- * module that touches a `WebSocket`.
+ * CLOSED), sending and closing, the close timer, and the `Context` its
+ * handlers see. It is the only module that touches a `WebSocket`; what a
+ * message may do is judged by its limiter (`limits.ts`), and what it means
+ * by the router.
  *
  * @module
  */
@@ -10,69 +12,76 @@ import {
   assertApplicationClose,
   CloseCode,
   type CloseInfo,
+  LibraryClose,
+  type LibraryCloseKind,
   normalizeCloseInfo,
   ReadyState,
   truncateCloseReason,
-  utf8Length,
-} from "./close_code.ts";
-import type { Presence } from "./backplane.ts";
-import type { Context, EventMap, PublishOptions, PushArgs } from "./context.ts";
-import { encodeError, encodePush, parseEnvelope } from "./envelope.ts";
-import { ErrorCode } from "./event_error.ts";
-import type {
-  DispatchEnv,
-  EventDefinitions,
-  EventRouter,
-} from "./event_router.ts";
+} from "./protocol/close_code.ts";
+import { encodePush } from "./protocol/envelope.ts";
+import type { Presence } from "./pubsub/backplane.ts";
+import type { PublishResult, PubSub } from "./pubsub/pubsub.ts";
+import type { Context, PublishOptions, PushArgs, PushMap } from "./context.ts";
+import type { Dispatcher } from "./dispatch.ts";
+import {
+  ConnectionLimiter,
+  type ConnectionLimits,
+  type Verdict,
+} from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
-import type { PublishResult, PubSub } from "./pubsub.ts";
-import { ConnectionRateLimit, type ResolvedRateLimit } from "./rate_limit.ts";
-
-/** The per-connection limits (see `ServerOptions` for their meaning and defaults). */
-export interface ConnectionLimits {
-  /** The largest message accepted, in bytes; larger ones close with 1009. */
-  maxMessageSize: number;
-  /** Milliseconds to wait for the peer's close frame. */
-  closeTimeout: number;
-  /** Bytes the runtime may hold unsent before the peer is closed with 1013; 0: no cap. */
-  maxBufferedAmount: number;
-  /** Handlers that may be running at once; past it messages get `BUSY`. */
-  maxInFlight: number;
-  /** The rate limit, or `false`. */
-  rateLimit: ResolvedRateLimit | false;
-}
 
 const EVENTS = ["open", "message", "close", "error"] as const;
 
-/** Bytes sent between two checks of `bufferedAmount` (a sync op each). */
-const BUFFER_CHECK_EVERY = 16_384;
+/** How a close the limiter decided is logged. */
+const LIMIT_LOG: Record<LibraryCloseKind, ["info" | "warn", string]> = {
+  TOO_BIG: ["info", "message too big"],
+  RATE_LIMIT: ["warn", "rate limit abuse"],
+  SLOW_CONSUMER: ["warn", "slow consumer"],
+  SHUTDOWN: ["info", "shutdown"],
+  UNSUPPORTED_DATA: ["info", "unsupported data"],
+  INTERNAL: ["warn", "internal error"],
+};
 
 /**
  * What every connection of one server shares: made once per server, so an
  * idle connection costs only its own fields.
  */
-export interface ConnectionInit<State, Push extends EventMap>
-  extends DispatchEnv {
+export interface ConnectionShared<State, Push extends PushMap> {
   /** Routes its messages. */
-  router: EventRouter<State, Push, EventDefinitions>;
+  readonly dispatcher: Dispatcher<State, Push>;
   /** The per-connection limits. */
-  limits: ConnectionLimits;
+  readonly limits: ConnectionLimits;
+  /** Milliseconds to wait for the peer's close frame. */
+  readonly closeTimeout: number;
   /** Where to log. */
-  logger: Logger;
+  readonly logger: Logger;
   /** Topic membership and publishing. */
-  pubsub: PubSub;
+  readonly pubsub: PubSub;
   /** The server's counters. */
-  metrics: Metrics;
+  readonly metrics: Metrics;
   /** Called once when the connection has finished, before the close hook. */
-  onFinished: (connection: Connection<State, Push>, info: CloseInfo) => void;
+  readonly onFinished: (
+    connection: Connection<State, Push>,
+    info: CloseInfo,
+  ) => void;
+}
+
+/** Who a connection is: what the handshake decided. */
+export interface ConnectionIdentity<State> {
+  /** A unique id. */
+  readonly id: string;
+  /** The per-connection state `authenticate` returned. */
+  readonly state: State;
+  /** The negotiated subprotocol, or `""`. */
+  readonly protocol: string;
 }
 
 /**
  * A server-side WebSocket connection. Handlers see it as their
- * {@linkcode Context}.
+ * {@linkcode Context}. Internal: applications only ever hold a `Context`.
  */
-export class Connection<State = unknown, Push extends EventMap = EventMap>
+export class Connection<State = unknown, Push extends PushMap = PushMap>
   implements Context<State, Push> {
   /** A unique id (a random UUID). */
   readonly id: string;
@@ -81,7 +90,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
   /** The negotiated subprotocol, or `""`. */
   readonly protocol: string;
   #socket: WebSocket;
-  #init: ConnectionInit<State, Push>;
+  #shared: ConnectionShared<State, Push>;
   #readyState: ReadyState = ReadyState.CONNECTING;
   #abort: AbortController | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -91,36 +100,31 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
   #closeInfo: CloseInfo | undefined;
   #leftTopics: ReadonlySet<string> | undefined;
   #resolveFinished: ((info: CloseInfo) => void) | undefined;
-  #rateLimit: ConnectionRateLimit | undefined;
-  #inFlight = 0;
-  #sentSinceCheck = 0;
+  #limiter: ConnectionLimiter | undefined;
 
   /**
    * Wraps a socket from `Deno.upgradeWebSocket`.
    *
-   * @param id A unique id.
-   * @param state The per-connection state.
-   * @param protocol The negotiated subprotocol, or `""`.
-   * @param init What every connection of the server shares.
+   * @param socket The server side of the WebSocket.
+   * @param identity What the handshake decided: id, state, subprotocol.
+   * @param shared What every connection of the server shares.
    */
   constructor(
     socket: WebSocket,
-    id: string,
-    state: State,
-    protocol: string,
-    init: ConnectionInit<State, Push>,
+    identity: ConnectionIdentity<State>,
+    shared: ConnectionShared<State, Push>,
   ) {
-    this.id = id;
-    this.state = state;
-    this.protocol = protocol;
+    this.id = identity.id;
+    this.state = identity.state;
+    this.protocol = identity.protocol;
     this.#socket = socket;
-    this.#init = init;
+    this.#shared = shared;
     socket.binaryType = "arraybuffer";
     // The connection itself handles the events: no closures per connection.
     for (const type of EVENTS) socket.addEventListener(type, this);
   }
 
-  /** The socket's event listener (`EventListenerObject`); not for applications. */
+  /** The socket's event listener (`EventListenerObject`). */
   handleEvent(event: Event): void {
     switch (event.type) {
       case "message":
@@ -131,7 +135,7 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
         return this.#onClose(event as CloseEvent);
       case "error": {
         const message = event instanceof ErrorEvent ? event.message : "error";
-        this.#init.logger.debug("socket error", { conn: this.id, message });
+        this.#shared.logger.debug("socket error", { conn: this.id, message });
       }
     }
   }
@@ -148,11 +152,6 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
       if (this.#readyState >= ReadyState.CLOSING) this.#abort.abort();
     }
     return this.#abort.signal;
-  }
-
-  /** Bytes queued by the runtime and not yet written to the peer. */
-  get bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
   }
 
   /** Settles with the close info once the connection has finished and its close hook has run. */
@@ -180,46 +179,33 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
    */
   send(data: string | Uint8Array<ArrayBuffer> | ArrayBuffer): boolean {
     if (this.#readyState !== ReadyState.OPEN) return false;
+    const bytes = typeof data === "string" ? data.length : data.byteLength;
     try {
       this.#socket.send(data);
-      this.#init.metrics.messageOut(
-        typeof data === "string" ? data.length : data.byteLength,
-      );
     } catch (error) {
-      this.#init.logger.warn("send failed", { conn: this.id, error });
+      this.#shared.logger.warn("send failed", { conn: this.id, error });
       return false;
     }
-    const cap = this.#init.limits.maxBufferedAmount;
-    if (cap > 0) {
-      this.#sentSinceCheck += typeof data === "string"
-        ? data.length
-        : data.byteLength;
-      if (this.#sentSinceCheck >= BUFFER_CHECK_EVERY) {
-        this.#sentSinceCheck = 0;
-        const buffered = this.#socket.bufferedAmount;
-        if (buffered > cap) {
-          this.#init.logger.warn("slow consumer", { conn: this.id, buffered });
-          this.closeWith(CloseCode.TRY_AGAIN_LATER, "slow consumer");
-        }
-      }
-    }
+    this.#shared.metrics.messageOut(bytes);
+    const verdict = this.#limits().sent(bytes, this.#socket);
+    if (verdict) this.#act(verdict, undefined);
     return true;
   }
 
   /** Joins a topic; `false` when already a member or not open. */
   join(topic: string): boolean {
     if (this.#readyState !== ReadyState.OPEN) return false;
-    return this.#init.pubsub.join(this, topic);
+    return this.#shared.pubsub.join(this, topic);
   }
 
   /** Leaves a topic; `false` when not a member. */
   leave(topic: string): boolean {
-    return this.#init.pubsub.leave(this, topic);
+    return this.#shared.pubsub.leave(this, topic);
   }
 
   /** The topics it is in; once finished, the topics it was in. */
   get topics(): ReadonlySet<string> {
-    return this.#leftTopics ?? this.#init.pubsub.topicsOf(this);
+    return this.#leftTopics ?? this.#shared.pubsub.topicsOf(this);
   }
 
   /** Publishes an event to a topic on every node. */
@@ -230,47 +216,24 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     options: PublishOptions = {},
   ): Promise<PublishResult> {
     const exclude = options.excludeSelf ? this.id : undefined;
-    return this.#init.pubsub.publish(topic, encodePush(event, data), exclude);
+    return this.#shared.pubsub.publish(topic, encodePush(event, data), exclude);
   }
 
   /** The member count of a topic on every live node. */
   presence(topic: string): Promise<Presence> {
-    return this.#init.pubsub.presence(topic);
+    return this.#shared.pubsub.presence(topic);
   }
 
   /** Starts the close handshake with an application code (1000, 3000–4999). */
   close(code: number = CloseCode.NORMAL, reason = ""): void {
     assertApplicationClose(code, reason);
-    this.closeWith(code, reason);
+    this.#closeWith(code, reason);
   }
 
-  /**
-   * Starts the close handshake with any code the library may send (1001,
-   * 1003, 1008, 1009, 1011…). Not for applications: use `close`.
-   */
-  closeWith(code: number, reason: string): void {
-    reason = truncateCloseReason(reason);
-    if (this.#readyState === ReadyState.CONNECTING) {
-      this.#pendingClose ??= { code, reason };
-      return;
-    }
-    if (this.#readyState !== ReadyState.OPEN) return;
-    this.#readyState = ReadyState.CLOSING;
-    this.#sentClose = { code, reason };
-    this.#abort?.abort();
-    this.#closeTimer = setTimeout(
-      () =>
-        this.terminate(
-          `peer did not answer the close frame within ${this.#init.limits.closeTimeout} ms`,
-        ),
-      this.#init.limits.closeTimeout,
-    );
-    try {
-      this.#socket.close(code, reason);
-    } catch (error) {
-      this.#init.logger.warn("close failed", { conn: this.id, error });
-      this.terminate("close frame could not be sent");
-    }
+  /** Starts the close handshake with one of the library's closes. */
+  closeFor(kind: LibraryCloseKind): void {
+    const { code, reason } = LibraryClose[kind];
+    this.#closeWith(code, reason);
   }
 
   /**
@@ -283,17 +246,58 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     this.#finish({ code: CloseCode.ABNORMAL, reason, wasClean: false });
   }
 
+  #closeWith(code: number, reason: string): void {
+    reason = truncateCloseReason(reason);
+    if (this.#readyState === ReadyState.CONNECTING) {
+      this.#pendingClose ??= { code, reason };
+      return;
+    }
+    if (this.#readyState !== ReadyState.OPEN) return;
+    this.#readyState = ReadyState.CLOSING;
+    this.#sentClose = { code, reason };
+    this.#abort?.abort();
+    const { closeTimeout } = this.#shared;
+    this.#closeTimer = setTimeout(
+      () =>
+        this.terminate(
+          `peer did not answer the close frame within ${closeTimeout} ms`,
+        ),
+      closeTimeout,
+    );
+    try {
+      this.#socket.close(code, reason);
+    } catch (error) {
+      this.#shared.logger.warn("close failed", { conn: this.id, error });
+      this.terminate("close frame could not be sent");
+    }
+  }
+
+  #limits(): ConnectionLimiter {
+    // Made on the first message or send: idle connections pay nothing.
+    return this.#limiter ??= new ConnectionLimiter(this.#shared.limits);
+  }
+
+  /** Acts on a verdict: a close, or a refusal the router answers. */
+  #act(verdict: NonNullable<Verdict>, text: string | undefined): void {
+    if ("close" in verdict) {
+      const [level, message] = LIMIT_LOG[verdict.close];
+      this.#shared.logger[level](message, { conn: this.id });
+      this.closeFor(verdict.close);
+    } else {
+      this.#shared.dispatcher.reject(this, text, verdict);
+    }
+  }
+
   #onOpen(): void {
     if (this.#readyState !== ReadyState.CONNECTING) return;
     this.#readyState = ReadyState.OPEN;
     const pending = this.#pendingClose;
     if (pending) {
-      this.closeWith(pending.code, pending.reason);
+      this.#closeWith(pending.code, pending.reason);
       return;
     }
-    this.#init.router.runOpen(this).catch((error) => {
-      this.#init.logger.error("open handler failed", { conn: this.id, error });
-      this.closeWith(CloseCode.INTERNAL_ERROR, "internal error");
+    this.#shared.dispatcher.open(this).then((opened) => {
+      if (!opened) this.closeFor("INTERNAL");
     });
   }
 
@@ -308,83 +312,29 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
 
   #onMessage(data: unknown): void {
     if (this.#readyState !== ReadyState.OPEN) return;
-    const init = this.#init;
-    const { router, logger, limits } = init;
+    const shared = this.#shared;
     try {
       if (typeof data === "string") {
-        init.metrics.messageIn(data.length);
-        if (tooBig(data, limits.maxMessageSize)) return this.#tooBig();
-        if (!this.#admit(data, data.length)) return;
-        const pending = router.dispatchText(this, data, init);
-        if (pending) this.#track(pending);
+        shared.metrics.messageIn(data.length);
+        const verdict = this.#limits().admitText(data);
+        if (verdict) return this.#act(verdict, data);
+        const pending = shared.dispatcher.text(this, data);
+        if (pending) this.#limiter!.track(pending);
       } else if (data instanceof ArrayBuffer) {
-        init.metrics.messageIn(data.byteLength);
-        if (data.byteLength > limits.maxMessageSize) return this.#tooBig();
-        if (!this.#admit(undefined, data.byteLength)) return;
-        const pending = router.dispatchBinary(this, new Uint8Array(data), init);
-        if (pending === false) {
-          this.closeWith(
-            CloseCode.UNSUPPORTED_DATA,
-            "binary messages are not supported",
-          );
-        } else if (pending) this.#track(pending);
+        shared.metrics.messageIn(data.byteLength);
+        const verdict = this.#limits().admitBinary(data.byteLength);
+        if (verdict) return this.#act(verdict, undefined);
+        if (!shared.dispatcher.handlesBinary) {
+          return this.closeFor("UNSUPPORTED_DATA");
+        }
+        const bytes = new Uint8Array(data);
+        const pending = shared.dispatcher.binary(this, bytes);
+        if (pending) this.#limiter!.track(pending);
       }
     } catch (error) {
-      logger.error("message routing failed", { conn: this.id, error });
-      this.closeWith(CloseCode.INTERNAL_ERROR, "internal error");
+      shared.logger.error("message routing failed", { conn: this.id, error });
+      this.closeFor("INTERNAL");
     }
-  }
-
-  /** Rate limit and in-flight cap: `false` when the message was answered with an error instead. */
-  #admit(text: string | undefined, bytes: number): boolean {
-    const { rateLimit } = this.#init.limits;
-    // The buckets are made on the first message: idle connections pay nothing.
-    if (rateLimit && this.#rateLimit === undefined) {
-      this.#rateLimit = new ConnectionRateLimit(rateLimit);
-    }
-    const verdict = this.#rateLimit?.admit(bytes) ?? "ok";
-    if (verdict === "close") {
-      this.#init.logger.warn("rate limit abuse", { conn: this.id });
-      this.closeWith(CloseCode.POLICY_VIOLATION, "rate limit exceeded");
-      return false;
-    }
-    if (verdict === "refuse") {
-      this.#refuse(
-        text,
-        ErrorCode.RATE_LIMITED,
-        "Too many messages: slow down",
-      );
-      return false;
-    }
-    if (this.#inFlight >= this.#init.limits.maxInFlight) {
-      this.#refuse(
-        text,
-        ErrorCode.BUSY,
-        "Too many requests in progress: wait for replies",
-      );
-      return false;
-    }
-    return true;
-  }
-
-  #refuse(text: string | undefined, code: string, message: string): void {
-    const parsed = text === undefined ? undefined : parseEnvelope(text);
-    const id = parsed?.ok ? parsed.envelope.id : parsed?.problem.id;
-    this.#init.metrics.error(code);
-    this.send(encodeError(id, code, message));
-  }
-
-  #track(pending: Promise<void>): void {
-    this.#inFlight++;
-    pending.finally(() => this.#inFlight--);
-  }
-
-  #tooBig(): void {
-    this.#init.logger.info("message too big", { conn: this.id });
-    this.closeWith(
-      CloseCode.MESSAGE_TOO_BIG,
-      `message exceeds ${this.#init.limits.maxMessageSize} bytes`,
-    );
   }
 
   #finish(info: CloseInfo): void {
@@ -393,20 +343,14 @@ export class Connection<State = unknown, Push extends EventMap = EventMap>
     clearTimeout(this.#closeTimer);
     this.#abort?.abort();
     for (const type of EVENTS) this.#socket.removeEventListener(type, this);
-    const { logger, router, onFinished, pubsub } = this.#init;
-    this.#leftTopics = new Set(pubsub.leaveAll(this));
-    logger.info("connection closed", { conn: this.id, ...info });
-    this.#init.metrics.closed(info.code);
-    onFinished(this, info);
-    router.runClose(this, info, this.#init).finally(() => {
+    const shared = this.#shared;
+    this.#leftTopics = new Set(shared.pubsub.leaveAll(this));
+    shared.logger.info("connection closed", { conn: this.id, ...info });
+    shared.metrics.closed(info.code);
+    shared.onFinished(this, info);
+    shared.dispatcher.close(this, info).finally(() => {
       this.#closeInfo = info;
       this.#resolveFinished?.(info);
     });
   }
-}
-
-function tooBig(text: string, limit: number): boolean {
-  if (text.length > limit) return true;
-  if (text.length * 3 <= limit) return false;
-  return utf8Length(text) > limit;
 }

@@ -5,15 +5,15 @@
  * @module
  */
 
-import type { Presence } from "./backplane.ts";
-import type { ReadyState } from "./close_code.ts";
-import type { PublishResult } from "./pubsub.ts";
+import type { ReadyState } from "./protocol/close_code.ts";
+import type { Presence } from "./pubsub/backplane.ts";
+import type { PublishResult } from "./pubsub/pubsub.ts";
 
-/** Server-to-client events: event name → payload type. */
-export type EventMap = Record<string, unknown>;
+/** Pushes (server-to-client events): event name → payload type. */
+export type PushMap = Record<string, unknown>;
 
 /** What a push event's payload argument looks like: optional when the payload type allows `undefined`. */
-export type PushArgs<Push extends EventMap, E extends keyof Push> =
+export type PushArgs<Push extends PushMap, E extends keyof Push> =
   undefined extends Push[E] ? [data?: Push[E]] : [data: Push[E]];
 
 /** Options of {@linkcode Context.publish}. */
@@ -29,9 +29,9 @@ export interface PublishOptions {
  * A connection as its handlers see it.
  *
  * @typeParam State The per-connection state `authenticate` returned.
- * @typeParam Push The server-to-client events and their payloads.
+ * @typeParam Push The pushes (server-to-client events) and their payloads.
  */
-export interface Context<State = unknown, Push extends EventMap = EventMap> {
+export interface Context<State = unknown, Push extends PushMap = PushMap> {
   /** A unique id for this connection (a random UUID). */
   readonly id: string;
   /** The state `authenticate` returned for this connection. */

@@ -1,29 +1,9 @@
 /**
- * The error a handler throws to answer a message with its own error code.
+ * The error a handler throws to answer a message with its own error code
+ * (the library's codes are in `protocol/error_code.ts`).
  *
  * @module
  */
-
-/** Error codes the library itself answers with. Applications add their own. */
-export const ErrorCode = {
-  /** The text frame is not JSON. */
-  BAD_JSON: "BAD_JSON",
-  /** The JSON is not a valid envelope (not an object, no `event`, bad `id`, unknown keys). */
-  BAD_ENVELOPE: "BAD_ENVELOPE",
-  /** No handler is registered for the event. */
-  UNKNOWN_EVENT: "UNKNOWN_EVENT",
-  /** The payload failed the event's schema. */
-  INVALID_DATA: "INVALID_DATA",
-  /** The handler threw or rejected; details are logged, never sent. */
-  HANDLER_ERROR: "HANDLER_ERROR",
-  /** The connection is over its rate limit; the message was dropped. */
-  RATE_LIMITED: "RATE_LIMITED",
-  /** Too many of the connection's handlers are still running; the message was dropped. */
-  BUSY: "BUSY",
-} as const;
-
-/** One of the library's {@linkcode ErrorCode} values. */
-export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
 /**
  * Thrown by a handler to answer with a code and message of its choosing.
@@ -41,6 +21,8 @@ export class EventError extends Error {
   readonly code: string;
 
   /**
+   * Makes the error; its code and message are what the client gets.
+   *
    * @param code A stable, machine-readable code (1–64 characters of `A-Z`, `0-9`, `_`).
    * @param message A sentence for the client; never put internal details here.
    * @param options The standard `cause`.

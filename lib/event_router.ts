@@ -1,38 +1,20 @@
 /**
  * The typed event router: event name → payload schema → handler, plus the
- * binary handler and the connection lifecycle hooks.
+ * binary handler and the connection lifecycle hooks. This is what an app
+ * registers; `dispatch.ts` is how the server runs it.
  *
  * @module
  */
 
-import type { CloseInfo } from "./close_code.ts";
-import type { Context, EventMap } from "./context.ts";
+import type { CloseInfo } from "./protocol/close_code.ts";
+import type { Context, PushMap } from "./context.ts";
+import { MAX_EVENT_LENGTH } from "./protocol/envelope.ts";
 import {
-  encodeError,
-  encodeReply,
-  MAX_EVENT_LENGTH,
-  type MessageId,
-  parseEnvelope,
-} from "./envelope.ts";
-import { ErrorCode, EventError } from "./event_error.ts";
-import type { Logger } from "./logger.ts";
-import type { Metrics } from "./metrics.ts";
-import {
-  formatIssues,
   type InferInput,
   type InferOutput,
   isStandardSchema,
-  type StandardSchemaResult,
   type StandardSchemaV1,
 } from "./standard_schema.ts";
-
-/** What dispatching needs from the server: where to log, what to count. */
-export interface DispatchEnv {
-  /** Where handler failures are logged. */
-  readonly logger: Logger;
-  /** Counts error envelopes by code, when given. */
-  readonly metrics?: Metrics;
-}
 
 /** A client-to-server event as the type system sees it: what it takes, what it replies. */
 export interface EventDefinition {
@@ -49,32 +31,52 @@ export type EventDefinitions = Record<string, EventDefinition>;
  * Handles one event. Its return value (awaited) is the reply when the client
  * sent an `id`; throw an {@linkcode EventError} to answer with your own code.
  */
-export type EventHandler<Data, Reply, State, Push extends EventMap> = (
+export type EventHandler<Data, Reply, State, Push extends PushMap> = (
   data: Data,
   ctx: Context<State, Push>,
 ) => Reply | Promise<Reply>;
 
 /** Handles one binary message. */
-export type BinaryHandler<State, Push extends EventMap> = (
+export type BinaryHandler<State, Push extends PushMap> = (
   data: Uint8Array<ArrayBuffer>,
   ctx: Context<State, Push>,
 ) => unknown;
 
 /** Runs once when a connection opens. Throwing closes it with 1011. */
-export type OpenHandler<State, Push extends EventMap> = (
+export type OpenHandler<State, Push extends PushMap> = (
   ctx: Context<State, Push>,
 ) => unknown;
 
 /** Runs exactly once when a connection has closed. */
-export type CloseHandler<State, Push extends EventMap> = (
+export type CloseHandler<State, Push extends PushMap> = (
   ctx: Context<State, Push>,
   info: CloseInfo,
 ) => unknown;
 
-interface Route {
+/** One registered event: its schema and handler. */
+export interface Route {
+  /** Validates the payload. */
   schema: StandardSchemaV1;
+  /** Runs with the validated payload. */
   handler: (data: unknown, ctx: Context<never, never>) => unknown;
 }
+
+/** What the dispatcher reads of a router (internal to the library). */
+export interface RouterParts<State, Push extends PushMap> {
+  /** Event name → route. */
+  routes: ReadonlyMap<string, Route>;
+  /** The binary handler, if any. */
+  binary?: BinaryHandler<State, Push>;
+  /** The open hook, if any. */
+  open?: OpenHandler<State, Push>;
+  /** The close hook, if any. */
+  close?: CloseHandler<State, Push>;
+}
+
+/** Reads a router's live parts; set by `EventRouter`'s static block. Internal. */
+export let routerParts: <State, Push extends PushMap>(
+  router: EventRouter<State, Push, EventDefinitions>,
+) => RouterParts<State, Push>;
 
 /**
  * Maps incoming messages to handlers with validated payloads.
@@ -83,7 +85,7 @@ interface Route {
  * chain's result: its type is what the typed client reads.
  *
  * @typeParam State The per-connection state from `authenticate`.
- * @typeParam Push Server-to-client events and their payloads.
+ * @typeParam Push Pushes (server-to-client events) and their payloads.
  * @typeParam Events Client-to-server events, gathered by `on`.
  *
  * @example
@@ -94,19 +96,17 @@ interface Route {
  * const router = new EventRouter<{ user: string }, { welcome: { user: string } }>()
  *   .onOpen((ctx) => { ctx.emit("welcome", { user: ctx.state.user }); })
  *   .on("add", z.object({ a: z.number(), b: z.number() }), ({ a, b }) => a + b);
- * console.assert(router.has("add"));
+ * console.assert(router.eventNames().includes("add"));
  * ```
  */
 export class EventRouter<
   State = undefined,
-  Push extends EventMap = EventMap,
+  Push extends PushMap = PushMap,
   // deno-lint-ignore ban-types
   Events extends EventDefinitions = {},
 > {
   #routes = new Map<string, Route>();
-  #binary?: BinaryHandler<State, Push>;
-  #open?: OpenHandler<State, Push>;
-  #close?: CloseHandler<State, Push>;
+  #parts: RouterParts<State, Push> = { routes: this.#routes };
   /** Type-only: the client-to-server events this router handles. */
   declare readonly events: Events;
   /** Type-only: the server-to-client events (pushes) of this router. */
@@ -153,25 +153,20 @@ export class EventRouter<
 
   /** Registers the handler of binary messages; without one they close the connection with 1003. */
   binary(handler: BinaryHandler<State, Push>): this {
-    this.#binary = handler;
+    this.#parts.binary = handler;
     return this;
   }
 
   /** Registers a hook run when a connection opens; a throw closes it with 1011. */
   onOpen(handler: OpenHandler<State, Push>): this {
-    this.#open = handler;
+    this.#parts.open = handler;
     return this;
   }
 
   /** Registers a hook run exactly once per connection, after it has closed. */
   onClose(handler: CloseHandler<State, Push>): this {
-    this.#close = handler;
+    this.#parts.close = handler;
     return this;
-  }
-
-  /** Whether an event has a handler. */
-  has(event: string): boolean {
-    return this.#routes.has(event);
   }
 
   /** The registered event names. */
@@ -179,176 +174,8 @@ export class EventRouter<
     return [...this.#routes.keys()];
   }
 
-  /** Whether binary messages have a handler. */
-  get handlesBinary(): boolean {
-    return this.#binary !== undefined;
-  }
-
-  /**
-   * Routes one text message: parse, look up, validate, run, reply. Never
-   * throws: every problem becomes an error envelope on `ctx`.
-   *
-   * @returns A promise that settles when an asynchronous schema or handler
-   * has finished (it never rejects), or `undefined` when all was done at once.
-   */
-  dispatchText(
-    ctx: Context<State, Push>,
-    text: string,
-    env: DispatchEnv,
-  ): Promise<void> | undefined {
-    const parsed = parseEnvelope(text);
-    if (!parsed.ok) {
-      const { id, code, message } = parsed.problem;
-      this.#sendError(ctx, env, id, code, message);
-      return;
-    }
-    const { event, data, id } = parsed.envelope;
-    const route = this.#routes.get(event);
-    if (route === undefined) {
-      this.#sendError(
-        ctx,
-        env,
-        id,
-        ErrorCode.UNKNOWN_EVENT,
-        `Unknown event "${event}"`,
-      );
-      return;
-    }
-    let result;
-    try {
-      result = route.schema["~standard"].validate(data);
-    } catch (error) {
-      this.#fail(ctx, event, id, error, env);
-      return;
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (settled) => this.#run(ctx, route, event, id, settled, env),
-        (error) => this.#fail(ctx, event, id, error, env),
-      );
-    }
-    return this.#run(ctx, route, event, id, result, env);
-  }
-
-  /**
-   * Routes one binary message to the binary handler.
-   *
-   * @returns `false` when there is no binary handler; else as `dispatchText`.
-   */
-  dispatchBinary(
-    ctx: Context<State, Push>,
-    data: Uint8Array<ArrayBuffer>,
-    env: DispatchEnv,
-  ): Promise<void> | undefined | false {
-    const handler = this.#binary;
-    if (handler === undefined) return false;
-    try {
-      const out = handler(data, ctx);
-      if (out instanceof Promise) {
-        return out.then(
-          () => {},
-          (error) => this.#fail(ctx, "binary", undefined, error, env),
-        );
-      }
-    } catch (error) {
-      this.#fail(ctx, "binary", undefined, error, env);
-    }
-    return undefined;
-  }
-
-  /** Runs the open hook; resolves once it has finished, rejects if it failed. */
-  async runOpen(ctx: Context<State, Push>): Promise<void> {
-    await this.#open?.(ctx);
-  }
-
-  /** Runs the close hook, logging (never throwing) a failure. */
-  async runClose(
-    ctx: Context<State, Push>,
-    info: CloseInfo,
-    env: DispatchEnv,
-  ): Promise<void> {
-    try {
-      await this.#close?.(ctx, info);
-    } catch (error) {
-      env.logger.error("close handler failed", { conn: ctx.id, error });
-    }
-  }
-
-  #run(
-    ctx: Context<State, Push>,
-    route: Route,
-    event: string,
-    id: MessageId | undefined,
-    result: StandardSchemaResult<unknown>,
-    env: DispatchEnv,
-  ): Promise<void> | undefined {
-    if (result.issues) {
-      this.#sendError(
-        ctx,
-        env,
-        id,
-        ErrorCode.INVALID_DATA,
-        formatIssues(result.issues),
-      );
-      return;
-    }
-    let out: unknown;
-    try {
-      out = route.handler(result.value, ctx as Context<never, never>);
-    } catch (error) {
-      this.#fail(ctx, event, id, error, env);
-      return;
-    }
-    if (out instanceof Promise) {
-      return out.then(
-        (value) => this.#reply(ctx, event, id, value, env),
-        (error) => this.#fail(ctx, event, id, error, env),
-      );
-    }
-    this.#reply(ctx, event, id, out, env);
-  }
-
-  #reply(
-    ctx: Context<State, Push>,
-    event: string,
-    id: MessageId | undefined,
-    value: unknown,
-    env: DispatchEnv,
-  ): void {
-    if (id === undefined) return;
-    let text: string;
-    try {
-      text = encodeReply(id, value);
-    } catch (error) {
-      this.#fail(ctx, event, id, error, env);
-      return;
-    }
-    ctx.send(text);
-  }
-
-  #sendError(
-    ctx: Context<State, Push>,
-    env: DispatchEnv,
-    id: MessageId | undefined,
-    code: string,
-    message: string,
-  ): void {
-    env.metrics?.error(code);
-    ctx.send(encodeError(id, code, message));
-  }
-
-  #fail(
-    ctx: Context<State, Push>,
-    event: string,
-    id: MessageId | undefined,
-    error: unknown,
-    env: DispatchEnv,
-  ): void {
-    if (error instanceof EventError) {
-      this.#sendError(ctx, env, id, error.code, error.message);
-      return;
-    }
-    env.logger.error("handler failed", { conn: ctx.id, event, error });
-    this.#sendError(ctx, env, id, ErrorCode.HANDLER_ERROR, "Internal error");
+  static {
+    // The dispatcher's way in: internals stay off the public surface.
+    routerParts = (router) => router.#parts;
   }
 }

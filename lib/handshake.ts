@@ -1,25 +1,93 @@
 /**
  * The opening handshake, checked against RFC 6455 §4.2.1 before the request
  * reaches `Deno.upgradeWebSocket` (which accepts version 8, malformed keys and
- * POST). Pure functions of a `Request`: no I/O, easy to test in-process.
+ * POST), and the table of every refusal. Pure functions of a `Request`: no
+ * I/O, easy to test in-process.
  *
  * @module
  */
+
+/** The most bytes of `Sec-WebSocket-Protocol` duplex reads. */
+export const MAX_PROTOCOL_HEADER_LENGTH = 4096;
+
+/**
+ * Every reason a handshake can be refused, with its HTTP answer: the one
+ * table of refusals (docs/PROTOCOL.md §1 lists the same). `auth` is the
+ * `Response` an `authenticate` hook returned, so it has no entry.
+ */
+export const HANDSHAKE_REFUSALS = {
+  bad_path: { status: 404, message: "No WebSocket endpoint on this path" },
+  bad_method: {
+    status: 405,
+    message: "WebSocket handshake must use GET",
+    headers: { Allow: "GET" },
+  },
+  bad_upgrade: { status: 400, message: 'Upgrade header must be "websocket"' },
+  bad_connection: {
+    status: 400,
+    message: 'Connection header must include "Upgrade"',
+  },
+  missing_host: { status: 400, message: "Host header is required" },
+  bad_version: {
+    status: 426,
+    message: "Sec-WebSocket-Version must be 13",
+    headers: { "Sec-WebSocket-Version": "13" },
+  },
+  bad_key: {
+    status: 400,
+    message: "Sec-WebSocket-Key must be one base64-encoded 16-byte value",
+  },
+  bad_protocol: {
+    status: 400,
+    message:
+      `Sec-WebSocket-Protocol is longer than ${MAX_PROTOCOL_HEADER_LENGTH} bytes`,
+  },
+  bad_origin: { status: 403, message: "Origin not allowed" },
+  shutting_down: { status: 503, message: "Server is shutting down" },
+  too_many_connections: { status: 503, message: "Too many connections" },
+  too_many_handshakes: {
+    status: 503,
+    message: "Too many handshakes in progress",
+  },
+  auth_error: { status: 500, message: "Authentication failed" },
+  upgrade_failed: { status: 400, message: "WebSocket upgrade failed" },
+} as const satisfies Record<
+  string,
+  { status: number; message: string; headers?: Record<string, string> }
+>;
+
+/** A key of {@linkcode HANDSHAKE_REFUSALS}: why the library refused a handshake. */
+export type RefusalReason = keyof typeof HANDSHAKE_REFUSALS;
 
 /** Why a handshake was refused: an HTTP answer plus a stable reason for logs and metrics. */
 export interface HandshakeRefusal {
   /** The HTTP status. */
   status: number;
   /** A stable, machine-readable reason, such as `bad_version`. */
-  reason: string;
+  reason: RefusalReason;
   /** A short text body for the client. */
   message: string;
   /** Extra response headers (`Sec-WebSocket-Version`, `Allow`, `Retry-After`). */
   headers?: Record<string, string>;
 }
 
-/** The most bytes of `Sec-WebSocket-Protocol` duplex reads. */
-export const MAX_PROTOCOL_HEADER_LENGTH = 4096;
+/** The refusal for `reason`, with `headers` added to the table's. */
+export function refusal(
+  reason: RefusalReason,
+  headers?: Record<string, string>,
+): HandshakeRefusal {
+  const entry: {
+    status: number;
+    message: string;
+    headers?: Record<string, string>;
+  } = HANDSHAKE_REFUSALS[reason];
+  const all = entry.headers || headers
+    ? { ...entry.headers, ...headers }
+    : undefined;
+  return all
+    ? { status: entry.status, reason, message: entry.message, headers: all }
+    : { status: entry.status, reason, message: entry.message };
+}
 
 const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
 
@@ -50,17 +118,6 @@ export function isValidKey(key: string | null): boolean {
   return key !== null && KEY_PATTERN.test(key);
 }
 
-function refuse(
-  status: number,
-  reason: string,
-  message: string,
-  headers?: Record<string, string>,
-): HandshakeRefusal {
-  return headers
-    ? { status, reason, message, headers }
-    : { status, reason, message };
-}
-
 /**
  * Checks an upgrade attempt against RFC 6455 §4.2.1, in this order:
  * method GET (else 405), `Upgrade: websocket` (400), `Connection: upgrade`
@@ -72,46 +129,23 @@ function refuse(
  */
 export function checkHandshake(request: Request): HandshakeRefusal | null {
   const headers = request.headers;
-  if (request.method !== "GET") {
-    return refuse(405, "bad_method", "WebSocket handshake must use GET", {
-      Allow: "GET",
-    });
-  }
+  if (request.method !== "GET") return refusal("bad_method");
   if (!headerTokens(headers.get("upgrade")).includes("websocket")) {
-    return refuse(400, "bad_upgrade", 'Upgrade header must be "websocket"');
+    return refusal("bad_upgrade");
   }
   if (!headerTokens(headers.get("connection")).includes("upgrade")) {
-    return refuse(
-      400,
-      "bad_connection",
-      'Connection header must include "Upgrade"',
-    );
+    return refusal("bad_connection");
   }
-  if (!headers.get("host")) {
-    return refuse(400, "missing_host", "Host header is required");
-  }
+  if (!headers.get("host")) return refusal("missing_host");
   if (headers.get("sec-websocket-version")?.trim() !== "13") {
-    return refuse(
-      426,
-      "bad_version",
-      "Sec-WebSocket-Version must be 13",
-      { "Sec-WebSocket-Version": "13" },
-    );
+    return refusal("bad_version");
   }
   if (!isValidKey(headers.get("sec-websocket-key"))) {
-    return refuse(
-      400,
-      "bad_key",
-      "Sec-WebSocket-Key must be one base64-encoded 16-byte value",
-    );
+    return refusal("bad_key");
   }
   const protocols = headers.get("sec-websocket-protocol");
   if (protocols !== null && protocols.length > MAX_PROTOCOL_HEADER_LENGTH) {
-    return refuse(
-      400,
-      "bad_protocol",
-      `Sec-WebSocket-Protocol is longer than ${MAX_PROTOCOL_HEADER_LENGTH} bytes`,
-    );
+    return refusal("bad_protocol");
   }
   return null;
 }

@@ -5,13 +5,23 @@
  * @module
  */
 
+import type { DuplexServer } from "./server.ts";
+
 /** What an HTTP handler gets besides the request. */
 export interface HttpContext {
   /** Named groups the path pattern matched (`/rooms/:id` → `{ id }`). */
   params: Record<string, string | undefined>;
   /** Connection info from `Deno.serve`, when there is some. */
   info?: Deno.ServeHandlerInfo;
+  /**
+   * The server serving the request: its health, metrics, `publish`… (absent
+   * when the router is called on its own, as in a unit test).
+   */
+  server?: DuplexServer;
 }
+
+/** What {@linkcode HttpRouter.handle} passes on to handlers besides the params. */
+export type HandleOptions = Omit<HttpContext, "params">;
 
 /** Handles one HTTP request. */
 export type HttpHandler = (
@@ -41,7 +51,7 @@ export function jsonError(
  *
  * @example
  * ```ts
- * import { HttpRouter } from "./http_router.ts";
+ * import { HttpRouter } from "@duplex-ws/duplex";
  * const http = new HttpRouter().get("/rooms/:id", (_req, { params }) =>
  *   Response.json({ room: params.id })
  * );
@@ -78,7 +88,7 @@ export class HttpRouter {
   /** Answers a request from the first route whose method and path match. */
   handle(
     request: Request,
-    info?: Deno.ServeHandlerInfo,
+    options: HandleOptions = {},
   ): Response | Promise<Response> {
     const method = request.method === "HEAD" ? "GET" : request.method;
     const allowed: string[] = [];
@@ -89,7 +99,10 @@ export class HttpRouter {
         allowed.push(route.method);
         continue;
       }
-      return route.handler(request, { params: match.pathname.groups, info });
+      return route.handler(request, {
+        ...options,
+        params: match.pathname.groups,
+      });
     }
     if (allowed.length > 0) {
       const response = jsonError(

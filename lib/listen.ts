@@ -6,8 +6,11 @@
  * @module
  */
 
-import type { EventMap } from "./context.ts";
+import type { PushMap } from "./context.ts";
 import type { DuplexServer } from "./server.ts";
+
+/** The defaults of {@linkcode ListenOptions}: where `listen` serves. */
+export const LISTEN_DEFAULTS = { port: 8000, hostname: "0.0.0.0" } as const;
 
 /** Options of {@linkcode listen}. */
 export interface ListenOptions {
@@ -55,13 +58,13 @@ export interface Listener {
  * await listener.close();
  * ```
  */
-export function listen<State, Push extends EventMap>(
+export function listen<State, Push extends PushMap>(
   app: DuplexServer<State, Push>,
   options: ListenOptions = {},
 ): Listener {
   const {
-    port = 8000,
-    hostname = "0.0.0.0",
+    port = LISTEN_DEFAULTS.port,
+    hostname = LISTEN_DEFAULTS.hostname,
     onListen = () => {},
     stopTimeout = 1000,
   } = options;

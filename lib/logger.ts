@@ -58,7 +58,7 @@ function writeToConsole(
   console[level](line);
 }
 
-function serialise(value: unknown): unknown {
+function serialize(value: unknown): unknown {
   if (value instanceof Error) {
     return { name: value.name, message: value.message, stack: value.stack };
   }
@@ -98,7 +98,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         msg: message,
       };
       if (fields) {
-        for (const key in fields) record[key] = serialise(fields[key]);
+        for (const key in fields) record[key] = serialize(fields[key]);
       }
       write(JSON.stringify(record), at);
     };

@@ -1,16 +1,24 @@
 /**
  * duplex: HTTP and WebSocket on one `Deno.serve` handler, with an RFC 6455
- * handshake check, a typed event router and written-down close semantics.
+ * handshake check, a typed event router, written-down close semantics and
+ * topics that scale from one process to many machines.
+ *
+ * This is the server entry. The others: `./client` (the typed client, web
+ * APIs only), `./redis` (the Redis engine, the only entry that loads a Redis
+ * client), `./env` (configuration from environment variables) and
+ * `./testing` (start an app on port 0 and talk to it in tests).
  *
  * @example
  * ```ts
  * import { z } from "zod";
- * import { createServer, EventRouter, HttpRouter } from "./mod.ts";
+ * import { createServer, EventRouter, HttpRouter } from "@duplex-ws/duplex";
  *
  * const router = new EventRouter<undefined, { hello: string }>()
  *   .onOpen((ctx) => { ctx.emit("hello", "welcome"); })
  *   .on("echo", z.unknown(), (data) => data);
- * const http = new HttpRouter().get("/healthz", () => Response.json({ ok: true }));
+ * const http = new HttpRouter().get("/healthz", (_req, { server }) =>
+ *   Response.json(server?.health())
+ * );
  * const app = createServer({ router, http });
  * export default { fetch: app.fetch };
  * ```
@@ -18,28 +26,80 @@
  * @module
  */
 
-export * from "./backplane.ts";
-export * from "./client.ts";
-export * from "./broadcast_channel_backplane.ts";
-export * from "./close_code.ts";
-export * from "./connection.ts";
-export * from "./context.ts";
-export * from "./env_config.ts";
-export * from "./envelope.ts";
-export * from "./event_error.ts";
-export * from "./event_router.ts";
-export * from "./handshake.ts";
-export * from "./hub.ts";
-export * from "./http_router.ts";
-export * from "./listen.ts";
-export * from "./logger.ts";
-export * from "./metrics.ts";
-export * from "./origin_policy.ts";
-export * from "./process_guard.ts";
-export * from "./pubsub.ts";
-export * from "./rate_limit.ts";
-export * from "./redis_backplane.ts";
-export * from "./server.ts";
-export * from "./server_options.ts";
-export * from "./standard_schema.ts";
-export * from "./topic.ts";
+export {
+  createServer,
+  type DuplexServer,
+  type ServerHealth,
+  type ShutdownOptions,
+} from "./server.ts";
+export {
+  type Authenticate,
+  type AuthResult,
+  type RateLimitOptions,
+  SERVER_DEFAULTS,
+  type ServerOptions,
+} from "./server_options.ts";
+export {
+  type BinaryHandler,
+  type CloseHandler,
+  type EventDefinition,
+  type EventDefinitions,
+  type EventHandler,
+  EventRouter,
+  type OpenHandler,
+} from "./event_router.ts";
+export type { Context, PublishOptions, PushArgs, PushMap } from "./context.ts";
+export { EventError } from "./event_error.ts";
+export { ErrorCode } from "./protocol/error_code.ts";
+export {
+  CloseCode,
+  type CloseInfo,
+  LibraryClose,
+  type LibraryCloseInfo,
+  type LibraryCloseKind,
+  ReadyState,
+} from "./protocol/close_code.ts";
+export {
+  type HandleOptions,
+  type HttpContext,
+  type HttpHandler,
+  HttpRouter,
+  jsonError,
+} from "./http_router.ts";
+export {
+  listen,
+  LISTEN_DEFAULTS,
+  type Listener,
+  type ListenOptions,
+  shutdownOnSignals,
+  type ShutdownOnSignalsOptions,
+} from "./listen.ts";
+export {
+  createLogger,
+  type LogFields,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  silentLogger,
+} from "./logger.ts";
+export { installProcessGuard } from "./process_guard.ts";
+export {
+  type Backplane,
+  type BackplaneHealth,
+  type BackplaneSink,
+  LocalBackplane,
+  type Presence,
+} from "./pubsub/backplane.ts";
+export {
+  BroadcastChannelBackplane,
+  type BroadcastChannelBackplaneOptions,
+} from "./pubsub/broadcast_channel_backplane.ts";
+export type { PublishResult } from "./pubsub/pubsub.ts";
+export type {
+  InferInput,
+  InferOutput,
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaV1,
+} from "./standard_schema.ts";

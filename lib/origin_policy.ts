@@ -30,7 +30,7 @@ export type OriginPolicy = (request: Request) => boolean;
  *
  * @throws {TypeError} when it is not a plain origin.
  */
-export function normaliseOrigin(origin: string): string {
+export function normalizeOrigin(origin: string): string {
   if (origin === "*") return origin;
   let url: URL;
   try {
@@ -70,7 +70,7 @@ export function createOriginPolicy(
   options: OriginPolicyOptions = {},
 ): OriginPolicy {
   const { allowedOrigins = [], requireOrigin = false } = options;
-  const allowed = new Set(allowedOrigins.map(normaliseOrigin));
+  const allowed = new Set(allowedOrigins.map(normalizeOrigin));
   const allowAll = allowed.has("*");
   return (request) => {
     const origin = request.headers.get("origin");

@@ -5,27 +5,24 @@
  * @module
  */
 
-import { CloseCode } from "./close_code.ts";
-import {
-  Connection,
-  type ConnectionInit,
-  type ConnectionLimits,
-} from "./connection.ts";
-import type { BackplaneHealth, Presence } from "./backplane.ts";
-import type { EventMap } from "./context.ts";
-import { encodePush } from "./envelope.ts";
+import { Connection, type ConnectionShared } from "./connection.ts";
+import { Dispatcher } from "./dispatch.ts";
+import type { PushMap } from "./context.ts";
 import {
   checkHandshake,
   type HandshakeRefusal,
   isUpgradeAttempt,
   negotiateProtocol,
+  refusal,
   refusalResponse,
 } from "./handshake.ts";
 import { HttpRouter } from "./http_router.ts";
-import { createOriginPolicy } from "./origin_policy.ts";
 import { Metrics } from "./metrics.ts";
-import { installProcessGuard } from "./process_guard.ts";
-import { type PublishResult, PubSub } from "./pubsub.ts";
+import { createOriginPolicy } from "./origin_policy.ts";
+import { encodePush } from "./protocol/envelope.ts";
+import type { BackplaneHealth, Presence } from "./pubsub/backplane.ts";
+import { type PublishResult, PubSub } from "./pubsub/pubsub.ts";
+import type { Context } from "./context.ts";
 import { resolveServerOptions, type ServerOptions } from "./server_options.ts";
 
 /** Options of {@linkcode DuplexServer.shutdown}. */
@@ -37,10 +34,20 @@ export interface ShutdownOptions {
   drainTimeout?: number;
 }
 
+/** What `/healthz` reports: {@linkcode DuplexServer.health}. */
+export interface ServerHealth {
+  /** `ok`; `degraded` while the backplane cannot reach the other nodes; `shutting_down`. */
+  status: "ok" | "degraded" | "shutting_down";
+  /** Open connections. */
+  connections: number;
+  /** The backplane's kind and health. */
+  backplane: BackplaneHealth & { kind: string };
+}
+
 /** A server made by {@linkcode createServer}. */
 export interface DuplexServer<
   State = unknown,
-  Push extends EventMap = EventMap,
+  Push extends PushMap = PushMap,
 > {
   /** The handler for `Deno.serve`, `deno serve` and Deno Deploy. */
   fetch(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
@@ -52,8 +59,8 @@ export interface DuplexServer<
    * returns the same promise.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
-  /** The connections not yet finished, by id. */
-  readonly connections: ReadonlyMap<string, Connection<State, Push>>;
+  /** The connections not yet finished, by id, as their handlers see them. */
+  readonly connections: ReadonlyMap<string, Context<State, Push>>;
   /** Whether `shutdown` has been called. */
   readonly shuttingDown: boolean;
   /** Settles once the backplane has started (Redis connected, or retrying). */
@@ -70,13 +77,11 @@ export interface DuplexServer<
   ): Promise<PublishResult>;
   /** The member count of a topic on every live node. */
   presence(topic: string): Promise<Presence>;
-  /** The backplane's kind and health. */
-  backplane(): BackplaneHealth & { kind: string };
+  /** The server's status, connection count and backplane health. */
+  health(): ServerHealth;
   /** The metrics in the Prometheus text format, for a `/metrics` route. */
   metrics(): string;
 }
-
-const SHUTDOWN_REASON = "server shutting down";
 
 /** The peer's address; read before the upgrade, after which Deno refuses. */
 function remoteHost(
@@ -95,7 +100,7 @@ function remoteHost(
  * @example
  * ```ts
  * import { z } from "zod";
- * import { createServer, EventRouter } from "./mod.ts";
+ * import { createServer, EventRouter } from "@duplex-ws/duplex";
  *
  * const router = new EventRouter().on("echo", z.unknown(), (data) => data);
  * const server = createServer({ router });
@@ -103,7 +108,7 @@ function remoteHost(
  * console.assert(response.status === 404);
  * ```
  */
-export function createServer<State, Push extends EventMap>(
+export function createServer<State, Push extends PushMap>(
   options: ServerOptions<State, Push>,
 ): DuplexServer<State, Push> {
   const config = resolveServerOptions(options);
@@ -111,115 +116,77 @@ export function createServer<State, Push extends EventMap>(
   const http = config.http ?? new HttpRouter();
   const originAllowed = createOriginPolicy(config);
   const connections = new Map<string, Connection<State, Push>>();
+  const metrics = new Metrics();
   const pubsub = new PubSub({
     backplane: config.backplane,
     maxTopicsPerConnection: config.maxTopicsPerConnection,
     logger,
   });
   const ready = pubsub.start();
+  const retryLater = { "Retry-After": String(config.retryAfter) };
   let shutdownPromise: Promise<void> | undefined;
   let pendingHandshakes = 0;
-  const limits: ConnectionLimits = {
-    maxMessageSize: config.maxMessageSize,
+  const shared: ConnectionShared<State, Push> = {
+    dispatcher: new Dispatcher(router, { logger, metrics }),
+    limits: config,
     closeTimeout: config.closeTimeout,
-    maxBufferedAmount: config.maxBufferedAmount,
-    maxInFlight: config.maxInFlight,
-    rateLimit: config.rateLimit,
-  };
-  const metrics = new Metrics();
-  const shared: ConnectionInit<State, Push> = {
-    router,
-    limits,
     logger,
     pubsub,
     metrics,
     onFinished: (finished) => connections.delete(finished.id),
   };
-  if (config.guardProcess) installProcessGuard(logger);
 
-  function refuse(refusal: HandshakeRefusal, request: Request): Response {
-    metrics.handshakeRefused(refusal.reason);
+  /** Counts, logs and answers a refusal: the one way a handshake is refused. */
+  function refuse(
+    refused: HandshakeRefusal | Response,
+    request: Request,
+  ): Response {
+    const reason = refused instanceof Response ? "auth" : refused.reason;
+    metrics.handshakeRefused(reason);
     logger.info("handshake refused", {
-      reason: refusal.reason,
-      status: refusal.status,
+      reason,
+      status: refused.status,
       path: new URL(request.url).pathname,
       origin: request.headers.get("origin") ?? undefined,
     });
-    return refusalResponse(refusal);
+    return refused instanceof Response ? refused : refusalResponse(refused);
   }
 
   /** What the request itself gets wrong: path, RFC 6455, Origin. */
   function requestRefusal(request: Request): HandshakeRefusal | null {
     if (new URL(request.url).pathname !== config.path) {
-      return {
-        status: 404,
-        reason: "bad_path",
-        message: "No WebSocket endpoint on this path",
-      };
+      return refusal("bad_path");
     }
     const invalid = checkHandshake(request);
     if (invalid) return invalid;
-    if (!originAllowed(request)) {
-      return {
-        status: 403,
-        reason: "bad_origin",
-        message: "Origin not allowed",
-      };
-    }
-    return null;
+    return originAllowed(request) ? null : refusal("bad_origin");
   }
 
   /** What the server cannot take now: shutdown, connection limit. */
   function capacityRefusal(): HandshakeRefusal | null {
-    if (shutdownPromise) {
-      return {
-        status: 503,
-        reason: "shutting_down",
-        message: "Server is shutting down",
-      };
-    }
+    if (shutdownPromise) return refusal("shutting_down");
     if (connections.size >= config.maxConnections) {
-      return {
-        status: 503,
-        reason: "too_many_connections",
-        message: "Too many connections",
-        headers: { "Retry-After": String(config.retryAfter) },
-      };
+      return refusal("too_many_connections", retryLater);
     }
     return null;
   }
 
-  /** Runs `authenticate`, bounded by `maxPendingHandshakes`: the state, or the answer. */
-  async function authenticateHandshake(
+  /** Runs `authenticate`, bounded by `maxPendingHandshakes`: the state, or the refusal. */
+  async function authenticate(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
-  ): Promise<{ state: State } | Response> {
+  ): Promise<{ state: State } | HandshakeRefusal | Response> {
     if (!config.authenticate) return { state: undefined as State };
     if (pendingHandshakes >= config.maxPendingHandshakes) {
-      return refuse({
-        status: 503,
-        reason: "too_many_handshakes",
-        message: "Too many handshakes in progress",
-        headers: { "Retry-After": String(config.retryAfter) },
-      }, request);
+      return refusal("too_many_handshakes", retryLater);
     }
     pendingHandshakes++;
     try {
       const result = await config.authenticate(request, info);
-      if (!(result instanceof Response)) return { state: result };
-      metrics.handshakeRefused("auth");
-      logger.info("handshake refused", {
-        reason: "auth",
-        status: result.status,
-      });
-      return result;
+      return result instanceof Response ? result : { state: result };
     } catch (error) {
       logger.error("authenticate failed", { error });
-      return refuse({
-        status: 500,
-        reason: "auth_error",
-        message: "Authentication failed",
-      }, request);
+      return refusal("auth_error");
     } finally {
       pendingHandshakes--;
     }
@@ -229,14 +196,13 @@ export function createServer<State, Push extends EventMap>(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response> {
-    const refusal = requestRefusal(request) ?? capacityRefusal();
-    if (refusal) return refuse(refusal, request);
-    const auth = await authenticateHandshake(request, info);
-    if (auth instanceof Response) return auth;
+    const refused = requestRefusal(request) ?? capacityRefusal();
+    if (refused) return refuse(refused, request);
+    const auth = await authenticate(request, info);
+    if (!("state" in auth)) return refuse(auth, request);
     // The hook may have waited: shutdown and capacity may have changed.
     const late = config.authenticate ? capacityRefusal() : null;
     if (late) return refuse(late, request);
-    const { state } = auth;
     const protocol = negotiateProtocol(
       request.headers.get("sec-websocket-protocol"),
       config.protocols,
@@ -255,22 +221,13 @@ export function createServer<State, Push extends EventMap>(
       }
     } catch (error) {
       logger.warn("upgrade failed", { error });
-      return refuse(
-        {
-          status: 400,
-          reason: "upgrade_failed",
-          message: "WebSocket upgrade failed",
-        },
-        request,
-      );
+      return refuse(refusal("upgrade_failed"), request);
     }
-    const connection = new Connection<State, Push>(
-      upgraded.socket,
-      crypto.randomUUID(),
-      state,
-      protocol ?? "",
-      shared,
-    );
+    const connection = new Connection<State, Push>(upgraded.socket, {
+      id: crypto.randomUUID(),
+      state: auth.state,
+      protocol: protocol ?? "",
+    }, shared);
     connections.set(connection.id, connection);
     metrics.handshakeAccepted();
     logger.info("connection opened", {
@@ -283,9 +240,7 @@ export function createServer<State, Push extends EventMap>(
 
   async function drain(drainTimeout: number): Promise<void> {
     const open = [...connections.values()];
-    for (const connection of open) {
-      connection.closeWith(CloseCode.GOING_AWAY, SHUTDOWN_REASON);
-    }
+    for (const connection of open) connection.closeFor("SHUTDOWN");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, drainTimeout);
@@ -295,18 +250,29 @@ export function createServer<State, Push extends EventMap>(
       deadline,
     ]);
     clearTimeout(timer);
-    for (const connection of open) {
-      connection.terminate("drain timeout");
-    }
+    for (const connection of open) connection.terminate("drain timeout");
     await Promise.all(open.map((connection) => connection.finished));
     await pubsub.close();
   }
 
-  return {
+  function health(): ServerHealth {
+    const backplane = pubsub.health();
+    return {
+      status: shutdownPromise
+        ? "shutting_down"
+        : backplane.state === "ok"
+        ? "ok"
+        : "degraded",
+      connections: connections.size,
+      backplane,
+    };
+  }
+
+  const server: DuplexServer<State, Push> = {
     async fetch(request, info) {
       try {
         if (isUpgradeAttempt(request)) return await upgrade(request, info);
-        return await http.handle(request, info);
+        return await http.handle(request, { info, server });
       } catch (error) {
         logger.error("request failed", { error });
         return new Response("Internal server error\n", { status: 500 });
@@ -330,9 +296,7 @@ export function createServer<State, Push extends EventMap>(
     presence(topic) {
       return pubsub.presence(topic);
     },
-    backplane() {
-      return pubsub.health();
-    },
+    health,
     metrics() {
       return metrics.render({
         connections: connections.size,
@@ -340,4 +304,5 @@ export function createServer<State, Push extends EventMap>(
       });
     },
   };
+  return server;
 }

@@ -1,20 +1,16 @@
 /**
- * The options of `createServer`, their defaults, and the checks that make a
- * bad configuration fail at start instead of at the first request.
+ * The options of `createServer`: the one home of every default
+ * ({@linkcode SERVER_DEFAULTS}) and of the checks that make a bad
+ * configuration fail at start instead of at the first request.
  *
  * @module
  */
 
-import type { Backplane } from "./backplane.ts";
-import type { EventMap } from "./context.ts";
+import type { Backplane } from "./pubsub/backplane.ts";
+import type { PushMap } from "./context.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
 import type { HttpRouter } from "./http_router.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import {
-  type RateLimitOptions,
-  type ResolvedRateLimit,
-  resolveRateLimit,
-} from "./rate_limit.ts";
 
 /** What `authenticate` may return: the connection's state, or a refusal. */
 export type AuthResult<State> = State | Response;
@@ -28,8 +24,35 @@ export type Authenticate<State> = (
   info: Deno.ServeHandlerInfo | undefined,
 ) => AuthResult<State> | Promise<AuthResult<State>>;
 
+/** Options of the per-connection rate limit (two token buckets). */
+export interface RateLimitOptions {
+  /**
+   * Messages per second, sustained; `0` disables the message bucket.
+   * @default {1000}
+   */
+  messagesPerSecond?: number;
+  /**
+   * Bytes per second, sustained; `0` disables the byte bucket.
+   * @default {4194304}
+   */
+  bytesPerSecond?: number;
+  /**
+   * Seconds of traffic a bucket holds: the burst allowed above the rate.
+   * @default {2}
+   */
+  burstSeconds?: number;
+  /**
+   * Refused messages in a row after which the connection is closed with 1008.
+   * @default {1000}
+   */
+  closeAfter?: number;
+}
+
+/** {@linkcode RateLimitOptions} with every default filled in. */
+export type ResolvedRateLimit = Required<RateLimitOptions>;
+
 /** Options of `createServer`. */
-export interface ServerOptions<State, Push extends EventMap> {
+export interface ServerOptions<State, Push extends PushMap> {
   /** Routes WebSocket messages. */
   router: EventRouter<State, Push, EventDefinitions>;
   /**
@@ -104,7 +127,7 @@ export interface ServerOptions<State, Push extends EventMap> {
   /**
    * Carries publishes and presence to other nodes: `LocalBackplane` (one
    * process), `BroadcastChannelBackplane` (`deno serve --parallel`) or
-   * `RedisBackplane` (processes and machines).
+   * `RedisBackplane` (processes and machines, from `./redis`).
    * @default {new LocalBackplane()}
    */
   backplane?: Backplane;
@@ -138,16 +161,57 @@ export interface ServerOptions<State, Push extends EventMap> {
    * @default {1000}
    */
   maxPendingHandshakes?: number;
-  /**
-   * Keep the process alive when application code leaves a rejected promise
-   * or an uncaught error behind (Deno exits on those): log them instead.
-   * @default {true}
-   */
-  guardProcess?: boolean;
 }
 
+/**
+ * Every default of {@linkcode ServerOptions}, in one place. The README's
+ * configuration table is checked against it by the suite.
+ */
+export const SERVER_DEFAULTS = {
+  path: "/",
+  allowedOrigins: [] as readonly string[],
+  requireOrigin: false,
+  protocols: [] as readonly string[],
+  maxConnections: 10_000,
+  retryAfter: 5,
+  maxMessageSize: 1_048_576,
+  idleTimeout: 30,
+  closeTimeout: 5_000,
+  drainTimeout: 3_000,
+  maxTopicsPerConnection: 100,
+  maxBufferedAmount: 1_048_576,
+  maxInFlight: 64,
+  maxPendingHandshakes: 1_000,
+  rateLimit: {
+    messagesPerSecond: 1_000,
+    bytesPerSecond: 4_194_304,
+    burstSeconds: 2,
+    closeAfter: 1_000,
+  } as ResolvedRateLimit,
+} as const;
+
+/**
+ * The integer options and the least value each may take: the one table the
+ * option checks (and the environment reader) use.
+ */
+export const INTEGER_OPTIONS = {
+  maxConnections: 1,
+  retryAfter: 0,
+  maxMessageSize: 1,
+  idleTimeout: 0,
+  closeTimeout: 1,
+  drainTimeout: 0,
+  maxTopicsPerConnection: 1,
+  maxBufferedAmount: 0,
+  maxInFlight: 1,
+  maxPendingHandshakes: 1,
+} as const;
+
+/** One of the {@linkcode INTEGER_OPTIONS}. */
+export type IntegerOption = keyof typeof INTEGER_OPTIONS;
+
 /** {@linkcode ServerOptions} with every default filled in. */
-export type ResolvedServerOptions<State, Push extends EventMap> =
+export type ResolvedServerOptions<State, Push extends PushMap> =
   & Required<
     Omit<
       ServerOptions<State, Push>,
@@ -157,18 +221,43 @@ export type ResolvedServerOptions<State, Push extends EventMap> =
   & Pick<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">
   & { rateLimit: ResolvedRateLimit | false };
 
-function positiveInteger(name: string, value: number, min = 1): number {
+/**
+ * Checks that `value` is a safe integer of at least `min`: the one integer
+ * check of the library's options.
+ *
+ * @throws {RangeError} naming the option.
+ */
+export function assertInteger(name: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
     throw new RangeError(
       `Cannot create server: ${name} must be an integer >= ${min}, got ${value}`,
     );
   }
-  return value;
+}
+
+function assertNonNegative(name: string, value: number): void {
+  if (!(Number.isFinite(value) && value >= 0)) {
+    throw new RangeError(
+      `Cannot create server: ${name} must be a number >= 0, got ${value}`,
+    );
+  }
 }
 
 function validToken(protocol: string): boolean {
   // RFC 7230 token characters.
   return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(protocol);
+}
+
+function resolveRateLimit(
+  options: RateLimitOptions | false,
+): ResolvedRateLimit | false {
+  if (options === false) return false;
+  const limit = { ...SERVER_DEFAULTS.rateLimit, ...options };
+  assertNonNegative("rateLimit.messagesPerSecond", limit.messagesPerSecond);
+  assertNonNegative("rateLimit.bytesPerSecond", limit.bytesPerSecond);
+  assertNonNegative("rateLimit.burstSeconds", limit.burstSeconds);
+  assertInteger("rateLimit.closeAfter", limit.closeAfter, 1);
+  return limit;
 }
 
 /**
@@ -177,33 +266,19 @@ function validToken(protocol: string): boolean {
  * @throws {TypeError} when an option has the wrong type.
  * @throws {RangeError} when a number is out of range.
  */
-export function resolveServerOptions<State, Push extends EventMap>(
+export function resolveServerOptions<State, Push extends PushMap>(
   options: ServerOptions<State, Push>,
 ): ResolvedServerOptions<State, Push> {
-  const {
-    router,
-    http,
-    path = "/",
-    authenticate,
-    allowedOrigins = [],
-    requireOrigin = false,
-    protocols = [],
-    maxConnections = 10_000,
-    retryAfter = 5,
-    maxMessageSize = 1_048_576,
-    idleTimeout = 30,
-    closeTimeout = 5_000,
-    drainTimeout = 3_000,
-    logger = createLogger(),
-    guardProcess = true,
-    backplane,
-    maxTopicsPerConnection = 100,
-    maxBufferedAmount = 1_048_576,
-    maxInFlight = 64,
-    rateLimit = {},
-    maxPendingHandshakes = 1000,
-  } = options;
-  if (typeof router?.dispatchText !== "function") {
+  const resolved = {
+    ...SERVER_DEFAULTS,
+    ...withoutUndefined(options),
+    logger: options.logger ?? createLogger(),
+    rateLimit: resolveRateLimit(
+      options.rateLimit ?? SERVER_DEFAULTS.rateLimit,
+    ),
+  };
+  const { router, path, authenticate, protocols } = resolved;
+  if (typeof router?.eventNames !== "function") {
     throw new TypeError("Cannot create server: router must be an EventRouter");
   }
   if (typeof path !== "string" || !path.startsWith("/")) {
@@ -223,37 +298,17 @@ export function resolveServerOptions<State, Push extends EventMap>(
       );
     }
   }
-  return {
-    router,
-    http,
-    path,
-    authenticate,
-    allowedOrigins,
-    requireOrigin,
-    protocols,
-    maxConnections: positiveInteger("maxConnections", maxConnections),
-    retryAfter: positiveInteger("retryAfter", retryAfter, 0),
-    maxMessageSize: positiveInteger("maxMessageSize", maxMessageSize),
-    idleTimeout: positiveInteger("idleTimeout", idleTimeout, 0),
-    closeTimeout: positiveInteger("closeTimeout", closeTimeout),
-    drainTimeout: positiveInteger("drainTimeout", drainTimeout, 0),
-    logger,
-    guardProcess,
-    backplane,
-    maxTopicsPerConnection: positiveInteger(
-      "maxTopicsPerConnection",
-      maxTopicsPerConnection,
-    ),
-    maxBufferedAmount: positiveInteger(
-      "maxBufferedAmount",
-      maxBufferedAmount,
-      0,
-    ),
-    maxInFlight: positiveInteger("maxInFlight", maxInFlight),
-    rateLimit: resolveRateLimit(rateLimit),
-    maxPendingHandshakes: positiveInteger(
-      "maxPendingHandshakes",
-      maxPendingHandshakes,
-    ),
-  };
+  for (const [name, min] of Object.entries(INTEGER_OPTIONS)) {
+    assertInteger(name, resolved[name as IntegerOption], min);
+  }
+  return resolved;
+}
+
+/** Drops keys whose value is `undefined`, so they do not hide a default. */
+function withoutUndefined<T extends object>(options: T): T {
+  const out = {} as T;
+  for (const key in options) {
+    if (options[key] !== undefined) out[key] = options[key];
+  }
+  return out;
 }

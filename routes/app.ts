@@ -8,26 +8,25 @@ import {
   createServer,
   type DuplexServer,
   type ServerOptions,
-} from "../lib/mod.ts";
+} from "@duplex-ws/duplex";
 import { authenticate, type UserState } from "./auth.ts";
-import { events, type ServerEvents } from "./events.ts";
-import { createHttpRoutes } from "./http.ts";
+import { events, type ServerPushes } from "./events.ts";
+import { httpRoutes } from "./http.ts";
 
 /** Options of the example app: any server option but its router and routes. */
 export type AppOptions = Omit<
-  ServerOptions<UserState, ServerEvents>,
+  ServerOptions<UserState, ServerPushes>,
   "router" | "http" | "authenticate"
 >;
 
 /** Creates the example app. */
 export function createApp(
   options: AppOptions = {},
-): DuplexServer<UserState, ServerEvents> {
-  const app: DuplexServer<UserState, ServerEvents> = createServer({
+): DuplexServer<UserState, ServerPushes> {
+  return createServer({
     ...options,
     router: events,
-    http: createHttpRoutes(() => app),
+    http: httpRoutes,
     authenticate,
   });
-  return app;
 }

@@ -6,11 +6,11 @@
  */
 
 import { z } from "zod";
-import { type Context, EventError } from "../lib/mod.ts";
+import { type Context, EventError } from "@duplex-ws/duplex";
 import type { UserState } from "./auth.ts";
 
 /** What the chat pushes. */
-export type ChatEvents = {
+export type ChatPushes = {
   /** A message said in a room, to every member, the sender included. */
   "chat.message": { room: string; from: string; text: string; at: number };
   /**
@@ -20,7 +20,7 @@ export type ChatEvents = {
   "chat.presence": { room: string; count: number; version: number };
 };
 
-type ChatContext = Context<UserState, ChatEvents>;
+type ChatContext = Context<UserState, ChatPushes>;
 
 /** `{room}`: the room name is checked by `join` (BAD_TOPIC). */
 export const roomSchema = z.object({ room: z.string() });

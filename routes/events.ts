@@ -6,11 +6,11 @@
  */
 
 import { z } from "zod";
-import { EventRouter } from "../lib/mod.ts";
+import { EventRouter } from "@duplex-ws/duplex";
 import type { UserState } from "./auth.ts";
 import {
   announceDeparture,
-  type ChatEvents,
+  type ChatPushes,
   joinRoom,
   leaveRoom,
   roomSchema,
@@ -20,13 +20,13 @@ import {
 } from "./chat.ts";
 
 /** What the example server pushes. */
-export type ServerEvents = ChatEvents & {
+export type ServerPushes = ChatPushes & {
   /** Sent once, right after a connection opens. */
   welcome: { id: string; user: string; events: string[] };
 };
 
 /** The example app's event router. Stateless, so one serves every server. */
-export const events = new EventRouter<UserState, ServerEvents>()
+export const events = new EventRouter<UserState, ServerPushes>()
   .on("echo", z.unknown(), (data) => data)
   .on("whoami", z.undefined(), (_data, ctx) => ({
     id: ctx.id,

@@ -19,6 +19,9 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# Deno itself (pinned in bin/deno) and every npm dependency, lock frozen.
+# Deno itself (pinned in bin/deno) and every npm package, both locks frozen:
+# deno.lock holds what the server runs with, deno.dev.lock what the tests,
+# the bench and the page build need besides (see the README, "Dependencies").
 ./bin/deno --version >/dev/null
-./bin/deno install --frozen >/dev/null
+./bin/deno cache --frozen main.ts >/dev/null
+./bin/deno cache --lock=deno.dev.lock --frozen main.ts tests/*.ts bench/*.ts scripts/*.ts >/dev/null

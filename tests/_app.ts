@@ -11,9 +11,14 @@ import {
   EventError,
   EventRouter,
   HttpRouter,
+  installProcessGuard,
   type ServerOptions,
   silentLogger,
-} from "../lib/mod.ts";
+} from "@duplex-ws/duplex";
+
+// The "leak" handler leaves a rejected promise behind, as a careless app
+// would: the process guard logs it instead of letting Deno end the suite.
+installProcessGuard(silentLogger);
 
 /** The state the test app's `authenticate` gives. */
 export interface TestState {

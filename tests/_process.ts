@@ -3,7 +3,7 @@
  * --listen` (the tasks) and `deno serve main.ts` (`--parallel`, Deploy).
  */
 
-import { delay, within } from "./_server.ts";
+import { delay, within } from "@duplex-ws/duplex/testing";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

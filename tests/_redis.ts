@@ -8,7 +8,7 @@
  */
 
 import { freePort } from "./_process.ts";
-import { delay } from "./_server.ts";
+import { delay } from "@duplex-ws/duplex/testing";
 
 function findRedis(): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {

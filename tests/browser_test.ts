@@ -8,7 +8,7 @@
 /// <reference lib="dom" />
 
 import assert from "node:assert/strict";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@24.8.2";
 import { type MainProcess, startMain } from "./_process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

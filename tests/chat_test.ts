@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../lib/mod.ts";
+import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
-import { startServer, TestSocket } from "./_server.ts";
+import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
 
 type Push = { event: string; data: Record<string, unknown> };
 

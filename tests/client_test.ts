@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  DuplexClient,
-  listen,
-  RequestError,
-  silentLogger,
-} from "../lib/mod.ts";
+import { listen, silentLogger } from "@duplex-ws/duplex";
+import { DuplexClient, RequestError } from "@duplex-ws/duplex/client";
 import { createApp } from "../routes/app.ts";
 import type { ExampleRouter } from "../routes/events.ts";
 import { freePort } from "./_process.ts";
-import { delay, eventually } from "./_server.ts";
+import { delay, eventually } from "@duplex-ws/duplex/testing";
 
 function serveOn(port: number) {
   const app = createApp({ logger: silentLogger, drainTimeout: 500 });

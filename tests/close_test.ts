@@ -6,7 +6,7 @@ import {
   normalizeCloseInfo,
   truncateCloseReason,
   utf8Length,
-} from "../lib/mod.ts";
+} from "../lib/protocol/close_code.ts";
 import { createTestApp, type Observed } from "./_app.ts";
 import {
   buildFrame,
@@ -15,7 +15,12 @@ import {
   RawPeer,
   readClose,
 } from "./_raw.ts";
-import { delay, eventually, startServer, TestSocket } from "./_server.ts";
+import {
+  delay,
+  eventually,
+  startServer,
+  TestSocket,
+} from "@duplex-ws/duplex/testing";
 
 function closesOnce(observed: Observed) {
   const ids = observed.closes.map((c) => c.id);

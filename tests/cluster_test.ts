@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_process.ts";
 import { NO_REDIS, type RedisServer, startRedis } from "./_redis.ts";
-import { delay, eventually, TestSocket } from "./_server.ts";
+import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
 
 type Push = { event: string; data: Record<string, unknown> };
 

@@ -14,7 +14,7 @@ import {
   readClose,
   requestHead,
 } from "./_raw.ts";
-import { TestSocket } from "./_server.ts";
+import { TestSocket } from "@duplex-ws/duplex/testing";
 
 type Reply = Record<string, unknown> & {
   error?: { code: string };

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { EventRouter } from "../lib/mod.ts";
+import { EventRouter } from "@duplex-ws/duplex";
+import { Dispatcher } from "../lib/dispatch.ts";
 import { createTestApp } from "./_app.ts";
 import {
   buildFrame,
@@ -9,7 +10,7 @@ import {
   RawPeer,
   readClose,
 } from "./_raw.ts";
-import { eventually, startServer, TestSocket } from "./_server.ts";
+import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
 
 type Message = Record<string, unknown>;
 
@@ -348,8 +349,9 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
     presence: () => Promise.resolve({ count: 0, version: 0 }),
   };
   const env = { logger: { debug() {}, info() {}, warn() {}, error() {} } };
-  router.dispatchText(ctx, '{"event":"half","data":8,"id":1}', env);
-  router.dispatchText(ctx, '{"event":"half","data":3,"id":2}', env);
+  const dispatcher = new Dispatcher(router, env);
+  dispatcher.text(ctx, '{"event":"half","data":8,"id":1}');
+  dispatcher.text(ctx, '{"event":"half","data":3,"id":2}');
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.deepEqual(sent.map((s) => JSON.parse(s)), [
     { id: 1, data: 4 },

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../lib/mod.ts";
+import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { authenticate } from "../routes/auth.ts";
-import { startServer, TestSocket } from "./_server.ts";
+import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
 
 Deno.test("example app: HTTP routes", async (t) => {
   const app = createApp({ logger: silentLogger });

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
+import { createLogger } from "@duplex-ws/duplex";
 import {
   checkHandshake,
-  createLogger,
   isUpgradeAttempt,
   isValidKey,
   negotiateProtocol,
-} from "../lib/mod.ts";
+} from "../lib/handshake.ts";
 import { createTestApp } from "./_app.ts";
 import { handshakeHeaders, RawPeer, requestHead, SAMPLE_KEY } from "./_raw.ts";
-import { startServer, TestSocket } from "./_server.ts";
+import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
 
 const BASE = "http://127.0.0.1:8000/";
 

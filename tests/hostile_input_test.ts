@@ -22,7 +22,7 @@ import {
   startServer,
   type TestServer,
   TestSocket,
-} from "./_server.ts";
+} from "@duplex-ws/duplex/testing";
 
 const text = (value: unknown) => buildFrame(Opcode.TEXT, JSON.stringify(value));
 

@@ -6,9 +6,9 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import WebSocket from "ws";
+import WebSocket from "npm:ws@8.23.0";
 import { createTestApp } from "./_app.ts";
-import { eventually, startServer, within } from "./_server.ts";
+import { eventually, startServer, within } from "@duplex-ws/duplex/testing";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("./clients/python_client.py", import.meta.url).pathname;

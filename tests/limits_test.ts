@@ -18,7 +18,7 @@ import {
   startServer,
   type TestServer,
   TestSocket,
-} from "./_server.ts";
+} from "@duplex-ws/duplex/testing";
 
 type Reply = Record<string, unknown> & { error?: { code: string } };
 

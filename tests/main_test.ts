@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { mainArgs, startMain } from "./_process.ts";
-import { TestSocket } from "./_server.ts";
+import { TestSocket } from "@duplex-ws/duplex/testing";
 
 for (const mode of ["listen", "serve"] as const) {
   Deno.test(`main.ts (${mode}): one server on PORT, the example app answers`, async () => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../lib/mod.ts";
+import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
-import { eventually, startServer, TestSocket } from "./_server.ts";
+import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
 
 function sample(text: string, metric: string): number | undefined {
   const line = text.split("\n").find((l) => l.startsWith(metric + " "));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../lib/mod.ts";
+import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { CHAT_JS } from "../routes/page/chat_bundle.ts";
 import { buildBundleModule } from "../scripts/build_page.ts";

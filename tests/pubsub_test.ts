@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  EventError,
-  Hub,
-  isValidTopic,
-  type Member,
-  PubSub,
-  silentLogger,
-} from "../lib/mod.ts";
+import { EventError, silentLogger } from "@duplex-ws/duplex";
+import { Hub, type Member } from "../lib/pubsub/hub.ts";
+import { isValidTopic, PubSub } from "../lib/pubsub/pubsub.ts";
 
 function member(id: string, open = true): Member & { sent: string[] } {
   const sent: string[] = [];
@@ -111,7 +106,10 @@ Deno.test("PubSub refuses bad topics and too many topics with error codes", () =
 });
 
 Deno.test("PubSub with the local engine: delivery, exclusion, prototype names, presence", async () => {
-  const pubsub = new PubSub({ logger: silentLogger });
+  const pubsub = new PubSub({
+    maxTopicsPerConnection: 100,
+    logger: silentLogger,
+  });
   await pubsub.start();
   const a = member("a");
   const b = member("b");
@@ -135,7 +133,10 @@ Deno.test("PubSub with the local engine: delivery, exclusion, prototype names, p
 });
 
 Deno.test("PubSub.publish encodes nothing: the same text reaches every member", async () => {
-  const pubsub = new PubSub({ logger: silentLogger });
+  const pubsub = new PubSub({
+    maxTopicsPerConnection: 100,
+    logger: silentLogger,
+  });
   const members = Array.from({ length: 50 }, (_, i) => member(`m${i}`));
   for (const m of members) pubsub.join(m, "room");
   const stringify = JSON.stringify;

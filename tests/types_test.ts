@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { type Context, createServer, EventRouter } from "../lib/mod.ts";
+import { type Context, createServer, EventRouter } from "@duplex-ws/duplex";
 
 type Pushes = { tick: { n: number }; bare: undefined };
 type State = { user: string };

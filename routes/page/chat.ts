@@ -6,7 +6,7 @@
 
 /// <reference lib="dom" />
 
-import { type ClientState, DuplexClient } from "../../lib/client.ts";
+import { type ClientState, DuplexClient } from "@duplex-ws/duplex/client";
 import type { ExampleRouter } from "../events.ts";
 
 const $ = <T extends HTMLElement>(id: string) =>

@@ -1,11 +1,13 @@
 /**
- * The JSON envelope on text frames (see docs/PROTOCOL.md): parsing what
- * clients send, and encoding replies, errors and pushes.
+ * The JSON envelope on text frames (docs/PROTOCOL.md §2), both directions:
+ * the server parses client messages and encodes replies, errors and pushes;
+ * the client encodes its messages and parses the server's. One file for both
+ * sides, so the wire cannot be written twice. Web APIs only.
  *
  * @module
  */
 
-import { ErrorCode } from "./event_error.ts";
+import { ErrorCode } from "./error_code.ts";
 
 /** A message id: a string of at most {@linkcode MAX_ID_LENGTH} characters, or a finite number. */
 export type MessageId = string | number;
@@ -142,4 +144,71 @@ export function encodePush(event: string, data?: unknown): string {
   return data === undefined
     ? JSON.stringify({ event })
     : JSON.stringify({ event, data });
+}
+
+/** An error as the wire carries it, in error replies and `error` pushes. */
+export interface WireError {
+  /** A stable, machine-readable code (see `ErrorCode`, or the app's own). */
+  code: string;
+  /** A sentence for people. */
+  message: string;
+}
+
+/** What the server sends, as the client reads it. */
+export type ServerMessage =
+  | { kind: "reply"; id: MessageId; data: unknown }
+  | { kind: "error"; id: MessageId; error: WireError }
+  | { kind: "push"; event: string; data: unknown };
+
+/**
+ * Encodes a client message: `{"event":…,"data":…,"id":…}`, without `data`
+ * when it is `undefined` and without `id` for a message that wants no reply.
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent } from "./envelope.ts";
+ * console.assert(encodeEvent("echo", "hi", 1) === '{"event":"echo","data":"hi","id":1}');
+ * ```
+ */
+export function encodeEvent(
+  event: string,
+  data?: unknown,
+  id?: MessageId,
+): string {
+  const message: { event: string; data?: unknown; id?: MessageId } = { event };
+  if (data !== undefined) message.data = data;
+  if (id !== undefined) message.id = id;
+  return JSON.stringify(message);
+}
+
+function isWireError(value: unknown): value is WireError {
+  return typeof value === "object" && value !== null &&
+    typeof (value as WireError).code === "string" &&
+    typeof (value as WireError).message === "string";
+}
+
+/**
+ * Reads a text frame from the server: a reply, an error reply or a push;
+ * `undefined` for anything else (which a client ignores).
+ */
+export function parseServerMessage(text: string): ServerMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return undefined;
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.event === "string") {
+    return { kind: "push", event: record.event, data: record.data };
+  }
+  const id = record.id;
+  if (!isMessageId(id)) return undefined;
+  if (isWireError(record.error)) {
+    return { kind: "error", id, error: record.error };
+  }
+  return { kind: "reply", id, data: record.data };
 }

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Redis as RedisClient, RedisOptions } from "ioredis";
+import { type Logger, silentLogger } from "../logger.ts";
+import type { Redis as RedisClient, RedisOptions } from "./_ioredis.ts";
 import {
   type Backplane,
   type BackplaneHealth,
@@ -15,7 +16,27 @@ import {
   nowMicros,
   type Presence,
 } from "./backplane.ts";
-import { type Logger, silentLogger } from "./logger.ts";
+
+/**
+ * Whether `url` is a Redis URL: `redis://` or `rediss://` (TLS) and a host,
+ * with optional `user:password@`, port and database number.
+ *
+ * @example
+ * ```ts
+ * import { isRedisUrl } from "@duplex-ws/duplex/redis";
+ * console.assert(isRedisUrl("rediss://app:secret@redis.example.com:6380/0"));
+ * console.assert(!isRedisUrl("http://redis.example.com"));
+ * ```
+ */
+export function isRedisUrl(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return (parsed.protocol === "redis:" || parsed.protocol === "rediss:") &&
+      parsed.hostname !== "";
+  } catch {
+    return false;
+  }
+}
 
 /** Options of {@linkcode RedisBackplane}. */
 export interface RedisBackplaneOptions {
@@ -113,7 +134,7 @@ export class RedisBackplane implements Backplane {
       presenceTtl = 15_000,
       maxRetryDelay = 5_000,
     } = options;
-    if (!/^rediss?:\/\//.test(url)) {
+    if (!isRedisUrl(url)) {
       throw new TypeError(
         `Cannot create Redis backplane: "${url}" is not a redis:// URL`,
       );
@@ -136,7 +157,7 @@ export class RedisBackplane implements Backplane {
 
   /** Connects both clients; resolves once connected, or at once if Redis is down (it keeps retrying). */
   async start(sink: BackplaneSink): Promise<void> {
-    const { Redis } = await import("ioredis");
+    const { Redis } = await import("./_ioredis.ts");
     const { url, maxRetryDelay, logger } = this.#options;
     const common: RedisOptions = {
       lazyConnect: true,

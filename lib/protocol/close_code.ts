@@ -1,6 +1,8 @@
 /**
  * Close codes, close reasons and connection states: every close rule of
- * duplex lives here (RFC 6455 §7.4 and the IANA WebSocket close code registry).
+ * duplex lives here (RFC 6455 §7.4 and the IANA WebSocket close code
+ * registry), with the closes the library itself decides and whether a client
+ * should reconnect after each. Web APIs only: the client shares this file.
  *
  * @module
  */
@@ -32,6 +34,53 @@ export const CloseCode = {
   /** 1013, IANA: try again later. */
   TRY_AGAIN_LATER: 1013,
 } as const;
+
+/** A close the library decides: the code and the reason it sends. */
+export interface LibraryCloseInfo {
+  /** The close code. */
+  readonly code: number;
+  /** The close reason sent with it. */
+  readonly reason: string;
+}
+
+/**
+ * Every close the library itself sends, with its reason: the one table that
+ * decides them (docs/PROTOCOL.md "Codes the server sends" lists the same).
+ */
+export const LibraryClose = {
+  /** 1001: the server is shutting down; reconnect (to another node). */
+  SHUTDOWN: { code: 1001, reason: "server shutting down" },
+  /** 1003: a binary frame arrived and the app has no binary handler. */
+  UNSUPPORTED_DATA: { code: 1003, reason: "binary messages are not supported" },
+  /** 1008: the connection went on past its rate limit (`rateLimit.closeAfter` refusals in a row). */
+  RATE_LIMIT: { code: 1008, reason: "rate limit exceeded" },
+  /** 1009: a message over `maxMessageSize`. */
+  TOO_BIG: { code: 1009, reason: "message too big" },
+  /** 1011: the connection itself failed (its open hook threw, routing failed). */
+  INTERNAL: { code: 1011, reason: "internal error" },
+  /** 1013: the peer let more than `maxBufferedAmount` bytes pile up unread. */
+  SLOW_CONSUMER: { code: 1013, reason: "slow consumer" },
+} as const satisfies Record<string, LibraryCloseInfo>;
+
+/** One of the {@linkcode LibraryClose} kinds. */
+export type LibraryCloseKind = keyof typeof LibraryClose;
+
+/**
+ * The reconnect rule: whether a client should reconnect after the server
+ * closed with `code`. Not after 1000 (done), 1008 (policy: reconnecting
+ * repeats the abuse) or 4000–4999 (the application's own reasons); yes
+ * after anything else: 1001 shutdown, 1006 dropped, 1011, 1012, 1013.
+ *
+ * @example
+ * ```ts
+ * import { shouldReconnect } from "./close_code.ts";
+ * console.assert(shouldReconnect(1001) && !shouldReconnect(1000));
+ * ```
+ */
+export function shouldReconnect(code: number): boolean {
+  return code !== CloseCode.NORMAL && code !== CloseCode.POLICY_VIOLATION &&
+    !(code >= 4000 && code <= 4999);
+}
 
 /** The most UTF-8 bytes a close reason may have (125-byte control payload − 2-byte code). */
 export const MAX_CLOSE_REASON_BYTES = 123;
@@ -160,7 +209,7 @@ export function truncateCloseReason(reason: string): string {
 }
 
 /**
- * Normalises what the runtime reports: Deno gives code 0 for a connection
+ * Normalizes what the runtime reports: Deno gives code 0 for a connection
  * that ended without a close frame, and 1005 with `wasClean` false when the
  * peer dropped TCP instead of answering a close; RFC 6455 §7.1.5 calls both
  * 1006.

@@ -1,11 +1,29 @@
 /**
- * Test helpers: a real server on 127.0.0.1 port 0, and a WebSocket client
- * whose events are promises. Every helper cleans up after itself so that
- * Deno's op and resource sanitizers stay on.
+ * The test kit (the `./testing` entry): a real server on 127.0.0.1 port 0,
+ * and a WebSocket client whose messages and close are promises that time
+ * out with a message naming what was awaited. Every helper cleans up after
+ * itself, so Deno's op and resource sanitizers stay on.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
+ * import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+ *
+ * const router = new EventRouter().on("echo", z.unknown(), (data) => data);
+ * const server = startServer(createServer({ router, logger: silentLogger }));
+ * const socket = await TestSocket.open(server.wsUrl);
+ * console.assert((await socket.request("echo", "hi")).data === "hi");
+ * await socket.close();
+ * await server.close();
+ * ```
+ *
+ * @module
  */
 
-import type { DuplexServer, EventMap } from "../lib/mod.ts";
-import { listen } from "../lib/mod.ts";
+import type { PushMap } from "./context.ts";
+import { listen } from "./listen.ts";
+import type { DuplexServer } from "./server.ts";
 
 /** A server under test. */
 export interface TestServer {
@@ -20,7 +38,7 @@ export interface TestServer {
 }
 
 /** Starts `app` on 127.0.0.1, port 0. */
-export function startServer<S, P extends EventMap>(
+export function startServer<S, P extends PushMap>(
   app: DuplexServer<S, P>,
 ): TestServer {
   const listener = listen(app, { port: 0, hostname: "127.0.0.1" });
@@ -56,15 +74,21 @@ export function delay(ms: number): Promise<void> {
 
 /** What a {@linkcode TestSocket} saw when it closed. */
 export interface ClientClose {
+  /** The close code (Deno's client reports 1006 as 0 when TCP dropped). */
   code: number;
+  /** The close reason. */
   reason: string;
+  /** Whether the close handshake completed. */
   wasClean: boolean;
 }
 
 /** A WebSocket client whose messages and close are awaited. */
 export class TestSocket {
+  /** The underlying WebSocket (Deno's client). */
   readonly ws: WebSocket;
+  /** Settles when the socket opens; rejects when it fails to. */
   readonly opened: Promise<void>;
+  /** Settles when the socket has closed, from either side. */
   readonly closed: Promise<ClientClose>;
   #queue: (string | ArrayBuffer)[] = [];
   #waiters: ((data: string | ArrayBuffer) => void)[] = [];
@@ -72,6 +96,11 @@ export class TestSocket {
   /** Messages `request` read past while waiting for its reply. */
   #held: string[] = [];
 
+  /**
+   * Starts connecting; await {@linkcode opened} (or use {@linkcode TestSocket.open}).
+   * @param url A `ws://` URL.
+   * @param protocols Subprotocols to offer.
+   */
   constructor(url: string, protocols?: string | string[]) {
     this.ws = new WebSocket(url, protocols);
     this.ws.binaryType = "arraybuffer";

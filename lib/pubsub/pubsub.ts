@@ -1,20 +1,46 @@
 /**
- * Topic pub/sub for one node: the local hub, the limits, and the backplane
- * that carries publishes and presence to the other nodes.
+ * Topic pub/sub for one node: the topic-name rules, the local hub, the
+ * limits, and the backplane that carries publishes and presence to the
+ * other nodes.
  *
  * @module
  */
 
+import { EventError } from "../event_error.ts";
+import type { Logger } from "../logger.ts";
+import { ErrorCode } from "../protocol/error_code.ts";
 import {
   type Backplane,
   type BackplaneHealth,
   LocalBackplane,
   type Presence,
 } from "./backplane.ts";
-import { EventError } from "./event_error.ts";
 import { Hub, type Member } from "./hub.ts";
-import type { Logger } from "./logger.ts";
-import { assertTopic, isValidTopic, TopicErrorCode } from "./topic.ts";
+
+/** The most characters a topic name may have. */
+export const MAX_TOPIC_LENGTH = 128;
+
+const TOPIC_PATTERN = /^[A-Za-z0-9_.:\-]+$/;
+
+/** Whether a topic name is valid: 1–128 characters of `A-Z a-z 0-9 _ . : -`. */
+export function isValidTopic(topic: unknown): topic is string {
+  return typeof topic === "string" && topic.length > 0 &&
+    topic.length <= MAX_TOPIC_LENGTH && TOPIC_PATTERN.test(topic);
+}
+
+/**
+ * Checks a topic name.
+ *
+ * @throws {EventError} `BAD_TOPIC`, which a handler lets through to the client.
+ */
+export function assertTopic(topic: unknown): asserts topic is string {
+  if (!isValidTopic(topic)) {
+    throw new EventError(
+      ErrorCode.BAD_TOPIC,
+      `Topic must be 1-${MAX_TOPIC_LENGTH} characters of A-Z, a-z, 0-9, _, ., : and -`,
+    );
+  }
+}
 
 /** What a publish did. */
 export interface PublishResult {
@@ -28,18 +54,15 @@ export interface PublishResult {
   remote: "sent" | "failed" | "none";
 }
 
-/** Options of {@linkcode PubSub}. */
+/** Options of {@linkcode PubSub} (resolved server options). */
 export interface PubSubOptions {
   /**
    * The engine that reaches the other nodes.
    * @default {new LocalBackplane()}
    */
   backplane?: Backplane;
-  /**
-   * Topics one connection may be in at once.
-   * @default {100}
-   */
-  maxTopicsPerConnection?: number;
+  /** Topics one connection may be in at once. */
+  maxTopicsPerConnection: number;
   /** Where to log backplane failures. */
   logger: Logger;
 }
@@ -52,21 +75,10 @@ export class PubSub {
   readonly #logger: Logger;
   #started: Promise<void> | undefined;
 
-  /** @throws {RangeError} when `maxTopicsPerConnection` is not a positive integer. */
+  /** Makes the pub/sub of one node; nothing starts before `start`. */
   constructor(options: PubSubOptions) {
-    const {
-      backplane = new LocalBackplane(),
-      maxTopicsPerConnection = 100,
-      logger,
-    } = options;
-    if (
-      !Number.isSafeInteger(maxTopicsPerConnection) ||
-      maxTopicsPerConnection < 1
-    ) {
-      throw new RangeError(
-        `Cannot create server: maxTopicsPerConnection must be an integer >= 1, got ${maxTopicsPerConnection}`,
-      );
-    }
+    const { backplane = new LocalBackplane(), maxTopicsPerConnection, logger } =
+      options;
     this.#backplane = backplane;
     this.#maxTopics = maxTopicsPerConnection;
     this.#logger = logger;
@@ -101,7 +113,7 @@ export class PubSub {
     if (topics.has(topic)) return false;
     if (topics.size >= this.#maxTopics) {
       throw new EventError(
-        TopicErrorCode.TOO_MANY_TOPICS,
+        ErrorCode.TOO_MANY_TOPICS,
         `A connection may be in at most ${this.#maxTopics} topics`,
       );
     }

@@ -1,0 +1,242 @@
+/**
+ * How the server runs an app's `EventRouter`: parse, look up, validate, run,
+ * reply, and the lifecycle hooks. The dispatcher is the only writer of error
+ * replies: the envelope's and the router's own, a handler's `EventError`,
+ * and the refusals a connection's limits decide. Internal to the library.
+ *
+ * @module
+ */
+
+import type { Context, PushMap } from "./context.ts";
+import { EventError } from "./event_error.ts";
+import {
+  type EventDefinitions,
+  type EventRouter,
+  type Route,
+  type RouterParts,
+  routerParts,
+} from "./event_router.ts";
+import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
+import type { CloseInfo } from "./protocol/close_code.ts";
+import {
+  encodeError,
+  encodeReply,
+  type MessageId,
+  parseEnvelope,
+} from "./protocol/envelope.ts";
+import { ErrorCode } from "./protocol/error_code.ts";
+import { formatIssues, type StandardSchemaResult } from "./standard_schema.ts";
+
+/** What dispatching needs from the server: where to log, what to count. */
+export interface DispatchEnv {
+  /** Where handler failures are logged. */
+  readonly logger: Logger;
+  /** Counts error envelopes by code, when given. */
+  readonly metrics?: Metrics;
+}
+
+/** A refusal to answer instead of routing a message. */
+export interface Refusal {
+  /** The error code. */
+  readonly refuse: string;
+  /** The error message. */
+  readonly message: string;
+}
+
+/** Runs one router for one server. */
+export class Dispatcher<State, Push extends PushMap> {
+  readonly #parts: RouterParts<State, Push>;
+  readonly #env: DispatchEnv;
+
+  /** @param router The app's router. @param env Where to log and count. */
+  constructor(
+    router: EventRouter<State, Push, EventDefinitions>,
+    env: DispatchEnv,
+  ) {
+    this.#parts = routerParts(router);
+    this.#env = env;
+  }
+
+  /** Whether binary messages have a handler. */
+  get handlesBinary(): boolean {
+    return this.#parts.binary !== undefined;
+  }
+
+  /**
+   * Routes one text message: parse, look up, validate, run, reply. Never
+   * throws: every problem becomes an error envelope on `ctx`.
+   *
+   * @returns A promise that settles when an asynchronous schema or handler
+   * has finished (it never rejects), or `undefined` when all was done at once.
+   */
+  text(ctx: Context<State, Push>, text: string): Promise<void> | undefined {
+    const parsed = parseEnvelope(text);
+    if (!parsed.ok) {
+      const { id, code, message } = parsed.problem;
+      this.#sendError(ctx, id, code, message);
+      return;
+    }
+    const { event, data, id } = parsed.envelope;
+    const route = this.#parts.routes.get(event);
+    if (route === undefined) {
+      this.#sendError(
+        ctx,
+        id,
+        ErrorCode.UNKNOWN_EVENT,
+        `Unknown event "${event}"`,
+      );
+      return;
+    }
+    let result;
+    try {
+      result = route.schema["~standard"].validate(data);
+    } catch (error) {
+      this.#fail(ctx, event, id, error);
+      return;
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (settled) => this.#run(ctx, route, event, id, settled),
+        (error) => this.#fail(ctx, event, id, error),
+      );
+    }
+    return this.#run(ctx, route, event, id, result);
+  }
+
+  /**
+   * Answers a message the connection's limits refused, with the refusal's
+   * code, to the message's id when one can be read.
+   */
+  reject(
+    ctx: Context<State, Push>,
+    text: string | undefined,
+    refusal: Refusal,
+  ): void {
+    const parsed = text === undefined ? undefined : parseEnvelope(text);
+    const id = parsed?.ok ? parsed.envelope.id : parsed?.problem.id;
+    this.#sendError(ctx, id, refusal.refuse, refusal.message);
+  }
+
+  /**
+   * Routes one binary message to the binary handler (check
+   * {@linkcode handlesBinary} first).
+   *
+   * @returns As {@linkcode text}.
+   */
+  binary(
+    ctx: Context<State, Push>,
+    data: Uint8Array<ArrayBuffer>,
+  ): Promise<void> | undefined {
+    const handler = this.#parts.binary;
+    if (handler === undefined) return undefined;
+    try {
+      const out = handler(data, ctx);
+      if (out instanceof Promise) {
+        return out.then(
+          () => {},
+          (error) => this.#fail(ctx, "binary", undefined, error),
+        );
+      }
+    } catch (error) {
+      this.#fail(ctx, "binary", undefined, error);
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs the open hook, logging (never throwing) a failure.
+   * @returns `false` when the hook threw or rejected.
+   */
+  async open(ctx: Context<State, Push>): Promise<boolean> {
+    try {
+      await this.#parts.open?.(ctx);
+      return true;
+    } catch (error) {
+      this.#env.logger.error("open handler failed", { conn: ctx.id, error });
+      return false;
+    }
+  }
+
+  /** Runs the close hook, logging (never throwing) a failure. */
+  async close(ctx: Context<State, Push>, info: CloseInfo): Promise<void> {
+    try {
+      await this.#parts.close?.(ctx, info);
+    } catch (error) {
+      this.#env.logger.error("close handler failed", { conn: ctx.id, error });
+    }
+  }
+
+  #run(
+    ctx: Context<State, Push>,
+    route: Route,
+    event: string,
+    id: MessageId | undefined,
+    result: StandardSchemaResult<unknown>,
+  ): Promise<void> | undefined {
+    if (result.issues) {
+      this.#sendError(
+        ctx,
+        id,
+        ErrorCode.INVALID_DATA,
+        formatIssues(result.issues),
+      );
+      return;
+    }
+    let out: unknown;
+    try {
+      out = route.handler(result.value, ctx as Context<never, never>);
+    } catch (error) {
+      this.#fail(ctx, event, id, error);
+      return;
+    }
+    if (out instanceof Promise) {
+      return out.then(
+        (value) => this.#reply(ctx, event, id, value),
+        (error) => this.#fail(ctx, event, id, error),
+      );
+    }
+    this.#reply(ctx, event, id, out);
+  }
+
+  #reply(
+    ctx: Context<State, Push>,
+    event: string,
+    id: MessageId | undefined,
+    value: unknown,
+  ): void {
+    if (id === undefined) return;
+    let text: string;
+    try {
+      text = encodeReply(id, value);
+    } catch (error) {
+      this.#fail(ctx, event, id, error);
+      return;
+    }
+    ctx.send(text);
+  }
+
+  #sendError(
+    ctx: Context<State, Push>,
+    id: MessageId | undefined,
+    code: string,
+    message: string,
+  ): void {
+    this.#env.metrics?.error(code);
+    ctx.send(encodeError(id, code, message));
+  }
+
+  #fail(
+    ctx: Context<State, Push>,
+    event: string,
+    id: MessageId | undefined,
+    error: unknown,
+  ): void {
+    if (error instanceof EventError) {
+      this.#sendError(ctx, id, error.code, error.message);
+      return;
+    }
+    this.#env.logger.error("handler failed", { conn: ctx.id, event, error });
+    this.#sendError(ctx, id, ErrorCode.HANDLER_ERROR, "Internal error");
+  }
+}

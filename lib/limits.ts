@@ -1,0 +1,182 @@
+/**
+ * The protections of one connection, as verdicts: message size, the rate
+ * limit (token buckets for messages and bytes), the in-flight cap, and the
+ * slow-consumer cap on what the runtime holds unsent. The connection acts on
+ * a verdict; the router answers a refusal. Nothing here sends or logs.
+ *
+ * @module
+ */
+
+import type { ErrorCode } from "./protocol/error_code.ts";
+import { utf8Length } from "./protocol/close_code.ts";
+import type { LibraryCloseKind } from "./protocol/close_code.ts";
+import type { ResolvedRateLimit } from "./server_options.ts";
+
+/** The limits every connection of one server shares (resolved options). */
+export interface ConnectionLimits {
+  /** The largest message accepted, in bytes. */
+  readonly maxMessageSize: number;
+  /** Bytes the runtime may hold unsent before the peer is closed; 0: no cap. */
+  readonly maxBufferedAmount: number;
+  /** Handlers that may be running at once. */
+  readonly maxInFlight: number;
+  /** The rate limit, or `false`. */
+  readonly rateLimit: ResolvedRateLimit | false;
+}
+
+/**
+ * What to do with a message: `undefined` to route it, a refusal to answer
+ * with an error envelope (the message is dropped), or a close.
+ */
+export type Verdict =
+  | undefined
+  | { readonly refuse: ErrorCode; readonly message: string }
+  | { readonly close: LibraryCloseKind };
+
+/** Bytes sent between two checks of `bufferedAmount` (a sync op each). */
+export const BUFFER_CHECK_EVERY = 16_384;
+
+const RATE_LIMITED: Verdict = {
+  refuse: "RATE_LIMITED",
+  message: "Too many messages: slow down",
+};
+const BUSY: Verdict = {
+  refuse: "BUSY",
+  message: "Too many requests in progress: wait for replies",
+};
+
+/**
+ * A token bucket: `rate` tokens per second, holding at most `capacity`.
+ *
+ * @example
+ * ```ts
+ * import { TokenBucket } from "./limits.ts";
+ * const bucket = new TokenBucket(10, 2, () => 0);
+ * console.assert(bucket.take(1) && bucket.take(1) && !bucket.take(1));
+ * ```
+ */
+export class TokenBucket {
+  #tokens: number;
+  #last: number;
+  readonly #rate: number;
+  readonly #capacity: number;
+  readonly #now: () => number;
+
+  /**
+   * @param rate Tokens added per second.
+   * @param capacity The most tokens held (and the start value).
+   * @param now A clock in milliseconds.
+   */
+  constructor(
+    rate: number,
+    capacity: number,
+    now: () => number = performance.now.bind(performance),
+  ) {
+    this.#rate = rate;
+    this.#capacity = capacity;
+    this.#tokens = capacity;
+    this.#now = now;
+    this.#last = now();
+  }
+
+  /** Takes `cost` tokens if there are that many; `false` leaves the bucket as it was. */
+  take(cost: number): boolean {
+    const now = this.#now();
+    const elapsed = now - this.#last;
+    if (elapsed > 0) {
+      this.#tokens = Math.min(
+        this.#capacity,
+        this.#tokens + (elapsed * this.#rate) / 1000,
+      );
+      this.#last = now;
+    }
+    if (this.#tokens < cost) return false;
+    this.#tokens -= cost;
+    return true;
+  }
+}
+
+function bucket(rate: number, burstSeconds: number): TokenBucket | undefined {
+  return rate > 0
+    ? new TokenBucket(rate, Math.max(1, rate * burstSeconds))
+    : undefined;
+}
+
+/**
+ * The limiter of one connection. Made on its first message or send, so an
+ * idle connection pays for none of it.
+ */
+export class ConnectionLimiter {
+  readonly #limits: ConnectionLimits;
+  readonly #messages: TokenBucket | undefined;
+  readonly #bytes: TokenBucket | undefined;
+  #refusedInARow = 0;
+  #inFlight = 0;
+  #sentSinceCheck = 0;
+
+  /** Builds the buckets from the server's limits. */
+  constructor(limits: ConnectionLimits) {
+    this.#limits = limits;
+    const { rateLimit } = limits;
+    if (rateLimit) {
+      this.#messages = bucket(
+        rateLimit.messagesPerSecond,
+        rateLimit.burstSeconds,
+      );
+      this.#bytes = bucket(rateLimit.bytesPerSecond, rateLimit.burstSeconds);
+    }
+  }
+
+  /** Judges a text message: size (UTF-8 bytes), then rate, then in-flight. */
+  admitText(text: string): Verdict {
+    if (tooBig(text, this.#limits.maxMessageSize)) return { close: "TOO_BIG" };
+    return this.#admit(text.length);
+  }
+
+  /** Judges a binary message of `bytes` bytes. */
+  admitBinary(bytes: number): Verdict {
+    if (bytes > this.#limits.maxMessageSize) return { close: "TOO_BIG" };
+    return this.#admit(bytes);
+  }
+
+  /** Counts a running handler until `pending` settles (it never rejects). */
+  track(pending: Promise<void>): void {
+    this.#inFlight++;
+    pending.finally(() => this.#inFlight--);
+  }
+
+  /**
+   * Accounts `bytes` just handed to the runtime; every
+   * {@linkcode BUFFER_CHECK_EVERY} bytes reads the socket's
+   * `bufferedAmount` and judges it against the slow-consumer cap.
+   */
+  sent(bytes: number, socket: { readonly bufferedAmount: number }): Verdict {
+    const cap = this.#limits.maxBufferedAmount;
+    if (cap === 0) return undefined;
+    this.#sentSinceCheck += bytes;
+    if (this.#sentSinceCheck < BUFFER_CHECK_EVERY) return undefined;
+    this.#sentSinceCheck = 0;
+    return socket.bufferedAmount > cap ? { close: "SLOW_CONSUMER" } : undefined;
+  }
+
+  #admit(bytes: number): Verdict {
+    const allowed = (this.#messages?.take(1) ?? true) &&
+      (this.#bytes?.take(bytes) ?? true);
+    if (!allowed) {
+      this.#refusedInARow++;
+      const { rateLimit } = this.#limits;
+      return rateLimit && this.#refusedInARow >= rateLimit.closeAfter
+        ? { close: "RATE_LIMIT" }
+        : RATE_LIMITED;
+    }
+    this.#refusedInARow = 0;
+    return this.#inFlight >= this.#limits.maxInFlight ? BUSY : undefined;
+  }
+}
+
+/** Whether a text is over `limit` UTF-8 bytes, counting only when it must. */
+function tooBig(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false;
+  return utf8Length(text) > limit;
+}
