@@ -1,0 +1,91 @@
+/**
+ * The README's configuration table against the code: every default it shows
+ * is the one in `SERVER_DEFAULTS` (or `LISTEN_DEFAULTS`), every option with a
+ * default has a row, and every environment variable the `./env` reader reads
+ * is listed (and nothing more).
+ */
+
+import assert from "node:assert/strict";
+import { LISTEN_DEFAULTS, SERVER_DEFAULTS } from "@duplex-ws/duplex";
+
+const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
+const envSource = Deno.readTextFileSync(
+  new URL("../lib/env.ts", import.meta.url),
+);
+
+interface Row {
+  variable?: string;
+  option?: string;
+  default: string;
+}
+
+function configurationRows(): Row[] {
+  const start = readme.indexOf("\n## Configuration\n");
+  assert.ok(start >= 0, 'README has no "## Configuration"');
+  const body = readme.slice(start).split("\n## ")[1];
+  const rows: Row[] = [];
+  for (const line of body.split("\n")) {
+    const cells = line.split("|").slice(1, -1).map((cell) => cell.trim());
+    if (
+      cells.length < 4 || cells[0].startsWith("---") ||
+      cells[0] === "Environment"
+    ) {
+      continue;
+    }
+    const code = (cell: string) => /^`([^`]+)`$/.exec(cell)?.[1];
+    rows.push({
+      variable: code(cells[0]),
+      option: code(cells[1]),
+      default: cells[2],
+    });
+  }
+  return rows;
+}
+
+/** How a default is written in the table. */
+function shown(value: unknown): string[] {
+  if (Array.isArray(value)) return value.length === 0 ? ["none", "`[]`"] : [];
+  return [`\`${value}\``];
+}
+
+Deno.test("README configuration defaults are SERVER_DEFAULTS", () => {
+  const rows = configurationRows();
+  const byOption = new Map(rows.map((row) => [row.option, row]));
+  const defaults: Record<string, unknown> = { ...SERVER_DEFAULTS };
+  delete defaults.rateLimit;
+  for (const [key, value] of Object.entries(SERVER_DEFAULTS.rateLimit)) {
+    defaults[`rateLimit.${key}`] = value;
+  }
+  for (const [option, value] of Object.entries(defaults)) {
+    const row = byOption.get(option);
+    assert.ok(row, `README has no row for ${option}`);
+    assert.ok(
+      shown(value).some((text) => row.default.startsWith(text)),
+      `${option}: README says ${row.default}, the code ${value}`,
+    );
+  }
+  for (
+    const [variable, value] of [["PORT", LISTEN_DEFAULTS.port], [
+      "HOSTNAME",
+      LISTEN_DEFAULTS.hostname,
+    ]] as const
+  ) {
+    const row = rows.find((row) => row.variable === variable);
+    assert.equal(row?.default, `\`${value}\``, variable);
+  }
+});
+
+Deno.test("README lists exactly the environment variables ./env reads", () => {
+  // Quoted names ("REDIS_URL") and the keys of its variable table (MAX_TOPICS: …).
+  const read = new Set(
+    [
+      ...envSource.matchAll(
+        /"([A-Z][A-Z0-9_]{2,})"|^\s+([A-Z][A-Z0-9_]{2,}):/gm,
+      ),
+    ].map((m) => m[1] ?? m[2]),
+  );
+  const listed = new Set(
+    configurationRows().map((row) => row.variable).filter(Boolean),
+  );
+  assert.deepEqual([...listed].sort(), [...read].sort());
+});
