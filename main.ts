@@ -44,10 +44,14 @@ if (import.meta.main && Deno.args.includes("--listen")) {
   delete entry.fetch;
   const listener = listen(app, {
     ...env.listen,
+    logger: env.server.logger,
     onListen: ({ hostname, port }) =>
       console.log(`duplex: Listening on http://${hostname}:${port}/`),
   });
   shutdownOnSignals(() => listener.close());
+  // A listener that could not be brought back: exit non-zero, so that a
+  // supervisor restarts the process instead of believing it is serving.
+  listener.finished.catch(() => Deno.exit(1));
 } else {
   // `deno serve` reads DENO_SERVE_ADDRESS when it starts listening, after
   // this module has run: map PORT and HOSTNAME onto it.

@@ -27,6 +27,9 @@ const app = createServer({
   router,
   logger: silentLogger,
   maxConnections: 100_000,
+  // The load generator is one address with many sockets.
+  maxConnectionsPerIp: 0,
+  handshakesPerIpPerSecond: 0,
   rateLimit: { messagesPerSecond: 1_000_000, bytesPerSecond: 1_000_000_000 },
 });
 listen(app, {

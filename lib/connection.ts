@@ -33,6 +33,28 @@ import type { Metrics } from "./metrics.ts";
 
 const EVENTS = ["open", "message", "close", "error"] as const;
 
+/**
+ * What a connection needs of a server-side WebSocket. Deno's socket from
+ * `Deno.upgradeWebSocket` fits, and so does npm:ws's (the `./node`
+ * transport), which also has a real `terminate()`.
+ */
+export interface ServerSocket {
+  /** `"arraybuffer"` is set by the connection. */
+  binaryType: BinaryType;
+  /** Bytes queued and not yet written to the peer. */
+  readonly bufferedAmount: number;
+  /** Queues a frame. */
+  send(data: string | Uint8Array<ArrayBuffer> | ArrayBuffer): void;
+  /** Sends a close frame. */
+  close(code?: number, reason?: string): void;
+  /** Drops the TCP connection at once, when the transport can. */
+  terminate?(): void;
+  /** Subscribes the connection to open, message, close and error. */
+  addEventListener(type: string, listener: EventListenerObject): void;
+  /** Unsubscribes it. */
+  removeEventListener(type: string, listener: EventListenerObject): void;
+}
+
 /** How a close the limiter decided is logged. */
 const LIMIT_LOG: Record<LibraryCloseKind, ["info" | "warn", string]> = {
   TOO_BIG: ["info", "message too big"],
@@ -65,6 +87,13 @@ export interface ConnectionShared<State, Push extends PushMap> {
     connection: Connection<State, Push>,
     info: CloseInfo,
   ) => void;
+  /**
+   * Called once when the runtime has let go of the socket: at the finish
+   * when the runtime's close came first, else when it comes (a peer that
+   * stopped reading can hold a terminated socket open for as long as it
+   * likes; until then it still holds a descriptor and its unsent data).
+   */
+  readonly onReleased: (connection: Connection<State, Push>) => void;
 }
 
 /** Who a connection is: what the handshake decided. */
@@ -75,6 +104,8 @@ export interface ConnectionIdentity<State> {
   readonly state: State;
   /** The negotiated subprotocol, or `""`. */
   readonly protocol: string;
+  /** The client's address, when known. */
+  readonly address?: string;
 }
 
 /**
@@ -89,7 +120,9 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   readonly state: State;
   /** The negotiated subprotocol, or `""`. */
   readonly protocol: string;
-  #socket: WebSocket;
+  /** The client's address, when known (counted per address until released). */
+  readonly address: string | undefined;
+  #socket: ServerSocket;
   #shared: ConnectionShared<State, Push>;
   #readyState: ReadyState = ReadyState.CONNECTING;
   #abort: AbortController | undefined;
@@ -101,22 +134,24 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   #leftTopics: ReadonlySet<string> | undefined;
   #resolveFinished: ((info: CloseInfo) => void) | undefined;
   #limiter: ConnectionLimiter | undefined;
+  #released = false;
 
   /**
-   * Wraps a socket from `Deno.upgradeWebSocket`.
+   * Wraps a socket from `Deno.upgradeWebSocket` (or npm:ws).
    *
    * @param socket The server side of the WebSocket.
    * @param identity What the handshake decided: id, state, subprotocol.
    * @param shared What every connection of the server shares.
    */
   constructor(
-    socket: WebSocket,
+    socket: ServerSocket,
     identity: ConnectionIdentity<State>,
     shared: ConnectionShared<State, Push>,
   ) {
     this.id = identity.id;
     this.state = identity.state;
     this.protocol = identity.protocol;
+    this.address = identity.address;
     this.#socket = socket;
     this.#shared = shared;
     socket.binaryType = "arraybuffer";
@@ -238,12 +273,19 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
 
   /**
    * Treats the peer as gone without waiting any longer: the connection
-   * finishes with 1006 and nothing more is routed to or from it. (Deno has no
-   * per-socket terminate; the runtime frees the TCP socket when the peer or
-   * the server's shutdown drops it.)
+   * finishes with 1006 and nothing more is routed to or from it. A transport
+   * that can (npm:ws) drops the TCP connection at once; Deno has no
+   * per-socket terminate, so its socket stays counted until the runtime
+   * closes it (the peer or the server's shutdown drops it).
    */
   terminate(reason = "terminated"): void {
     this.#finish({ code: CloseCode.ABNORMAL, reason, wasClean: false });
+    this.#socket.terminate?.();
+  }
+
+  /** Whether the runtime has let go of the socket. */
+  get released(): boolean {
+    return this.#released;
   }
 
   #closeWith(code: number, reason: string): void {
@@ -302,12 +344,13 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   }
 
   #onClose(event: CloseEvent): void {
+    if (this.#readyState === ReadyState.CLOSED) return this.#release();
     const info = normalizeCloseInfo(event.code, event.reason, event.wasClean);
     // When the server started the close, the peer's echo may carry no code
     // (Deno reports 1005 then): report what the server sent instead.
     const sent = this.#sentClose;
-    if (sent && info.wasClean) this.#finish({ ...sent, wasClean: true });
-    else this.#finish(info);
+    if (sent && info.wasClean) this.#finish({ ...sent, wasClean: true }, true);
+    else this.#finish(info, true);
   }
 
   #onMessage(data: unknown): void {
@@ -337,20 +380,33 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     }
   }
 
-  #finish(info: CloseInfo): void {
+  #finish(info: CloseInfo, runtimeClosed = false): void {
     if (this.#readyState === ReadyState.CLOSED) return;
     this.#readyState = ReadyState.CLOSED;
     clearTimeout(this.#closeTimer);
     this.#abort?.abort();
-    for (const type of EVENTS) this.#socket.removeEventListener(type, this);
+    for (const type of EVENTS) {
+      // Until the runtime closes the socket, its close event is still awaited.
+      if (type !== "close" || runtimeClosed) {
+        this.#socket.removeEventListener(type, this);
+      }
+    }
     const shared = this.#shared;
     this.#leftTopics = new Set(shared.pubsub.leaveAll(this));
     shared.logger.info("connection closed", { conn: this.id, ...info });
     shared.metrics.closed(info.code);
     shared.onFinished(this, info);
+    if (runtimeClosed) this.#release();
     shared.dispatcher.close(this, info).finally(() => {
       this.#closeInfo = info;
       this.#resolveFinished?.(info);
     });
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#socket.removeEventListener("close", this);
+    this.#shared.onReleased(this);
   }
 }

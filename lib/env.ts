@@ -79,6 +79,9 @@ export class ConfigError extends Error {
 /** Environment variable → the integer option it sets. */
 const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   MAX_CONNECTIONS: "maxConnections",
+  MAX_CONNECTIONS_PER_IP: "maxConnectionsPerIp",
+  HANDSHAKES_PER_IP: "handshakesPerIpPerSecond",
+  TRUST_PROXY: "trustProxy",
   MAX_MESSAGE_SIZE: "maxMessageSize",
   IDLE_TIMEOUT: "idleTimeout",
   CLOSE_TIMEOUT: "closeTimeout",
@@ -225,6 +228,9 @@ export function readEnv(get: EnvGetter): EnvConfig {
   for (const [name, option] of Object.entries(INTEGER_VARIABLES)) {
     server[option] = integer(get, name, INTEGER_OPTIONS[option]);
   }
+  server.maxSockets = text(get, "MAX_SOCKETS") === "auto"
+    ? "auto"
+    : integer(get, "MAX_SOCKETS", 1);
   return {
     server,
     listen: {

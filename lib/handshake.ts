@@ -44,7 +44,19 @@ export const HANDSHAKE_REFUSALS = {
   },
   bad_origin: { status: 403, message: "Origin not allowed" },
   shutting_down: { status: 503, message: "Server is shutting down" },
+  too_many_sockets: {
+    status: 503,
+    message: "Too many open sockets for this process's descriptor limit",
+  },
   too_many_connections: { status: 503, message: "Too many connections" },
+  too_many_connections_per_ip: {
+    status: 429,
+    message: "Too many connections from this address",
+  },
+  handshake_rate: {
+    status: 429,
+    message: "Too many handshakes from this address: slow down",
+  },
   too_many_handshakes: {
     status: 503,
     message: "Too many handshakes in progress",

@@ -7,6 +7,7 @@
  */
 
 import type { PushMap } from "./context.ts";
+import { createLogger, type Logger } from "./logger.ts";
 import type { DuplexServer } from "./server.ts";
 
 /** The defaults of {@linkcode ListenOptions}: where `listen` serves. */
@@ -36,6 +37,17 @@ export interface ListenOptions {
    * @default {1000}
    */
   stopTimeout?: number;
+  /**
+   * Milliseconds to keep trying to listen again after the listener failed;
+   * then `finished` rejects.
+   * @default {30000}
+   */
+  recoverFor?: number;
+  /**
+   * Where to log a lost listener and its recovery.
+   * @default {JSON lines on the console at level "info"}
+   */
+  logger?: Logger;
 }
 
 /** A listening server. */
@@ -44,12 +56,40 @@ export interface Listener {
   readonly addr: Deno.NetAddr;
   /** Drains the duplex server, then stops the HTTP server. */
   close(): Promise<void>;
-  /** Settles when the HTTP server has stopped. */
+  /**
+   * Settles when the HTTP server has stopped after `close`; rejects with a
+   * {@linkcode ListenerLostError} when the listener failed and could not be
+   * brought back within `recoverFor`. A process should exit non-zero then:
+   * it serves its open sockets but accepts nothing new.
+   */
   readonly finished: Promise<void>;
 }
 
+/** The listener failed (say, EMFILE in the runtime's accept loop) and could not be recovered. */
+export class ListenerLostError extends Error {
+  /**
+   * Makes the error.
+   * @param message What happened.
+   * @param options The runtime's error as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenerLostError";
+  }
+}
+
+/** Delay before the `attempt`-th try to listen again: 100 ms doubling to 5 s, with jitter. */
+function relistenDelay(attempt: number): number {
+  const step = Math.min(5_000, 100 * 2 ** attempt);
+  return step / 2 + Math.random() * (step / 2);
+}
+
 /**
- * Serves `app` with `Deno.serve`.
+ * Serves `app` with `Deno.serve`, and keeps serving: when the runtime's
+ * listener fails while not closing (its accept loop stops for good on
+ * EMFILE, with the established sockets still served), it logs that and
+ * listens again on the same address with backoff until descriptors free up,
+ * for at most `recoverFor`; then `finished` rejects.
  *
  * @example
  * ```ts ignore
@@ -67,18 +107,64 @@ export function listen<State, Push extends PushMap>(
     hostname = LISTEN_DEFAULTS.hostname,
     onListen = () => {},
     stopTimeout = 1000,
+    recoverFor = 30_000,
+    logger = createLogger(),
   } = options;
   const abort = new AbortController();
-  const server = Deno.serve(
-    {
-      port,
+  const handler = (request: Request, info: Deno.ServeHandlerInfo) =>
+    app.fetch(request, info);
+  const serve = (at: number, announce: boolean) =>
+    Deno.serve({
+      port: at,
       hostname,
       signal: abort.signal,
-      onListen: (addr) => onListen(addr as Deno.NetAddr),
-    },
-    (request, info) => app.fetch(request, info),
-  );
+      onListen: (addr) => announce && onListen(addr as Deno.NetAddr),
+    }, handler);
+  let server = serve(port, true);
+  const addr = server.addr as Deno.NetAddr;
   let closing: Promise<void> | undefined;
+  let resolveFinished!: () => void;
+  let rejectFinished!: (error: Error) => void;
+  const finished = new Promise<void>((resolve, reject) => {
+    resolveFinished = resolve;
+    rejectFinished = reject;
+  });
+
+  function watch(current: Deno.HttpServer): void {
+    current.finished.then(
+      () => closing ? resolveFinished() : recover(undefined),
+      (error) => closing ? resolveFinished() : recover(error),
+    );
+  }
+
+  async function recover(cause: unknown): Promise<void> {
+    logger.error("listener lost: listening again", {
+      error: cause,
+      port: addr.port,
+    });
+    const deadline = Date.now() + recoverFor;
+    for (let attempt = 0; !closing; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, relistenDelay(attempt)));
+      if (closing) return resolveFinished();
+      try {
+        server = serve(addr.port, false);
+        logger.warn("listener recovered", { port: addr.port, attempt });
+        return watch(server);
+      } catch (error) {
+        if (Date.now() >= deadline) {
+          logger.error("listener could not be recovered", { error });
+          return rejectFinished(
+            new ListenerLostError(
+              `Cannot listen on ${hostname}:${addr.port} again within ${recoverFor} ms`,
+              { cause: error },
+            ),
+          );
+        }
+      }
+    }
+  }
+
+  watch(server);
   const stop = async () => {
     await app.shutdown();
     const timer = setTimeout(() => abort.abort(), stopTimeout);
@@ -89,8 +175,8 @@ export function listen<State, Push extends PushMap>(
     }
   };
   return {
-    addr: server.addr as Deno.NetAddr,
-    finished: server.finished,
+    addr,
+    finished,
     close() {
       closing ??= stop();
       return closing;

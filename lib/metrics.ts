@@ -9,12 +9,22 @@
 export interface MetricsSnapshot {
   /** Open connections. */
   connections: number;
+  /** Sockets closed by duplex that the runtime still holds. */
+  lingering: number;
   /** The backplane's kind and whether it is healthy. */
   backplane: { kind: string; state: "ok" | "degraded" };
 }
 
 function bump<K>(map: Map<K, number>, key: K, by = 1): void {
   map.set(key, (map.get(key) ?? 0) + by);
+}
+
+/** The bounded label of a close code (see {@linkcode Metrics.closed}). */
+export function closeCodeLabel(code: number): string {
+  if (code >= 1000 && code <= 1015) return String(code);
+  if (code >= 3000 && code <= 3999) return "3xxx";
+  if (code >= 4000 && code <= 4999) return "4xxx";
+  return "other";
 }
 
 function escapeLabel(value: string): string {
@@ -33,7 +43,7 @@ function escapeLabel(value: string): string {
  * import { Metrics } from "./metrics.ts";
  * const metrics = new Metrics();
  * metrics.messageIn(12);
- * const text = metrics.render({ connections: 1, backplane: { kind: "local", state: "ok" } });
+ * const text = metrics.render({ connections: 1, lingering: 0, backplane: { kind: "local", state: "ok" } });
  * console.assert(text.includes('duplex_messages_total{direction="in"} 1'));
  * ```
  */
@@ -45,7 +55,7 @@ export class Metrics {
   #bytesIn = 0;
   #bytesOut = 0;
   #errors = new Map<string, number>();
-  #closes = new Map<number, number>();
+  #closes = new Map<string, number>();
 
   /** A handshake was upgraded. */
   handshakeAccepted(): void {
@@ -74,9 +84,13 @@ export class Metrics {
     bump(this.#errors, code);
   }
 
-  /** A connection finished with `code`. */
+  /**
+   * A connection finished with `code`. Peers choose their codes, so the
+   * label is bucketed: the codes RFC 6455 and IANA define as themselves,
+   * `3xxx` and `4xxx` for the registered and private ranges, else `other`.
+   */
   closed(code: number): void {
-    bump(this.#closes, code);
+    bump(this.#closes, closeCodeLabel(code));
   }
 
   /** The Prometheus text exposition. */
@@ -97,6 +111,12 @@ export class Metrics {
       "",
       snapshot.connections,
     ]]);
+    family(
+      "duplex_sockets_lingering",
+      "gauge",
+      "Sockets closed by duplex that the runtime still holds (they count against the caps).",
+      [["", snapshot.lingering]],
+    );
     family(
       "duplex_handshakes_total",
       "counter",

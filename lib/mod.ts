@@ -68,6 +68,7 @@ export {
 } from "./http_router.ts";
 export {
   listen,
+  ListenerLostError,
   LISTEN_DEFAULTS,
   type Listener,
   type ListenOptions,

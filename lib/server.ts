@@ -5,7 +5,12 @@
  * @module
  */
 
-import { Connection, type ConnectionShared } from "./connection.ts";
+import { Admission, descriptorBudget } from "./admission.ts";
+import {
+  Connection,
+  type ConnectionShared,
+  type ServerSocket,
+} from "./connection.ts";
 import { Dispatcher } from "./dispatch.ts";
 import type { PushMap } from "./context.ts";
 import {
@@ -40,6 +45,12 @@ export interface ServerHealth {
   status: "ok" | "degraded" | "shutting_down";
   /** Open connections. */
   connections: number;
+  /**
+   * Sockets duplex has closed (or given up on) that the runtime still holds,
+   * because their peer neither answered nor dropped TCP; they count against
+   * the connection cap until it does.
+   */
+  lingering: number;
   /** The backplane's kind and health. */
   backplane: BackplaneHealth & { kind: string };
 }
@@ -83,12 +94,57 @@ export interface DuplexServer<
   metrics(): string;
 }
 
-/** The peer's address; read before the upgrade, after which Deno refuses. */
-function remoteHost(
+/**
+ * The client's address: the TCP peer's, or with `trustProxy` hops the entry
+ * that many from the right of `X-Forwarded-For` (read before the upgrade,
+ * after which Deno refuses).
+ */
+export function clientAddress(
+  request: Request,
   info: Deno.ServeHandlerInfo | undefined,
+  trustProxy: number,
 ): string | undefined {
+  if (trustProxy > 0) {
+    const hops = request.headers.get("x-forwarded-for")?.split(",");
+    const entry = hops?.[hops.length - trustProxy]?.trim();
+    if (entry) return entry.slice(0, 64);
+  }
   const addr = info?.remoteAddr;
   return addr && "hostname" in addr ? addr.hostname : undefined;
+}
+
+/** What the handshake checks let through: who the connection will be. */
+export interface Admitted<State> {
+  /** The state `authenticate` returned. */
+  readonly state: State;
+  /** The negotiated subprotocol, if any. */
+  readonly protocol: string | undefined;
+  /** The client's address, if known. */
+  readonly address: string | undefined;
+}
+
+/** What a transport needs of a server besides `fetch`. Internal. */
+export interface ServerInternals<State> {
+  /** Runs every handshake check: a refusal `Response`, or who to accept. */
+  admit(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response | Admitted<State>>;
+  /** Wraps an upgraded socket in a connection and registers it. */
+  accept(socket: ServerSocket, admitted: Admitted<State>): void;
+  /** Counts and logs a refusal decided by the transport itself. */
+  refuse(refused: HandshakeRefusal, request: Request): Response;
+}
+
+const internals = new WeakMap<object, ServerInternals<unknown>>();
+
+/** A server's internals, for the transports (`listen` and `./node`). Internal. */
+export function serverInternals<State>(
+  server: DuplexServer<State, never>,
+): ServerInternals<State> {
+  const found = internals.get(server);
+  if (!found) throw new TypeError("Not a server made by createServer");
+  return found as ServerInternals<State>;
 }
 
 /**
@@ -123,9 +179,14 @@ export function createServer<State, Push extends PushMap>(
     logger,
   });
   const ready = pubsub.start();
+  const admission = new Admission({
+    ...config,
+    socketBudget: config.maxSockets === "auto"
+      ? descriptorBudget()
+      : config.maxSockets,
+  });
   const retryLater = { "Retry-After": String(config.retryAfter) };
   let shutdownPromise: Promise<void> | undefined;
-  let pendingHandshakes = 0;
   const shared: ConnectionShared<State, Push> = {
     dispatcher: new Dispatcher(router, { logger, metrics }),
     limits: config,
@@ -134,6 +195,7 @@ export function createServer<State, Push extends PushMap>(
     pubsub,
     metrics,
     onFinished: (finished) => connections.delete(finished.id),
+    onReleased: (released) => admission.release(released.address),
   };
 
   /** Counts, logs and answers a refusal: the one way a handshake is refused. */
@@ -162,13 +224,11 @@ export function createServer<State, Push extends PushMap>(
     return originAllowed(request) ? null : refusal("bad_origin");
   }
 
-  /** What the server cannot take now: shutdown, connection limit. */
-  function capacityRefusal(): HandshakeRefusal | null {
+  /** What the server cannot take now: shutdown, sockets, the address's share. */
+  function capacityRefusal(address: string | undefined): HandshakeRefusal | null {
     if (shutdownPromise) return refusal("shutting_down");
-    if (connections.size >= config.maxConnections) {
-      return refusal("too_many_connections", retryLater);
-    }
-    return null;
+    const reason = admission.check(address);
+    return reason ? refusal(reason, retryLater) : null;
   }
 
   /** Runs `authenticate`, bounded by `maxPendingHandshakes`: the state, or the refusal. */
@@ -177,10 +237,9 @@ export function createServer<State, Push extends PushMap>(
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<{ state: State } | HandshakeRefusal | Response> {
     if (!config.authenticate) return { state: undefined as State };
-    if (pendingHandshakes >= config.maxPendingHandshakes) {
+    if (!admission.beginPending()) {
       return refusal("too_many_handshakes", retryLater);
     }
-    pendingHandshakes++;
     try {
       const result = await config.authenticate(request, info);
       return result instanceof Response ? result : { state: result };
@@ -188,26 +247,56 @@ export function createServer<State, Push extends PushMap>(
       logger.error("authenticate failed", { error });
       return refusal("auth_error");
     } finally {
-      pendingHandshakes--;
+      admission.endPending();
     }
+  }
+
+  async function admit(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response | Admitted<State>> {
+    const address = clientAddress(request, info, config.trustProxy);
+    const refused = requestRefusal(request) ?? capacityRefusal(address);
+    if (refused) return refuse(refused, request);
+    const auth = await authenticate(request, info);
+    if (!("state" in auth)) return refuse(auth, request);
+    // The hook may have waited: shutdown and capacity may have changed.
+    if (config.authenticate) {
+      if (shutdownPromise) return refuse(refusal("shutting_down"), request);
+      if (admission.open >= config.maxConnections) {
+        return refuse(refusal("too_many_connections", retryLater), request);
+      }
+    }
+    const protocol = negotiateProtocol(
+      request.headers.get("sec-websocket-protocol"),
+      config.protocols,
+    );
+    return { state: auth.state, protocol, address };
+  }
+
+  function accept(socket: ServerSocket, admitted: Admitted<State>): void {
+    const connection = new Connection<State, Push>(socket, {
+      id: crypto.randomUUID(),
+      state: admitted.state,
+      protocol: admitted.protocol ?? "",
+      address: admitted.address,
+    }, shared);
+    connections.set(connection.id, connection);
+    admission.acquire(admitted.address);
+    metrics.handshakeAccepted();
+    logger.info("connection opened", {
+      conn: connection.id,
+      protocol: connection.protocol || undefined,
+      remote: admitted.address,
+    });
   }
 
   async function upgrade(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response> {
-    const refused = requestRefusal(request) ?? capacityRefusal();
-    if (refused) return refuse(refused, request);
-    const auth = await authenticate(request, info);
-    if (!("state" in auth)) return refuse(auth, request);
-    // The hook may have waited: shutdown and capacity may have changed.
-    const late = config.authenticate ? capacityRefusal() : null;
-    if (late) return refuse(late, request);
-    const protocol = negotiateProtocol(
-      request.headers.get("sec-websocket-protocol"),
-      config.protocols,
-    );
-    const remote = remoteHost(info);
+    const admitted = await admit(request, info);
+    if (admitted instanceof Response) return admitted;
     let upgraded;
     try {
       // The protocol header is set here, not through Deno's `protocol`
@@ -216,25 +305,17 @@ export function createServer<State, Push extends PushMap>(
       upgraded = Deno.upgradeWebSocket(request, {
         idleTimeout: config.idleTimeout,
       });
-      if (protocol) {
-        upgraded.response.headers.set("sec-websocket-protocol", protocol);
+      if (admitted.protocol) {
+        upgraded.response.headers.set(
+          "sec-websocket-protocol",
+          admitted.protocol,
+        );
       }
     } catch (error) {
       logger.warn("upgrade failed", { error });
       return refuse(refusal("upgrade_failed"), request);
     }
-    const connection = new Connection<State, Push>(upgraded.socket, {
-      id: crypto.randomUUID(),
-      state: auth.state,
-      protocol: protocol ?? "",
-    }, shared);
-    connections.set(connection.id, connection);
-    metrics.handshakeAccepted();
-    logger.info("connection opened", {
-      conn: connection.id,
-      protocol: connection.protocol || undefined,
-      remote,
-    });
+    accept(upgraded.socket, admitted);
     return upgraded.response;
   }
 
@@ -264,6 +345,7 @@ export function createServer<State, Push extends PushMap>(
         ? "ok"
         : "degraded",
       connections: connections.size,
+      lingering: admission.open - connections.size,
       backplane,
     };
   }
@@ -300,9 +382,11 @@ export function createServer<State, Push extends PushMap>(
     metrics() {
       return metrics.render({
         connections: connections.size,
+        lingering: admission.open - connections.size,
         backplane: pubsub.health(),
       });
     },
   };
+  internals.set(server, { admit, accept, refuse } as ServerInternals<unknown>);
   return server;
 }

@@ -92,7 +92,36 @@ export interface ServerOptions<State, Push extends PushMap> {
    */
   maxConnections?: number;
   /**
-   * The `Retry-After` seconds sent with a 503.
+   * Open sockets at most from one client address (lingering ones included);
+   * past it handshakes get 429. `0` disables the cap. Behind a proxy every
+   * client shares its address: set `trustProxy`.
+   * @default {1000}
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * Handshakes per second from one client address (a burst of twice as
+   * many); past it they get 429. `0` disables the cap.
+   * @default {100}
+   */
+  handshakesPerIpPerSecond?: number;
+  /**
+   * Proxies in front of the server whose `X-Forwarded-For` is trusted: the
+   * client address is the entry that many from the right. `0` uses the TCP
+   * peer's address.
+   * @default {0}
+   */
+  trustProxy?: number;
+  /**
+   * Open sockets at most for this process, lingering ones included: past it
+   * handshakes get 503 before the runtime runs out of descriptors (EMFILE).
+   * `"auto"` reads the soft descriptor limit at start (`/proc/self/limits`,
+   * needs read permission for it) and keeps a tenth of it (at least 32) in
+   * reserve; where it cannot be read there is no budget.
+   * @default {"auto"}
+   */
+  maxSockets?: number | "auto";
+  /**
+   * The `Retry-After` seconds sent with a 503 or 429.
    * @default {5}
    */
   retryAfter?: number;
@@ -173,6 +202,10 @@ export const SERVER_DEFAULTS = {
   requireOrigin: false,
   protocols: [] as readonly string[],
   maxConnections: 10_000,
+  maxConnectionsPerIp: 1_000,
+  handshakesPerIpPerSecond: 100,
+  trustProxy: 0,
+  maxSockets: "auto" as number | "auto",
   retryAfter: 5,
   maxMessageSize: 1_048_576,
   idleTimeout: 30,
@@ -196,6 +229,9 @@ export const SERVER_DEFAULTS = {
  */
 export const INTEGER_OPTIONS = {
   maxConnections: 1,
+  maxConnectionsPerIp: 0,
+  handshakesPerIpPerSecond: 0,
+  trustProxy: 0,
   retryAfter: 0,
   maxMessageSize: 1,
   idleTimeout: 0,
@@ -300,6 +336,9 @@ export function resolveServerOptions<State, Push extends PushMap>(
   }
   for (const [name, min] of Object.entries(INTEGER_OPTIONS)) {
     assertInteger(name, resolved[name as IntegerOption], min);
+  }
+  if (resolved.maxSockets !== "auto") {
+    assertInteger("maxSockets", resolved.maxSockets, 1);
   }
   return resolved;
 }

@@ -172,6 +172,10 @@ export function createTestApp(
     logger: silentLogger,
     closeTimeout: 1000,
     drainTimeout: 1000,
+    // Every test client comes from 127.0.0.1: per-address caps are for
+    // tests/attack_test.ts to turn on.
+    maxConnectionsPerIp: 0,
+    handshakesPerIpPerSecond: 0,
     ...rest,
   });
   return { app, observed };

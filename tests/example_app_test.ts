@@ -18,6 +18,7 @@ Deno.test("example app: HTTP routes", async (t) => {
     assert.deepEqual(await response.json(), {
       status: "ok",
       connections: 0,
+      lingering: 0,
       backplane: { kind: "local", state: "ok" },
     });
   });

@@ -24,6 +24,7 @@ for (const mode of ["listen", "serve"] as const) {
       assert.deepEqual(await health.json(), {
         status: "ok",
         connections: 0,
+        lingering: 0,
         backplane: { kind: "local", state: "ok" },
       });
       const socket = await TestSocket.open(
