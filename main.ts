@@ -42,12 +42,16 @@ export default entry;
 
 if (import.meta.main && Deno.args.includes("--listen")) {
   delete entry.fetch;
-  const listener = listen(app, {
+  const options = {
     ...env.listen,
     logger: env.server.logger,
-    onListen: ({ hostname, port }) =>
+    onListen: ({ hostname, port }: Deno.NetAddr) =>
       console.log(`duplex: Listening on http://${hostname}:${port}/`),
-  });
+  };
+  // TRANSPORT=node: node:http and npm:ws, loaded only when asked for.
+  const listener = env.transport === "node"
+    ? await (await import("@duplex-ws/duplex/node")).listenNode(app, options)
+    : listen(app, options);
   shutdownOnSignals(() => listener.close());
   // A listener that could not be brought back: exit non-zero, so that a
   // supervisor restarts the process instead of believing it is serving.

@@ -45,7 +45,9 @@ const MAX_RATE_ENTRIES = 10_000;
 export function descriptorBudget(): number {
   const path = "/proc/self/limits";
   try {
-    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    if (
+      Deno.permissions.querySync({ name: "read", path }).state !== "granted"
+    ) {
       return Infinity;
     }
     const line = Deno.readTextFileSync(path).split("\n").find((l) =>

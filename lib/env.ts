@@ -46,12 +46,25 @@ export type EnvServerOptions = Omit<
   "router" | "http" | "authenticate"
 >;
 
+/** The transports `TRANSPORT` names. */
+export const TRANSPORTS = ["deno", "node"] as const;
+
+/** One of {@linkcode TRANSPORTS}: `Deno.serve` (`listen`) or `node:http` + `ws` (`listenNode`). */
+export type Transport = typeof TRANSPORTS[number];
+
 /** What {@linkcode readEnv} returns. */
 export interface EnvConfig {
   /** Spread into `createServer({...env.server, router})`. */
   server: EnvServerOptions;
-  /** Pass to `listen(app, env.listen)`: `PORT`, `HOSTNAME`. */
-  listen: Pick<ListenOptions, "port" | "hostname">;
+  /**
+   * Pass to `listen(app, env.listen)` (or `listenNode`): `PORT`,
+   * `HOSTNAME`, `LISTEN_RECOVER_FOR`, `HEADER_TIMEOUT`.
+   */
+  listen: Pick<ListenOptions, "port" | "hostname" | "recoverFor"> & {
+    headerTimeout?: number;
+  };
+  /** `TRANSPORT`: which of `listen` and `listenNode` serves. */
+  transport: Transport;
   /** The engine `BACKPLANE` (or `REDIS_URL`) chose; also in `server.backplane`. */
   backplaneKind: BackplaneKind;
 }
@@ -236,7 +249,10 @@ export function readEnv(get: EnvGetter): EnvConfig {
     listen: {
       port: integer(get, "PORT", 0, 65_535),
       hostname: text(get, "HOSTNAME"),
+      recoverFor: integer(get, "LISTEN_RECOVER_FOR", 0),
+      headerTimeout: integer(get, "HEADER_TIMEOUT", 1),
     },
+    transport: oneOf(get, "TRANSPORT", TRANSPORTS) ?? "deno",
     backplaneKind,
   };
 }

@@ -10,8 +10,14 @@ import type { PushMap } from "./context.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import type { DuplexServer } from "./server.ts";
 
-/** The defaults of {@linkcode ListenOptions}: where `listen` serves. */
-export const LISTEN_DEFAULTS = { port: 8000, hostname: "0.0.0.0" } as const;
+/** The defaults of {@linkcode ListenOptions} (and of `listenNode`'s). */
+export const LISTEN_DEFAULTS = {
+  port: 8000,
+  hostname: "0.0.0.0",
+  stopTimeout: 1_000,
+  recoverFor: 30_000,
+  headerTimeout: 10_000,
+} as const;
 
 /** Options of {@linkcode listen}. */
 export interface ListenOptions {
@@ -106,8 +112,8 @@ export function listen<State, Push extends PushMap>(
     port = LISTEN_DEFAULTS.port,
     hostname = LISTEN_DEFAULTS.hostname,
     onListen = () => {},
-    stopTimeout = 1000,
-    recoverFor = 30_000,
+    stopTimeout = LISTEN_DEFAULTS.stopTimeout,
+    recoverFor = LISTEN_DEFAULTS.recoverFor,
     logger = createLogger(),
   } = options;
   const abort = new AbortController();
@@ -144,7 +150,9 @@ export function listen<State, Push extends PushMap>(
     });
     const deadline = Date.now() + recoverFor;
     for (let attempt = 0; !closing; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, relistenDelay(attempt)));
+      await new Promise((resolve) =>
+        setTimeout(resolve, relistenDelay(attempt))
+      );
       if (closing) return resolveFinished();
       try {
         server = serve(addr.port, false);

@@ -68,9 +68,9 @@ export {
 } from "./http_router.ts";
 export {
   listen,
-  ListenerLostError,
   LISTEN_DEFAULTS,
   type Listener,
+  ListenerLostError,
   type ListenOptions,
   shutdownOnSignals,
   type ShutdownOnSignalsOptions,

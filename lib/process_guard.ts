@@ -47,7 +47,9 @@ export function classifyFailure(failure: unknown): FailureKind {
   if (frames.length === 0) return "app";
   if (frames.some((frame) => APP_FRAME.test(frame))) return "app";
   if (!frames.every((frame) => RUNTIME_FRAME.test(frame))) return "app";
-  const inWebSocket = frames.some((frame) => frame.includes("ext:deno_websocket"));
+  const inWebSocket = frames.some((frame) =>
+    frame.includes("ext:deno_websocket")
+  );
   if (
     inWebSocket &&
     /failed to allocate string|Invalid string length|Array buffer allocation failed/

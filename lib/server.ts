@@ -130,10 +130,15 @@ export interface ServerInternals<State> {
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response | Admitted<State>>;
-  /** Wraps an upgraded socket in a connection and registers it. */
-  accept(socket: ServerSocket, admitted: Admitted<State>): void;
+  /** Wraps an upgraded socket in a connection and registers it; `open` when it is open already. */
+  accept(socket: ServerSocket, admitted: Admitted<State>, open?: boolean): void;
   /** Counts and logs a refusal decided by the transport itself. */
   refuse(refused: HandshakeRefusal, request: Request): Response;
+  /** What a transport must enforce itself. */
+  readonly config: {
+    readonly maxMessageSize: number;
+    readonly idleTimeout: number;
+  };
 }
 
 const internals = new WeakMap<object, ServerInternals<unknown>>();
@@ -225,7 +230,9 @@ export function createServer<State, Push extends PushMap>(
   }
 
   /** What the server cannot take now: shutdown, sockets, the address's share. */
-  function capacityRefusal(address: string | undefined): HandshakeRefusal | null {
+  function capacityRefusal(
+    address: string | undefined,
+  ): HandshakeRefusal | null {
     if (shutdownPromise) return refusal("shutting_down");
     const reason = admission.check(address);
     return reason ? refusal(reason, retryLater) : null;
@@ -274,7 +281,11 @@ export function createServer<State, Push extends PushMap>(
     return { state: auth.state, protocol, address };
   }
 
-  function accept(socket: ServerSocket, admitted: Admitted<State>): void {
+  function accept(
+    socket: ServerSocket,
+    admitted: Admitted<State>,
+    open = false,
+  ): void {
     const connection = new Connection<State, Push>(socket, {
       id: crypto.randomUUID(),
       state: admitted.state,
@@ -289,6 +300,8 @@ export function createServer<State, Push extends PushMap>(
       protocol: connection.protocol || undefined,
       remote: admitted.address,
     });
+    // npm:ws hands over a socket that is already open: it fires no "open".
+    if (open) connection.handleEvent(new Event("open"));
   }
 
   async function upgrade(
@@ -387,6 +400,9 @@ export function createServer<State, Push extends PushMap>(
       });
     },
   };
-  internals.set(server, { admit, accept, refuse } as ServerInternals<unknown>);
+  internals.set(
+    server,
+    { admit, accept, refuse, config } as ServerInternals<unknown>,
+  );
   return server;
 }

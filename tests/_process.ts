@@ -20,8 +20,17 @@ export function freePort(): number {
 
 /** The arguments of `deno` for a mode. */
 export function mainArgs(mode: Mode, flags: string[] = []): string[] {
+  // As `deno task start` runs it (the descriptor budget reads the limit).
   return mode === "listen"
-    ? ["run", "--allow-net", "--allow-env", ...flags, MAIN, "--listen"]
+    ? [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read=/proc/self/limits",
+      ...flags,
+      MAIN,
+      "--listen",
+    ]
     : ["serve", "--allow-net", "--allow-env", ...flags, MAIN];
 }
 
@@ -39,15 +48,23 @@ export interface MainProcess {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
+/** Options of {@linkcode startMain}. */
+export interface StartOptions {
+  /** A command to run `deno` under, such as `["prlimit", "--nofile=256:256"]`. */
+  prefix?: string[];
+}
+
 /** Starts `main.ts` with `env` and waits until it listens. */
 export async function startMain(
   mode: Mode,
   env: Record<string, string> = {},
   flags: string[] = [],
+  options: StartOptions = {},
 ): Promise<MainProcess> {
   const port = env.PORT ? Number(env.PORT) : freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: mainArgs(mode, flags),
+  const [command, ...prefix] = [...options.prefix ?? [], Deno.execPath()];
+  const child = new Deno.Command(command, {
+    args: [...prefix, ...mainArgs(mode, flags)],
     env: {
       PORT: String(port),
       HOSTNAME: "127.0.0.1",

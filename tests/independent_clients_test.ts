@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import WebSocket from "npm:ws@8.23.0";
+import { WebSocket } from "../lib/_ws.ts";
 import { createTestApp } from "./_app.ts";
 import { eventually, startServer, within } from "@duplex-ws/duplex/testing";
 

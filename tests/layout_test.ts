@@ -86,21 +86,28 @@ Deno.test("lib/ import rules hold", async (t) => {
       );
     }
   });
-  await t.step("only pubsub/_ioredis.ts names the Redis client", () => {
+  await t.step("each npm package is named in one pinning file", () => {
     for (const [file, imports] of edges) {
-      if (imports.some((target) => target.startsWith("npm:ioredis"))) {
-        assert.equal(file, "pubsub/_ioredis.ts");
+      for (const target of imports.filter((t) => t.startsWith("npm:"))) {
+        const pin = target.startsWith("npm:ioredis@")
+          ? "pubsub/_ioredis.ts"
+          : target.startsWith("npm:ws@")
+          ? "_ws.ts"
+          : undefined;
+        assert.equal(file, pin, `${file} imports ${target}`);
       }
     }
   });
   await t.step(
-    "the root entry reaches no Redis engine, env reader, client or kit",
+    "the root entry reaches no Redis engine, node transport, env reader, client or kit",
     () => {
       const reached = reach(edges, "mod.ts");
       for (
         const file of [
           "pubsub/_ioredis.ts",
           "pubsub/redis_backplane.ts",
+          "_ws.ts",
+          "node.ts",
           "env.ts",
           "client.ts",
           "testing.ts",

@@ -1,0 +1,50 @@
+/**
+ * The opt-in transport (`TRANSPORT=node`: `node:http` and npm's `ws`) passes
+ * the same core conformance checks as `Deno.serve`, and bounds what Deno
+ * cannot: a fragmented message is cut at `maxMessageSize` while it arrives,
+ * and a silent TCP connection is dropped after `HEADER_TIMEOUT`.
+ */
+
+import assert from "node:assert/strict";
+import { CORE_ENV, coreConformance } from "./_core.ts";
+import { startMain } from "./_process.ts";
+import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
+import { within } from "@duplex-ws/duplex/testing";
+
+Deno.test("TRANSPORT=node passes the core conformance checks", async (t) => {
+  const node = await startMain("listen", { ...CORE_ENV, TRANSPORT: "node" });
+  try {
+    await coreConformance(t, node);
+  } finally {
+    const status = await node.stop("SIGTERM");
+    assert.equal(status.code, 0);
+  }
+});
+
+Deno.test("TRANSPORT=node drops a silent connection after HEADER_TIMEOUT", async () => {
+  const node = await startMain("listen", {
+    TRANSPORT: "node",
+    HEADER_TIMEOUT: "300",
+  });
+  const silent = await Deno.connect({ hostname: "127.0.0.1", port: node.port });
+  try {
+    const started = performance.now();
+    const read = await within(
+      silent.read(new Uint8Array(16)),
+      5000,
+      "the silent connection to be dropped",
+    );
+    assert.equal(read, null);
+    assert.ok(performance.now() - started < 3000);
+    // A connection that talks is served as usual.
+    const peer = await RawPeer.connect(node.port);
+    const response = await peer.request(
+      requestHead("GET / HTTP/1.1", handshakeHeaders(node.port)),
+    );
+    assert.equal(response.status, 101);
+    peer.close();
+  } finally {
+    silent.close();
+    assert.equal((await node.stop("SIGTERM")).code, 0);
+  }
+});
