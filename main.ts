@@ -22,21 +22,28 @@ import {
 import { ConfigError, readEnv } from "@duplex-ws/duplex/env";
 import { createApp } from "./routes/app.ts";
 
+/** The configuration and the app, or exit 1 naming what is wrong. */
 function configure() {
   try {
-    return readEnv((name) => Deno.env.get(name));
+    const env = readEnv((name) => Deno.env.get(name));
+    return { env, app: createApp(env.server) };
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
+    const known = error instanceof ConfigError || error instanceof RangeError ||
+      error instanceof TypeError;
+    if (!known) throw error;
+    console.error(
+      error instanceof ConfigError
+        ? error.message
+        : `Invalid configuration: ${(error as Error).message}`,
+    );
     Deno.exit(1);
   }
 }
 
-const env = configure();
+const { env, app } = configure();
 // Deno ends the process on an uncaught error or rejection: log those that
 // application code leaves behind instead of dropping every connection.
 installProcessGuard(env.server.logger!);
-const app = createApp(env.server);
 const entry: Partial<Deno.ServeDefaultExport> = { fetch: app.fetch };
 export default entry;
 

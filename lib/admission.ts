@@ -29,35 +29,43 @@ export interface AdmissionLimits {
 const MAX_RATE_ENTRIES = 10_000;
 
 /**
- * Reads this process's soft limit on open descriptors (Linux
- * `/proc/self/limits`) and leaves a reserve for everything that is not a
- * WebSocket (the listener, plain HTTP keep-alives, Redis, logs): a tenth of
- * the limit, at least 32. `Infinity` when the limit cannot be read (no
- * permission, no `/proc`, Deno Deploy).
+ * The sockets a process with a soft limit of `limit` descriptors may keep
+ * open: the limit minus a reserve for everything that is not a WebSocket
+ * (the listener, plain HTTP keep-alives, Redis, logs, the runtime's own): a
+ * tenth of the limit, at least 32.
  *
  * @example
  * ```ts
  * import { descriptorBudget } from "./admission.ts";
- * const budget = descriptorBudget();
- * console.assert(budget === Infinity || budget > 0);
+ * console.assert(descriptorBudget(1024) === 921 && descriptorBudget(256) === 224);
  * ```
  */
-export function descriptorBudget(): number {
+export function descriptorBudget(limit: number): number {
+  return Math.max(1, limit - Math.max(32, Math.ceil(limit / 10)));
+}
+
+/**
+ * This process's soft limit on open descriptors, from Linux's
+ * `/proc/self/limits`; `undefined` where it cannot be read: Deno 2.9 lets
+ * only `--allow-all` read under `/proc`, and Deno Deploy has none (the
+ * `./env` reader takes the limit from `DESCRIPTOR_LIMIT` instead, which
+ * `deno task start` sets from `ulimit -Sn`).
+ */
+export function readDescriptorLimit(): number | undefined {
   const path = "/proc/self/limits";
   try {
     if (
       Deno.permissions.querySync({ name: "read", path }).state !== "granted"
     ) {
-      return Infinity;
+      return undefined;
     }
     const line = Deno.readTextFileSync(path).split("\n").find((l) =>
       l.startsWith("Max open files")
     );
     const soft = Number(line?.split(/\s{2,}/)[1]);
-    if (!Number.isSafeInteger(soft) || soft <= 0) return Infinity;
-    return Math.max(1, soft - Math.max(32, Math.ceil(soft / 10)));
+    return Number.isSafeInteger(soft) && soft > 0 ? soft : undefined;
   } catch {
-    return Infinity;
+    return undefined;
   }
 }
 

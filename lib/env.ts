@@ -15,6 +15,7 @@
  * @module
  */
 
+import { descriptorBudget } from "./admission.ts";
 import type { ListenOptions } from "./listen.ts";
 import {
   createLogger,
@@ -168,6 +169,19 @@ function origins(get: EnvGetter, name: string): string[] | undefined {
   );
 }
 
+/**
+ * `MAX_SOCKETS` as set; else the budget for `DESCRIPTOR_LIMIT` (the soft
+ * descriptor limit, which `deno task start` passes from `ulimit -Sn`).
+ */
+function maxSockets(get: EnvGetter): number | "auto" | undefined {
+  if (text(get, "MAX_SOCKETS") === "auto") return "auto";
+  const explicit = integer(get, "MAX_SOCKETS", 1);
+  if (explicit !== undefined) return explicit;
+  if (text(get, "DESCRIPTOR_LIMIT") === "unlimited") return undefined;
+  const limit = integer(get, "DESCRIPTOR_LIMIT", 1);
+  return limit === undefined ? undefined : descriptorBudget(limit);
+}
+
 function rateLimit(get: EnvGetter): RateLimitOptions | false | undefined {
   const messagesPerSecond = integer(get, "RATE_LIMIT_MESSAGES", 0);
   const bytesPerSecond = integer(get, "RATE_LIMIT_BYTES", 0);
@@ -241,9 +255,7 @@ export function readEnv(get: EnvGetter): EnvConfig {
   for (const [name, option] of Object.entries(INTEGER_VARIABLES)) {
     server[option] = integer(get, name, INTEGER_OPTIONS[option]);
   }
-  server.maxSockets = text(get, "MAX_SOCKETS") === "auto"
-    ? "auto"
-    : integer(get, "MAX_SOCKETS", 1);
+  server.maxSockets = maxSockets(get);
   return {
     server,
     listen: {

@@ -178,12 +178,17 @@ export function negotiateProtocol(
   return supported.find((protocol) => tokens.has(protocol));
 }
 
-/** Turns a refusal into its HTTP response: the status, a short text body, its headers. */
+/**
+ * Turns a refusal into its HTTP response: the status, a short text body, its
+ * headers, and `Connection: close`, so a refused peer cannot keep the TCP
+ * connection (and its descriptor) for another try on it.
+ */
 export function refusalResponse(refusal: HandshakeRefusal): Response {
   return new Response(refusal.message + "\n", {
     status: refusal.status,
     headers: {
       "content-type": "text/plain; charset=utf-8",
+      connection: "close",
       ...refusal.headers,
     },
   });

@@ -116,17 +116,18 @@ export function listen<State, Push extends PushMap>(
     recoverFor = LISTEN_DEFAULTS.recoverFor,
     logger = createLogger(),
   } = options;
-  const abort = new AbortController();
   const handler = (request: Request, info: Deno.ServeHandlerInfo) =>
     app.fetch(request, info);
-  const serve = (at: number, announce: boolean) =>
+  // One abort per listener generation: a failed candidate is dropped alone.
+  let abort = new AbortController();
+  const serve = (at: number, announce: boolean, signal: AbortSignal) =>
     Deno.serve({
       port: at,
       hostname,
-      signal: abort.signal,
+      signal,
       onListen: (addr) => announce && onListen(addr as Deno.NetAddr),
     }, handler);
-  let server = serve(port, true);
+  let server = serve(port, true, abort.signal);
   const addr = server.addr as Deno.NetAddr;
   let closing: Promise<void> | undefined;
   let resolveFinished!: () => void;
@@ -143,33 +144,59 @@ export function listen<State, Push extends PushMap>(
     );
   }
 
+  /** Whether a connection of our own gets through the listener's accept. */
+  async function acceptsAgain(): Promise<boolean> {
+    const target = hostname === "0.0.0.0" || hostname === "::"
+      ? "127.0.0.1"
+      : hostname;
+    try {
+      const response = await fetch(`http://${target}:${addr.port}/`, {
+        signal: AbortSignal.timeout(1_000),
+      });
+      await response.body?.cancel();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async function recover(cause: unknown): Promise<void> {
+    const lostAt = Date.now();
     logger.error("listener lost: listening again", {
       error: cause,
       port: addr.port,
     });
-    const deadline = Date.now() + recoverFor;
     for (let attempt = 0; !closing; attempt++) {
       await new Promise((resolve) =>
         setTimeout(resolve, relistenDelay(attempt))
       );
-      if (closing) return resolveFinished();
+      if (closing || Date.now() - lostAt >= recoverFor) break;
+      const candidate = new AbortController();
+      let next: typeof server;
       try {
-        server = serve(addr.port, false);
+        next = serve(addr.port, false, candidate.signal);
+      } catch {
+        continue;
+      }
+      // Binding can succeed while descriptors are still exhausted (the old
+      // listener's one was freed): only an accepted connection tells.
+      if (await acceptsAgain()) {
+        abort = candidate;
+        server = next;
         logger.warn("listener recovered", { port: addr.port, attempt });
         return watch(server);
-      } catch (error) {
-        if (Date.now() >= deadline) {
-          logger.error("listener could not be recovered", { error });
-          return rejectFinished(
-            new ListenerLostError(
-              `Cannot listen on ${hostname}:${addr.port} again within ${recoverFor} ms`,
-              { cause: error },
-            ),
-          );
-        }
       }
+      candidate.abort();
+      await next.finished.catch(() => {});
     }
+    if (closing) return resolveFinished();
+    logger.error("listener could not be recovered", { port: addr.port });
+    rejectFinished(
+      new ListenerLostError(
+        `Cannot listen on ${hostname}:${addr.port} again within ${recoverFor} ms`,
+        { cause },
+      ),
+    );
   }
 
   watch(server);

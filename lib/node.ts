@@ -166,6 +166,14 @@ export function listenNode<State, Push extends PushMap>(
         ws.on("pong", () => alive.set(ws, true));
         ws.on("message", () => alive.set(ws, true));
         ws.once("close", () => alive.delete(ws));
+        // A protocol error (a message past maxPayload, say): ws queues its
+        // answer (1009…) and would go on reading, discarding, at wire
+        // speed (Deno's node:net reads on even when paused): the socket is
+        // dropped as soon as the close frame has been written.
+        ws.once("error", () => {
+          socket.once("finish", () => socket.destroy());
+          socket.end();
+        });
         internal.accept(ws as never, admitted as Admitted<State>, true);
       });
     }).catch((error) => {

@@ -5,7 +5,11 @@
  * @module
  */
 
-import { Admission, descriptorBudget } from "./admission.ts";
+import {
+  Admission,
+  descriptorBudget,
+  readDescriptorLimit,
+} from "./admission.ts";
 import {
   Connection,
   type ConnectionShared,
@@ -184,11 +188,16 @@ export function createServer<State, Push extends PushMap>(
     logger,
   });
   const ready = pubsub.start();
+  const limit = config.maxSockets === "auto"
+    ? readDescriptorLimit()
+    : undefined;
   const admission = new Admission({
     ...config,
-    socketBudget: config.maxSockets === "auto"
-      ? descriptorBudget()
-      : config.maxSockets,
+    socketBudget: config.maxSockets !== "auto"
+      ? config.maxSockets
+      : limit
+      ? descriptorBudget(limit)
+      : Infinity,
   });
   const retryLater = { "Retry-After": String(config.retryAfter) };
   let shutdownPromise: Promise<void> | undefined;

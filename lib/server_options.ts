@@ -115,8 +115,9 @@ export interface ServerOptions<State, Push extends PushMap> {
    * Open sockets at most for this process, lingering ones included: past it
    * handshakes get 503 before the runtime runs out of descriptors (EMFILE).
    * `"auto"` reads the soft descriptor limit at start (`/proc/self/limits`,
-   * needs read permission for it) and keeps a tenth of it (at least 32) in
-   * reserve; where it cannot be read there is no budget.
+   * which Deno 2.9 lets only `--allow-all` read) and keeps a tenth of it (at
+   * least 32) in reserve; where it cannot be read there is no budget (the
+   * `./env` reader computes the number from `DESCRIPTOR_LIMIT` instead).
    * @default {"auto"}
    */
   maxSockets?: number | "auto";
@@ -288,7 +289,7 @@ function resolveRateLimit(
   options: RateLimitOptions | false,
 ): ResolvedRateLimit | false {
   if (options === false) return false;
-  const limit = { ...SERVER_DEFAULTS.rateLimit, ...options };
+  const limit = { ...SERVER_DEFAULTS.rateLimit, ...withoutUndefined(options) };
   assertNonNegative("rateLimit.messagesPerSecond", limit.messagesPerSecond);
   assertNonNegative("rateLimit.bytesPerSecond", limit.bytesPerSecond);
   assertNonNegative("rateLimit.burstSeconds", limit.burstSeconds);

@@ -222,12 +222,12 @@ export class TestSocket {
 
 /** Waits until `check` is true, polling every 10 ms, for at most `ms`. */
 export async function eventually(
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   ms = 3000,
   what = "condition",
 ): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!await check()) {
     if (Date.now() > deadline) {
       throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
     }

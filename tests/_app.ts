@@ -167,7 +167,12 @@ export function createTestApp(
   const { binary = false, ...rest } = options;
   const app = createServer<TestState, TestPushes>({
     router: createTestRouter(observed, binary),
-    http: new HttpRouter().get("/healthz", () => Response.json({ ok: true })),
+    http: new HttpRouter()
+      .get("/healthz", () => Response.json({ ok: true }))
+      .get(
+        "/health",
+        (_request, { server }) => Response.json(server?.health()),
+      ),
     authenticate: testAuthenticate,
     logger: silentLogger,
     closeTimeout: 1000,

@@ -6,9 +6,14 @@
 import { delay, within } from "@duplex-ws/duplex/testing";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
-/** How `main.ts` is run. */
-export type Mode = "listen" | "serve";
+/**
+ * How `main.ts` is run: `deno run main.ts --listen`, `deno serve main.ts`,
+ * or `deno task start` exactly as the README says (which passes
+ * `DESCRIPTOR_LIMIT` from `ulimit -Sn`).
+ */
+export type Mode = "listen" | "serve" | "task";
 
 /** A free TCP port on 127.0.0.1 (free when asked; the OS may reuse it later). */
 export function freePort(): number {
@@ -20,17 +25,9 @@ export function freePort(): number {
 
 /** The arguments of `deno` for a mode. */
 export function mainArgs(mode: Mode, flags: string[] = []): string[] {
-  // As `deno task start` runs it (the descriptor budget reads the limit).
+  if (mode === "task") return ["task", "--config", CONFIG, "start", ...flags];
   return mode === "listen"
-    ? [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read=/proc/self/limits",
-      ...flags,
-      MAIN,
-      "--listen",
-    ]
+    ? ["run", "--allow-net", "--allow-env", ...flags, MAIN, "--listen"]
     : ["serve", "--allow-net", "--allow-env", ...flags, MAIN];
 }
 
@@ -52,6 +49,8 @@ export interface MainProcess {
 export interface StartOptions {
   /** A command to run `deno` under, such as `["prlimit", "--nofile=256:256"]`. */
   prefix?: string[];
+  /** Deno's arguments instead of running `main.ts` (for another server script). */
+  args?: string[];
 }
 
 /** Starts `main.ts` with `env` and waits until it listens. */
@@ -64,7 +63,7 @@ export async function startMain(
   const port = env.PORT ? Number(env.PORT) : freePort();
   const [command, ...prefix] = [...options.prefix ?? [], Deno.execPath()];
   const child = new Deno.Command(command, {
-    args: [...prefix, ...mainArgs(mode, flags)],
+    args: [...prefix, ...options.args ?? mainArgs(mode, flags)],
     env: {
       PORT: String(port),
       HOSTNAME: "127.0.0.1",
@@ -116,4 +115,17 @@ export async function startMain(
     output: () => log,
     stop,
   };
+}
+
+const TEST_APP = new URL("./_test_app_server.ts", import.meta.url).pathname;
+
+/** Starts the test app (`tests/_app.ts`) as a server process with `options`. */
+export function startTestApp(
+  options: Record<string, unknown> = {},
+  start: StartOptions = {},
+): Promise<MainProcess> {
+  return startMain("listen", { OPTIONS: JSON.stringify(options) }, [], {
+    ...start,
+    args: ["run", "--allow-net", "--allow-env", TEST_APP],
+  });
 }

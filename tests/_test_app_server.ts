@@ -1,0 +1,17 @@
+/**
+ * The test app (`tests/_app.ts`) as a server process, for attacks that need
+ * its handlers (say `flood`, which queues as much as asked for) against a
+ * real process: `PORT`, and `OPTIONS` as JSON server options. Prints
+ * "Listening on" once serving; SIGTERM drains.
+ */
+
+import { listen, shutdownOnSignals } from "@duplex-ws/duplex";
+import { createTestApp } from "./_app.ts";
+
+const { app } = createTestApp(JSON.parse(Deno.env.get("OPTIONS") ?? "{}"));
+const listener = listen(app, {
+  port: Number(Deno.env.get("PORT")),
+  hostname: "127.0.0.1",
+  onListen: ({ port }) => console.log(`Listening on ${port}`),
+});
+shutdownOnSignals(() => listener.close());
