@@ -23,6 +23,7 @@ import type { Presence } from "./pubsub/backplane.ts";
 import type { PublishResult, PubSub } from "./pubsub/pubsub.ts";
 import type { Context, PublishOptions, PushArgs, PushMap } from "./context.ts";
 import type { Dispatcher } from "./dispatch.ts";
+import { EventError } from "./event_error.ts";
 import {
   ConnectionLimiter,
   type ConnectionLimits,
@@ -230,12 +231,18 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   /** Joins a topic; `false` when already a member or not open. */
   join(topic: string): boolean {
     if (this.#readyState !== ReadyState.OPEN) return false;
-    return this.#shared.pubsub.join(this, topic);
+    const pubsub = this.#shared.pubsub;
+    if (pubsub.topicsOf(this).has(topic)) return false;
+    this.#charge(this.#limits().topicChange());
+    return pubsub.join(this, topic);
   }
 
   /** Leaves a topic; `false` when not a member. */
   leave(topic: string): boolean {
-    return this.#shared.pubsub.leave(this, topic);
+    const pubsub = this.#shared.pubsub;
+    if (!pubsub.topicsOf(this).has(topic)) return false;
+    this.#charge(this.#limits().topicChange());
+    return pubsub.leave(this, topic);
   }
 
   /** The topics it is in; once finished, the topics it was in. */
@@ -243,15 +250,27 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     return this.#leftTopics ?? this.#shared.pubsub.topicsOf(this);
   }
 
-  /** Publishes an event to a topic on every node. */
+  /**
+   * Publishes an event to a topic on every node, charged to this
+   * connection's fan-out budget (members reached × bytes).
+   */
   publish<E extends keyof Push & string>(
     topic: string,
     event: E,
     data: Push[E],
     options: PublishOptions = {},
   ): Promise<PublishResult> {
+    const pubsub = this.#shared.pubsub;
+    const text = encodePush(event, data);
+    try {
+      this.#charge(
+        this.#limits().publish(pubsub.memberCount(topic), text.length),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const exclude = options.excludeSelf ? this.id : undefined;
-    return this.#shared.pubsub.publish(topic, encodePush(event, data), exclude);
+    return pubsub.publish(topic, text, exclude);
   }
 
   /** The member count of a topic on every live node. */
@@ -312,6 +331,13 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
       this.#shared.logger.warn("close failed", { conn: this.id, error });
       this.terminate("close frame could not be sent");
     }
+  }
+
+  /** Throws a refusal for the handler to answer; a close is acted on. */
+  #charge(verdict: Verdict): void {
+    if (verdict === undefined) return;
+    if ("close" in verdict) return this.#act(verdict, undefined);
+    throw new EventError(verdict.refuse, verdict.message);
   }
 
   #limits(): ConnectionLimiter {

@@ -29,6 +29,7 @@ import { BroadcastChannelBackplane } from "./pubsub/broadcast_channel_backplane.
 import { isRedisUrl, RedisBackplane } from "./pubsub/redis_backplane.ts";
 import {
   assertInteger,
+  type FanoutLimitOptions,
   INTEGER_OPTIONS,
   type IntegerOption,
   type RateLimitOptions,
@@ -104,6 +105,7 @@ const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   MAX_BUFFERED_AMOUNT: "maxBufferedAmount",
   MAX_IN_FLIGHT: "maxInFlight",
   MAX_PENDING_HANDSHAKES: "maxPendingHandshakes",
+  TOPIC_CHANGES_PER_SECOND: "topicChangesPerSecond",
 };
 
 function text(get: EnvGetter, name: string): string | undefined {
@@ -182,6 +184,16 @@ function maxSockets(get: EnvGetter): number | "auto" | undefined {
   return limit === undefined ? undefined : descriptorBudget(limit);
 }
 
+function fanoutLimit(get: EnvGetter): FanoutLimitOptions | false | undefined {
+  const deliveriesPerSecond = integer(get, "FANOUT_DELIVERIES", 0);
+  const bytesPerSecond = integer(get, "FANOUT_BYTES", 0);
+  if (deliveriesPerSecond === 0 && bytesPerSecond === 0) return false;
+  if (deliveriesPerSecond === undefined && bytesPerSecond === undefined) {
+    return undefined;
+  }
+  return { deliveriesPerSecond, bytesPerSecond };
+}
+
 function rateLimit(get: EnvGetter): RateLimitOptions | false | undefined {
   const messagesPerSecond = integer(get, "RATE_LIMIT_MESSAGES", 0);
   const bytesPerSecond = integer(get, "RATE_LIMIT_BYTES", 0);
@@ -252,6 +264,7 @@ export function readEnv(get: EnvGetter): EnvConfig {
     logger,
     backplane: engine,
   };
+  server.fanoutLimit = fanoutLimit(get);
   for (const [name, option] of Object.entries(INTEGER_VARIABLES)) {
     server[option] = integer(get, name, INTEGER_OPTIONS[option]);
   }

@@ -1,7 +1,10 @@
 /**
  * The protections of one connection, as verdicts: message size, the rate
- * limit (token buckets for messages and bytes), the in-flight cap, and the
- * slow-consumer cap on what the runtime holds unsent. The connection acts on
+ * limit (token buckets for messages and bytes), the in-flight cap, the
+ * slow-consumer cap on what the runtime holds unsent, and what the
+ * connection makes the server do for others: its fan-out (deliveries and
+ * bytes its publishes cause) and its topic changes (each one a presence
+ * change every member hears about). The connection acts on
  * a verdict; the router answers a refusal. Nothing here sends or logs.
  *
  * @module
@@ -10,7 +13,10 @@
 import type { ErrorCode } from "./protocol/error_code.ts";
 import { utf8Length } from "./protocol/close_code.ts";
 import type { LibraryCloseKind } from "./protocol/close_code.ts";
-import type { ResolvedRateLimit } from "./server_options.ts";
+import type {
+  ResolvedFanoutLimit,
+  ResolvedRateLimit,
+} from "./server_options.ts";
 
 /** The limits every connection of one server shares (resolved options). */
 export interface ConnectionLimits {
@@ -22,6 +28,12 @@ export interface ConnectionLimits {
   readonly maxInFlight: number;
   /** The rate limit, or `false`. */
   readonly rateLimit: ResolvedRateLimit | false;
+  /** The fan-out budget of `ctx.publish`, or `false`. */
+  readonly fanoutLimit: ResolvedFanoutLimit | false;
+  /** Joins and leaves per second; 0: no limit. */
+  readonly topicChangesPerSecond: number;
+  /** Topics one connection may be in: the joins the topic bucket holds. */
+  readonly maxTopicsPerConnection: number;
 }
 
 /**
@@ -43,6 +55,14 @@ const RATE_LIMITED: Verdict = {
 const BUSY: Verdict = {
   refuse: "BUSY",
   message: "Too many requests in progress: wait for replies",
+};
+const FANOUT_LIMITED: Verdict = {
+  refuse: "RATE_LIMITED",
+  message: "Publishing faster than this connection's fan-out budget: slow down",
+};
+const TOPIC_CHANGES_LIMITED: Verdict = {
+  refuse: "RATE_LIMITED",
+  message: "Joining and leaving too fast: slow down",
 };
 
 /**
@@ -79,8 +99,25 @@ export class TokenBucket {
     this.#last = now();
   }
 
+  /** The most tokens the bucket holds. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Whether `cost` tokens are there now (refilling first); takes none. */
+  has(cost: number): boolean {
+    this.#refill();
+    return this.#tokens >= cost;
+  }
+
   /** Takes `cost` tokens if there are that many; `false` leaves the bucket as it was. */
   take(cost: number): boolean {
+    if (!this.has(cost)) return false;
+    this.#tokens -= cost;
+    return true;
+  }
+
+  #refill(): void {
     const now = this.#now();
     const elapsed = now - this.#last;
     if (elapsed > 0) {
@@ -90,9 +127,6 @@ export class TokenBucket {
       );
       this.#last = now;
     }
-    if (this.#tokens < cost) return false;
-    this.#tokens -= cost;
-    return true;
   }
 }
 
@@ -110,6 +144,9 @@ export class ConnectionLimiter {
   readonly #limits: ConnectionLimits;
   readonly #messages: TokenBucket | undefined;
   readonly #bytes: TokenBucket | undefined;
+  #deliveries: TokenBucket | undefined;
+  #fanoutBytes: TokenBucket | undefined;
+  #topicChanges: TokenBucket | undefined;
   #refusedInARow = 0;
   #inFlight = 0;
   #sentSinceCheck = 0;
@@ -157,6 +194,39 @@ export class ConnectionLimiter {
     if (this.#sentSinceCheck < BUFFER_CHECK_EVERY) return undefined;
     this.#sentSinceCheck = 0;
     return socket.bufferedAmount > cap ? { close: "SLOW_CONSUMER" } : undefined;
+  }
+
+  /**
+   * Charges a publish reaching `members` members with a message of `bytes`
+   * bytes against the fan-out budget; nothing is charged when refused.
+   */
+  publish(members: number, bytes: number): Verdict {
+    const limit = this.#limits.fanoutLimit;
+    if (!limit || members === 0) return undefined;
+    this.#deliveries ??= bucket(limit.deliveriesPerSecond, limit.burstSeconds);
+    this.#fanoutBytes ??= bucket(limit.bytesPerSecond, limit.burstSeconds);
+    const deliveries = this.#deliveries;
+    const sized = this.#fanoutBytes;
+    // A message bigger than a whole bucket could never pass: charge what fits.
+    const fits = (b: TokenBucket | undefined, cost: number) =>
+      b === undefined || b.has(Math.min(cost, b.capacity));
+    if (!fits(deliveries, members) || !fits(sized, members * bytes)) {
+      return FANOUT_LIMITED;
+    }
+    deliveries?.take(Math.min(members, deliveries.capacity));
+    sized?.take(Math.min(members * bytes, sized.capacity));
+    return undefined;
+  }
+
+  /** Charges one join or leave against the topic-change rate. */
+  topicChange(): Verdict {
+    const rate = this.#limits.topicChangesPerSecond;
+    if (rate === 0) return undefined;
+    this.#topicChanges ??= new TokenBucket(
+      rate,
+      Math.max(rate * 2, this.#limits.maxTopicsPerConnection),
+    );
+    return this.#topicChanges.take(1) ? undefined : TOPIC_CHANGES_LIMITED;
   }
 
   #admit(bytes: number): Verdict {

@@ -121,7 +121,7 @@ export function listenNode<State, Push extends PushMap>(
     logger = createLogger(),
   } = options;
   const internal = serverInternals(app as DuplexServer<State, never>);
-  const { maxMessageSize, idleTimeout } = internal.config;
+  const { maxMessageSize, idleTimeout, closeTimeout } = internal.config;
   const protocols = new WeakMap<http.IncomingMessage, string>();
   const wss = new WebSocketServer({
     noServer: true,
@@ -166,13 +166,14 @@ export function listenNode<State, Push extends PushMap>(
         ws.on("pong", () => alive.set(ws, true));
         ws.on("message", () => alive.set(ws, true));
         ws.once("close", () => alive.delete(ws));
-        // A protocol error (a message past maxPayload, say): ws queues its
-        // answer (1009…) and would go on reading, discarding, at wire
-        // speed (Deno's node:net reads on even when paused): the socket is
-        // dropped as soon as the close frame has been written.
+        // A protocol error (a message past maxPayload, say): ws sends its
+        // answer (1009…) and resumes the socket on the next tick to discard
+        // the rest at wire speed. Paused after that, the rest stays in the
+        // kernel and the peer until the close handshake completes or the
+        // close timeout ends the socket.
         ws.once("error", () => {
-          socket.once("finish", () => socket.destroy());
-          socket.end();
+          setTimeout(() => socket.pause(), 0);
+          setTimeout(() => ws.terminate(), closeTimeout);
         });
         internal.accept(ws as never, admitted as Admitted<State>, true);
       });

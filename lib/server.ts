@@ -142,6 +142,7 @@ export interface ServerInternals<State> {
   readonly config: {
     readonly maxMessageSize: number;
     readonly idleTimeout: number;
+    readonly closeTimeout: number;
   };
 }
 

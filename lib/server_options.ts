@@ -51,6 +51,32 @@ export interface RateLimitOptions {
 /** {@linkcode RateLimitOptions} with every default filled in. */
 export type ResolvedRateLimit = Required<RateLimitOptions>;
 
+/**
+ * Options of the per-connection fan-out budget: what a connection's
+ * publishes make the server send, charged as deliveries (members reached)
+ * and bytes (message size × members reached).
+ */
+export interface FanoutLimitOptions {
+  /**
+   * Deliveries per second, sustained; `0` disables this bucket.
+   * @default {20000}
+   */
+  deliveriesPerSecond?: number;
+  /**
+   * Bytes delivered per second, sustained; `0` disables this bucket.
+   * @default {16777216}
+   */
+  bytesPerSecond?: number;
+  /**
+   * Seconds of fan-out a bucket holds above the rate.
+   * @default {2}
+   */
+  burstSeconds?: number;
+}
+
+/** {@linkcode FanoutLimitOptions} with every default filled in. */
+export type ResolvedFanoutLimit = Required<FanoutLimitOptions>;
+
 /** Options of `createServer`. */
 export interface ServerOptions<State, Push extends PushMap> {
   /** Routes WebSocket messages. */
@@ -191,6 +217,22 @@ export interface ServerOptions<State, Push extends PushMap> {
    * @default {1000}
    */
   maxPendingHandshakes?: number;
+  /**
+   * Per-connection fan-out budget: a `ctx.publish` that would reach more
+   * members (or bytes) than the connection has left is refused with
+   * `RATE_LIMITED`, so one client cannot make the server send without bound
+   * to a large room. `server.publish` is not charged. `false` disables it.
+   * @default {{ deliveriesPerSecond: 20000, bytesPerSecond: 16777216, burstSeconds: 2 }}
+   */
+  fanoutLimit?: FanoutLimitOptions | false;
+  /**
+   * Joins and leaves per second one connection may make (each changes
+   * presence, which every member hears about); past it `join`/`leave` answer
+   * `RATE_LIMITED`. The bucket holds `maxTopicsPerConnection` changes, so a
+   * client can always rejoin all its topics at once. `0` disables it.
+   * @default {10}
+   */
+  topicChangesPerSecond?: number;
 }
 
 /**
@@ -222,6 +264,12 @@ export const SERVER_DEFAULTS = {
     burstSeconds: 2,
     closeAfter: 1_000,
   } as ResolvedRateLimit,
+  fanoutLimit: {
+    deliveriesPerSecond: 20_000,
+    bytesPerSecond: 16_777_216,
+    burstSeconds: 2,
+  } as ResolvedFanoutLimit,
+  topicChangesPerSecond: 10,
 } as const;
 
 /**
@@ -242,6 +290,7 @@ export const INTEGER_OPTIONS = {
   maxBufferedAmount: 0,
   maxInFlight: 1,
   maxPendingHandshakes: 1,
+  topicChangesPerSecond: 0,
 } as const;
 
 /** One of the {@linkcode INTEGER_OPTIONS}. */
@@ -252,11 +301,14 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
   & Required<
     Omit<
       ServerOptions<State, Push>,
-      "http" | "authenticate" | "backplane" | "rateLimit"
+      "http" | "authenticate" | "backplane" | "rateLimit" | "fanoutLimit"
     >
   >
   & Pick<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">
-  & { rateLimit: ResolvedRateLimit | false };
+  & {
+    rateLimit: ResolvedRateLimit | false;
+    fanoutLimit: ResolvedFanoutLimit | false;
+  };
 
 /**
  * Checks that `value` is a safe integer of at least `min`: the one integer
@@ -283,6 +335,23 @@ function assertNonNegative(name: string, value: number): void {
 function validToken(protocol: string): boolean {
   // RFC 7230 token characters.
   return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(protocol);
+}
+
+function resolveFanoutLimit(
+  options: FanoutLimitOptions | false,
+): ResolvedFanoutLimit | false {
+  if (options === false) return false;
+  const limit = {
+    ...SERVER_DEFAULTS.fanoutLimit,
+    ...withoutUndefined(options),
+  };
+  assertNonNegative(
+    "fanoutLimit.deliveriesPerSecond",
+    limit.deliveriesPerSecond,
+  );
+  assertNonNegative("fanoutLimit.bytesPerSecond", limit.bytesPerSecond);
+  assertNonNegative("fanoutLimit.burstSeconds", limit.burstSeconds);
+  return limit;
 }
 
 function resolveRateLimit(
@@ -312,6 +381,9 @@ export function resolveServerOptions<State, Push extends PushMap>(
     logger: options.logger ?? createLogger(),
     rateLimit: resolveRateLimit(
       options.rateLimit ?? SERVER_DEFAULTS.rateLimit,
+    ),
+    fanoutLimit: resolveFanoutLimit(
+      options.fanoutLimit ?? SERVER_DEFAULTS.fanoutLimit,
     ),
   };
   const { router, path, authenticate, protocols } = resolved;

@@ -209,6 +209,7 @@ Deno.test("a fragmented 80 MiB message: Deno assembles all of it, then 1009 (pin
 Deno.test("a fragmented 80 MiB message on TRANSPORT=node: 1009 at the size limit, memory flat", async () => {
   const node = await startMain("listen", {
     TRANSPORT: "node",
+    CLOSE_TIMEOUT: "1000",
     LOG_LEVEL: "warn",
   });
   try {

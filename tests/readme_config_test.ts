@@ -51,10 +51,16 @@ function shown(value: unknown): string[] {
 Deno.test("README configuration defaults are SERVER_DEFAULTS", () => {
   const rows = configurationRows();
   const byOption = new Map(rows.map((row) => [row.option, row]));
-  const defaults: Record<string, unknown> = { ...SERVER_DEFAULTS };
-  delete defaults.rateLimit;
-  for (const [key, value] of Object.entries(SERVER_DEFAULTS.rateLimit)) {
-    defaults[`rateLimit.${key}`] = value;
+  // Nested defaults (rateLimit, fanoutLimit) have a row per field.
+  const defaults: Record<string, unknown> = {};
+  for (const [option, value] of Object.entries(SERVER_DEFAULTS)) {
+    if (typeof value !== "object" || Array.isArray(value)) {
+      defaults[option] = value;
+      continue;
+    }
+    for (const [key, inner] of Object.entries(value)) {
+      defaults[`${option}.${key}`] = inner;
+    }
   }
   for (const [option, value] of Object.entries(defaults)) {
     const row = byOption.get(option);

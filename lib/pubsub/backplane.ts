@@ -49,6 +49,12 @@ export interface Backplane {
   setLocalCount(topic: string, count: number): void;
   /** The member count of `topic` across every live node. */
   presence(topic: string, localCount: number): Promise<Presence>;
+  /**
+   * The members `topic` has on other nodes, as last known, without waiting
+   * (for charging a publish to its sender); engines that cannot tell
+   * leave it out.
+   */
+  remoteCount?(topic: string): number;
   /** Current health. */
   health(): BackplaneHealth;
   /** Stops the engine and frees its connections. */

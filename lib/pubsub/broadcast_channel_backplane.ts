@@ -74,9 +74,17 @@ export class BroadcastChannelBackplane implements Backplane {
 
   /** Local count plus the last counts the other isolates reported. */
   presence(topic: string, localCount: number): Promise<Presence> {
-    let count = localCount;
+    return Promise.resolve({
+      count: localCount + this.remoteCount(topic),
+      version: nowMicros(),
+    });
+  }
+
+  /** The last counts the other isolates reported. */
+  remoteCount(topic: string): number {
+    let count = 0;
     for (const counts of this.#remote.values()) count += counts.get(topic) ?? 0;
-    return Promise.resolve({ count, version: nowMicros() });
+    return count;
   }
 
   /** `ok` while the channel is open. */

@@ -147,6 +147,14 @@ export class PubSub {
   }
 
   /**
+   * The members a publish to `topic` reaches now, as best known without
+   * waiting: the local ones, plus what the engine last knew of the others.
+   */
+  memberCount(topic: string): number {
+    return this.#hub.count(topic) + (this.#backplane.remoteCount?.(topic) ?? 0);
+  }
+
+  /**
    * Sends an encoded message to every member of a topic on every node: the
    * local ones at once, the others through the backplane. The text is sent
    * as it is to each member: encode once, publish once.

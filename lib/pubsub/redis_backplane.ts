@@ -119,6 +119,8 @@ export class RedisBackplane implements Backplane {
   #pub: Scripted | undefined;
   #sub: RedisClient | undefined;
   #local = new Map<string, number>();
+  /** Recently read remote member counts, least recently read first (bounded). */
+  #remoteCounts = new Map<string, { count: number; at: number }>();
   #subscribed = new Set<string>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #wasDown = false;
@@ -246,12 +248,35 @@ export class RedisBackplane implements Backplane {
           this.#nodesKey(),
           this.#options.presenceTtl,
         );
+        this.#remember(topic, Math.max(0, Number(count) - localCount));
         return { count: Number(count), version: Number(version) };
       } catch {
         // fall through to the local view
       }
     }
     return { count: localCount, version: nowMicros() };
+  }
+
+  /**
+   * The other nodes' members of `topic` as last read (at most a second
+   * old: an older figure is refreshed in the background).
+   */
+  remoteCount(topic: string): number {
+    const known = this.#remoteCounts.get(topic);
+    if (known === undefined || performance.now() - known.at > 1_000) {
+      // Marked fresh at once: one refresh at a time per topic.
+      this.#remember(topic, known?.count ?? 0);
+      this.presence(topic, this.#local.get(topic) ?? 0).catch(() => {});
+    }
+    return known?.count ?? 0;
+  }
+
+  #remember(topic: string, count: number): void {
+    this.#remoteCounts.delete(topic);
+    if (this.#remoteCounts.size >= 1_000) {
+      this.#remoteCounts.delete(this.#remoteCounts.keys().next().value!);
+    }
+    this.#remoteCounts.set(topic, { count, at: performance.now() });
   }
 
   /** `degraded` while either client is not connected. */
