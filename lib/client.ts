@@ -26,9 +26,23 @@ import {
 } from "./protocol/close_code.ts";
 import { encodeEvent, parseServerMessage } from "./protocol/envelope.ts";
 import { ClientErrorCode } from "./protocol/error_code.ts";
+import {
+  applyPresence,
+  type LibraryPushes,
+  PRESENCE_DIFF,
+  PRESENCE_STATE,
+  type PresenceDiff,
+  type PresenceState,
+} from "./protocol/presence.ts";
 
 export { ClientErrorCode } from "./protocol/error_code.ts";
 export { shouldReconnect } from "./protocol/close_code.ts";
+export type {
+  LibraryPushes,
+  PresenceDiff,
+  PresenceMembers,
+  PresenceState,
+} from "./protocol/presence.ts";
 
 /**
  * A router type, seen from the client: its events and its pushes. An
@@ -44,8 +58,8 @@ export interface RouterShape {
 /** The events (client-to-server) of a router type. */
 export type RouterEvents<R extends RouterShape> = R["events"];
 
-/** The pushes (server-to-client events) of a router type. */
-export type RouterPushes<R extends RouterShape> = R["pushes"];
+/** The pushes (server-to-client events) of a router type, with the library's own. */
+export type RouterPushes<R extends RouterShape> = R["pushes"] & LibraryPushes;
 
 /** The connection's state, as a page shows it. */
 export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
@@ -148,6 +162,8 @@ export class DuplexClient<R extends RouterShape> {
   #state: ClientState = "connecting";
   #stateListeners = new Set<(state: ClientState, code?: number) => void>();
   #handlers = new Map<string, Set<Handler>>();
+  /** Topic → who is in it, from presence pushes. */
+  #presence = new Map<string, Map<string, unknown>>();
   #pending = new Map<number, Pending>();
   #outbox: Queued[] = [];
   #joins = new Map<string, { event: string; data: unknown }>();
@@ -276,6 +292,15 @@ export class DuplexClient<R extends RouterShape> {
     return this.request(event, data);
   }
 
+  /**
+   * Who is in a topic with presence, as the server last told: presence key
+   * → metadata (empty for a topic without presence, or before the
+   * snapshot). Kept up to date from `presence.state` and `presence.diff`.
+   */
+  members(topic: string): ReadonlyMap<string, unknown> {
+    return this.#presence.get(topic) ?? new Map();
+  }
+
   /** Stops replaying a join after reconnects (send your own leave event too). */
   leave<E extends keyof RouterEvents<R> & string>(
     event: E,
@@ -370,6 +395,9 @@ export class DuplexClient<R extends RouterShape> {
     const message = parseServerMessage(text);
     if (message === undefined) return;
     if (message.kind === "push") {
+      if (message.event === PRESENCE_STATE || message.event === PRESENCE_DIFF) {
+        this.#applyPresence(message.data as PresenceState | PresenceDiff);
+      }
       for (const handler of this.#handlers.get(message.event) ?? []) {
         (handler as (data: unknown) => void)(message.data);
       }
@@ -386,6 +414,13 @@ export class DuplexClient<R extends RouterShape> {
         new RequestError(message.error.code, message.error.message),
       );
     } else pending.resolve(message.data);
+  }
+
+  #applyPresence(push: PresenceState | PresenceDiff): void {
+    if (typeof push?.topic !== "string") return;
+    let members = this.#presence.get(push.topic);
+    if (!members) this.#presence.set(push.topic, members = new Map());
+    applyPresence(members, push);
   }
 
   #failPending(

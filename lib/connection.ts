@@ -20,7 +20,7 @@ import {
 } from "./protocol/close_code.ts";
 import { encodePush } from "./protocol/envelope.ts";
 import type { Presence } from "./pubsub/backplane.ts";
-import type { PublishResult, PubSub } from "./pubsub/pubsub.ts";
+import type { JoinOptions, PublishResult, PubSub } from "./pubsub/pubsub.ts";
 import type { Context, PublishOptions, PushArgs, PushMap } from "./context.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import { EventError } from "./event_error.ts";
@@ -229,12 +229,14 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   }
 
   /** Joins a topic; `false` when already a member or not open. */
-  join(topic: string): boolean {
+  join(topic: string, options: JoinOptions = {}): boolean {
     if (this.#readyState !== ReadyState.OPEN) return false;
     const pubsub = this.#shared.pubsub;
-    if (pubsub.topicsOf(this).has(topic)) return false;
-    this.#charge(this.#limits().topicChange());
-    return pubsub.join(this, topic);
+    // A join changes presence; so does new presence metadata on a rejoin.
+    if (!pubsub.topicsOf(this).has(topic) || options.presence) {
+      this.#charge(this.#limits().topicChange());
+    }
+    return pubsub.join(this, topic, options);
   }
 
   /** Leaves a topic; `false` when not a member. */

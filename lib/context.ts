@@ -7,7 +7,7 @@
 
 import type { ReadyState } from "./protocol/close_code.ts";
 import type { Presence } from "./pubsub/backplane.ts";
-import type { PublishResult } from "./pubsub/pubsub.ts";
+import type { JoinOptions, PublishResult } from "./pubsub/pubsub.ts";
 
 /** Pushes (server-to-client events): event name → payload type. */
 export type PushMap = Record<string, unknown>;
@@ -64,12 +64,16 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
    */
   close(code?: number, reason?: string): void;
   /**
-   * Joins a topic. Leaving happens by itself when the connection closes.
+   * Joins a topic. Leaving happens by itself when the connection closes. In
+   * a topic with presence, `options.presence` names the presence key and
+   * metadata; joining again with other metadata updates it.
    * @returns `false` when already a member, or when the connection is not open.
-   * @throws {EventError} `BAD_TOPIC` (1-128 characters of `A-Z a-z 0-9 _ . : -`)
-   * or `TOO_MANY_TOPICS`; a handler lets it through as an error envelope.
+   * @throws {EventError} `BAD_TOPIC` (1-128 characters of `A-Z a-z 0-9 _ . : -`),
+   * `TOO_MANY_TOPICS`, `RATE_LIMITED` (joining and leaving too fast) or
+   * `INVALID_DATA` (a bad presence key or metadata); a handler lets it
+   * through as an error envelope.
    */
-  join(topic: string): boolean;
+  join(topic: string, options?: JoinOptions): boolean;
   /**
    * Leaves a topic.
    * @returns `false` when not a member.

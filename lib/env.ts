@@ -106,6 +106,8 @@ const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   MAX_IN_FLIGHT: "maxInFlight",
   MAX_PENDING_HANDSHAKES: "maxPendingHandshakes",
   TOPIC_CHANGES_PER_SECOND: "topicChangesPerSecond",
+  PRESENCE_INTERVAL: "presenceInterval",
+  PRESENCE_GRACE: "presenceGrace",
 };
 
 function text(get: EnvGetter, name: string): string | undefined {
@@ -232,6 +234,7 @@ function backplane(
           url,
           prefix: text(get, "REDIS_PREFIX"),
           presenceTtl,
+          secret: text(get, "BACKPLANE_SECRET"),
           logger,
         }),
       ];

@@ -26,6 +26,7 @@
  * @module
  */
 
+export { type FanoutLimitOptions } from "./server_options.ts";
 export {
   createServer,
   type DuplexServer,
@@ -86,6 +87,7 @@ export {
 export { installProcessGuard } from "./process_guard.ts";
 export {
   type Backplane,
+  type BackplaneEvents,
   type BackplaneHealth,
   type BackplaneSink,
   LocalBackplane,
@@ -95,7 +97,21 @@ export {
   BroadcastChannelBackplane,
   type BroadcastChannelBackplaneOptions,
 } from "./pubsub/broadcast_channel_backplane.ts";
-export type { PublishResult } from "./pubsub/pubsub.ts";
+export type { JoinOptions, PublishResult } from "./pubsub/pubsub.ts";
+export type { PresenceDelta, PresenceEntry } from "./pubsub/presence.ts";
+export type {
+  PresencePolicy,
+  TopicMatcher,
+  TopicPolicy,
+} from "./pubsub/topic_policy.ts";
+export {
+  type LibraryPushes,
+  PRESENCE_DIFF,
+  PRESENCE_STATE,
+  type PresenceDiff,
+  type PresenceMembers,
+  type PresenceState,
+} from "./protocol/presence.ts";
 export type {
   InferInput,
   InferOutput,

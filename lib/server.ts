@@ -31,6 +31,7 @@ import { createOriginPolicy } from "./origin_policy.ts";
 import { encodePush } from "./protocol/envelope.ts";
 import type { BackplaneHealth, Presence } from "./pubsub/backplane.ts";
 import { type PublishResult, PubSub } from "./pubsub/pubsub.ts";
+import { topicPolicies } from "./pubsub/topic_policy.ts";
 import type { Context } from "./context.ts";
 import { resolveServerOptions, type ServerOptions } from "./server_options.ts";
 
@@ -184,9 +185,8 @@ export function createServer<State, Push extends PushMap>(
   const connections = new Map<string, Connection<State, Push>>();
   const metrics = new Metrics();
   const pubsub = new PubSub({
-    backplane: config.backplane,
-    maxTopicsPerConnection: config.maxTopicsPerConnection,
-    logger,
+    ...config,
+    policyOf: topicPolicies(config.topics),
   });
   const ready = pubsub.start();
   const limit = config.maxSockets === "auto"

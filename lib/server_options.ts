@@ -10,6 +10,7 @@ import type { Backplane } from "./pubsub/backplane.ts";
 import type { PushMap } from "./context.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
 import type { HttpRouter } from "./http_router.ts";
+import type { TopicPolicy } from "./pubsub/topic_policy.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
 /** What `authenticate` may return: the connection's state, or a refusal. */
@@ -193,6 +194,24 @@ export interface ServerOptions<State, Push extends PushMap> {
    */
   maxTopicsPerConnection?: number;
   /**
+   * What topics have besides delivery, by name or pattern: presence with
+   * members (and history). The first policy that matches a topic applies.
+   * @default {[]}
+   */
+  topics?: readonly TopicPolicy[];
+  /**
+   * Milliseconds between two presence diffs of one topic on one node: the
+   * changes in between (joins, leaves, metadata) go out as one diff.
+   * @default {250}
+   */
+  presenceInterval?: number;
+  /**
+   * Milliseconds a presence key stays after its last connection left, so
+   * that a reconnect within it never shows as leaving.
+   * @default {5000}
+   */
+  presenceGrace?: number;
+  /**
    * Bytes the runtime may hold unsent for one peer (Deno's `bufferedAmount`)
    * before it is closed with 1013 "slow consumer"; `0` disables the cap.
    * @default {1048576}
@@ -255,6 +274,9 @@ export const SERVER_DEFAULTS = {
   closeTimeout: 5_000,
   drainTimeout: 3_000,
   maxTopicsPerConnection: 100,
+  topics: [] as readonly TopicPolicy[],
+  presenceInterval: 250,
+  presenceGrace: 5_000,
   maxBufferedAmount: 1_048_576,
   maxInFlight: 64,
   maxPendingHandshakes: 1_000,
@@ -287,6 +309,8 @@ export const INTEGER_OPTIONS = {
   closeTimeout: 1,
   drainTimeout: 0,
   maxTopicsPerConnection: 1,
+  presenceInterval: 1,
+  presenceGrace: 0,
   maxBufferedAmount: 0,
   maxInFlight: 1,
   maxPendingHandshakes: 1,

@@ -24,6 +24,8 @@ export function createApp(
   options: AppOptions = {},
 ): DuplexServer<UserState, ServerPushes> {
   return createServer({
+    // Every room has presence with members; options may say otherwise.
+    topics: [{ match: "*", presence: true }],
     ...options,
     router: events,
     http: httpRoutes,

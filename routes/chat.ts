@@ -1,6 +1,9 @@
 /**
- * The example chat: rooms are topics. `chat.join`, `chat.say`, `chat.leave`
- * and `chat.who`; every member gets `chat.message` and `chat.presence`.
+ * The example chat: rooms are topics with presence. `chat.join`, `chat.say`,
+ * `chat.leave` and `chat.who`; every member gets `chat.message`, and the
+ * library's `presence.state` / `presence.diff` say who is in the room (one
+ * entry per user, however many tabs it has open, with a status and a
+ * colour), at most one diff per room every presence interval.
  *
  * @module
  */
@@ -9,55 +12,70 @@ import { z } from "zod";
 import { type Context, EventError } from "@duplex-ws/duplex";
 import type { UserState } from "./auth.ts";
 
-/** What the chat pushes. */
+/** What the chat pushes (besides the library's presence pushes). */
 export type ChatPushes = {
   /** A message said in a room, to every member, the sender included. */
   "chat.message": { room: string; from: string; text: string; at: number };
-  /**
-   * A room's member count on every node. Keep the one with the highest
-   * `version`: pushes from different nodes can arrive out of order.
-   */
-  "chat.presence": { room: string; count: number; version: number };
 };
+
+/** A member of a room as `chat.who` lists it and presence pushes carry it. */
+export interface RoomMember {
+  /** The member's name. */
+  name: string;
+  /** What the member said about itself on joining, if anything. */
+  status: string;
+  /** A colour derived from the name, for the page. */
+  color: string;
+}
 
 type ChatContext = Context<UserState, ChatPushes>;
 
-/** `{room}`: the room name is checked by `join` (BAD_TOPIC). */
-export const roomSchema = z.object({ room: z.string() });
+/** A room name: what a topic may be (checked again by `join`: BAD_TOPIC). */
+export const roomName = z.string().min(1).max(128);
+
+/** `{room}`. */
+export const roomSchema = z.object({ room: roomName });
+
+/** `{room, status?}`: a status of at most 64 characters. */
+export const joinSchema = z.object({
+  room: roomName,
+  status: z.string().max(64).optional(),
+});
 
 /** `{room, text}`: text of 1–2000 characters. */
 export const saySchema = z.object({
-  room: z.string(),
+  room: roomName,
   text: z.string().min(1).max(2000),
 });
 
-/** Tells every member of `room` its current count. */
-export async function announcePresence(
-  ctx: ChatContext,
-  room: string,
-): Promise<number> {
-  const { count, version } = await ctx.presence(room);
-  await ctx.publish(room, "chat.presence", { room, count, version });
-  return count;
+/** A stable colour for a name. */
+export function colorOf(name: string): string {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360} 60% 45%)`;
 }
 
-/** `chat.join {room}` → `{room, count}`; everyone in the room gets `chat.presence`. */
+/**
+ * `chat.join {room, status?}` → `{room, count}`; the joiner gets
+ * `presence.state`, the room a `presence.diff` with the user in it.
+ */
 export async function joinRoom(
-  { room }: z.infer<typeof roomSchema>,
+  { room, status = "" }: z.infer<typeof joinSchema>,
   ctx: ChatContext,
 ): Promise<{ room: string; count: number }> {
-  ctx.join(room);
-  return { room, count: await announcePresence(ctx, room) };
+  const { user } = ctx.state;
+  ctx.join(room, {
+    presence: { key: user, meta: { status, color: colorOf(user) } },
+  });
+  return { room, count: (await ctx.presence(room)).count };
 }
 
-/** `chat.leave {room}` → `{room, left}`; the rest of the room gets `chat.presence`. */
-export async function leaveRoom(
+/** `chat.leave {room}` → `{room, left}`; the room hears of it in a diff (after the grace period, if it was the user's last tab). */
+export function leaveRoom(
   { room }: z.infer<typeof roomSchema>,
   ctx: ChatContext,
-): Promise<{ room: string; left: boolean }> {
-  const left = ctx.leave(room);
-  if (left) await announcePresence(ctx, room);
-  return { room, left };
+): { room: string; left: boolean } {
+  return { room, left: ctx.leave(room) };
 }
 
 /**
@@ -72,7 +90,7 @@ export async function say(
   if (!ctx.topics.has(room)) {
     throw new EventError(
       "NOT_A_MEMBER",
-      `Join "${room}" before saying something there`,
+      "Join the room before saying something there",
     );
   }
   const at = Date.now();
@@ -91,15 +109,24 @@ export async function say(
   return { at };
 }
 
-/** `chat.who {room}` → `{room, count}`. */
+/**
+ * `chat.who {room}` → `{room, count, members}`: who is in the room, with
+ * their status and colour (members only: `NOT_A_MEMBER` otherwise).
+ */
 export async function who(
   { room }: z.infer<typeof roomSchema>,
   ctx: ChatContext,
-): Promise<{ room: string; count: number }> {
-  return { room, count: (await ctx.presence(room)).count };
-}
-
-/** On close: tells the rooms the connection was in their new count. */
-export async function announceDeparture(ctx: ChatContext): Promise<void> {
-  await Promise.all([...ctx.topics].map((room) => announcePresence(ctx, room)));
+): Promise<{ room: string; count: number; members: RoomMember[] }> {
+  if (!ctx.topics.has(room)) {
+    throw new EventError("NOT_A_MEMBER", "Join the room to see who is there");
+  }
+  const { count, members = {} } = await ctx.presence(room);
+  return {
+    room,
+    count,
+    members: Object.entries(members).map(([name, meta]) => ({
+      name,
+      ...(meta as Omit<RoomMember, "name">),
+    })),
+  };
 }

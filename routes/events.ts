@@ -9,9 +9,9 @@ import { z } from "zod";
 import { EventRouter } from "@duplex-ws/duplex";
 import type { UserState } from "./auth.ts";
 import {
-  announceDeparture,
   type ChatPushes,
   joinRoom,
+  joinSchema,
   leaveRoom,
   roomSchema,
   say,
@@ -33,7 +33,7 @@ export const events = new EventRouter<UserState, ServerPushes>()
     user: ctx.state.user,
     protocol: ctx.protocol,
   }))
-  .on("chat.join", roomSchema, joinRoom)
+  .on("chat.join", joinSchema, joinRoom)
   .on("chat.say", saySchema, say)
   .on("chat.leave", roomSchema, leaveRoom)
   .on("chat.who", roomSchema, who)
@@ -43,8 +43,7 @@ export const events = new EventRouter<UserState, ServerPushes>()
       user: ctx.state.user,
       events: events.eventNames(),
     });
-  })
-  .onClose(announceDeparture);
+  });
 
 /** The type of the example app's router, for typed clients. */
 export type ExampleRouter = typeof events;

@@ -195,9 +195,13 @@ Deno.test("DuplexClient types follow the router (compile-time)", () => {
     c.request("chat.say", { room: "r" });
     // @ts-expect-error: not a push of the router
     c.on("chat.nothing", () => {});
-    c.on("chat.presence", (p) => {
+    c.on("presence.diff", (p) => {
       const n: number = p.count;
       return n;
+    });
+    c.on("chat.message", (m) => {
+      const from: string = m.from;
+      return from;
     });
   };
   assert.equal(typeof useIt, "function");

@@ -1,7 +1,24 @@
 import assert from "node:assert/strict";
 import { EventError, silentLogger } from "@duplex-ws/duplex";
 import { Hub, type Member } from "../lib/pubsub/hub.ts";
-import { isValidTopic, PubSub } from "../lib/pubsub/pubsub.ts";
+import {
+  isValidTopic,
+  PubSub,
+  type PubSubOptions,
+} from "../lib/pubsub/pubsub.ts";
+import { topicPolicies } from "../lib/pubsub/topic_policy.ts";
+
+/** PubSub options as createServer resolves them. */
+function pubsubOptions(extra: Partial<PubSubOptions> = {}): PubSubOptions {
+  return {
+    maxTopicsPerConnection: 100,
+    policyOf: topicPolicies([]),
+    presenceInterval: 250,
+    presenceGrace: 0,
+    logger: silentLogger,
+    ...extra,
+  };
+}
 
 function member(id: string, open = true): Member & { sent: string[] } {
   const sent: string[] = [];
@@ -80,10 +97,7 @@ Deno.test("topic names: 1-128 characters of A-Z a-z 0-9 _ . : -", () => {
 });
 
 Deno.test("PubSub refuses bad topics and too many topics with error codes", () => {
-  const pubsub = new PubSub({
-    maxTopicsPerConnection: 2,
-    logger: silentLogger,
-  });
+  const pubsub = new PubSub(pubsubOptions({ maxTopicsPerConnection: 2 }));
   const a = member("a");
   assert.throws(
     () => pubsub.join(a, "../x"),
@@ -106,10 +120,7 @@ Deno.test("PubSub refuses bad topics and too many topics with error codes", () =
 });
 
 Deno.test("PubSub with the local engine: delivery, exclusion, prototype names, presence", async () => {
-  const pubsub = new PubSub({
-    maxTopicsPerConnection: 100,
-    logger: silentLogger,
-  });
+  const pubsub = new PubSub(pubsubOptions());
   await pubsub.start();
   const a = member("a");
   const b = member("b");
@@ -133,10 +144,7 @@ Deno.test("PubSub with the local engine: delivery, exclusion, prototype names, p
 });
 
 Deno.test("PubSub.publish encodes nothing: the same text reaches every member", async () => {
-  const pubsub = new PubSub({
-    maxTopicsPerConnection: 100,
-    logger: silentLogger,
-  });
+  const pubsub = new PubSub(pubsubOptions());
   const members = Array.from({ length: 50 }, (_, i) => member(`m${i}`));
   for (const m of members) pubsub.join(m, "room");
   const stringify = JSON.stringify;

@@ -7,8 +7,20 @@
  * @module
  */
 
+import type { PresenceDelta, PresenceEntry } from "./presence.ts";
+
 /** What a backplane calls with messages published on other nodes. */
 export type BackplaneSink = (topic: string, text: string) => void;
+
+/** What an engine that carries presence with members tells the node besides messages. */
+export interface BackplaneEvents {
+  /** Another node changed its presence entries of a topic this node watches. */
+  presence(topic: string, node: string, delta: PresenceDelta): void;
+  /** A node left or died: its presence entries are gone. */
+  nodeGone(node: string): void;
+  /** The engine reached the other nodes again after an outage: share and reload. */
+  resync(): void;
+}
 
 /** A backplane's health, as `/healthz` and the metrics report it. */
 export interface BackplaneHealth {
@@ -20,8 +32,13 @@ export interface BackplaneHealth {
 
 /** A total member count of a topic across every node. */
 export interface Presence {
-  /** Members on every live node. */
+  /** Members on every live node (in a topic with presence: distinct presence keys). */
   count: number;
+  /**
+   * In a topic with presence: presence key → metadata, up to the topic's
+   * `maxMembers`.
+   */
+  members?: Record<string, unknown>;
   /**
    * When it was read, in microseconds on the backplane's clock: of two
    * presence reports for one topic, the later `version` is the newer.
@@ -33,8 +50,11 @@ export interface Presence {
 export interface Backplane {
   /** The engine: `local`, `broadcast-channel` or `redis`. */
   readonly kind: string;
-  /** Starts the engine; messages from other nodes go to `sink`. */
-  start(sink: BackplaneSink): Promise<void>;
+  /**
+   * Starts the engine; messages from other nodes go to `sink`, presence
+   * changes and node deaths to `events` (engines with presence).
+   */
+  start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void>;
   /** This node has local members in `topic` now (called on the first one). */
   subscribe(topic: string): void;
   /** This node has no local members in `topic` any more. */
@@ -55,6 +75,20 @@ export interface Backplane {
    * leave it out.
    */
   remoteCount?(topic: string): number;
+  /**
+   * Stores and sends this node's presence changes to a topic; engines that
+   * leave the four presence methods out keep presence with members to each
+   * node.
+   */
+  sharePresence?(topic: string, delta: PresenceDelta): Promise<void>;
+  /** Every other live node's presence entries of a topic, by node. */
+  loadPresence?(
+    topic: string,
+  ): Promise<Map<string, Record<string, PresenceEntry>>>;
+  /** Starts telling `events.presence` about a topic. */
+  watchPresence?(topic: string): void;
+  /** Stops it. */
+  unwatchPresence?(topic: string): void;
   /** Current health. */
   health(): BackplaneHealth;
   /** Stops the engine and frees its connections. */

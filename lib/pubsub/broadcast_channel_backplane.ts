@@ -9,17 +9,23 @@
 
 import {
   type Backplane,
+  type BackplaneEvents,
   type BackplaneHealth,
   type BackplaneSink,
   nowMicros,
   type Presence,
 } from "./backplane.ts";
+import type { PresenceDelta, PresenceEntry } from "./presence.ts";
 
 type ChannelMessage =
   | { type: "publish"; topic: string; text: string }
   | { type: "count"; node: string; topic: string; count: number }
+  | { type: "presence"; node: string; topic: string; delta: PresenceDelta }
   | { type: "hello"; node: string }
   | { type: "bye"; node: string };
+
+/** Topic → node → key → entry. */
+type PresenceStore = Map<string, Map<string, Map<string, PresenceEntry>>>;
 
 /** Options of {@linkcode BroadcastChannelBackplane}. */
 export interface BroadcastChannelBackplaneOptions {
@@ -39,14 +45,18 @@ export class BroadcastChannelBackplane implements Backplane {
   #channel: BroadcastChannel | undefined;
   #local = new Map<string, number>();
   #remote = new Map<string, Map<string, number>>();
+  /** Every isolate's presence entries, this one's included: every isolate gets every change. */
+  #presence: PresenceStore = new Map();
+  #events: BackplaneEvents | undefined;
 
   /** Creates the engine; nothing happens before `start`. */
   constructor(options: BroadcastChannelBackplaneOptions = {}) {
     this.#name = options.channel ?? "duplex";
   }
 
-  /** Opens the channel and asks the other isolates for their counts. */
-  start(sink: BackplaneSink): Promise<void> {
+  /** Opens the channel and asks the other isolates for their counts and presence. */
+  start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void> {
+    this.#events = events;
     const channel = new BroadcastChannel(this.#name);
     channel.onmessage = (event: MessageEvent<ChannelMessage>) =>
       this.#receive(event.data, sink);
@@ -87,6 +97,42 @@ export class BroadcastChannelBackplane implements Backplane {
     return count;
   }
 
+  /** Records this isolate's presence changes and posts them to the others. */
+  sharePresence(topic: string, delta: PresenceDelta): Promise<void> {
+    this.#store(topic, this.#node, delta);
+    this.#post({ type: "presence", node: this.#node, topic, delta });
+    return Promise.resolve();
+  }
+
+  /** The other isolates' entries of a topic, as every change has been posted to all. */
+  loadPresence(
+    topic: string,
+  ): Promise<Map<string, Record<string, PresenceEntry>>> {
+    const loaded = new Map<string, Record<string, PresenceEntry>>();
+    for (const [node, entries] of this.#presence.get(topic) ?? []) {
+      if (node !== this.#node) loaded.set(node, Object.fromEntries(entries));
+    }
+    return Promise.resolve(loaded);
+  }
+
+  /** Nothing to do: every isolate receives every change. */
+  watchPresence(_topic: string): void {}
+  /** Nothing to do. */
+  unwatchPresence(_topic: string): void {}
+
+  #store(topic: string, node: string, delta: PresenceDelta): void {
+    let nodes = this.#presence.get(topic);
+    if (!nodes) this.#presence.set(topic, nodes = new Map());
+    let entries = nodes.get(node);
+    if (!entries) nodes.set(node, entries = new Map());
+    for (const [key, entry] of Object.entries(delta)) {
+      if (entry === null) entries.delete(key);
+      else entries.set(key, entry);
+    }
+    if (entries.size === 0) nodes.delete(node);
+    if (nodes.size === 0) this.#presence.delete(topic);
+  }
+
   /** `ok` while the channel is open. */
   health(): BackplaneHealth {
     return this.#channel
@@ -120,13 +166,28 @@ export class BroadcastChannelBackplane implements Backplane {
         else counts.set(message.topic, message.count);
         break;
       }
+      case "presence":
+        this.#store(message.topic, message.node, message.delta);
+        this.#events?.presence(message.topic, message.node, message.delta);
+        break;
       case "hello":
         for (const [topic, count] of this.#local) {
           this.#post({ type: "count", node: this.#node, topic, count });
         }
+        for (const [topic, nodes] of this.#presence) {
+          const mine = nodes.get(this.#node);
+          if (!mine) continue;
+          const delta = Object.fromEntries(mine);
+          this.#post({ type: "presence", node: this.#node, topic, delta });
+        }
         break;
       case "bye":
         this.#remote.delete(message.node);
+        for (const [topic, nodes] of this.#presence) {
+          nodes.delete(message.node);
+          if (nodes.size === 0) this.#presence.delete(topic);
+        }
+        this.#events?.nodeGone(message.node);
         break;
     }
   }

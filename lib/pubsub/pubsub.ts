@@ -13,9 +13,16 @@ import {
   type Backplane,
   type BackplaneHealth,
   LocalBackplane,
+  nowMicros,
   type Presence,
 } from "./backplane.ts";
 import { Hub, type Member } from "./hub.ts";
+import {
+  checkPresence,
+  type PresenceEngine,
+  PresenceTracker,
+} from "./presence.ts";
+import type { ResolvedTopicPolicy } from "./topic_policy.ts";
 
 /** The most characters a topic name may have. */
 export const MAX_TOPIC_LENGTH = 128;
@@ -63,8 +70,25 @@ export interface PubSubOptions {
   backplane?: Backplane;
   /** Topics one connection may be in at once. */
   maxTopicsPerConnection: number;
+  /** What each topic has besides delivery. */
+  policyOf: (topic: string) => ResolvedTopicPolicy;
+  /** Milliseconds between two presence diffs of one topic. */
+  presenceInterval: number;
+  /** Milliseconds a presence key stays after its last connection left. */
+  presenceGrace: number;
   /** Where to log backplane failures. */
   logger: Logger;
+}
+
+/** What a join asks for besides membership. */
+export interface JoinOptions {
+  /**
+   * For a topic with presence: the presence key (one entry per key, however
+   * many connections share it) and the member's metadata (JSON, at most
+   * 1 KiB). Joining again with other metadata updates it.
+   * @default {{ key: the connection's id, meta: null }}
+   */
+  presence?: { key?: string; meta?: unknown };
 }
 
 /** Topic membership, publishing and presence for one node. */
@@ -73,6 +97,8 @@ export class PubSub {
   readonly #backplane: Backplane;
   readonly #maxTopics: number;
   readonly #logger: Logger;
+  readonly #policyOf: (topic: string) => ResolvedTopicPolicy;
+  readonly #presence: PresenceTracker;
   #started: Promise<void> | undefined;
 
   /** Makes the pub/sub of one node; nothing starts before `start`. */
@@ -82,6 +108,14 @@ export class PubSub {
     this.#backplane = backplane;
     this.#maxTopics = maxTopicsPerConnection;
     this.#logger = logger;
+    this.#policyOf = options.policyOf;
+    this.#presence = new PresenceTracker({
+      engine: presenceEngine(backplane),
+      interval: options.presenceInterval,
+      grace: options.presenceGrace,
+      deliver: (topic, text) => this.#hub.deliver(topic, text),
+      logger,
+    });
   }
 
   /** The engine's kind: `local`, `broadcast-channel` or `redis`. */
@@ -91,8 +125,13 @@ export class PubSub {
 
   /** Starts the backplane once; messages from other nodes reach local members. */
   start(): Promise<void> {
+    const presence = this.#presence;
     this.#started ??= this.#backplane.start((topic, text) => {
       if (isValidTopic(topic)) this.#hub.deliver(topic, text);
+    }, {
+      presence: (topic, node, delta) => presence.receive(topic, node, delta),
+      nodeGone: (node) => presence.nodeGone(node),
+      resync: () => presence.resync(),
     }).catch((error) => {
       this.#logger.error("backplane failed to start", {
         kind: this.#backplane.kind,
@@ -103,14 +142,26 @@ export class PubSub {
   }
 
   /**
-   * Adds a member to a topic.
-   * @returns `false` when it already was a member.
-   * @throws {EventError} `BAD_TOPIC` or `TOO_MANY_TOPICS`.
+   * Adds a member to a topic. In a topic with presence, the member's
+   * presence key and metadata are tracked, and it gets the snapshot.
+   * @returns `false` when it already was a member (its presence metadata is
+   * updated then, when given).
+   * @throws {EventError} `BAD_TOPIC`, `TOO_MANY_TOPICS`, or `INVALID_DATA`
+   * for a bad presence key or metadata.
    */
-  join(member: Member, topic: string): boolean {
+  join(member: Member, topic: string, options: JoinOptions = {}): boolean {
     assertTopic(topic);
+    const presence = this.#policyOf(topic).presence;
+    const key = options.presence?.key ?? member.id;
+    const meta = options.presence?.meta ?? null;
+    if (presence) checkPresence(key, meta);
     const topics = this.#hub.topicsOf(member);
-    if (topics.has(topic)) return false;
+    if (topics.has(topic)) {
+      if (presence && options.presence) {
+        this.#presence.join(member, topic, key, meta, presence.maxMembers);
+      }
+      return false;
+    }
     if (topics.size >= this.#maxTopics) {
       throw new EventError(
         ErrorCode.TOO_MANY_TOPICS,
@@ -121,6 +172,9 @@ export class PubSub {
     const count = this.#hub.count(topic);
     if (count === 1) this.#backplane.subscribe(topic);
     this.#backplane.setLocalCount(topic, count);
+    if (presence) {
+      this.#presence.join(member, topic, key, meta, presence.maxMembers);
+    }
     return true;
   }
 
@@ -130,14 +184,14 @@ export class PubSub {
    */
   leave(member: Member, topic: string): boolean {
     if (!isValidTopic(topic) || !this.#hub.leave(member, topic)) return false;
-    this.#left(topic);
+    this.#left(member, topic);
     return true;
   }
 
   /** Removes a member from every topic; returns the topics it left. */
   leaveAll(member: Member): string[] {
     const topics = this.#hub.leaveAll(member);
-    for (const topic of topics) this.#left(topic);
+    for (const topic of topics) this.#left(member, topic);
     return topics;
   }
 
@@ -178,9 +232,21 @@ export class PubSub {
     );
   }
 
-  /** The member count of a topic on every live node. */
+  /**
+   * The member count of a topic on every live node; in a topic with
+   * presence that this node serves, who the members are too.
+   */
   presence(topic: string): Promise<Presence> {
     assertTopic(topic);
+    const policy = this.#policyOf(topic).presence;
+    const state = policy && this.#presence.state(topic, policy.maxMembers);
+    if (state) {
+      return Promise.resolve({
+        count: state.count,
+        version: nowMicros(),
+        members: state.members,
+      });
+    }
     return this.#backplane.presence(topic, this.#hub.count(topic));
   }
 
@@ -189,15 +255,29 @@ export class PubSub {
     return { kind: this.#backplane.kind, ...this.#backplane.health() };
   }
 
-  /** Stops the backplane. */
+  /** Shares what presence has pending, then stops the backplane. */
   async close(): Promise<void> {
+    this.#presence.close();
     await this.#started;
     await this.#backplane.close();
   }
 
-  #left(topic: string): void {
+  #left(member: Member, topic: string): void {
+    this.#presence.leave(member, topic);
     const count = this.#hub.count(topic);
     if (count === 0) this.#backplane.unsubscribe(topic);
     this.#backplane.setLocalCount(topic, count);
   }
+}
+
+/** The presence side of an engine; one without it keeps presence to this node. */
+function presenceEngine(backplane: Backplane): PresenceEngine {
+  return {
+    share: (topic, delta) =>
+      backplane.sharePresence?.(topic, delta) ?? Promise.resolve(),
+    load: (topic) =>
+      backplane.loadPresence?.(topic) ?? Promise.resolve(new Map()),
+    watch: (topic) => backplane.watchPresence?.(topic),
+    unwatch: (topic) => backplane.unwatchPresence?.(topic),
+  };
 }

@@ -1,8 +1,21 @@
 /**
  * The Redis engine, for several processes or machines (Deno Deploy
- * included): Redis pub/sub carries publishes, a hash per topic and a sorted
- * set of node heartbeats carry presence. Uses `ioredis`, loaded only when
- * this engine starts.
+ * included): Redis pub/sub carries publishes and presence changes, a hash
+ * per topic carries member counts and presence entries, a sorted set of
+ * heartbeats tells which nodes are alive. Everything read back is checked
+ * (`redis_frames.ts`) before any client sees it. Uses `ioredis`, loaded only
+ * when this engine starts.
+ *
+ * Keys and channels, for a prefix `p` and a topic `T` (the `{T}` hash tag
+ * keeps one topic on one Redis Cluster slot):
+ *
+ * | Name         | Type    | What                                              | Expiry                 |
+ * | ------------ | ------- | ------------------------------------------------- | ---------------------- |
+ * | `p:{T}:t`    | channel | pushes, framed `<node>\n<hmac>\n<envelope>`       | –                      |
+ * | `p:{T}:pr`   | channel | presence changes, framed the same way             | –                      |
+ * | `p:{T}:c`    | hash    | node → its member count                           | 6 × TTL, refreshed     |
+ * | `p:{T}:pm`   | hash    | `node:key` → presence entry JSON                  | 6 × TTL, refreshed     |
+ * | `p:nodes`    | zset    | node → last heartbeat (Redis clock, ms)           | pruned after 10 × TTL  |
  *
  * @module
  */
@@ -11,11 +24,21 @@ import { type Logger, silentLogger } from "../logger.ts";
 import type { Redis as RedisClient, RedisOptions } from "./_ioredis.ts";
 import {
   type Backplane,
+  type BackplaneEvents,
   type BackplaneHealth,
   type BackplaneSink,
   nowMicros,
   type Presence,
 } from "./backplane.ts";
+import type { PresenceDelta, PresenceEntry } from "./presence.ts";
+import { isValidTopic } from "./pubsub.ts";
+import { FrameCodec, isPushBody, parsePresenceDelta } from "./redis_frames.ts";
+import {
+  COUNT,
+  HEARTBEAT,
+  SET_COUNT,
+  SHARE_PRESENCE,
+} from "./redis_scripts.ts";
 
 /**
  * Whether `url` is a Redis URL: `redis://` or `rediss://` (TLS) and a host,
@@ -40,7 +63,10 @@ export function isRedisUrl(url: string): boolean {
 
 /** Options of {@linkcode RedisBackplane}. */
 export interface RedisBackplaneOptions {
-  /** The Redis URL, such as `redis://127.0.0.1:6379`. */
+  /**
+   * The Redis URL, such as `redis://127.0.0.1:6379` or, with TLS and ACL
+   * credentials, `rediss://user:password@redis.example.com:6380/0`.
+   */
   url: string;
   /**
    * Prefix of every key and channel; nodes with the same prefix form one cluster.
@@ -48,7 +74,8 @@ export interface RedisBackplaneOptions {
    */
   prefix?: string;
   /**
-   * Milliseconds after its last heartbeat that a node's members stop counting.
+   * Milliseconds after its last heartbeat that a node is dead: its members
+   * stop counting and its presence entries go.
    * @default {15000}
    */
   presenceTtl?: number;
@@ -63,67 +90,75 @@ export interface RedisBackplaneOptions {
    */
   maxRetryDelay?: number;
   /**
-   * Where to log outages and recoveries.
+   * A secret every node of the cluster shares: frames are signed with
+   * HMAC-SHA256 and unsigned or wrongly signed ones dropped, so a client of
+   * Redis that does not know it cannot reach this cluster's clients.
+   * @default {undefined: frames are unsigned, checked for size and shape only}
+   */
+  secret?: string;
+  /**
+   * The largest frame accepted from Redis, and published to it (UTF-16 code
+   * units); a larger publish is not sent (`remote: "failed"`).
+   * @default {1114112}
+   */
+  maxFrameSize?: number;
+  /**
+   * Where to log outages, recoveries and dropped frames.
    * @default {silentLogger}
    */
   logger?: Logger;
 }
 
-const HEARTBEAT = `
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[1])
-return 1`;
-
-const SET_COUNT = `
-if tonumber(ARGV[2]) == 0 then redis.call('HDEL', KEYS[1], ARGV[1])
-else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 1`;
-
-// Sums the counts of live nodes and forgets the dead ones; returns
-// {count, microseconds} on the Redis clock.
-const PRESENCE = `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local fields = redis.call('HGETALL', KEYS[1])
-local sum = 0
-for i = 1, #fields, 2 do
-  local seen = redis.call('ZSCORE', KEYS[2], fields[i])
-  if seen and tonumber(seen) >= now - tonumber(ARGV[1]) then
-    sum = sum + tonumber(fields[i + 1])
-  else
-    redis.call('HDEL', KEYS[1], fields[i])
-  end
-end
-return {sum, t[1] * 1000000 + t[2]}`;
-
 type Scripted = RedisClient & {
-  duplexHeartbeat(key: string, node: string): Promise<number>;
-  duplexSetCount(key: string, node: string, count: number): Promise<number>;
-  duplexPresence(
-    hash: string,
+  duplexHeartbeat(nodes: string, node: string, ttl: number): Promise<string[]>;
+  duplexSetCount(
+    counts: string,
+    node: string,
+    count: number,
+    expiry: number,
+  ): Promise<number>;
+  duplexCount(
+    counts: string,
     nodes: string,
     ttl: number,
   ): Promise<[number, number]>;
+  duplexSharePresence(
+    members: string,
+    node: string,
+    expiry: number,
+    channel: string,
+    frame: string,
+    ...pairs: string[]
+  ): Promise<number>;
 };
+
+/** Dropped frames are logged at most this often (milliseconds). */
+const DROP_LOG_EVERY = 10_000;
 
 /** Publishes and presence across processes and machines through Redis. */
 export class RedisBackplane implements Backplane {
   /** `redis`. */
   readonly kind = "redis";
   readonly #options:
-    & Required<Omit<RedisBackplaneOptions, "heartbeatInterval">>
-    & {
-      heartbeatInterval: number;
-    };
+    & Required<
+      Omit<RedisBackplaneOptions, "heartbeatInterval" | "secret">
+    >
+    & { heartbeatInterval: number };
   readonly #node = crypto.randomUUID();
+  readonly #frames: FrameCodec;
   #pub: Scripted | undefined;
   #sub: RedisClient | undefined;
+  #events: BackplaneEvents | undefined;
   #local = new Map<string, number>();
   /** Recently read remote member counts, least recently read first (bounded). */
   #remoteCounts = new Map<string, { count: number; at: number }>();
-  #subscribed = new Set<string>();
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** This node's presence entries, by topic: shared again after an outage and on refresh. */
+  #entries = new Map<string, Map<string, PresenceEntry>>();
+  #live = new Set<string>();
+  #timers: ReturnType<typeof setInterval>[] = [];
   #wasDown = false;
+  #dropped = 0;
+  #lastDropLog = 0;
 
   /**
    * Creates the engine; nothing connects before `start`.
@@ -135,6 +170,7 @@ export class RedisBackplane implements Backplane {
       prefix = "duplex",
       presenceTtl = 15_000,
       maxRetryDelay = 5_000,
+      maxFrameSize = 1_114_112,
     } = options;
     if (!isRedisUrl(url)) {
       throw new TypeError(
@@ -148,8 +184,10 @@ export class RedisBackplane implements Backplane {
       heartbeatInterval: options.heartbeatInterval ??
         Math.floor(presenceTtl / 3),
       maxRetryDelay,
+      maxFrameSize,
       logger: options.logger ?? silentLogger,
     };
+    this.#frames = new FrameCodec(options.secret, maxFrameSize);
   }
 
   /** This node's id in Redis. */
@@ -157,8 +195,14 @@ export class RedisBackplane implements Backplane {
     return this.#node;
   }
 
+  /** Frames from Redis dropped since start (too large, malformed, unsigned). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
   /** Connects both clients; resolves once connected, or at once if Redis is down (it keeps retrying). */
-  async start(sink: BackplaneSink): Promise<void> {
+  async start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void> {
+    this.#events = events;
     const { Redis } = await import("./_ioredis.ts");
     const { url, maxRetryDelay, logger } = this.#options;
     const common: RedisOptions = {
@@ -174,15 +218,16 @@ export class RedisBackplane implements Backplane {
     }) as Scripted;
     pub.defineCommand("duplexHeartbeat", { numberOfKeys: 1, lua: HEARTBEAT });
     pub.defineCommand("duplexSetCount", { numberOfKeys: 1, lua: SET_COUNT });
-    pub.defineCommand("duplexPresence", { numberOfKeys: 2, lua: PRESENCE });
+    pub.defineCommand("duplexCount", { numberOfKeys: 2, lua: COUNT });
+    pub.defineCommand("duplexSharePresence", {
+      numberOfKeys: 1,
+      lua: SHARE_PRESENCE,
+    });
     const sub = new Redis(url, { ...common, autoResubscribe: true });
     this.#pub = pub;
     this.#sub = sub;
-    const channelPrefix = `${this.#options.prefix}:t:`;
-    sub.on("message", (channel: string, message: string) => {
-      const cut = message.indexOf("\n");
-      if (cut < 0 || message.slice(0, cut) === this.#node) return;
-      sink(channel.slice(channelPrefix.length), message.slice(cut + 1));
+    sub.on("message", (channel: string, frame: string) => {
+      this.#receive(channel, frame, sink);
     });
     for (const client of [pub, sub]) {
       client.on("error", (error: Error) => {
@@ -193,36 +238,43 @@ export class RedisBackplane implements Backplane {
       });
     }
     pub.on("ready", () => {
-      if (this.#wasDown) logger.info("redis available again");
-      this.#wasDown = false;
-      this.#resync();
+      if (this.#wasDown) {
+        logger.info("redis available again");
+        this.#wasDown = false;
+        this.#events?.resync();
+      }
+      this.#refresh();
     });
     await Promise.allSettled([pub.connect(), sub.connect()]);
-    this.#heartbeat = setInterval(
-      () => this.#beat(),
-      this.#options.heartbeatInterval,
-    );
-    Deno.unrefTimer(this.#heartbeat);
+    const every = (ms: number, run: () => void) => {
+      const timer = setInterval(run, ms);
+      Deno.unrefTimer(timer);
+      this.#timers.push(timer);
+    };
+    every(this.#options.heartbeatInterval, () => void this.#beat());
+    // Counts and entries expire after 6 TTLs unless refreshed: crashed
+    // nodes' keys go by themselves, live ones are written again well before.
+    every(this.#options.presenceTtl * 2, () => this.#refresh());
   }
 
   /** Subscribes to the topic's channel (re-subscribed by itself after an outage). */
   subscribe(topic: string): void {
-    this.#subscribed.add(topic);
-    this.#sub?.subscribe(this.#channel(topic)).catch(() => {});
+    this.#sub?.subscribe(this.#key(topic, "t")).catch(() => {});
   }
 
   /** Unsubscribes from the topic's channel. */
   unsubscribe(topic: string): void {
-    this.#subscribed.delete(topic);
-    this.#sub?.unsubscribe(this.#channel(topic)).catch(() => {});
+    this.#sub?.unsubscribe(this.#key(topic, "t")).catch(() => {});
   }
 
-  /** Publishes to the topic's channel; `false` during an outage. */
+  /** Publishes to the topic's channel; `false` during an outage or for a frame over the size cap. */
   async publish(topic: string, text: string): Promise<boolean> {
     const pub = this.#pub;
     if (pub?.status !== "ready") return false;
+    const frame = this.#frames.encode(topic, this.#node, text);
+    if (frame.length > this.#options.maxFrameSize) return false;
     try {
-      await pub.publish(this.#channel(topic), `${this.#node}\n${text}`);
+      await pub.publish(this.#key(topic, "t"), frame);
       return true;
     } catch {
       return false;
@@ -234,17 +286,20 @@ export class RedisBackplane implements Backplane {
     if (count === 0) this.#local.delete(topic);
     else this.#local.set(topic, count);
     if (this.#pub?.status !== "ready") return;
-    this.#pub.duplexSetCount(this.#presenceKey(topic), this.#node, count).catch(
-      () => {},
-    );
+    this.#pub.duplexSetCount(
+      this.#key(topic, "c"),
+      this.#node,
+      count,
+      this.#options.presenceTtl * 6,
+    ).catch(() => {});
   }
 
   /** The sum over live nodes; during an outage, this node's own count. */
   async presence(topic: string, localCount: number): Promise<Presence> {
     if (this.#pub?.status === "ready") {
       try {
-        const [count, version] = await this.#pub.duplexPresence(
-          this.#presenceKey(topic),
+        const [count, version] = await this.#pub.duplexCount(
+          this.#key(topic, "c"),
           this.#nodesKey(),
           this.#options.presenceTtl,
         );
@@ -271,12 +326,58 @@ export class RedisBackplane implements Backplane {
     return known?.count ?? 0;
   }
 
-  #remember(topic: string, count: number): void {
-    this.#remoteCounts.delete(topic);
-    if (this.#remoteCounts.size >= 1_000) {
-      this.#remoteCounts.delete(this.#remoteCounts.keys().next().value!);
+  /** Stores this node's presence changes to a topic and sends them, in one script. */
+  async sharePresence(topic: string, delta: PresenceDelta): Promise<void> {
+    let entries = this.#entries.get(topic);
+    if (!entries) this.#entries.set(topic, entries = new Map());
+    for (const [key, entry] of Object.entries(delta)) {
+      if (entry === null) entries.delete(key);
+      else entries.set(key, entry);
     }
-    this.#remoteCounts.set(topic, { count, at: performance.now() });
+    if (entries.size === 0) this.#entries.delete(topic);
+    await this.#share(topic, delta);
+  }
+
+  /** The other live nodes' presence entries of a topic, by node. */
+  async loadPresence(
+    topic: string,
+  ): Promise<Map<string, Record<string, PresenceEntry>>> {
+    const loaded = new Map<string, Record<string, PresenceEntry>>();
+    const pub = this.#pub;
+    if (pub?.status !== "ready") return loaded;
+    // Liveness read now, not from the last heartbeat: a node that started
+    // since must not look dead.
+    const live = await this.#beat();
+    const fields = await pub.hgetall(this.#key(topic, "pm"));
+    const dead: string[] = [];
+    for (const [field, json] of Object.entries(fields)) {
+      const node = field.slice(0, 36);
+      const key = field.slice(37);
+      if (node === this.#node) continue;
+      if (!live.has(node)) {
+        dead.push(field);
+        continue;
+      }
+      const delta = parsePresenceDelta(`{${JSON.stringify(key)}:${json}}`);
+      if (!delta || delta[key] === null) continue;
+      let entries = loaded.get(node);
+      if (!entries) loaded.set(node, entries = Object.create(null));
+      entries![key] = delta[key]!;
+    }
+    if (dead.length > 0) {
+      pub.hdel(this.#key(topic, "pm"), ...dead).catch(() => {});
+    }
+    return loaded;
+  }
+
+  /** Subscribes to the topic's presence channel. */
+  watchPresence(topic: string): void {
+    this.#sub?.subscribe(this.#key(topic, "pr")).catch(() => {});
+  }
+
+  /** Unsubscribes from it. */
+  unwatchPresence(topic: string): void {
+    this.#sub?.unsubscribe(this.#key(topic, "pr")).catch(() => {});
   }
 
   /** `degraded` while either client is not connected. */
@@ -286,16 +387,21 @@ export class RedisBackplane implements Backplane {
     return { state: "degraded", detail: `redis ${states.join("/")}` };
   }
 
-  /** Removes this node's presence, then disconnects. */
+  /** Removes this node's counts and presence entries, then disconnects. */
   async close(): Promise<void> {
-    clearInterval(this.#heartbeat);
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
     const pub = this.#pub;
     const sub = this.#sub;
     this.#pub = this.#sub = undefined;
     if (pub?.status === "ready") {
       const batch = pub.multi();
       for (const topic of this.#local.keys()) {
-        batch.hdel(this.#presenceKey(topic), this.#node);
+        batch.hdel(this.#key(topic, "c"), this.#node);
+      }
+      for (const [topic, entries] of this.#entries) {
+        const fields = [...entries.keys()].map((key) => `${this.#node}:${key}`);
+        if (fields.length > 0) batch.hdel(this.#key(topic, "pm"), ...fields);
       }
       batch.zrem(this.#nodesKey(), this.#node);
       await batch.exec().catch(() => {});
@@ -305,25 +411,103 @@ export class RedisBackplane implements Backplane {
     sub?.disconnect();
   }
 
-  #beat(): void {
-    if (this.#pub?.status !== "ready") return;
-    this.#pub.duplexHeartbeat(this.#nodesKey(), this.#node).catch(() => {});
+  /** A message from Redis: checked, then handed on, or dropped and counted. */
+  #receive(channel: string, frame: string, sink: BackplaneSink): void {
+    const prefix = `${this.#options.prefix}:{`;
+    const close = channel.lastIndexOf("}:");
+    const topic = channel.slice(prefix.length, close);
+    const kind = channel.slice(close + 2);
+    const decoded = isValidTopic(topic)
+      ? this.#frames.decode(topic, frame)
+      : undefined;
+    if (decoded === undefined) return this.#drop(channel, "bad frame");
+    if (decoded.node === this.#node) return;
+    if (kind === "t") {
+      if (!isPushBody(decoded.body)) return this.#drop(channel, "not a push");
+      return sink(topic, decoded.body);
+    }
+    if (kind === "pr") {
+      const delta = parsePresenceDelta(decoded.body);
+      if (!delta) return this.#drop(channel, "bad presence");
+      return this.#events?.presence(topic, decoded.node, delta);
+    }
+    this.#drop(channel, "unknown channel");
   }
 
-  #resync(): void {
-    this.#beat();
+  #drop(channel: string, why: string): void {
+    this.#dropped++;
+    const now = performance.now();
+    if (now - this.#lastDropLog < DROP_LOG_EVERY) return;
+    this.#lastDropLog = now;
+    this.#options.logger.warn("redis frame dropped", {
+      channel: channel.slice(0, 200),
+      why,
+      dropped: this.#dropped,
+    });
+  }
+
+  #share(topic: string, delta: PresenceDelta): Promise<void> {
+    const pub = this.#pub;
+    if (pub?.status !== "ready") return Promise.resolve();
+    const pairs: string[] = [];
+    for (const [key, entry] of Object.entries(delta)) {
+      pairs.push(key, entry === null ? "" : JSON.stringify(entry));
+    }
+    return pub.duplexSharePresence(
+      this.#key(topic, "pm"),
+      this.#node,
+      this.#options.presenceTtl * 6,
+      this.#key(topic, "pr"),
+      this.#frames.encode(topic, this.#node, JSON.stringify(delta)),
+      ...pairs,
+    ).then(() => {});
+  }
+
+  #remember(topic: string, count: number): void {
+    this.#remoteCounts.delete(topic);
+    if (this.#remoteCounts.size >= 1_000) {
+      this.#remoteCounts.delete(this.#remoteCounts.keys().next().value!);
+    }
+    this.#remoteCounts.set(topic, { count, at: performance.now() });
+  }
+
+  /**
+   * Heartbeat: the live nodes now; those that fell silent since the last
+   * beat are gone. During an outage, the last known ones.
+   */
+  async #beat(): Promise<Set<string>> {
+    if (this.#pub?.status !== "ready") return this.#live;
+    try {
+      const now = new Set(
+        await this.#pub.duplexHeartbeat(
+          this.#nodesKey(),
+          this.#node,
+          this.#options.presenceTtl,
+        ),
+      );
+      for (const node of this.#live) {
+        if (!now.has(node)) this.#events?.nodeGone(node);
+      }
+      this.#live = now;
+    } catch {
+      // an outage: the next beat tells
+    }
+    return this.#live;
+  }
+
+  /** Writes this node's counts and presence entries again (expiry refreshed). */
+  #refresh(): void {
+    void this.#beat();
     for (const [topic, count] of this.#local) {
-      this.#pub?.duplexSetCount(this.#presenceKey(topic), this.#node, count)
-        .catch(() => {});
+      this.setLocalCount(topic, count);
+    }
+    for (const [topic, entries] of this.#entries) {
+      this.#share(topic, Object.fromEntries(entries)).catch(() => {});
     }
   }
 
-  #channel(topic: string): string {
-    return `${this.#options.prefix}:t:${topic}`;
-  }
-
-  #presenceKey(topic: string): string {
-    return `${this.#options.prefix}:p:${topic}`;
+  #key(topic: string, kind: string): string {
+    return `${this.#options.prefix}:{${topic}}:${kind}`;
   }
 
   #nodesKey(): string {

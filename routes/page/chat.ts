@@ -20,10 +20,26 @@ const log = $<HTMLUListElement>("messages");
 const stateBadge = $<HTMLSpanElement>("state");
 const count = $<HTMLSpanElement>("count");
 const roomName = $<HTMLSpanElement>("room-name");
+const membersList = $<HTMLUListElement>("members");
 
 let client: DuplexClient<ExampleRouter> | undefined;
 let room = "";
-let presenceVersion = 0;
+
+/** Shows who is in the room, from the client's presence map. */
+function showMembers(): void {
+  if (!client) return;
+  const members = client.members(room);
+  count.textContent = String(members.size);
+  membersList.replaceChildren(
+    ...[...members].map(([name, meta]) => {
+      const { status, color } = meta as { status: string; color: string };
+      const item = document.createElement("li");
+      item.textContent = status ? `${name} (${status})` : name;
+      item.style.color = color;
+      return item;
+    }),
+  );
+}
 
 function show(state: ClientState, code?: number): void {
   stateBadge.textContent = state +
@@ -54,11 +70,8 @@ form.addEventListener("submit", async (event) => {
   client.onState(show);
   show(client.state);
   client.on("chat.message", (m) => line(`${m.from}: ${m.text}`));
-  client.on("chat.presence", (p) => {
-    if (p.room !== room || p.version < presenceVersion) return;
-    presenceVersion = p.version;
-    count.textContent = String(p.count);
-  });
+  client.on("presence.state", (p) => p.topic === room && showMembers());
+  client.on("presence.diff", (p) => p.topic === room && showMembers());
   client.onState((state) => {
     if (state === "open") line(`connected as ${user}`, "info");
     if (state === "reconnecting") {
@@ -68,8 +81,8 @@ form.addEventListener("submit", async (event) => {
   roomName.textContent = room;
   document.body.dataset.joined = "true";
   try {
-    const joined = await client.join("chat.join", { room });
-    count.textContent = String(joined.count);
+    await client.join("chat.join", { room });
+    showMembers();
   } catch (error) {
     line(`could not join: ${(error as Error).message}`, "error");
   }

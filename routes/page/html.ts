@@ -27,6 +27,7 @@ export const CHAT_HTML = `<!doctype html>
   #chat { display: none; background: white; border-radius: .6rem; padding: 1rem; box-shadow: 0 1px 4px #0002; }
   body[data-joined="true"] #chat { display: block; }
   #messages { list-style: none; margin: 0; padding: 0; height: 18rem; overflow-y: auto; }
+  #members { list-style: none; margin: .5rem 0; padding: 0; display: flex; flex-wrap: wrap; gap: .25rem .75rem; font-size: .9rem; }
   #messages li { padding: .25rem 0; border-bottom: 1px solid #eef0f4; }
   #messages li.info { color: #868e96; font-style: italic; }
   #messages li.error { color: #c92a2a; }
@@ -45,6 +46,7 @@ The wire protocol is JSON: <code>{"event":"chat.say","data":{"room":"lobby","tex
 </form>
 <section id="chat">
   <div class="meta">Room <strong id="room-name"></strong> · <span id="count">0</span> online</div>
+  <ul id="members"></ul>
   <ul id="messages"></ul>
   <form id="say">
     <input id="text" placeholder="say something" autocomplete="off">

@@ -1,0 +1,102 @@
+/**
+ * Topic policies: what a topic has besides delivery (presence with members,
+ * history), chosen by name or pattern. The first policy that matches a
+ * topic is its policy; a topic no policy matches has none of it.
+ *
+ * @module
+ */
+
+/** Which topics a policy is for. */
+export type TopicMatcher =
+  | string
+  | RegExp
+  | ((topic: string) => boolean);
+
+/** Presence with members on a topic. */
+export interface PresencePolicy {
+  /**
+   * Members listed at most in a snapshot (`presence.state`) and in
+   * `presence()`; the count is always exact.
+   * @default {100}
+   */
+  maxMembers?: number;
+}
+
+/** What a topic has besides delivery. */
+export interface TopicPolicy {
+  /**
+   * An exact topic name, a pattern ending in `*` (`"chat:*"` is every topic
+   * starting with `chat:`), a `RegExp`, or a function.
+   */
+  match: TopicMatcher;
+  /**
+   * Presence with members: who is in the topic (one entry per presence key,
+   * however many connections and nodes it has) with app-chosen metadata,
+   * pushed to members as a snapshot on join and diffs after.
+   * @default {false}
+   */
+  presence?: boolean | PresencePolicy;
+}
+
+/** A policy with its matcher compiled and its defaults filled in. */
+export interface ResolvedTopicPolicy {
+  /** Whether the topic tracks members. */
+  readonly presence: { readonly maxMembers: number } | undefined;
+}
+
+const NONE: ResolvedTopicPolicy = { presence: undefined };
+
+function compile(match: TopicMatcher): (topic: string) => boolean {
+  if (typeof match === "function") return match;
+  if (match instanceof RegExp) return (topic) => match.test(topic);
+  if (match.endsWith("*")) {
+    const prefix = match.slice(0, -1);
+    return (topic) => topic.startsWith(prefix);
+  }
+  return (topic) => topic === match;
+}
+
+/**
+ * Compiles a list of policies into a lookup (cached per topic name, bounded).
+ *
+ * @throws {TypeError} for a policy without a valid `match`.
+ *
+ * @example
+ * ```ts
+ * import { topicPolicies } from "./topic_policy.ts";
+ * const policyOf = topicPolicies([{ match: "chat:*", presence: true }]);
+ * console.assert(policyOf("chat:lobby").presence?.maxMembers === 100);
+ * console.assert(policyOf("news").presence === undefined);
+ * ```
+ */
+export function topicPolicies(
+  policies: readonly TopicPolicy[],
+): (topic: string) => ResolvedTopicPolicy {
+  const compiled = policies.map((policy) => {
+    const { match, presence } = policy;
+    if (
+      !(typeof match === "string" || match instanceof RegExp ||
+        typeof match === "function")
+    ) {
+      throw new TypeError(
+        "Cannot create server: a topic policy's match must be a string, a RegExp or a function",
+      );
+    }
+    const resolved: ResolvedTopicPolicy = {
+      presence: presence
+        ? { maxMembers: (presence === true ? {} : presence).maxMembers ?? 100 }
+        : undefined,
+    };
+    return { test: compile(match), resolved };
+  });
+  const cache = new Map<string, ResolvedTopicPolicy>();
+  return (topic) => {
+    let policy = cache.get(topic);
+    if (policy === undefined) {
+      policy = compiled.find((entry) => entry.test(topic))?.resolved ?? NONE;
+      if (cache.size >= 10_000) cache.clear();
+      cache.set(topic, policy);
+    }
+    return policy;
+  };
+}
