@@ -58,11 +58,25 @@ function writeToConsole(
   console[level](line);
 }
 
+/** The most characters a logged string field keeps (a stack keeps 4096). */
+export const MAX_LOG_FIELD = 256;
+
+/** Cuts a string a peer may have chosen (an Origin, a path) to a bounded length. */
+function bounded(text: string, limit = MAX_LOG_FIELD): string {
+  return text.length <= limit
+    ? text
+    : `${text.slice(0, limit)}…(${text.length - limit} more)`;
+}
+
 function serialize(value: unknown): unknown {
   if (value instanceof Error) {
-    return { name: value.name, message: value.message, stack: value.stack };
+    return {
+      name: bounded(value.name),
+      message: bounded(value.message, 1024),
+      stack: value.stack === undefined ? undefined : bounded(value.stack, 4096),
+    };
   }
-  return value;
+  return typeof value === "string" ? bounded(value) : value;
 }
 
 /**
@@ -112,3 +126,44 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** A logger that writes nothing. */
 export const silentLogger: Logger = createLogger({ level: "silent" });
+
+/**
+ * Logs through `log` at most `perSecond` times a second; the lines past that
+ * are counted and reported once a second as `"<message> suppressed"` with
+ * their count. For lines a peer can cause at will (handshake refusals).
+ *
+ * @example
+ * ```ts
+ * import { throttle } from "./logger.ts";
+ * const lines: string[] = [];
+ * const log = throttle((message) => lines.push(message), 2);
+ * for (let i = 0; i < 10; i++) log("handshake refused", {});
+ * console.assert(lines.length === 2);
+ * ```
+ */
+export function throttle(
+  log: (message: string, fields: LogFields) => void,
+  perSecond: number,
+): (message: string, fields: LogFields) => void {
+  let windowStart = 0;
+  let written = 0;
+  let suppressed = 0;
+  let lastMessage = "";
+  return (message, fields) => {
+    const now = performance.now();
+    if (now - windowStart >= 1000) {
+      if (suppressed > 0) {
+        log(`${lastMessage} suppressed`, { count: suppressed });
+      }
+      windowStart = now;
+      written = suppressed = 0;
+    }
+    if (written < perSecond) {
+      written++;
+      log(message, fields);
+    } else {
+      suppressed++;
+      lastMessage = message;
+    }
+  };
+}

@@ -26,6 +26,7 @@ import {
   refusalResponse,
 } from "./handshake.ts";
 import { HttpRouter } from "./http_router.ts";
+import { throttle } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import { createOriginPolicy } from "./origin_policy.ts";
 import { encodePush } from "./protocol/envelope.ts";
@@ -213,6 +214,12 @@ export function createServer<State, Push extends PushMap>(
     onReleased: (released) => admission.release(released.address),
   };
 
+  // A peer can cause refusals at will: their log lines are bounded per second.
+  const logRefusal = throttle(
+    (message, fields) => logger.info(message, fields),
+    20,
+  );
+
   /** Counts, logs and answers a refusal: the one way a handshake is refused. */
   function refuse(
     refused: HandshakeRefusal | Response,
@@ -220,7 +227,7 @@ export function createServer<State, Push extends PushMap>(
   ): Response {
     const reason = refused instanceof Response ? "auth" : refused.reason;
     metrics.handshakeRefused(reason);
-    logger.info("handshake refused", {
+    logRefusal("handshake refused", {
       reason,
       status: refused.status,
       path: new URL(request.url).pathname,

@@ -8,15 +8,38 @@ import { HttpRouter } from "@duplex-ws/duplex";
 import { CHAT_JS } from "./page/chat_bundle.ts";
 import { CHAT_HTML } from "./page/html.ts";
 
+/**
+ * What the page may do: its own script and socket only, inline styles, no
+ * framing by another site (clickjacking), no MIME sniffing, no referrer.
+ */
+export const PAGE_HEADERS = {
+  "content-security-policy": [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'unsafe-inline'",
+    "connect-src 'self'",
+    "img-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join("; "),
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
 /** The example app's HTTP routes; `/healthz` and `/metrics` report on the serving server. */
 export const httpRoutes: HttpRouter = new HttpRouter()
   .get("/", () =>
     new Response(CHAT_HTML, {
-      headers: { "content-type": "text/html; charset=utf-8" },
+      headers: { "content-type": "text/html; charset=utf-8", ...PAGE_HEADERS },
     }))
   .get("/chat.js", () =>
     new Response(CHAT_JS, {
-      headers: { "content-type": "text/javascript; charset=utf-8" },
+      headers: {
+        "content-type": "text/javascript; charset=utf-8",
+        ...PAGE_HEADERS,
+      },
     }))
   .get("/metrics", (_request, { server }) =>
     new Response(server?.metrics(), {

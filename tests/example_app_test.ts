@@ -60,6 +60,10 @@ Deno.test("example app: authenticate reads bearer, query, then cookie", () => {
   const refused = state({ url: "http://localhost/?user=%3Cscript%3E" });
   assert.ok(refused instanceof Response);
   assert.equal(refused.status, 401);
+  // A cookie that is not valid percent-encoding: 401, never a 500.
+  const malformed = state({ headers: { cookie: "duplex_user=%E0%A4%A" } });
+  assert.ok(malformed instanceof Response);
+  assert.equal(malformed.status, 401);
 });
 
 Deno.test("example app: welcome push, echo and whoami over a real socket", async () => {

@@ -478,6 +478,30 @@ Deno.test("every refusal is logged with its reason and status, never its token",
   assert.doesNotMatch(lines.join("\n"), /s3cret/);
 });
 
+Deno.test("refusal logs are bounded: long fields cut, at most 20 lines a second, the rest counted", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: "info",
+    write: (line) => lines.push(line),
+  });
+  const { app } = createTestApp({ logger });
+  const origin = `https://${"x".repeat(60_000)}.example`;
+  for (let i = 0; i < 200; i++) {
+    const response = await app.fetch(upgradeRequest({ Origin: origin }));
+    await response.body?.cancel();
+  }
+  const refused = lines.filter((line) => line.includes("handshake refused"));
+  assert.equal(refused.length, 20);
+  assert.ok(lines.every((line) => line.length < 1_000), "fields are cut");
+  await new Promise((resolve) => setTimeout(resolve, 1_050));
+  const late = await app.fetch(upgradeRequest({ Origin: origin }));
+  await late.body?.cancel();
+  const summary = lines.map((line) => JSON.parse(line)).find((line) =>
+    line.msg === "handshake refused suppressed"
+  );
+  assert.equal(summary?.count, 180);
+});
+
 Deno.test("subprotocols offered as a,b (no space) are negotiated, not refused", async () => {
   const { app } = createTestApp({ protocols: ["duplex.v1"] });
   const server = startServer(app);

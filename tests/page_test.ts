@@ -28,3 +28,17 @@ Deno.test("GET / serves the chat page and GET /chat.js its script", async () => 
   assert.match(script.headers.get("content-type")!, /javascript/);
   assert.equal(await script.text(), CHAT_JS);
 });
+
+Deno.test("the page forbids framing, sniffing and foreign scripts or sockets", async () => {
+  const app = createApp({ logger: silentLogger });
+  for (const path of ["/", "/chat.js"]) {
+    const response = await app.fetch(new Request(`http://localhost${path}`));
+    await response.body?.cancel();
+    const csp = response.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.match(csp, /script-src 'self'/, path);
+    assert.match(csp, /connect-src 'self'/, path);
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(response.headers.get("x-frame-options"), "DENY");
+  }
+});
