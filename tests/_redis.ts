@@ -121,3 +121,33 @@ export async function startRedis(): Promise<RedisServer> {
     },
   };
 }
+
+/**
+ * Runs `redis-cli` against a private server; its output, trimmed. An
+ * argument over 64 KiB goes through stdin (`-x`, as the last argument).
+ */
+export async function redisCli(
+  redis: RedisServer,
+  ...args: string[]
+): Promise<string> {
+  const last = args.at(-1) ?? "";
+  const viaStdin = last.length > 65_536;
+  const child = new Deno.Command("redis-cli", {
+    args: [
+      "-p",
+      String(redis.port),
+      ...(viaStdin ? ["-x", ...args.slice(0, -1)] : args),
+    ],
+    stdin: viaStdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (viaStdin) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(last));
+    await writer.close();
+  }
+  const { stdout, success, stderr } = await child.output();
+  if (!success) throw new Error(new TextDecoder().decode(stderr));
+  return new TextDecoder().decode(stdout).trim();
+}

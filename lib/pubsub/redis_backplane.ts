@@ -155,6 +155,8 @@ export class RedisBackplane implements Backplane {
   /** This node's presence entries, by topic: shared again after an outage and on refresh. */
   #entries = new Map<string, Map<string, PresenceEntry>>();
   #live = new Set<string>();
+  /** Nodes whose presence changes were taken in since the last heartbeat. */
+  #heard = new Set<string>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #wasDown = false;
   #dropped = 0;
@@ -429,6 +431,8 @@ export class RedisBackplane implements Backplane {
     if (kind === "pr") {
       const delta = parsePresenceDelta(decoded.body);
       if (!delta) return this.#drop(channel, "bad presence");
+      // A node that is not beating is dropped again at the next heartbeat.
+      this.#heard.add(decoded.node);
       return this.#events?.presence(topic, decoded.node, delta);
     }
     this.#drop(channel, "unknown channel");
@@ -485,9 +489,10 @@ export class RedisBackplane implements Backplane {
           this.#options.presenceTtl,
         ),
       );
-      for (const node of this.#live) {
+      for (const node of new Set([...this.#live, ...this.#heard])) {
         if (!now.has(node)) this.#events?.nodeGone(node);
       }
+      this.#heard.clear();
       this.#live = now;
     } catch {
       // an outage: the next beat tells
