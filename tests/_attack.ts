@@ -3,8 +3,8 @@
  * (established sockets, peak memory), and a peer that stops reading.
  */
 
-import { RawPeer } from "./_raw.ts";
-import { buildFrame, Opcode } from "./_raw.ts";
+import type { TestSocket } from "@duplex-ws/duplex/testing";
+import { buildFrame, Opcode, RawPeer } from "./_raw.ts";
 
 /** TCP connections established to `port` on 127.0.0.1, as `ss` counts them. */
 export async function established(port: number): Promise<number> {
@@ -73,4 +73,86 @@ export async function healthy(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Round-trip times of `count` echo requests, one every `every` ms, sorted (ms). */
+export async function echoTimes(
+  socket: TestSocket,
+  count = 100,
+  every = 20,
+): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await socket.request("echo", i);
+    times.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** The `q`-quantile of sorted numbers. */
+export function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** A crowd of chat members in its own process (`tests/_crowd.ts`). */
+export interface Crowd {
+  /** Messages its members received so far, all together. */
+  received(): Promise<number>;
+  /** Closes every member and waits for the process to end. */
+  disperse(): Promise<void>;
+}
+
+/** `count` members of a chat room in a process of their own, each counting what it gets. */
+export async function crowd(
+  wsUrl: string,
+  room: string,
+  count: number,
+): Promise<Crowd> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      new URL("./_crowd.ts", import.meta.url).pathname,
+      wsUrl,
+      room,
+      String(count),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  const line = async () => {
+    for (;;) {
+      const cut = buffer.indexOf("\n");
+      if (cut >= 0) {
+        const out = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 1);
+        return out;
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the crowd process ended");
+      buffer += value;
+    }
+  };
+  const say = (text: string) =>
+    writer.write(new TextEncoder().encode(`${text}\n`));
+  if (await line() !== "ready") throw new Error("the crowd did not start");
+  return {
+    async received() {
+      await say("count");
+      return Number(await line());
+    },
+    async disperse() {
+      await say("exit");
+      await writer.close().catch(() => {});
+      await child.status;
+      reader.releaseLock();
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
 }

@@ -6,9 +6,12 @@
 
 import assert from "node:assert/strict";
 import {
+  crowd,
+  echoTimes,
   established,
   healthy,
   memory,
+  quantile,
   silentConnections,
   slowReader,
 } from "./_attack.ts";
@@ -221,6 +224,126 @@ Deno.test("a fragmented 80 MiB message on TRANSPORT=node: 1009 at the size limit
     assert.ok(grown < 40, `peak memory grew ${grown} MiB`);
     assert.ok(await healthy(node.url));
   } finally {
+    assert.equal((await node.stop()).code, 0);
+  }
+});
+
+/** An unrelated client's p99 may grow at most this much during an attack (or to 25 ms). */
+const BYSTANDER_FACTOR = 5;
+
+function assertBystander(base: number[], during: number[]): void {
+  const [p99Before, p99During] = [quantile(base, 0.99), quantile(during, 0.99)];
+  console.log(`bystander p99 ${p99Before.toFixed(2)} → ${p99During.toFixed(2)} ms`);
+  assert.ok(
+    p99During <= Math.max(BYSTANDER_FACTOR * p99Before, 25),
+    `bystander p99 ${p99Before.toFixed(2)} → ${p99During.toFixed(2)} ms`,
+  );
+}
+
+Deno.test("presence amplification: join/leave in a loop on a 1,000-member room is coalesced and rate limited; a bystander barely notices", async () => {
+  const node = await startMain("listen", {
+    MAX_CONNECTIONS_PER_IP: "0",
+    HANDSHAKES_PER_IP: "0",
+    PRESENCE_GRACE: "0",
+    LOG_LEVEL: "warn",
+  });
+  const room = await crowd(node.wsUrl, "big", 1000);
+  const bystander = await TestSocket.open(`${node.wsUrl}/?user=bystander`);
+  const flapper = await TestSocket.open(`${node.wsUrl}/?user=flapper`);
+  try {
+    await delay(500); // the crowd's own joins settle
+    const base = await echoTimes(bystander);
+    const before = await room.received();
+    let refused = 0;
+    let running = true;
+    const attack = (async () => {
+      for (let i = 0; running; i++) {
+        const reply = await flapper.request(
+          i % 2 ? "chat.leave" : "chat.join",
+          { room: "big" },
+        );
+        if (reply.error) refused++;
+      }
+    })();
+    const started = performance.now();
+    const during = await echoTimes(bystander);
+    running = false;
+    await attack;
+    const seconds = (performance.now() - started) / 1000;
+    await delay(300);
+    const pushes = await room.received() - before;
+    // At most one diff per 250 ms interval to each member (plus one in flight).
+    assert.ok(
+      pushes <= 1000 * (Math.ceil(seconds * 4) + 2),
+      `${pushes} pushes in ${seconds.toFixed(1)} s`,
+    );
+    assert.ok(refused > 0, "the join/leave rate was enforced");
+    assertBystander(base, during);
+  } finally {
+    await bystander.close();
+    await flapper.close();
+    await room.disperse();
+    assert.equal((await node.stop()).code, 0);
+  }
+});
+
+Deno.test("fan-out is charged: chat.say in a loop to a 500-member room is cut by the fan-out budget; a bystander barely notices", async () => {
+  const node = await startMain("listen", {
+    MAX_CONNECTIONS_PER_IP: "0",
+    HANDSHAKES_PER_IP: "0",
+    LOG_LEVEL: "warn",
+  });
+  const room = await crowd(node.wsUrl, "big", 500);
+  const bystander = await TestSocket.open(`${node.wsUrl}/?user=bystander`);
+  const talker = await TestSocket.open(`${node.wsUrl}/?user=talker`);
+  try {
+    await talker.request("chat.join", { room: "big" });
+    await delay(500);
+    const base = await echoTimes(bystander);
+    const before = await room.received();
+    // 150 chat.say a second, pipelined, as the issue measured (154/s).
+    let running = true;
+    let sent = 0;
+    const message = JSON.stringify({
+      event: "chat.say",
+      data: { room: "big", text: "x".repeat(2000) },
+      id: 1,
+    });
+    const attack = (async () => {
+      while (running) {
+        talker.ws.send(message);
+        sent++;
+        await delay(1000 / 150);
+      }
+    })();
+    const started = performance.now();
+    const during = await echoTimes(bystander);
+    running = false;
+    await attack;
+    const seconds = (performance.now() - started) / 1000;
+    await delay(500);
+    const deliveries = await room.received() - before;
+    let limited = 0;
+    for (;;) {
+      const reply = await talker.next<{ error?: { code: string } }>(200)
+        .catch(() => undefined);
+      if (reply === undefined) break;
+      if (reply.error?.code === "RATE_LIMITED") limited++;
+    }
+    // The budget: 16 MiB a second of fan-out (2 s of burst), 2 KB × 501 members a say.
+    const allowed = Math.ceil(
+      (16 * 1024 * 1024 * (seconds + 2)) / (2040 * 501),
+    );
+    assert.ok(limited > 0, "the fan-out budget refused publishes");
+    assert.ok(
+      deliveries <= (allowed + 1) * 501,
+      `${deliveries} deliveries of ${sent} says in ${seconds.toFixed(1)} s`,
+    );
+    assertBystander(base, during);
+  } finally {
+    await bystander.close();
+    await talker.close();
+    await room.disperse();
     assert.equal((await node.stop()).code, 0);
   }
 });

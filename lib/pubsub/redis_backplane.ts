@@ -132,6 +132,22 @@ type Scripted = RedisClient & {
   ): Promise<number>;
 };
 
+/**
+ * Ends a client: QUIT, and wait for its connection to end (ioredis's own
+ * disconnect would leave a timer behind); a client that cannot quit is
+ * disconnected.
+ */
+async function quit(client: RedisClient | undefined): Promise<void> {
+  if (client === undefined || client.status === "end") return;
+  const ended = new Promise<void>((resolve) => client.once("end", resolve));
+  try {
+    await client.quit();
+    await ended;
+  } catch {
+    client.disconnect();
+  }
+}
+
 /** Dropped frames are logged at most this often (milliseconds). */
 const DROP_LOG_EVERY = 10_000;
 
@@ -408,9 +424,7 @@ export class RedisBackplane implements Backplane {
       batch.zrem(this.#nodesKey(), this.#node);
       await batch.exec().catch(() => {});
     }
-    await Promise.allSettled([pub?.quit(), sub?.quit()]);
-    pub?.disconnect();
-    sub?.disconnect();
+    await Promise.allSettled([pub, sub].map(quit));
   }
 
   /** A message from Redis: checked, then handed on, or dropped and counted. */
