@@ -11,8 +11,8 @@ export interface MetricsSnapshot {
   connections: number;
   /** Sockets closed by duplex that the runtime still holds. */
   lingering: number;
-  /** The backplane's kind and whether it is healthy. */
-  backplane: { kind: string; state: "ok" | "degraded" };
+  /** The backplane's kind, whether it is healthy, and the frames it dropped. */
+  backplane: { kind: string; state: "ok" | "degraded"; dropped?: number };
 }
 
 function bump<K>(map: Map<K, number>, key: K, by = 1): void {
@@ -171,6 +171,15 @@ export class Metrics {
           snapshot.backplane.state === "ok" ? 1 : 0,
         ],
       ],
+    );
+    family(
+      "duplex_backplane_dropped_frames_total",
+      "counter",
+      "Frames from other nodes dropped as too large, malformed or unsigned.",
+      [[
+        `{kind="${escapeLabel(snapshot.backplane.kind)}"}`,
+        snapshot.backplane.dropped ?? 0,
+      ]],
     );
     return out.join("\n") + "\n";
   }

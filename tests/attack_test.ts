@@ -233,7 +233,9 @@ const BYSTANDER_FACTOR = 5;
 
 function assertBystander(base: number[], during: number[]): void {
   const [p99Before, p99During] = [quantile(base, 0.99), quantile(during, 0.99)];
-  console.log(`bystander p99 ${p99Before.toFixed(2)} → ${p99During.toFixed(2)} ms`);
+  console.log(
+    `bystander p99 ${p99Before.toFixed(2)} → ${p99During.toFixed(2)} ms`,
+  );
   assert.ok(
     p99During <= Math.max(BYSTANDER_FACTOR * p99Before, 25),
     `bystander p99 ${p99Before.toFixed(2)} → ${p99During.toFixed(2)} ms`,

@@ -67,8 +67,16 @@ Deno.test({
       assert.deepEqual(got, [], JSON.stringify(got).slice(0, 300));
       // The member is undisturbed: still open, still answered.
       assert.equal((await ada.request("echo", "fine")).data, "fine");
-      const metrics = await (await fetch(`${node.url}/healthz`)).json();
-      assert.equal(metrics.status, "ok");
+      const health = await (await fetch(`${node.url}/healthz`)).json();
+      assert.equal(health.status, "ok");
+      // Every one of them was counted as dropped.
+      const metrics = await (await fetch(`${node.url}/metrics`)).text();
+      const dropped = Number(
+        /duplex_backplane_dropped_frames_total\{kind="redis"\} (\d+)/.exec(
+          metrics,
+        )?.[1],
+      );
+      assert.equal(dropped, injections.length);
     } finally {
       await ada.close();
       await node.stop();

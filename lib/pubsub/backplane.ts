@@ -28,6 +28,8 @@ export interface BackplaneHealth {
   state: "ok" | "degraded";
   /** What is wrong, when degraded. */
   detail?: string;
+  /** Frames from other nodes dropped as too large, malformed or unsigned (engines that check). */
+  dropped?: number;
 }
 
 /** A total member count of a topic across every node. */

@@ -398,11 +398,14 @@ export class RedisBackplane implements Backplane {
     this.#sub?.unsubscribe(this.#key(topic, "pr")).catch(() => {});
   }
 
-  /** `degraded` while either client is not connected. */
+  /** `degraded` while either client is not connected; the frames dropped so far. */
   health(): BackplaneHealth {
     const states = [this.#pub?.status, this.#sub?.status];
-    if (states.every((state) => state === "ready")) return { state: "ok" };
-    return { state: "degraded", detail: `redis ${states.join("/")}` };
+    const dropped = this.#dropped;
+    if (states.every((state) => state === "ready")) {
+      return { state: "ok", dropped };
+    }
+    return { state: "degraded", detail: `redis ${states.join("/")}`, dropped };
   }
 
   /** Removes this node's counts and presence entries, then disconnects. */
