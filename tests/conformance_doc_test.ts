@@ -1,6 +1,7 @@
 /**
  * Keeps docs/CONFORMANCE.md honest: every catalogue row T-1…T-74 appears
- * once, and every test it names exists in the file it names.
+ * once, the attack rows X-1… are numbered in order and each names a test,
+ * and every test a row names exists in the file it names.
  */
 
 import assert from "node:assert/strict";
@@ -15,7 +16,7 @@ interface Row {
 
 function rows(markdown: string): Row[] {
   return markdown.split("\n")
-    .filter((line) => /^\|\s*T-\d+\s*\|/.test(line))
+    .filter((line) => /^\|\s*[TX]-\d+\s*\|/.test(line))
     .map((line) => {
       const cells = line.split("|").map((cell) => cell.trim());
       return { id: cells[1], test: cells[cells.length - 2] };
@@ -23,7 +24,9 @@ function rows(markdown: string): Row[] {
 }
 
 Deno.test("docs/CONFORMANCE.md lists T-1…T-74 once each, with a test or a reason", async () => {
-  const found = rows(await Deno.readTextFile(DOC));
+  const found = rows(await Deno.readTextFile(DOC)).filter((row) =>
+    row.id.startsWith("T-")
+  );
   const ids = found.map((row) => row.id);
   assert.deepEqual(ids, Array.from({ length: 74 }, (_, i) => `T-${i + 1}`));
   for (const row of found) {
@@ -34,6 +37,20 @@ Deno.test("docs/CONFORMANCE.md lists T-1…T-74 once each, with a test or a reas
   }
   const reasons = found.filter((row) => row.test === "n/a");
   assert.ok(reasons.length <= 6, `${reasons.length} rows without a test`);
+});
+
+Deno.test("docs/CONFORMANCE.md numbers the attack rows X-1… in order, each with a test", async () => {
+  const attacks = rows(await Deno.readTextFile(DOC)).filter((row) =>
+    row.id.startsWith("X-")
+  );
+  assert.ok(attacks.length > 0);
+  assert.deepEqual(
+    attacks.map((row) => row.id),
+    attacks.map((_, i) => `X-${i + 1}`),
+  );
+  for (const row of attacks) {
+    assert.match(row.test, /^`[a-z_]+_test\.ts › .+`$/, row.id);
+  }
 });
 
 Deno.test("every test docs/CONFORMANCE.md names exists in its file", async () => {

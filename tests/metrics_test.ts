@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
+import { closeCodeLabel } from "../lib/metrics.ts";
 import { createApp } from "../routes/app.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
 import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
@@ -66,4 +67,26 @@ Deno.test("GET /metrics counts handshakes, messages, errors, closes and the back
   } finally {
     await server.close();
   }
+});
+
+Deno.test("close codes a peer chooses are bucketed in metric labels", () => {
+  assert.deepEqual(
+    [1000, 1001, 1006, 1015, 3000, 3999, 4001, 4999, 2999, 5000, 0, 65535].map(
+      closeCodeLabel,
+    ),
+    [
+      "1000",
+      "1001",
+      "1006",
+      "1015",
+      "3xxx",
+      "3xxx",
+      "4xxx",
+      "4xxx",
+      "other",
+      "other",
+      "other",
+      "other",
+    ],
+  );
 });
