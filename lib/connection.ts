@@ -20,8 +20,19 @@ import {
 } from "./protocol/close_code.ts";
 import { encodePush } from "./protocol/envelope.ts";
 import type { Presence } from "./pubsub/backplane.ts";
-import type { JoinOptions, PublishResult, PubSub } from "./pubsub/pubsub.ts";
-import type { Context, PublishOptions, PushArgs, PushMap } from "./context.ts";
+import type {
+  JoinOptions,
+  JoinResult,
+  PublishResult,
+  PubSub,
+} from "./pubsub/pubsub.ts";
+import type {
+  Context,
+  PublishData,
+  PublishOptions,
+  PushArgs,
+  PushMap,
+} from "./context.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import { EventError } from "./event_error.ts";
 import {
@@ -228,15 +239,21 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     return true;
   }
 
-  /** Joins a topic; `false` when already a member or not open. */
-  join(topic: string, options: JoinOptions = {}): boolean {
-    if (this.#readyState !== ReadyState.OPEN) return false;
-    const pubsub = this.#shared.pubsub;
-    // A join changes presence; so does new presence metadata on a rejoin.
-    if (!pubsub.topicsOf(this).has(topic) || options.presence) {
-      this.#charge(this.#limits().topicChange());
+  /** Joins a topic (see `Context.join`). */
+  join(topic: string, options: JoinOptions = {}): Promise<JoinResult> {
+    if (this.#readyState !== ReadyState.OPEN) {
+      return Promise.resolve({ topic, joined: false });
     }
-    return pubsub.join(this, topic, options);
+    try {
+      const pubsub = this.#shared.pubsub;
+      // A join changes presence; so does new presence metadata on a rejoin.
+      if (!pubsub.topicsOf(this).has(topic) || options.presence) {
+        this.#charge(this.#limits().topicChange());
+      }
+      return pubsub.join(this, topic, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Leaves a topic; `false` when not a member. */
@@ -259,20 +276,23 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   publish<E extends keyof Push & string>(
     topic: string,
     event: E,
-    data: Push[E],
+    data: PublishData<Push[E]>,
     options: PublishOptions = {},
   ): Promise<PublishResult> {
-    const pubsub = this.#shared.pubsub;
-    const text = encodePush(event, data);
     try {
-      this.#charge(
-        this.#limits().publish(pubsub.memberCount(topic), text.length),
-      );
+      const pubsub = this.#shared.pubsub;
+      const publication = pubsub.encode(topic, event, data);
+      const size = "text" in publication
+        ? publication.text.length
+        : publication.head.length;
+      this.#charge(this.#limits().publish(pubsub.memberCount(topic), size));
+      return pubsub.publish(topic, publication, {
+        exclude: options.excludeSelf ? this.id : undefined,
+        key: options.key,
+      });
     } catch (error) {
       return Promise.reject(error);
     }
-    const exclude = options.excludeSelf ? this.id : undefined;
-    return pubsub.publish(topic, text, exclude);
   }
 
   /** The member count of a topic on every live node. */

@@ -6,11 +6,25 @@
  */
 
 import type { ReadyState } from "./protocol/close_code.ts";
+import type { StreamPosition } from "./protocol/stream.ts";
 import type { Presence } from "./pubsub/backplane.ts";
-import type { JoinOptions, PublishResult } from "./pubsub/pubsub.ts";
+import type {
+  JoinOptions,
+  JoinResult,
+  PublishResult,
+} from "./pubsub/pubsub.ts";
 
 /** Pushes (server-to-client events): event name → payload type. */
 export type PushMap = Record<string, unknown>;
+
+/**
+ * What a publish takes for a push: a push declared with its position (as a
+ * topic with history delivers it, `offset` and `epoch` in its data) is
+ * published without it; the engine adds it.
+ */
+export type PublishData<T> = T extends StreamPosition
+  ? Omit<T, keyof StreamPosition>
+  : T;
 
 /** What a push event's payload argument looks like: optional when the payload type allows `undefined`. */
 export type PushArgs<Push extends PushMap, E extends keyof Push> =
@@ -19,10 +33,17 @@ export type PushArgs<Push extends PushMap, E extends keyof Push> =
 /** Options of {@linkcode Context.publish}. */
 export interface PublishOptions {
   /**
-   * Leave the publishing connection out.
+   * Leave the publishing connection out (not in a topic with history, where
+   * every member gets every publish so that positions stay contiguous).
    * @default {false}
    */
   excludeSelf?: boolean;
+  /**
+   * In a topic with history: an idempotency key, 1–128 characters chosen by
+   * the client. A publish with a key seen within `publishKeyTtl` is not
+   * published again: it answers the first one's position, `duplicate: true`.
+   */
+  key?: string;
 }
 
 /**
@@ -64,16 +85,21 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
    */
   close(code?: number, reason?: string): void;
   /**
-   * Joins a topic. Leaving happens by itself when the connection closes. In
-   * a topic with presence, `options.presence` names the presence key and
-   * metadata; joining again with other metadata updates it.
-   * @returns `false` when already a member, or when the connection is not open.
-   * @throws {EventError} `BAD_TOPIC` (1-128 characters of `A-Z a-z 0-9 _ . : -`),
-   * `TOO_MANY_TOPICS`, `RATE_LIMITED` (joining and leaving too fast) or
-   * `INVALID_DATA` (a bad presence key or metadata); a handler lets it
-   * through as an error envelope.
+   * Joins a topic; await it. Membership is immediate (`topics` has it at
+   * once); leaving happens by itself when the connection closes. In a topic
+   * with presence, `options.presence` names the presence key and metadata;
+   * joining again with other metadata updates it. In a topic with history,
+   * `options.since` recovers what the connection missed (or answers
+   * `recovered: false`) and `options.last` replays recent publishes; they
+   * are sent before the promise settles, before any newer publish.
+   * @returns What the join did: `joined: false` when already a member (or
+   * not open), the position in a topic with history, `recovered`.
+   * Rejects with `EventError` `BAD_TOPIC` (1-128 characters of
+   * `A-Z a-z 0-9 _ . : -`), `TOO_MANY_TOPICS`, `RATE_LIMITED` (joining and
+   * leaving too fast) or `INVALID_DATA` (a bad presence key or metadata,
+   * `since` or `last`); a handler lets it through as an error envelope.
    */
-  join(topic: string, options?: JoinOptions): boolean;
+  join(topic: string, options?: JoinOptions): Promise<JoinResult>;
   /**
    * Leaves a topic.
    * @returns `false` when not a member.
@@ -92,7 +118,7 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
   publish<E extends keyof Push & string>(
     topic: string,
     event: E,
-    data: Push[E],
+    data: PublishData<Push[E]>,
     options?: PublishOptions,
   ): Promise<PublishResult>;
   /**

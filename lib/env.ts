@@ -108,6 +108,8 @@ const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   TOPIC_CHANGES_PER_SECOND: "topicChangesPerSecond",
   PRESENCE_INTERVAL: "presenceInterval",
   PRESENCE_GRACE: "presenceGrace",
+  MAX_REPLAY: "maxReplay",
+  PUBLISH_KEY_TTL: "publishKeyTtl",
 };
 
 function text(get: EnvGetter, name: string): string | undefined {
@@ -246,7 +248,13 @@ function backplane(
         }),
       ];
     default:
-      return [kind, new LocalBackplane()];
+      return [
+        kind,
+        new LocalBackplane({
+          maxHistoryTopics: integer(get, "HISTORY_MAX_TOPICS", 1),
+          maxHistoryBytes: integer(get, "HISTORY_MAX_BYTES", 1),
+        }),
+      ];
   }
 }
 

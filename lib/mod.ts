@@ -49,7 +49,18 @@ export {
   EventRouter,
   type OpenHandler,
 } from "./event_router.ts";
-export type { Context, PublishOptions, PushArgs, PushMap } from "./context.ts";
+export type {
+  Context,
+  PublishData,
+  PublishOptions,
+  PushArgs,
+  PushMap,
+} from "./context.ts";
+export {
+  STREAM_RESET,
+  type StreamPosition,
+  type StreamReset,
+} from "./protocol/stream.ts";
 export { EventError } from "./event_error.ts";
 export { ErrorCode } from "./protocol/error_code.ts";
 export {
@@ -91,19 +102,31 @@ export {
   type BackplaneHealth,
   type BackplaneSink,
   LocalBackplane,
+  type LocalBackplaneOptions,
   type Presence,
 } from "./pubsub/backplane.ts";
 export {
   BroadcastChannelBackplane,
   type BroadcastChannelBackplaneOptions,
 } from "./pubsub/broadcast_channel_backplane.ts";
-export type { JoinOptions, PublishResult } from "./pubsub/pubsub.ts";
+export type {
+  JoinOptions,
+  JoinResult,
+  PublishResult,
+} from "./pubsub/pubsub.ts";
 export type { PresenceDelta, PresenceEntry } from "./pubsub/presence.ts";
 export type {
+  HistoryPolicyOptions,
   PresencePolicy,
   TopicMatcher,
   TopicPolicy,
 } from "./pubsub/topic_policy.ts";
+export type {
+  Appended,
+  AppendOptions,
+  HistoryEntry,
+  HistoryRead,
+} from "./pubsub/history.ts";
 export {
   type LibraryPushes,
   PRESENCE_DIFF,

@@ -16,7 +16,7 @@ import {
   type ServerSocket,
 } from "./connection.ts";
 import { Dispatcher } from "./dispatch.ts";
-import type { PushMap } from "./context.ts";
+import type { PublishData, PushMap } from "./context.ts";
 import {
   checkHandshake,
   type HandshakeRefusal,
@@ -29,7 +29,6 @@ import { HttpRouter } from "./http_router.ts";
 import { throttle } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import { createOriginPolicy } from "./origin_policy.ts";
-import { encodePush } from "./protocol/envelope.ts";
 import type { BackplaneHealth, Presence } from "./pubsub/backplane.ts";
 import { type PublishResult, PubSub } from "./pubsub/pubsub.ts";
 import { topicPolicies } from "./pubsub/topic_policy.ts";
@@ -90,7 +89,8 @@ export interface DuplexServer<
   publish<E extends keyof Push & string>(
     topic: string,
     event: E,
-    data: Push[E],
+    data: PublishData<Push[E]>,
+    options?: { key?: string },
   ): Promise<PublishResult>;
   /** The member count of a topic on every live node. */
   presence(topic: string): Promise<Presence>;
@@ -189,6 +189,11 @@ export function createServer<State, Push extends PushMap>(
     ...config,
     policyOf: topicPolicies(config.topics),
   });
+  if (config.topics.some((policy) => policy.history) && !pubsub.numbers) {
+    throw new TypeError(
+      `Cannot create server: topics with history need an engine that numbers publishes (local or Redis), not ${pubsub.backplaneKind}`,
+    );
+  }
   const ready = pubsub.start();
   const limit = config.maxSockets === "auto"
     ? readDescriptorLimit()
@@ -402,8 +407,16 @@ export function createServer<State, Push extends PushMap>(
       return shutdownPromise !== undefined;
     },
     ready,
-    publish(topic, event, data) {
-      return pubsub.publish(topic, encodePush(event, data));
+    publish(topic, event, data, options = {}) {
+      try {
+        return pubsub.publish(
+          topic,
+          pubsub.encode(topic, event, data),
+          options,
+        );
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     presence(topic) {
       return pubsub.presence(topic);

@@ -212,6 +212,18 @@ export interface ServerOptions<State, Push extends PushMap> {
    */
   presenceGrace?: number;
   /**
+   * Publishes replayed at most to one joining member (`since` or `last`);
+   * a member that missed more gets `recovered: false`.
+   * @default {1000}
+   */
+  maxReplay?: number;
+  /**
+   * Milliseconds a publish's idempotency key is remembered: a publish with
+   * the same key within it answers the first one's position.
+   * @default {300000}
+   */
+  publishKeyTtl?: number;
+  /**
    * Bytes the runtime may hold unsent for one peer (Deno's `bufferedAmount`)
    * before it is closed with 1013 "slow consumer"; `0` disables the cap.
    * @default {1048576}
@@ -277,6 +289,8 @@ export const SERVER_DEFAULTS = {
   topics: [] as readonly TopicPolicy[],
   presenceInterval: 250,
   presenceGrace: 5_000,
+  maxReplay: 1_000,
+  publishKeyTtl: 300_000,
   maxBufferedAmount: 1_048_576,
   maxInFlight: 64,
   maxPendingHandshakes: 1_000,
@@ -311,6 +325,8 @@ export const INTEGER_OPTIONS = {
   maxTopicsPerConnection: 1,
   presenceInterval: 1,
   presenceGrace: 0,
+  maxReplay: 1,
+  publishKeyTtl: 1,
   maxBufferedAmount: 0,
   maxInFlight: 1,
   maxPendingHandshakes: 1,

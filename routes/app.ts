@@ -11,6 +11,7 @@ import {
 } from "@duplex-ws/duplex";
 import { authenticate, type UserState } from "./auth.ts";
 import { events, type ServerPushes } from "./events.ts";
+import { ROOM_HISTORY } from "./chat.ts";
 import { httpRoutes } from "./http.ts";
 
 /** Options of the example app: any server option but its router and routes. */
@@ -23,9 +24,15 @@ export type AppOptions = Omit<
 export function createApp(
   options: AppOptions = {},
 ): DuplexServer<UserState, ServerPushes> {
+  // Every room has presence with members and history; options may say
+  // otherwise. The BroadcastChannel engine cannot number publishes across
+  // isolates, so there rooms have presence only (see README, "History and
+  // recovery": `deno serve --parallel` keeps history with REDIS_URL).
+  const history = options.backplane?.kind === "broadcast-channel"
+    ? undefined
+    : ROOM_HISTORY;
   return createServer({
-    // Every room has presence with members; options may say otherwise.
-    topics: [{ match: "*", presence: true }],
+    topics: [{ match: "*", presence: true, history }],
     ...options,
     router: events,
     http: httpRoutes,

@@ -1,22 +1,42 @@
 /**
- * The example chat: rooms are topics with presence. `chat.join`, `chat.say`,
- * `chat.leave` and `chat.who`; every member gets `chat.message`, and the
- * library's `presence.state` / `presence.diff` say who is in the room (one
- * entry per user, however many tabs it has open, with a status and a
- * colour), at most one diff per room every presence interval.
+ * The example chat: rooms are topics with presence and history. `chat.join`,
+ * `chat.say`, `chat.leave` and `chat.who`; every member gets
+ * `chat.message` with its position (`offset`, `epoch`), and the library's
+ * `presence.state` / `presence.diff` say who is in the room (one entry per
+ * user, however many tabs it has open, with a status and a colour), at most
+ * one diff per room every presence interval. A member that comes back with
+ * `since` gets what was said meanwhile, once, in order; a first join can ask
+ * for the `last` messages.
  *
  * @module
  */
 
 import { z } from "zod";
-import { type Context, EventError } from "@duplex-ws/duplex";
+import {
+  type Context,
+  EventError,
+  type StreamPosition,
+} from "@duplex-ws/duplex";
 import type { UserState } from "./auth.ts";
 
 /** What the chat pushes (besides the library's presence pushes). */
 export type ChatPushes = {
-  /** A message said in a room, to every member, the sender included. */
-  "chat.message": { room: string; from: string; text: string; at: number };
+  /**
+   * A message said in a room, to every member, the sender included, with
+   * its position in the room's stream.
+   */
+  "chat.message": {
+    room: string;
+    from: string;
+    text: string;
+    at: number;
+    offset: number;
+    epoch: string;
+  };
 };
+
+/** How much of each room's stream is kept (the example app's topic policy). */
+export const ROOM_HISTORY = { size: 500, ttl: 600_000 };
 
 /** A member of a room as `chat.who` lists it and presence pushes carry it. */
 export interface RoomMember {
@@ -36,16 +56,29 @@ export const roomName = z.string().min(1).max(128);
 /** `{room}`. */
 export const roomSchema = z.object({ room: roomName });
 
-/** `{room, status?}`: a status of at most 64 characters. */
+/** A stream position. */
+export const position = z.object({
+  offset: z.number().int().min(0),
+  epoch: z.string().min(1).max(64),
+});
+
+/**
+ * `{room, status?, since?, last?}`: a status of at most 64 characters; the
+ * last position seen (to recover); on a first join, how many recent
+ * messages to get (1–100).
+ */
 export const joinSchema = z.object({
   room: roomName,
   status: z.string().max(64).optional(),
+  since: position.optional(),
+  last: z.number().int().min(1).max(100).optional(),
 });
 
-/** `{room, text}`: text of 1–2000 characters. */
+/** `{room, text, key?}`: text of 1–2000 characters; a key makes a resend harmless. */
 export const saySchema = z.object({
   room: roomName,
   text: z.string().min(1).max(2000),
+  key: z.string().min(1).max(128).optional(),
 });
 
 /** A stable colour for a name. */
@@ -55,22 +88,49 @@ export function colorOf(name: string): string {
   return `hsl(${hash % 360} 60% 45%)`;
 }
 
-/**
- * `chat.join {room, status?}` → `{room, count}`; the joiner gets
- * `presence.state`, the room a `presence.diff` with the user in it.
- */
-export async function joinRoom(
-  { room, status = "" }: z.infer<typeof joinSchema>,
-  ctx: ChatContext,
-): Promise<{ room: string; count: number }> {
-  const { user } = ctx.state;
-  ctx.join(room, {
-    presence: { key: user, meta: { status, color: colorOf(user) } },
-  });
-  return { room, count: (await ctx.presence(room)).count };
+/** `chat.join`'s reply. */
+export interface JoinReply {
+  room: string;
+  /** Members of the room. */
+  count: number;
+  /** The topic (the room), for the typed client's bookkeeping. */
+  topic: string;
+  /** The room's position once the joiner has caught up. */
+  position?: StreamPosition;
+  /** With `since`: whether every message said meanwhile was sent (before this reply). */
+  recovered?: boolean;
 }
 
-/** `chat.leave {room}` → `{room, left}`; the room hears of it in a diff (after the grace period, if it was the user's last tab). */
+/**
+ * `chat.join {room, status?, since?, last?}` → `{room, count, topic,
+ * position, recovered?}`. Before the reply: the missed messages (with
+ * `since`) or the last ones (with `last`), and `presence.state`; the room
+ * gets a `presence.diff` with the user in it.
+ */
+export async function joinRoom(
+  { room, status = "", since, last }: z.infer<typeof joinSchema>,
+  ctx: ChatContext,
+): Promise<JoinReply> {
+  const { user } = ctx.state;
+  const joined = await ctx.join(room, {
+    presence: { key: user, meta: { status, color: colorOf(user) } },
+    since,
+    last,
+  });
+  const reply: JoinReply = {
+    room,
+    count: (await ctx.presence(room)).count,
+    topic: joined.topic,
+    position: joined.position,
+  };
+  if (joined.recovered !== undefined) reply.recovered = joined.recovered;
+  return reply;
+}
+
+/**
+ * `chat.leave {room}` → `{room, left}`; the room hears of it in a diff
+ * (after the grace period, if it was the user's last tab).
+ */
 export function leaveRoom(
   { room }: z.infer<typeof roomSchema>,
   ctx: ChatContext,
@@ -79,14 +139,16 @@ export function leaveRoom(
 }
 
 /**
- * `chat.say {room, text}` → `{at}` once every node has it; every member,
- * the sender included, gets `chat.message`. Errors: `NOT_A_MEMBER`;
- * `NOT_DELIVERED` when the backplane is down (only this node's members got it).
+ * `chat.say {room, text, key?}` → `{at, position, duplicate?}` once the
+ * message is in the room's history; every member, the sender included,
+ * gets `chat.message`. A resend with the same `key` answers the first
+ * one's position and says nothing again. Errors: `NOT_A_MEMBER`;
+ * `NOT_DELIVERED` when the message could not be stored (no one got it).
  */
 export async function say(
-  { room, text }: z.infer<typeof saySchema>,
+  { room, text, key }: z.infer<typeof saySchema>,
   ctx: ChatContext,
-): Promise<{ at: number }> {
+): Promise<{ at: number; position?: StreamPosition; duplicate?: boolean }> {
   if (!ctx.topics.has(room)) {
     throw new EventError(
       "NOT_A_MEMBER",
@@ -99,14 +161,16 @@ export async function say(
     from: ctx.state.user,
     text,
     at,
-  });
+  }, { key });
   if (result.remote === "failed") {
     throw new EventError(
       "NOT_DELIVERED",
-      "Other servers are unreachable: only members on this server got the message",
+      "The message could not be stored: no one got it, send it again",
     );
   }
-  return { at };
+  return result.duplicate
+    ? { at, position: result.position, duplicate: true }
+    : { at, position: result.position };
 }
 
 /**

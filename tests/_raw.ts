@@ -130,9 +130,10 @@ export class RawPeer {
   async handshake(
     port: number,
     extra: Record<string, string> = {},
+    path = "/",
   ): Promise<RawResponse> {
     const response = await this.request(
-      requestHead("GET / HTTP/1.1", handshakeHeaders(port, extra)),
+      requestHead(`GET ${path} HTTP/1.1`, handshakeHeaders(port, extra)),
     );
     if (response.status !== 101) {
       throw new Error(`Handshake answered ${response.status}`);

@@ -27,24 +27,37 @@ Deno.test("chat: join, say to every member (sender included), leave", async () =
   const ada = await member(server.wsUrl, "ada");
   const bob = await member(server.wsUrl, "bob");
   try {
-    assert.deepEqual(await ada.request("chat.join", { room: "lobby" }), {
+    const joined = await ada.request("chat.join", { room: "lobby" });
+    const { epoch } = (joined.data as { position: { epoch: string } }).position;
+    assert.deepEqual(joined, {
       id: 1,
-      data: { room: "lobby", count: 1 },
+      data: {
+        room: "lobby",
+        count: 1,
+        topic: "lobby",
+        position: { offset: 0, epoch },
+      },
     });
     assert.deepEqual((await bob.request("chat.join", { room: "lobby" })).data, {
       room: "lobby",
       count: 2,
+      topic: "lobby",
+      position: { offset: 0, epoch },
     });
     const said = await ada.request("chat.say", {
       room: "lobby",
       text: "hello",
     });
     assert.equal(typeof (said.data as { at: number }).at, "number");
+    assert.deepEqual((said.data as { position: unknown }).position, {
+      offset: 1,
+      epoch,
+    });
     for (const socket of [ada, bob]) {
       const message = await nextEvent(socket, "chat.message");
       assert.deepEqual(
         { ...message.data, at: 0 },
-        { room: "lobby", from: "ada", text: "hello", at: 0 },
+        { room: "lobby", from: "ada", text: "hello", at: 0, offset: 1, epoch },
       );
     }
     assert.deepEqual(

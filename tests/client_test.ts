@@ -47,10 +47,11 @@ Deno.test("DuplexClient: typed request/reply, typed errors, pushes", async () =>
     );
     const messages: string[] = [];
     c.on("chat.message", (m) => messages.push(`${m.from}: ${m.text}`));
-    assert.deepEqual(await c.join("chat.join", { room: "lobby" }), {
-      room: "lobby",
-      count: 1,
-    });
+    const joined = await c.join("chat.join", { room: "lobby" });
+    assert.equal(joined.room, "lobby");
+    assert.equal(joined.count, 1);
+    assert.equal(joined.topic, "lobby");
+    assert.equal(joined.position?.offset, 0);
     await c.request("chat.say", { room: "lobby", text: "hello" });
     await eventually(() => messages.length === 1);
     assert.deepEqual(messages, ["ada: hello"]);

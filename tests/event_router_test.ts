@@ -342,7 +342,7 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
       return true;
     },
     close: () => {},
-    join: () => false,
+    join: () => Promise.resolve({ topic: "t", joined: false }),
     leave: () => false,
     topics: new Set<string>(),
     publish: () => Promise.resolve({ local: 0, remote: "none" as const }),

@@ -7,10 +7,24 @@
  * @module
  */
 
+import type { StreamPosition } from "../protocol/stream.ts";
+import {
+  type Appended,
+  type AppendOptions,
+  type HistoryRead,
+  MemoryHistory,
+} from "./history.ts";
 import type { PresenceDelta, PresenceEntry } from "./presence.ts";
 
-/** What a backplane calls with messages published on other nodes. */
-export type BackplaneSink = (topic: string, text: string) => void;
+/**
+ * What a backplane calls with messages published on other nodes; a publish
+ * to a topic with history comes with its position.
+ */
+export type BackplaneSink = (
+  topic: string,
+  text: string,
+  position?: StreamPosition,
+) => void;
 
 /** What an engine that carries presence with members tells the node besides messages. */
 export interface BackplaneEvents {
@@ -91,6 +105,25 @@ export interface Backplane {
   watchPresence?(topic: string): void;
   /** Stops it. */
   unwatchPresence?(topic: string): void;
+  /**
+   * For topics with history: numbers a publish, stores it and hands it to
+   * every other node in one atomic step (so the order members get is the
+   * order history replays), or returns the position its idempotency key
+   * already got. Rejects when it cannot store it: then it was not published.
+   * Engines without it cannot serve topics with history.
+   */
+  append?(
+    topic: string,
+    head: string,
+    options: AppendOptions,
+  ): Promise<Appended>;
+  /** Reads a topic's history (see {@linkcode HistoryRead}). */
+  readHistory?(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+    ttl: number,
+  ): Promise<HistoryRead>;
   /** Current health. */
   health(): BackplaneHealth;
   /** Stops the engine and frees its connections. */
@@ -102,13 +135,57 @@ export function nowMicros(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }
 
+/** Options of {@linkcode LocalBackplane}. */
+export interface LocalBackplaneOptions {
+  /**
+   * Topics with history kept at most; past it the least recently published
+   * topic's history goes (it starts a new epoch).
+   * @default {10000}
+   */
+  maxHistoryTopics?: number;
+  /**
+   * Bytes of history kept at most, all topics together (UTF-16 code units
+   * of the stored pushes); past it topics go the same way.
+   * @default {67108864}
+   */
+  maxHistoryBytes?: number;
+}
+
 /**
  * The default engine: one process, no other nodes. Publishing reaches only
- * local members; presence is the local count.
+ * local members; presence is the local count; history is kept in memory.
  */
 export class LocalBackplane implements Backplane {
   /** `local`. */
   readonly kind = "local";
+  readonly #history: MemoryHistory;
+
+  /** Makes the engine; history is bounded by `options`. */
+  constructor(options: LocalBackplaneOptions = {}) {
+    this.#history = new MemoryHistory({
+      maxTopics: options.maxHistoryTopics ?? 10_000,
+      maxBytes: options.maxHistoryBytes ?? 67_108_864,
+    });
+  }
+
+  /** Numbers and stores a publish in memory. */
+  append(
+    topic: string,
+    head: string,
+    options: AppendOptions,
+  ): Promise<Appended> {
+    return Promise.resolve(this.#history.append(topic, head, options));
+  }
+
+  /** Reads a topic's history from memory. */
+  readHistory(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+    ttl: number,
+  ): Promise<HistoryRead> {
+    return Promise.resolve(this.#history.read(topic, since, limit, ttl));
+  }
   /** Nothing to start. */
   start(_sink: BackplaneSink): Promise<void> {
     return Promise.resolve();

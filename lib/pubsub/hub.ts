@@ -31,29 +31,39 @@ export interface Member {
  * ```
  */
 export class Hub {
+  /** Topic → the members deliveries reach. */
   #members = new Map<string, Set<Member>>();
+  /** Topic → members that joined but get nothing yet (a recovery under way). */
+  #waiting = new Map<string, Set<Member>>();
   #topics = new Map<Member, Set<string>>();
   #queued = new Map<string, Delivery[]>();
 
   /**
-   * Adds a member to a topic.
+   * Adds a member to a topic. A `waiting` member is a member (its
+   * `topicsOf` has the topic, `count` counts it) that deliveries skip until
+   * {@linkcode activate}: a recovery sends it what it missed first.
    * @returns `true` when it was not a member before.
    */
-  join(member: Member, topic: string): boolean {
-    let members = this.#members.get(topic);
-    if (members === undefined) {
-      members = new Set();
-      this.#members.set(topic, members);
-    }
-    if (members.has(member)) return false;
-    members.add(member);
+  join(member: Member, topic: string, waiting = false): boolean {
     let topics = this.#topics.get(member);
+    if (topics?.has(topic)) return false;
     if (topics === undefined) {
       topics = new Set();
       this.#topics.set(member, topics);
     }
     topics.add(topic);
+    add(waiting ? this.#waiting : this.#members, topic, member);
     return true;
+  }
+
+  /** Lets deliveries reach a waiting member. */
+  activate(member: Member, topic: string): void {
+    if (remove(this.#waiting, topic, member)) add(this.#members, topic, member);
+  }
+
+  /** Makes a member wait again (deliveries skip it until {@linkcode activate}). */
+  deactivate(member: Member, topic: string): void {
+    if (remove(this.#members, topic, member)) add(this.#waiting, topic, member);
   }
 
   /**
@@ -61,9 +71,12 @@ export class Hub {
    * @returns `true` when it was a member.
    */
   leave(member: Member, topic: string): boolean {
-    const members = this.#members.get(topic);
-    if (members === undefined || !members.delete(member)) return false;
-    if (members.size === 0) this.#members.delete(topic);
+    if (
+      !remove(this.#members, topic, member) &&
+      !remove(this.#waiting, topic, member)
+    ) {
+      return false;
+    }
     const topics = this.#topics.get(member);
     topics?.delete(topic);
     if (topics?.size === 0) this.#topics.delete(member);
@@ -85,14 +98,10 @@ export class Hub {
     return this.#topics.get(member) ?? NO_TOPICS;
   }
 
-  /** How many local members a topic has. */
+  /** How many local members a topic has (waiting ones included). */
   count(topic: string): number {
-    return this.#members.get(topic)?.size ?? 0;
-  }
-
-  /** The topics with at least one local member. */
-  topics(): IterableIterator<string> {
-    return this.#members.keys();
+    return (this.#members.get(topic)?.size ?? 0) +
+      (this.#waiting.get(topic)?.size ?? 0);
   }
 
   /**
@@ -162,4 +171,17 @@ interface Delivery {
   text: string;
   exclude: string | undefined;
   next: number;
+}
+
+function add<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, set = new Set());
+  set.add(value);
+}
+
+function remove<K, V>(map: Map<K, Set<V>>, key: K, value: V): boolean {
+  const set = map.get(key);
+  if (set === undefined || !set.delete(value)) return false;
+  if (set.size === 0) map.delete(key);
+  return true;
 }

@@ -16,7 +16,15 @@ import {
   nowMicros,
   type Presence,
 } from "./backplane.ts";
+import { encodePush } from "../protocol/envelope.ts";
+import {
+  isStreamPosition,
+  positionedHead,
+  type StreamPosition,
+} from "../protocol/stream.ts";
+import type { HistoryRead } from "./history.ts";
 import { Hub, type Member } from "./hub.ts";
+import { StreamTracker } from "./stream.ts";
 import {
   checkPresence,
   type PresenceEngine,
@@ -51,14 +59,30 @@ export function assertTopic(topic: unknown): asserts topic is string {
 
 /** What a publish did. */
 export interface PublishResult {
-  /** Local members the message was sent to. */
+  /** Local members the message was (or is being) sent to. */
   local: number;
   /**
    * `sent`: handed to the backplane for the other nodes; `failed`: the
-   * backplane was unreachable, so no other node will deliver it; `none`:
-   * there are no other nodes (the local engine).
+   * backplane was unreachable (for a topic with history: the publish could
+   * not be stored, and no one got it); `none`: there are no other nodes
+   * (the local engine).
    */
   remote: "sent" | "failed" | "none";
+  /** In a topic with history: the publish's position. */
+  position?: StreamPosition;
+  /** In a topic with history: `true` when its key had been published already (nothing was sent again). */
+  duplicate?: boolean;
+}
+
+/** A push encoded for one topic: the whole text, or, for a topic with history, its head waiting for a position. */
+export type Publication = { text: string } | { head: string };
+
+/** What a publish asks besides the push. */
+export interface PubSubPublishOptions {
+  /** A local member id that must not receive it (the sender); not in a topic with history. */
+  exclude?: string;
+  /** In a topic with history: an idempotency key (1–128 characters). */
+  key?: string;
 }
 
 /** Options of {@linkcode PubSub} (resolved server options). */
@@ -76,6 +100,10 @@ export interface PubSubOptions {
   presenceInterval: number;
   /** Milliseconds a presence key stays after its last connection left. */
   presenceGrace: number;
+  /** Publishes replayed at most to one joining member. */
+  maxReplay: number;
+  /** Milliseconds an idempotency key is remembered. */
+  publishKeyTtl: number;
   /** Where to log backplane failures. */
   logger: Logger;
 }
@@ -89,31 +117,62 @@ export interface JoinOptions {
    * @default {{ key: the connection's id, meta: null }}
    */
   presence?: { key?: string; meta?: unknown };
+  /**
+   * For a topic with history: the last position the member saw. It gets
+   * every publish after it, in order, before any newer one, and
+   * `recovered: true`; or, when that is impossible (another epoch, history
+   * no longer reaches back, more than `maxReplay`), none of them and
+   * `recovered: false`. Joining again with `since` recovers again.
+   */
+  since?: StreamPosition;
+  /** For a topic with history, on a first join: the last this many publishes (at most `maxReplay`). */
+  last?: number;
 }
 
-/** Topic membership, publishing and presence for one node. */
+/** What a join did. */
+export interface JoinResult {
+  /** The topic. */
+  topic: string;
+  /** `false` when the connection was a member already. */
+  joined: boolean;
+  /** In a topic with history: the last position the member has now. */
+  position?: StreamPosition;
+  /** With `since`: whether it got every publish it missed (always `false` in a topic without history). */
+  recovered?: boolean;
+}
+
+/** Topic membership, publishing, presence and history for one node. */
 export class PubSub {
   readonly #hub = new Hub();
   readonly #backplane: Backplane;
-  readonly #maxTopics: number;
-  readonly #logger: Logger;
+  readonly #options: PubSubOptions;
   readonly #policyOf: (topic: string) => ResolvedTopicPolicy;
   readonly #presence: PresenceTracker;
+  readonly #streams: StreamTracker;
   #started: Promise<void> | undefined;
 
-  /** Makes the pub/sub of one node; nothing starts before `start`. */
+  /**
+   * Makes the pub/sub of one node; nothing starts before `start`.
+   * @throws {TypeError} when a topic policy asks for history and the engine cannot number publishes.
+   */
   constructor(options: PubSubOptions) {
-    const { backplane = new LocalBackplane(), maxTopicsPerConnection, logger } =
-      options;
+    const { backplane = new LocalBackplane(), logger } = options;
     this.#backplane = backplane;
-    this.#maxTopics = maxTopicsPerConnection;
-    this.#logger = logger;
+    this.#options = options;
     this.#policyOf = options.policyOf;
     this.#presence = new PresenceTracker({
       engine: presenceEngine(backplane),
       interval: options.presenceInterval,
       grace: options.presenceGrace,
       deliver: (topic, text) => this.#hub.deliver(topic, text),
+      logger,
+    });
+    this.#streams = new StreamTracker({
+      read: (topic, since, limit) => this.#read(topic, since, limit),
+      deliver: (topic, text) => this.#hub.deliver(topic, text),
+      activate: (member, topic) => this.#hub.activate(member, topic),
+      maxReplay: options.maxReplay,
+      gapWait: 250,
       logger,
     });
   }
@@ -123,17 +182,25 @@ export class PubSub {
     return this.#backplane.kind;
   }
 
+  /** Whether the engine can serve topics with history. */
+  get numbers(): boolean {
+    return typeof this.#backplane.append === "function";
+  }
+
   /** Starts the backplane once; messages from other nodes reach local members. */
   start(): Promise<void> {
     const presence = this.#presence;
-    this.#started ??= this.#backplane.start((topic, text) => {
-      if (isValidTopic(topic)) this.#hub.deliver(topic, text);
+    this.#started ??= this.#backplane.start((topic, text, position) => {
+      if (!isValidTopic(topic)) return;
+      if (position) {
+        this.#streams.receive(topic, position.offset, position.epoch, text);
+      } else this.#hub.deliver(topic, text);
     }, {
       presence: (topic, node, delta) => presence.receive(topic, node, delta),
       nodeGone: (node) => presence.nodeGone(node),
       resync: () => presence.resync(),
     }).catch((error) => {
-      this.#logger.error("backplane failed to start", {
+      this.#options.logger.error("backplane failed to start", {
         kind: this.#backplane.kind,
         error,
       });
@@ -143,39 +210,58 @@ export class PubSub {
 
   /**
    * Adds a member to a topic. In a topic with presence, the member's
-   * presence key and metadata are tracked, and it gets the snapshot.
-   * @returns `false` when it already was a member (its presence metadata is
-   * updated then, when given).
+   * presence key and metadata are tracked, and it gets the snapshot; in a
+   * topic with history, it is recovered from `since` (or gets the `last`
+   * publishes) before live delivery starts. Membership is immediate; the
+   * promise settles once the recovery is done.
    * @throws {EventError} `BAD_TOPIC`, `TOO_MANY_TOPICS`, or `INVALID_DATA`
-   * for a bad presence key or metadata.
+   * for a bad presence key or metadata, `since` or `last`.
    */
-  join(member: Member, topic: string, options: JoinOptions = {}): boolean {
+  join(
+    member: Member,
+    topic: string,
+    options: JoinOptions = {},
+  ): Promise<JoinResult> {
     assertTopic(topic);
-    const presence = this.#policyOf(topic).presence;
+    const { presence, history } = this.#policyOf(topic);
     const key = options.presence?.key ?? member.id;
     const meta = options.presence?.meta ?? null;
     if (presence) checkPresence(key, meta);
+    const { since, last } = options;
+    this.#checkRecovery(since, last);
     const topics = this.#hub.topicsOf(member);
-    if (topics.has(topic)) {
-      if (presence && options.presence) {
-        this.#presence.join(member, topic, key, meta, presence.maxMembers);
-      }
-      return false;
-    }
-    if (topics.size >= this.#maxTopics) {
+    const joined = !topics.has(topic);
+    if (joined && topics.size >= this.#options.maxTopicsPerConnection) {
       throw new EventError(
         ErrorCode.TOO_MANY_TOPICS,
-        `A connection may be in at most ${this.#maxTopics} topics`,
+        `A connection may be in at most ${this.#options.maxTopicsPerConnection} topics`,
       );
     }
-    this.#hub.join(member, topic);
-    const count = this.#hub.count(topic);
-    if (count === 1) this.#backplane.subscribe(topic);
-    this.#backplane.setLocalCount(topic, count);
-    if (presence) {
+    if (joined) {
+      this.#hub.join(member, topic, history !== undefined);
+      const count = this.#hub.count(topic);
+      if (count === 1) this.#backplane.subscribe(topic);
+      this.#backplane.setLocalCount(topic, count);
+    }
+    if (presence && (joined || options.presence)) {
       this.#presence.join(member, topic, key, meta, presence.maxMembers);
     }
-    return true;
+    if (!history) {
+      return Promise.resolve(
+        since === undefined
+          ? { topic, joined }
+          : { topic, joined, recovered: false },
+      );
+    }
+    if (!joined && since === undefined && last === undefined) {
+      return Promise.resolve({ topic, joined });
+    }
+    // A member joining again to recover stops getting live publishes until
+    // it has what it missed.
+    if (!joined) this.#hub.deactivate(member, topic);
+    return this.#streams.recover(member, topic, { since, last }).then(
+      (recovery) => ({ topic, joined, ...recovery }),
+    );
   }
 
   /**
@@ -209,24 +295,42 @@ export class PubSub {
   }
 
   /**
-   * Sends an encoded message to every member of a topic on every node: the
-   * local ones at once, the others through the backplane. The text is sent
-   * as it is to each member: encode once, publish once.
-   *
-   * @param exclude A local member id that must not receive it (the sender).
+   * Encodes a push for a topic, once: the whole envelope, or for a topic
+   * with history its head (the engine adds the position).
    * @throws {EventError} `BAD_TOPIC`.
+   * @throws {TypeError} for a topic with history and data that is not an object.
+   */
+  encode(topic: string, event: string, data: unknown): Publication {
+    assertTopic(topic);
+    return this.#policyOf(topic).history
+      ? { head: positionedHead(event, topic, data) }
+      : { text: encodePush(event, data) };
+  }
+
+  /**
+   * Sends an encoded push to every member of a topic on every node: the
+   * local ones at once, the others through the backplane; the text is sent
+   * as it is to each member. In a topic with history the engine numbers and
+   * stores it first, and members get it in offset order; if it cannot be
+   * stored, no one gets it (`remote: "failed"`).
+   *
+   * @throws {EventError} `BAD_TOPIC`.
+   * @throws {TypeError} for `exclude` in a topic with history.
    */
   publish(
     topic: string,
-    text: string,
-    exclude?: string,
+    publication: Publication,
+    options: PubSubPublishOptions = {},
   ): Promise<PublishResult> {
     assertTopic(topic);
-    const local = this.#hub.deliver(topic, text, exclude);
+    if ("head" in publication) {
+      return this.#publishNumbered(topic, publication.head, options);
+    }
+    const local = this.#hub.deliver(topic, publication.text, options.exclude);
     if (this.#backplane.kind === "local") {
       return Promise.resolve({ local, remote: "none" });
     }
-    return this.#backplane.publish(topic, text).then(
+    return this.#backplane.publish(topic, publication.text).then(
       (sent): PublishResult => ({ local, remote: sent ? "sent" : "failed" }),
       (): PublishResult => ({ local, remote: "failed" }),
     );
@@ -258,14 +362,88 @@ export class PubSub {
   /** Shares what presence has pending, then stops the backplane. */
   async close(): Promise<void> {
     this.#presence.close();
+    this.#streams.close();
     await this.#started;
     await this.#backplane.close();
+  }
+
+  async #publishNumbered(
+    topic: string,
+    head: string,
+    options: PubSubPublishOptions,
+  ): Promise<PublishResult> {
+    if (options.exclude !== undefined) {
+      throw new TypeError(
+        `Cannot publish to "${topic}" without its sender: in a topic with history every member gets every publish, so positions stay contiguous`,
+      );
+    }
+    const { key } = options;
+    if (
+      key !== undefined &&
+      (typeof key !== "string" || key.length === 0 || key.length > 128)
+    ) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        "A publish key must be 1-128 characters",
+      );
+    }
+    const history = this.#policyOf(topic).history!;
+    let appended;
+    try {
+      appended = await this.#backplane.append!(topic, head, {
+        ...history,
+        key,
+        keyTtl: this.#options.publishKeyTtl,
+      });
+    } catch (error) {
+      this.#options.logger.warn("publish not stored", { topic, error });
+      return { local: 0, remote: "failed" };
+    }
+    const { offset, epoch, duplicate } = appended;
+    if (!duplicate) this.#streams.receive(topic, offset, epoch, appended.text);
+    return {
+      local: this.#hub.count(topic),
+      remote: this.#backplane.kind === "local" ? "none" : "sent",
+      position: { offset, epoch },
+      duplicate,
+    };
+  }
+
+  #read(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+  ): Promise<HistoryRead> {
+    const history = this.#policyOf(topic).history!;
+    return this.#backplane.readHistory!(topic, since, limit, history.ttl);
+  }
+
+  #checkRecovery(since: unknown, last: unknown): void {
+    if (since !== undefined && !isStreamPosition(since)) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        "since must be a position: {offset, epoch}",
+      );
+    }
+    if (
+      last !== undefined &&
+      (!Number.isSafeInteger(last) || (last as number) < 1 ||
+        (last as number) > this.#options.maxReplay)
+    ) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        `last must be an integer from 1 to ${this.#options.maxReplay}`,
+      );
+    }
   }
 
   #left(member: Member, topic: string): void {
     this.#presence.leave(member, topic);
     const count = this.#hub.count(topic);
-    if (count === 0) this.#backplane.unsubscribe(topic);
+    if (count === 0) {
+      this.#backplane.unsubscribe(topic);
+      this.#streams.drop(topic);
+    }
     this.#backplane.setLocalCount(topic, count);
   }
 }

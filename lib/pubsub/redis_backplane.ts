@@ -34,11 +34,20 @@ import type { PresenceDelta, PresenceEntry } from "./presence.ts";
 import { isValidTopic } from "./pubsub.ts";
 import { FrameCodec, isPushBody, parsePresenceDelta } from "./redis_frames.ts";
 import {
+  APPEND,
   COUNT,
   HEARTBEAT,
+  HISTORY,
   SET_COUNT,
   SHARE_PRESENCE,
 } from "./redis_scripts.ts";
+import {
+  type Appended,
+  type AppendOptions,
+  type HistoryRead,
+  newEpoch,
+} from "./history.ts";
+import { withPosition } from "../protocol/stream.ts";
 
 /**
  * Whether `url` is a Redis URL: `redis://` or `rediss://` (TLS) and a host,
@@ -130,6 +139,18 @@ type Scripted = RedisClient & {
     frame: string,
     ...pairs: string[]
   ): Promise<number>;
+  duplexAppend(
+    keys: number,
+    ...args: (string | number)[]
+  ): Promise<[number, number, string]>;
+  duplexHistory(
+    meta: string,
+    stream: string,
+    since: string,
+    limit: number,
+    ttl: number,
+    epoch: string,
+  ): Promise<(string | number)[]>;
 };
 
 /**
@@ -241,6 +262,9 @@ export class RedisBackplane implements Backplane {
       numberOfKeys: 1,
       lua: SHARE_PRESENCE,
     });
+    // Two or three keys (the idempotency key is optional): given per call.
+    pub.defineCommand("duplexAppend", { lua: APPEND });
+    pub.defineCommand("duplexHistory", { numberOfKeys: 2, lua: HISTORY });
     const sub = new Redis(url, { ...common, autoResubscribe: true });
     this.#pub = pub;
     this.#sub = sub;
@@ -344,6 +368,79 @@ export class RedisBackplane implements Backplane {
     return known?.count ?? 0;
   }
 
+  /**
+   * Numbers, stores and publishes a push in one script (see `APPEND`);
+   * rejects during an outage or for a frame over the size cap: then it was
+   * not published.
+   */
+  async append(
+    topic: string,
+    head: string,
+    options: AppendOptions,
+  ): Promise<Appended> {
+    const pub = this.#pub;
+    if (pub?.status !== "ready") throw new Error("Redis is unavailable");
+    if (head.length > this.#options.maxFrameSize) {
+      throw new RangeError("Publish over the frame size cap");
+    }
+    const keys = [this.#key(topic, "h"), this.#key(topic, "s")];
+    if (options.key !== undefined) {
+      keys.push(this.#key(topic, `k:${options.key}`));
+    }
+    const [duplicate, offset, epoch] = await pub.duplexAppend(
+      keys.length,
+      ...keys,
+      head,
+      options.size,
+      options.ttl,
+      options.keyTtl,
+      newEpoch(),
+      this.#key(topic, "t"),
+      this.#frames.prefix(topic, this.#node, head),
+    );
+    return {
+      offset: Number(offset),
+      epoch: String(epoch),
+      text: withPosition(head, Number(offset), String(epoch)),
+      duplicate: Number(duplicate) === 1,
+    };
+  }
+
+  /** Reads a topic's history from its stream (see `HISTORY`). */
+  async readHistory(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+    ttl: number,
+  ): Promise<HistoryRead> {
+    const pub = this.#pub;
+    if (pub?.status !== "ready") throw new Error("Redis is unavailable");
+    const out = await pub.duplexHistory(
+      this.#key(topic, "h"),
+      this.#key(topic, "s"),
+      since === undefined ? "" : String(since),
+      limit,
+      ttl,
+      newEpoch(),
+    );
+    const epoch = String(out[0]);
+    const entries = [];
+    for (let i = 3; i + 1 < out.length; i += 2) {
+      const offset = Number(out[i]);
+      entries.push({
+        offset,
+        text: withPosition(String(out[i + 1]), offset, epoch),
+      });
+    }
+    const first = Number(out[2]);
+    return {
+      epoch,
+      top: Number(out[1]),
+      entries,
+      first: first < 0 ? undefined : first,
+    };
+  }
+
   /** Stores this node's presence changes to a topic and sends them, in one script. */
   async sharePresence(topic: string, delta: PresenceDelta): Promise<void> {
     let entries = this.#entries.get(topic);
@@ -442,6 +539,19 @@ export class RedisBackplane implements Backplane {
     if (decoded === undefined) return this.#drop(channel, "bad frame");
     if (decoded.node === this.#node) return;
     if (kind === "t") {
+      const { position } = decoded;
+      if (position) {
+        // A numbered publish: its head, and the position the engine gave it.
+        if (!isPushBody(`${decoded.body}}}`)) {
+          return this.#drop(channel, "not a push");
+        }
+        const text = withPosition(
+          decoded.body,
+          position.offset,
+          position.epoch,
+        );
+        return sink(topic, text, position);
+      }
       if (!isPushBody(decoded.body)) return this.#drop(channel, "not a push");
       return sink(topic, decoded.body);
     }

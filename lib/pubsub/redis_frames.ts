@@ -42,13 +42,27 @@ export class FrameCodec {
   }
 
   /**
-   * The sender and body of a frame, or `undefined` when it must be dropped
-   * (too large, malformed, unsigned, or wrongly signed).
+   * The start of a numbered frame, which the engine completes with
+   * `@<offset>:<epoch>\n<head>` once it has numbered the publish: the
+   * signature covers `@` and the head, the position is Redis's.
+   */
+  prefix(topic: string, node: string, head: string): string {
+    return `${node}\n${this.#sign(topic, node, `@${head}`)}\n`;
+  }
+
+  /**
+   * The sender and body of a frame (for a numbered one, the head and its
+   * position), or `undefined` when it must be dropped (too large,
+   * malformed, unsigned, or wrongly signed).
    */
   decode(
     topic: string,
     frame: string,
-  ): { node: string; body: string } | undefined {
+  ): {
+    node: string;
+    body: string;
+    position?: { offset: number; epoch: string };
+  } | undefined {
     if (frame.length > this.#maxBytes) return undefined;
     const first = frame.indexOf("\n");
     const second = frame.indexOf("\n", first + 1);
@@ -56,9 +70,19 @@ export class FrameCodec {
     const node = frame.slice(0, first);
     if (!NODE_ID.test(node)) return undefined;
     const signature = frame.slice(first + 1, second);
-    const body = frame.slice(second + 1);
+    let body = frame.slice(second + 1);
+    let signed = body;
+    let position: { offset: number; epoch: string } | undefined;
+    if (body.startsWith("@")) {
+      const line = body.indexOf("\n");
+      const match = /^@(\d{1,15}):([0-9a-z]{1,64})$/.exec(body.slice(0, line));
+      if (line < 0 || !match) return undefined;
+      position = { offset: Number(match[1]), epoch: match[2] };
+      body = body.slice(line + 1);
+      signed = `@${body}`;
+    }
     if (this.#secret !== undefined) {
-      const expected = Buffer.from(this.#sign(topic, node, body));
+      const expected = Buffer.from(this.#sign(topic, node, signed));
       const given = Buffer.from(signature);
       if (
         given.length !== expected.length || !timingSafeEqual(given, expected)
@@ -66,7 +90,7 @@ export class FrameCodec {
         return undefined;
       }
     } else if (signature !== "") return undefined;
-    return { node, body };
+    return position ? { node, body, position } : { node, body };
   }
 
   #sign(topic: string, node: string, body: string): string {

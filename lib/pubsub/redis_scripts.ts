@@ -74,3 +74,94 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1`;
+
+/** Milliseconds a stream's epoch and sequence outlive its last publish. */
+export const STREAM_META_TTL = 86_400_000;
+
+/**
+ * Numbers, stores and publishes a push in one step (so live order is replay
+ * order): an idempotency key already seen answers its position instead; a
+ * topic without a stream (new, or lost with Redis's data) starts one with
+ * the given epoch; the stream is trimmed to exactly `size` entries and
+ * expires `ttl` after the last publish; the frame goes out with its
+ * position. Returns {duplicate, offset, epoch}.
+ * KEYS: meta, stream[, key]. ARGV: head, size, ttl, key ttl, new epoch,
+ * channel, frame prefix.
+ */
+export const APPEND = `
+if KEYS[3] then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then
+    local cut = string.find(seen, ':', 1, true)
+    return {1, tonumber(string.sub(seen, 1, cut - 1)), string.sub(seen, cut + 1)}
+  end
+end
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 's', 1)
+redis.call('PEXPIRE', KEYS[1], ${STREAM_META_TTL})
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'h', ARGV[1], 't', now)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], offset .. ':' .. epoch, 'PX', ARGV[4])
+end
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. '@' .. offset .. ':' .. epoch .. '\\n' .. ARGV[1])
+return {0, offset, epoch}`;
+
+/**
+ * Reads a topic's history: the first `limit` entries after `since` (or the
+ * last `limit` when `since` is empty), skipping those older than `ttl`.
+ * A topic without a stream gets one, so its epoch holds from the first
+ * join. Returns {epoch, top, first young offset or -1, offset, head, …}.
+ * KEYS: meta, stream. ARGV: since, limit, ttl, new epoch.
+ */
+export const HISTORY = `
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+  redis.call('PEXPIRE', KEYS[1], ${STREAM_META_TTL})
+end
+local top = tonumber(redis.call('HGET', KEYS[1], 's'))
+local t = redis.call('TIME')
+local young = t[1] * 1000 + math.floor(t[2] / 1000) - tonumber(ARGV[3])
+local limit = tonumber(ARGV[2])
+local out = {epoch, top, -1}
+local first = -1
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+if oldest and tonumber(oldest[2][4]) >= young then
+  first = tonumber(string.sub(oldest[1], 3))
+elseif oldest then
+  -- Some entries are too old: the first young one (entries are in time order).
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
+    if tonumber(entry[2][4]) >= young then
+      first = tonumber(string.sub(entry[1], 3))
+      break
+    end
+  end
+end
+out[3] = first
+if limit == 0 or first == -1 then return out end
+local entries
+if ARGV[1] == '' then
+  entries = redis.call('XREVRANGE', KEYS[2], '+', '0-' .. first, 'COUNT', limit)
+  local n = #entries
+  for i = 1, math.floor(n / 2) do
+    entries[i], entries[n - i + 1] = entries[n - i + 1], entries[i]
+  end
+else
+  local from = math.max(tonumber(ARGV[1]) + 1, first)
+  entries = redis.call('XRANGE', KEYS[2], '0-' .. from, '+', 'COUNT', limit)
+end
+for _, entry in ipairs(entries) do
+  out[#out + 1] = tonumber(string.sub(entry[1], 3))
+  out[#out + 1] = entry[2][2]
+end
+return out`;

@@ -22,6 +22,20 @@ export interface PresencePolicy {
   maxMembers?: number;
 }
 
+/** History on a topic: how much of its stream is kept. */
+export interface HistoryPolicyOptions {
+  /**
+   * Publishes kept at most.
+   * @default {100}
+   */
+  size?: number;
+  /**
+   * Milliseconds a publish is kept, and may be replayed, at most.
+   * @default {300000}
+   */
+  ttl?: number;
+}
+
 /** What a topic has besides delivery. */
 export interface TopicPolicy {
   /**
@@ -36,15 +50,33 @@ export interface TopicPolicy {
    * @default {false}
    */
   presence?: boolean | PresencePolicy;
+  /**
+   * History: every publish gets a position (`offset`, `epoch`, carried in its
+   * `data`, which must be an object), the last publishes are kept, and a
+   * member that comes back with its position gets what it missed.
+   * @default {false}
+   */
+  history?: boolean | HistoryPolicyOptions;
 }
 
 /** A policy with its matcher compiled and its defaults filled in. */
 export interface ResolvedTopicPolicy {
   /** Whether the topic tracks members. */
   readonly presence: { readonly maxMembers: number } | undefined;
+  /** Whether the topic keeps history, and how much. */
+  readonly history: { readonly size: number; readonly ttl: number } | undefined;
 }
 
-const NONE: ResolvedTopicPolicy = { presence: undefined };
+const NONE: ResolvedTopicPolicy = { presence: undefined, history: undefined };
+
+function positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot create server: a topic policy's ${name} must be an integer >= 1, got ${value}`,
+    );
+  }
+  return value;
+}
 
 function compile(match: TopicMatcher): (topic: string) => boolean {
   if (typeof match === "function") return match;
@@ -73,7 +105,7 @@ export function topicPolicies(
   policies: readonly TopicPolicy[],
 ): (topic: string) => ResolvedTopicPolicy {
   const compiled = policies.map((policy) => {
-    const { match, presence } = policy;
+    const { match, presence, history } = policy;
     if (
       !(typeof match === "string" || match instanceof RegExp ||
         typeof match === "function")
@@ -82,9 +114,21 @@ export function topicPolicies(
         "Cannot create server: a topic policy's match must be a string, a RegExp or a function",
       );
     }
+    const historyOptions = history === true ? {} : history || undefined;
     const resolved: ResolvedTopicPolicy = {
       presence: presence
-        ? { maxMembers: (presence === true ? {} : presence).maxMembers ?? 100 }
+        ? {
+          maxMembers: positive(
+            "presence.maxMembers",
+            (presence === true ? {} : presence).maxMembers ?? 100,
+          ),
+        }
+        : undefined,
+      history: historyOptions
+        ? {
+          size: positive("history.size", historyOptions.size ?? 100),
+          ttl: positive("history.ttl", historyOptions.ttl ?? 300_000),
+        }
         : undefined,
     };
     return { test: compile(match), resolved };

@@ -1,0 +1,280 @@
+/**
+ * Delivery of numbered publishes on one node, for topics with history: in
+ * offset order, each once, without a gap. Publishes can reach a node out of
+ * order (its own come back from the engine while other nodes' arrive on the
+ * channel) or not at all (a channel dropped while Redis was away): a later
+ * one waits for the missing, which are read from history if they do not
+ * come; when history no longer has them, the members are told
+ * (`stream.reset`) and recover on their own, never a silent gap.
+ *
+ * A member joining with a position (or asking for the last N) is recovered
+ * here: history after its position is read while the live publishes that
+ * arrive meanwhile are kept aside, then it gets the history, then whatever
+ * live came after it, deduplicated by offset, and only then live delivery.
+ *
+ * @module
+ */
+
+import type { Logger } from "../logger.ts";
+import { encodePush } from "../protocol/envelope.ts";
+import { STREAM_RESET, type StreamPosition } from "../protocol/stream.ts";
+import type { HistoryRead } from "./history.ts";
+import type { Member } from "./hub.ts";
+
+/** What a member asks of history when it joins. */
+export interface RecoveryRequest {
+  /** The last position it saw: it gets every publish after it, or `recovered: false`. */
+  since?: StreamPosition;
+  /** On a first join: the last this many publishes. */
+  last?: number;
+}
+
+/** How a join of a topic with history went. */
+export interface Recovery {
+  /** The last position the member has now (the topic's, when it got nothing). */
+  position?: StreamPosition;
+  /** With `since`: whether it got every publish it missed, in order. */
+  recovered?: boolean;
+}
+
+/** Options of {@linkcode StreamTracker}. */
+export interface StreamTrackerOptions {
+  /** Reads a topic's history (see `HistoryRead`). */
+  read(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+  ): Promise<HistoryRead>;
+  /** Sends a text to every active local member of a topic. */
+  deliver(topic: string, text: string): void;
+  /** Lets deliveries reach a member that was waiting. */
+  activate(member: Member, topic: string): void;
+  /** Publishes replayed at most to one joining member; past it `recovered: false`. */
+  maxReplay: number;
+  /** Milliseconds a later publish waits for a missing one before history is read. */
+  gapWait: number;
+  /** Where to log. */
+  logger: Logger;
+}
+
+/** Later publishes held at most per topic while one is missing. */
+const MAX_HELD = 10_000;
+
+interface Kept {
+  offset: number;
+  epoch: string;
+  text: string;
+}
+
+class TopicStream {
+  epoch: string | undefined;
+  last = 0;
+  readonly held = new Map<number, Kept>();
+  readonly joining = new Map<Member, Kept[]>();
+  filling: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Ordered, gap-free delivery of numbered publishes for one node's topics. */
+export class StreamTracker {
+  readonly #options: StreamTrackerOptions;
+  readonly #topics = new Map<string, TopicStream>();
+
+  /** @param options How to read history and deliver, the caps. */
+  constructor(options: StreamTrackerOptions) {
+    this.#options = options;
+  }
+
+  /** A numbered publish to deliver on this node (its own, or another node's). */
+  receive(topic: string, offset: number, epoch: string, text: string): void {
+    const ts = this.#topics.get(topic);
+    if (!ts) return; // no local member: nothing to deliver
+    const kept = { offset, epoch, text };
+    if (ts.epoch === undefined || epoch !== ts.epoch) {
+      // The first publish this node sees, or a new stream: it starts here.
+      const reset = ts.epoch !== undefined;
+      ts.epoch = epoch;
+      ts.held.clear();
+      if (reset) this.#reset(topic);
+      return this.#deliver(topic, ts, kept);
+    }
+    if (offset <= ts.last) return; // delivered already
+    if (offset === ts.last + 1) {
+      this.#deliver(topic, ts, kept);
+      return this.#release(topic, ts);
+    }
+    ts.held.set(offset, kept);
+    if (ts.held.size >= MAX_HELD) return void this.#fill(topic, ts);
+    ts.filling ??= setTimeout(
+      () => this.#fill(topic, ts),
+      this.#options.gapWait,
+    );
+  }
+
+  /**
+   * Recovers a joining member (already a waiting member of the topic): what
+   * it asked of history, then the live publishes that came meanwhile, then
+   * live delivery.
+   */
+  async recover(
+    member: Member,
+    topic: string,
+    request: RecoveryRequest,
+  ): Promise<Recovery> {
+    const ts = this.#topic(topic);
+    const aside: Kept[] = [];
+    ts.joining.set(member, aside);
+    try {
+      const { since, last } = request;
+      const { maxReplay } = this.#options;
+      let read: HistoryRead | undefined;
+      try {
+        read = await this.#options.read(
+          topic,
+          since?.offset,
+          since ? maxReplay + 1 : Math.min(last ?? 0, maxReplay),
+        );
+      } catch (error) {
+        this.#options.logger.warn("history read failed", { topic, error });
+      }
+      if (read === undefined) {
+        // No history now (an outage): no promise of continuity.
+        this.#flush(member, topic, aside, undefined, undefined);
+        return since ? { recovered: false } : {};
+      }
+      if (ts.epoch === undefined) {
+        ts.epoch = read.epoch;
+        ts.last = read.top;
+      }
+      const recovered = since === undefined
+        ? undefined
+        : isContinuous(since, read, maxReplay);
+      const replay = since === undefined || recovered ? read.entries : [];
+      for (const entry of replay) member.send(entry.text);
+      const upTo = Math.max(read.top, replay.at(-1)?.offset ?? 0);
+      const position = this.#flush(member, topic, aside, upTo, read.epoch);
+      return { position, recovered };
+    } finally {
+      ts.joining.delete(member);
+      this.#options.activate(member, topic);
+    }
+  }
+
+  /** Stops following a topic (no local member left). */
+  drop(topic: string): void {
+    const ts = this.#topics.get(topic);
+    if (!ts || ts.joining.size > 0) return;
+    clearTimeout(ts.filling);
+    this.#topics.delete(topic);
+  }
+
+  /** Stops every timer. */
+  close(): void {
+    for (const ts of this.#topics.values()) clearTimeout(ts.filling);
+    this.#topics.clear();
+  }
+
+  #topic(topic: string): TopicStream {
+    let ts = this.#topics.get(topic);
+    if (!ts) this.#topics.set(topic, ts = new TopicStream());
+    return ts;
+  }
+
+  /** What came live while a member was recovered: after `upTo`, in order, each once. */
+  #flush(
+    member: Member,
+    topic: string,
+    aside: Kept[],
+    upTo: number | undefined,
+    epoch: string | undefined,
+  ): StreamPosition | undefined {
+    let position = upTo === undefined || epoch === undefined
+      ? undefined
+      : { offset: upTo, epoch };
+    for (const kept of aside) {
+      if (position && kept.epoch === position.epoch) {
+        if (kept.offset <= position.offset) continue;
+        if (kept.offset !== position.offset + 1) {
+          // Cannot happen with one engine: say so rather than hide it.
+          member.send(encodePush(STREAM_RESET, { topic }));
+        }
+      }
+      member.send(kept.text);
+      position = { offset: kept.offset, epoch: kept.epoch };
+    }
+    return position;
+  }
+
+  #deliver(topic: string, ts: TopicStream, kept: Kept): void {
+    ts.last = kept.offset;
+    this.#options.deliver(topic, kept.text);
+    for (const aside of ts.joining.values()) aside.push(kept);
+  }
+
+  /** Delivers held publishes that are next in line. */
+  #release(topic: string, ts: TopicStream): void {
+    for (
+      let next = ts.held.get(ts.last + 1);
+      next;
+      next = ts.held.get(ts.last + 1)
+    ) {
+      ts.held.delete(next.offset);
+      this.#deliver(topic, ts, next);
+    }
+    if (ts.held.size === 0) {
+      clearTimeout(ts.filling);
+      ts.filling = undefined;
+    }
+  }
+
+  /** Reads the missing publishes from history; if it no longer has them, tells the members. */
+  async #fill(topic: string, ts: TopicStream): Promise<void> {
+    clearTimeout(ts.filling);
+    ts.filling = undefined;
+    if (ts.held.size === 0) return;
+    const from = ts.last;
+    const upTo = Math.min(...ts.held.keys()) - 1;
+    try {
+      const read = await this.#options.read(topic, from, upTo - from);
+      const missing = read.entries.filter((e) =>
+        e.offset > ts.last && e.offset <= upTo
+      );
+      const complete = read.epoch === ts.epoch &&
+        missing.length === upTo - from &&
+        missing[0]?.offset === from + 1;
+      if (complete) {
+        for (const entry of missing) {
+          if (entry.offset === ts.last + 1) {
+            this.#deliver(topic, ts, { ...entry, epoch: read.epoch });
+          }
+        }
+      } else {
+        this.#reset(topic);
+        ts.last = upTo;
+      }
+    } catch (error) {
+      this.#options.logger.warn("history read failed", { topic, error });
+      this.#reset(topic);
+      ts.last = upTo;
+    }
+    this.#release(topic, ts);
+  }
+
+  /** Tells the topic's members their stream has a gap: recover. */
+  #reset(topic: string): void {
+    this.#options.deliver(topic, encodePush(STREAM_RESET, { topic }));
+  }
+}
+
+/** Whether history after `since` is all there, within the replay cap. */
+function isContinuous(
+  since: StreamPosition,
+  read: HistoryRead,
+  maxReplay: number,
+): boolean {
+  if (since.epoch !== read.epoch || since.offset > read.top) return false;
+  if (since.offset === read.top) return true;
+  const { entries } = read;
+  return entries.length <= maxReplay &&
+    entries[0]?.offset === since.offset + 1 &&
+    entries.at(-1)?.offset === read.top;
+}
