@@ -24,25 +24,37 @@ import {
   normalizeCloseInfo,
   shouldReconnect as defaultShouldReconnect,
 } from "./protocol/close_code.ts";
-import { encodeEvent, parseServerMessage } from "./protocol/envelope.ts";
+import {
+  encodeEvent,
+  type LibraryPushes,
+  parseServerMessage,
+} from "./protocol/envelope.ts";
 import { ClientErrorCode } from "./protocol/error_code.ts";
 import {
   applyPresence,
-  type LibraryPushes,
   PRESENCE_DIFF,
   PRESENCE_STATE,
   type PresenceDiff,
   type PresenceState,
 } from "./protocol/presence.ts";
+import {
+  isStreamPosition,
+  pushPosition,
+  STREAM_RESET,
+  type StreamPosition,
+  type StreamReset,
+  streamStep,
+} from "./protocol/stream.ts";
 
 export { ClientErrorCode } from "./protocol/error_code.ts";
 export { shouldReconnect } from "./protocol/close_code.ts";
+export type { LibraryPushes } from "./protocol/envelope.ts";
 export type {
-  LibraryPushes,
   PresenceDiff,
   PresenceMembers,
   PresenceState,
 } from "./protocol/presence.ts";
+export type { StreamPosition, StreamReset } from "./protocol/stream.ts";
 
 /**
  * A router type, seen from the client: its events and its pushes. An
@@ -127,14 +139,58 @@ export interface ClientOptions {
   WebSocket?: typeof WebSocket;
 }
 
+/** Options of one request. */
+export interface RequestOptions {
+  /**
+   * Milliseconds to wait for the reply.
+   * @default {the client's requestTimeout}
+   */
+  timeout?: number;
+  /**
+   * When the connection is lost before the reply: send the request again on
+   * the next connection, once the client has joined its topics again,
+   * instead of rejecting with `CONNECTION_LOST`. Only for requests the
+   * server handles idempotently: give the data a key the server remembers
+   * (the example's `chat.say {key: crypto.randomUUID()}`), so that a resend
+   * of a request the server already did is answered, not done twice.
+   * @default {false}
+   */
+  resend?: boolean;
+}
+
+/** How joining a topic again went, after a reconnect or a `stream.reset`. */
+export interface RejoinEvent {
+  /** The joining event, as given to {@linkcode DuplexClient.join}. */
+  event: string;
+  /** Its data, as given (the client adds `since` to what it sends). */
+  data: unknown;
+  /** The topic, once a reply named it. */
+  topic?: string;
+  /**
+   * For a topic with history: `true` when every publish missed was
+   * replayed, in order, before any newer one; `false` when some may be
+   * lost (the stream was reset, history no longer reached back, or the
+   * rejoin failed): reload what you show of the topic.
+   */
+  recovered?: boolean;
+  /** Where the topic's live stream starts now. */
+  position?: StreamPosition;
+  /** Why the rejoin failed, when it did (the client stops rejoining it). */
+  error?: RequestError;
+}
+
 type Handler = (data: never) => void;
 
 interface Pending {
   resolve: (data: unknown) => void;
   reject: (error: RequestError) => void;
   timer: ReturnType<typeof setTimeout>;
-  /** Whether it reached the socket (else it still waits in the outbox). */
+  /** The message, kept to be sent again. */
+  text: string;
+  /** Whether it reached the socket (else it waits in the outbox). */
   sent: boolean;
+  /** Whether it is sent again after a lost connection. */
+  resend: boolean;
 }
 
 interface Queued {
@@ -143,8 +199,42 @@ interface Queued {
   id?: number;
 }
 
+interface Push {
+  event: string;
+  data: unknown;
+  topic?: string;
+}
+
+/** A join the client repeats after every reconnect. */
+interface JoinEntry {
+  event: string;
+  data: unknown;
+  /** The topic, once a reply named it. */
+  topic?: string;
+  /** The caller of a join made while offline, answered by the first rejoin. */
+  waiting?: { resolve: (reply: unknown) => void; reject: (e: Error) => void };
+}
+
+/** Where the client is in one topic's numbered stream. */
+interface TopicStream {
+  /** The last position delivered to the handlers. */
+  position?: StreamPosition;
+  /** Whether a rejoin with `since` is on its way (pushes are held meanwhile). */
+  resuming: boolean;
+  held: Push[];
+  /** The join that rejoins this topic. */
+  joinKey?: string;
+  recovered?: boolean;
+}
+
 /**
  * A typed client for a duplex server.
+ *
+ * Topics with history (docs/PROTOCOL.md §3) are followed by position: a
+ * push is delivered to the handlers once, in order; a duplicate is dropped;
+ * a gap, another epoch or a `stream.reset` makes the client join again with
+ * its last position, and every reconnect does the same, so what was
+ * published meanwhile arrives as ordinary pushes before newer ones.
  *
  * @typeParam R The server's router type (`typeof router`).
  */
@@ -161,12 +251,19 @@ export class DuplexClient<R extends RouterShape> {
   #ws: WebSocket | undefined;
   #state: ClientState = "connecting";
   #stateListeners = new Set<(state: ClientState, code?: number) => void>();
+  #rejoinListeners = new Set<(event: RejoinEvent) => void>();
   #handlers = new Map<string, Set<Handler>>();
   /** Topic → who is in it, from presence pushes. */
   #presence = new Map<string, Map<string, unknown>>();
+  #streams = new Map<string, TopicStream>();
   #pending = new Map<number, Pending>();
   #outbox: Queued[] = [];
-  #joins = new Map<string, { event: string; data: unknown }>();
+  #joins = new Map<string, JoinEntry>();
+  /** Whether the joins are being repeated: new messages wait in the outbox. */
+  #settling = false;
+  #ready = Promise.withResolvers<void>();
+  /** Whether `#ready` has resolved: the next loss starts a new one. */
+  #isReady = false;
   #nextId = 1;
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -185,6 +282,7 @@ export class DuplexClient<R extends RouterShape> {
       WebSocket: globalThis.WebSocket,
       ...options,
     };
+    this.#ready.promise.catch(() => {});
     this.#connect();
   }
 
@@ -203,10 +301,35 @@ export class DuplexClient<R extends RouterShape> {
     return this.#outbox.length;
   }
 
+  /**
+   * Resolves when the client is open and has joined its topics again (every
+   * rejoin answered or failed); at once when it already is.
+   * @throws {RequestError} `CLOSED` when the client closes first.
+   */
+  ready(): Promise<void> {
+    if (this.#state !== "closed" && !this.#closedByUser) {
+      return this.#ready.promise;
+    }
+    return Promise.reject(
+      new RequestError(ClientErrorCode.CLOSED, "Client closed"),
+    );
+  }
+
   /** Calls `listener` on every state change; returns a function that stops it. */
   onState(listener: (state: ClientState, code?: number) => void): () => void {
     this.#stateListeners.add(listener);
     return () => this.#stateListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` after every rejoin (after a reconnect, or when the
+   * server asked with `stream.reset`): with `recovered` for a topic with
+   * history, with `error` when the server refused it. Returns a function
+   * that stops it.
+   */
+  onRejoin(listener: (event: RejoinEvent) => void): () => void {
+    this.#rejoinListeners.add(listener);
+    return () => this.#rejoinListeners.delete(listener);
   }
 
   /** Calls `handler` with every push of `event`; returns a function that stops it. */
@@ -227,6 +350,47 @@ export class DuplexClient<R extends RouterShape> {
   }
 
   /**
+   * Resolves with the next push of `event` (that `filter` accepts).
+   * @throws {RequestError} `TIMEOUT` after `timeout` ms, `CLOSED` when the client closes first.
+   */
+  once<E extends keyof RouterPushes<R> & string>(
+    event: E,
+    options: {
+      filter?: (data: RouterPushes<R>[E]) => boolean;
+      timeout?: number;
+    } = {},
+  ): Promise<RouterPushes<R>[E]> {
+    const { filter = () => true, timeout = this.#options.requestTimeout } =
+      options;
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        stop();
+        stopState();
+        clearTimeout(timer);
+      };
+      const stop = this.on(event, (data) => {
+        if (!filter(data)) return;
+        done();
+        resolve(data);
+      });
+      const stopState = this.onState((state) => {
+        if (state !== "closed") return;
+        done();
+        reject(new RequestError(ClientErrorCode.CLOSED, "Client closed"));
+      });
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new RequestError(
+            ClientErrorCode.TIMEOUT,
+            `No "${event}" push within ${timeout} ms`,
+          ),
+        );
+      }, timeout);
+    });
+  }
+
+  /**
    * Sends an event without asking for a reply. Offline, it waits in the outbox.
    * @returns `false` when the outbox is full or the client is closed.
    */
@@ -244,11 +408,209 @@ export class DuplexClient<R extends RouterShape> {
   request<E extends keyof RouterEvents<R> & string>(
     event: E,
     data: RouterEvents<R>[E]["data"],
-    options: { timeout?: number } = {},
+    options: RequestOptions = {},
   ): Promise<RouterEvents<R>[E]["reply"]> {
+    return this.#call(event, data, options, false);
+  }
+
+  /**
+   * Sends a joining request (say `chat.join {room}`) now, or as soon as the
+   * client is open, and again after every reconnect until `leave` forgets
+   * it. When its reply names a `topic` with a `position` (what `ctx.join`
+   * returns), the client follows that topic's stream and resumes it on
+   * every rejoin by adding `since` (its last position) to the data, without
+   * `last`: see {@linkcode DuplexClient.onRejoin}.
+   */
+  join<E extends keyof RouterEvents<R> & string>(
+    event: E,
+    data: RouterEvents<R>[E]["data"],
+  ): Promise<RouterEvents<R>[E]["reply"]> {
+    const key = joinKey(event, data);
+    const entry: JoinEntry = { ...this.#joins.get(key), event, data };
+    this.#joins.set(key, entry);
+    if (this.#state === "closed") {
+      return Promise.reject(
+        new RequestError(ClientErrorCode.CLOSED, "Client closed"),
+      );
+    }
+    if (this.#ws?.readyState !== WebSocket.OPEN) {
+      // The rejoin on open sends it, once.
+      return new Promise((resolve, reject) => {
+        entry.waiting = { resolve, reject };
+      });
+    }
+    return this.#call(event, data, {}, true).then((reply) => {
+      this.#joined(key, reply, false);
+      return reply;
+    });
+  }
+
+  /**
+   * Who is in a topic with presence, as the server last told: presence key
+   * → metadata (empty for a topic without presence, or before the
+   * snapshot). Kept up to date from `presence.state` and `presence.diff`.
+   */
+  members(topic: string): ReadonlyMap<string, unknown> {
+    return this.#presence.get(topic) ?? new Map();
+  }
+
+  /** The last position delivered from a topic with history, if any. */
+  position(topic: string): StreamPosition | undefined {
+    return this.#streams.get(topic)?.position;
+  }
+
+  /**
+   * Whether the last rejoin of a topic with history got every publish it
+   * had missed; `undefined` before any rejoin.
+   */
+  recovered(topic: string): boolean | undefined {
+    return this.#streams.get(topic)?.recovered;
+  }
+
+  /** Stops replaying a join after reconnects (send your own leave event too). */
+  leave<E extends keyof RouterEvents<R> & string>(
+    event: E,
+    data: RouterEvents<R>[E]["data"],
+  ): void {
+    const key = joinKey(event, data);
+    const topic = this.#joins.get(key)?.topic;
+    this.#joins.delete(key);
+    if (topic !== undefined) {
+      this.#streams.delete(topic);
+      this.#presence.delete(topic);
+    }
+  }
+
+  /** Closes for good (1000 by default): no reconnection, pending requests rejected. */
+  close(code: number = CloseCode.NORMAL, reason = ""): void {
+    this.#closedByUser = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#outbox.length = 0;
+    this.#failPending(ClientErrorCode.CLOSED, "Client closed");
+    if (this.#ws && this.#ws.readyState < WebSocket.CLOSING) {
+      this.#ws.close(code, reason);
+    } else this.#setState("closed", code);
+  }
+
+  #connect(): void {
+    const url = typeof this.#options.url === "function"
+      ? this.#options.url()
+      : this.#options.url;
+    const ws = new this.#options.WebSocket(url, this.#options.protocols);
+    this.#ws = ws;
+    ws.onopen = () => {
+      this.#attempt = 0;
+      this.#settling = true;
+      this.#setState("open");
+      const rejoins = [...this.#joins].map(([key, entry]) =>
+        this.#rejoin(key, entry)
+      );
+      Promise.allSettled(rejoins).then(() => {
+        if (this.#ws === ws && ws.readyState === WebSocket.OPEN) {
+          this.#settled(ws);
+        }
+      });
+    };
+    ws.onmessage = (event) => {
+      if (typeof event.data === "string") this.#receive(event.data);
+    };
+    ws.onclose = (event) => {
+      // Deno's client reports a connection that never opened, or dropped, as 0.
+      const { code, reason } = normalizeCloseInfo(
+        event.code,
+        event.reason,
+        event.wasClean,
+      );
+      this.#lastClose = { code, reason };
+      this.#settling = false;
+      for (const stream of this.#streams.values()) {
+        stream.resuming = false;
+        stream.held.length = 0;
+      }
+      if (this.#closedByUser || !this.#options.shouldReconnect(code)) {
+        this.#outbox.length = 0;
+        this.#failPending(
+          ClientErrorCode.CLOSED,
+          `Connection closed (${code})`,
+        );
+        this.#setState("closed", code);
+        return;
+      }
+      if (this.#isReady) {
+        this.#isReady = false;
+        this.#ready = Promise.withResolvers<void>();
+        this.#ready.promise.catch(() => {});
+      }
+      // Requests still in the outbox were never sent: they wait for the
+      // next connection, and so do sent ones that asked to be resent.
+      for (const pending of this.#pending.values()) {
+        if (pending.resend) pending.sent = false;
+      }
+      this.#failPending(
+        ClientErrorCode.CONNECTION_LOST,
+        `Connection closed (${code}) before the reply`,
+        (pending) => pending.sent,
+      );
+      this.#setState("reconnecting", code);
+      this.#reconnectTimer = setTimeout(() => this.#connect(), this.#delay());
+    };
+  }
+
+  /** The joins are repeated: resends, then the outbox, then open for all. */
+  #settled(ws: WebSocket): void {
+    this.#settling = false;
+    const queued = new Set(this.#outbox.map((q) => q.id));
+    for (const [id, pending] of this.#pending) {
+      if (pending.sent || queued.has(id)) continue;
+      ws.send(pending.text);
+      pending.sent = true;
+    }
+    for (const { text, id } of this.#outbox.splice(0)) {
+      ws.send(text);
+      const pending = id === undefined ? undefined : this.#pending.get(id);
+      if (pending) pending.sent = true;
+    }
+    this.#isReady = true;
+    this.#ready.resolve();
+  }
+
+  /** Exponential backoff with full jitter between half and all of the step. */
+  #delay(): number {
+    const { minReconnectDelay, maxReconnectDelay } = this.#options;
+    const step = Math.min(
+      maxReconnectDelay,
+      minReconnectDelay * 2 ** this.#attempt++,
+    );
+    return step / 2 + Math.random() * (step / 2);
+  }
+
+  /** Sends now, or queues while offline or rejoining. */
+  #send(text: string, id?: number): "sent" | "queued" | false {
+    if (this.#state === "closed") return false;
+    if (this.#ws?.readyState === WebSocket.OPEN && !this.#settling) {
+      this.#ws.send(text);
+      return "sent";
+    }
+    if (this.#outbox.length >= this.#options.outboxLimit) return false;
+    this.#outbox.push({ text, id });
+    return "queued";
+  }
+
+  /** A request; `now` skips the outbox (joins, which go first). */
+  #call(
+    event: string,
+    data: unknown,
+    options: RequestOptions,
+    now: boolean,
+  ): Promise<never> {
     const id = this.#nextId++;
+    const text = encodeEvent(event, data, id);
     return new Promise((resolve, reject) => {
-      const sent = this.#send(encodeEvent(event, data, id), id);
+      let sent: "sent" | "queued" | false;
+      if (now && this.#ws?.readyState === WebSocket.OPEN) {
+        this.#ws.send(text);
+        sent = "sent";
+      } else sent = this.#send(text, id);
       if (sent === false) {
         const closed = this.#state === "closed";
         reject(
@@ -275,134 +637,158 @@ export class DuplexClient<R extends RouterShape> {
         resolve: resolve as (data: unknown) => void,
         reject,
         timer,
+        text,
         sent: sent === "sent",
+        resend: options.resend ?? false,
       });
     });
   }
 
-  /**
-   * Sends a joining request (say `chat.join {room}`) now and again after
-   * every reconnect, until `leave` forgets it.
-   */
-  join<E extends keyof RouterEvents<R> & string>(
-    event: E,
-    data: RouterEvents<R>[E]["data"],
-  ): Promise<RouterEvents<R>[E]["reply"]> {
-    this.#joins.set(joinKey(event, data), { event, data });
-    return this.request(event, data);
-  }
-
-  /**
-   * Who is in a topic with presence, as the server last told: presence key
-   * → metadata (empty for a topic without presence, or before the
-   * snapshot). Kept up to date from `presence.state` and `presence.diff`.
-   */
-  members(topic: string): ReadonlyMap<string, unknown> {
-    return this.#presence.get(topic) ?? new Map();
-  }
-
-  /** Stops replaying a join after reconnects (send your own leave event too). */
-  leave<E extends keyof RouterEvents<R> & string>(
-    event: E,
-    data: RouterEvents<R>[E]["data"],
-  ): void {
-    this.#joins.delete(joinKey(event, data));
-  }
-
-  /** Closes for good (1000 by default): no reconnection, pending requests rejected. */
-  close(code: number = CloseCode.NORMAL, reason = ""): void {
-    this.#closedByUser = true;
-    clearTimeout(this.#reconnectTimer);
-    this.#outbox.length = 0;
-    this.#failPending(ClientErrorCode.CLOSED, "Client closed");
-    if (this.#ws && this.#ws.readyState < WebSocket.CLOSING) {
-      this.#ws.close(code, reason);
-    } else this.#setState("closed", code);
-  }
-
-  #connect(): void {
-    const url = typeof this.#options.url === "function"
-      ? this.#options.url()
-      : this.#options.url;
-    const ws = new this.#options.WebSocket(url, this.#options.protocols);
-    this.#ws = ws;
-    ws.onopen = () => {
-      this.#attempt = 0;
-      this.#setState("open");
-      for (const { event, data } of this.#joins.values()) {
-        this.request(event as keyof RouterEvents<R> & string, data as never)
-          .catch(() => {});
-      }
-      for (const { text, id } of this.#outbox.splice(0)) {
-        ws.send(text);
-        const pending = id === undefined ? undefined : this.#pending.get(id);
-        if (pending) pending.sent = true;
-      }
-    };
-    ws.onmessage = (event) => {
-      if (typeof event.data === "string") this.#receive(event.data);
-    };
-    ws.onclose = (event) => {
-      // Deno's client reports a connection that never opened, or dropped, as 0.
-      const { code, reason } = normalizeCloseInfo(
-        event.code,
-        event.reason,
-        event.wasClean,
-      );
-      this.#lastClose = { code, reason };
-      if (this.#closedByUser || !this.#options.shouldReconnect(code)) {
-        this.#outbox.length = 0;
-        this.#failPending(
-          ClientErrorCode.CLOSED,
-          `Connection closed (${code})`,
-        );
-        this.#setState("closed", code);
-        return;
-      }
-      // Requests still in the outbox were never sent: they wait for the next connection.
-      this.#failPending(
-        ClientErrorCode.CONNECTION_LOST,
-        `Connection closed (${code}) before the reply`,
-        (pending) => pending.sent,
-      );
-      this.#setState("reconnecting", code);
-      this.#reconnectTimer = setTimeout(() => this.#connect(), this.#delay());
-    };
-  }
-
-  /** Exponential backoff with full jitter between half and all of the step. */
-  #delay(): number {
-    const { minReconnectDelay, maxReconnectDelay } = this.#options;
-    const step = Math.min(
-      maxReconnectDelay,
-      minReconnectDelay * 2 ** this.#attempt++,
-    );
-    return step / 2 + Math.random() * (step / 2);
-  }
-
-  #send(text: string, id?: number): "sent" | "queued" | false {
-    if (this.#state === "closed") return false;
-    if (this.#ws?.readyState === WebSocket.OPEN) {
-      this.#ws.send(text);
-      return "sent";
+  /** Joins again, resuming the topic's stream from the last position. */
+  #rejoin(key: string, entry: JoinEntry): Promise<void> {
+    const stream = entry.topic === undefined
+      ? undefined
+      : this.#streams.get(entry.topic);
+    let data = entry.data;
+    if (stream?.position) {
+      stream.resuming = true;
+      stream.held.length = 0;
+      data = resumeData(data, stream.position);
     }
-    if (this.#outbox.length >= this.#options.outboxLimit) return false;
-    this.#outbox.push({ text, id });
-    return "queued";
+    const waiting = entry.waiting;
+    entry.waiting = undefined;
+    return this.#call(entry.event, data, {}, true).then(
+      (reply) => {
+        this.#joined(key, reply, waiting === undefined);
+        waiting?.resolve(reply);
+      },
+      (error: RequestError) => {
+        waiting?.reject(error);
+        this.#rejoinFailed(key, entry, error);
+      },
+    );
+  }
+
+  /** A join's reply: learn its topic, then settle its stream. */
+  #joined(key: string, reply: unknown, isRejoin: boolean): void {
+    const entry = this.#joins.get(key);
+    const topic = (reply as { topic?: unknown } | null)?.topic;
+    if (entry === undefined || typeof topic !== "string") return;
+    entry.topic = topic;
+    const stream = this.#stream(topic);
+    stream.joinKey = key;
+    const { position, recovered } = reply as {
+      position?: unknown;
+      recovered?: unknown;
+    };
+    const at = isStreamPosition(position) ? position : undefined;
+    stream.resuming = false;
+    if (recovered === false) {
+      // Nothing was replayed; the app is told. What the server did send
+      // from the current stream meanwhile is still delivered, in order.
+      stream.position = undefined;
+      this.#release(stream, at?.epoch, true);
+    } else {
+      // The replay came before the reply and is held, in order.
+      this.#release(stream, stream.position?.epoch, false);
+    }
+    const last = stream.position;
+    if (
+      at && (last === undefined ||
+        (last.epoch === at.epoch && last.offset < at.offset))
+    ) {
+      stream.position = at;
+    }
+    if (typeof recovered === "boolean") stream.recovered = recovered;
+    if (!isRejoin) return;
+    this.#emitRejoin({
+      event: entry.event,
+      data: entry.data,
+      topic,
+      recovered: typeof recovered === "boolean" ? recovered : undefined,
+      position: at,
+    });
+  }
+
+  #rejoinFailed(key: string, entry: JoinEntry, error: RequestError): void {
+    // A lost connection rejoins on the next one.
+    if (
+      error.code === ClientErrorCode.CONNECTION_LOST ||
+      error.code === ClientErrorCode.CLOSED
+    ) return;
+    const stream = entry.topic === undefined
+      ? undefined
+      : this.#streams.get(entry.topic);
+    if (stream) {
+      stream.resuming = false;
+      stream.held.length = 0;
+      stream.recovered = false;
+    }
+    // Refused (or unanswered): it is not joined, so stop repeating it.
+    this.#joins.delete(key);
+    this.#emitRejoin({
+      event: entry.event,
+      data: entry.data,
+      topic: entry.topic,
+      recovered: stream ? false : undefined,
+      error,
+    });
+  }
+
+  #emitRejoin(event: RejoinEvent): void {
+    for (const listener of this.#rejoinListeners) listener(event);
+  }
+
+  #stream(topic: string): TopicStream {
+    let stream = this.#streams.get(topic);
+    if (!stream) {
+      this.#streams.set(topic, stream = { resuming: false, held: [] });
+    }
+    return stream;
+  }
+
+  /**
+   * Delivers what was held during a rejoin: the replay, and live pushes
+   * sent before the server took the rejoin, which the replay repeats. In
+   * offset order, each once; pushes of an older epoch are dropped.
+   */
+  #release(
+    stream: TopicStream,
+    epoch: string | undefined,
+    acceptGaps: boolean,
+  ): void {
+    const held = stream.held.splice(0)
+      .map((push) => ({ push, at: pushPosition(push.data)! }))
+      .filter(({ at }) => epoch === undefined || at.epoch === epoch)
+      .sort((a, b) => a.at.offset - b.at.offset);
+    for (const { push, at } of held) {
+      if (acceptGaps && streamStep(stream.position, at) === "gap") {
+        stream.position = undefined;
+      }
+      this.#push(push);
+    }
+  }
+
+  /** The join that can resume a topic, if any. */
+  #resumable(topic: string): [string, JoinEntry] | undefined {
+    const key = this.#streams.get(topic)?.joinKey;
+    const entry = key === undefined ? undefined : this.#joins.get(key);
+    return entry && this.#ws?.readyState === WebSocket.OPEN
+      ? [key!, entry]
+      : undefined;
+  }
+
+  /** The server asked for a rejoin, or the client saw a gap: resume the topic. */
+  #resume(topic: string): void {
+    const stream = this.#streams.get(topic);
+    const join = this.#resumable(topic);
+    if (stream && !stream.resuming && join) void this.#rejoin(...join);
   }
 
   #receive(text: string): void {
     const message = parseServerMessage(text);
     if (message === undefined) return;
-    if (message.kind === "push") {
-      if (message.event === PRESENCE_STATE || message.event === PRESENCE_DIFF) {
-        this.#applyPresence(message.data as PresenceState | PresenceDiff);
-      }
-      for (const handler of this.#handlers.get(message.event) ?? []) {
-        (handler as (data: unknown) => void)(message.data);
-      }
-      return;
-    }
+    if (message.kind === "push") return this.#push(message);
     const pending = typeof message.id === "number"
       ? this.#pending.get(message.id)
       : undefined;
@@ -414,6 +800,34 @@ export class DuplexClient<R extends RouterShape> {
         new RequestError(message.error.code, message.error.message),
       );
     } else pending.resolve(message.data);
+  }
+
+  /** A push: in order and once for a topic with history, then to the handlers. */
+  #push(push: Push): void {
+    const position = push.topic === undefined
+      ? undefined
+      : pushPosition(push.data);
+    if (push.topic !== undefined && position) {
+      const stream = this.#stream(push.topic);
+      if (stream.resuming) return void stream.held.push(push);
+      const step = streamStep(stream.position, position);
+      if (step === "duplicate") return;
+      if (step !== "next" && this.#resumable(push.topic)) {
+        // The rejoin's replay brings this one again, in order.
+        return this.#resume(push.topic);
+      }
+      stream.position = position;
+    }
+    if (push.event === STREAM_RESET) {
+      const topic = (push.data as StreamReset | null)?.topic;
+      if (typeof topic === "string") this.#resume(topic);
+    }
+    if (push.event === PRESENCE_STATE || push.event === PRESENCE_DIFF) {
+      this.#applyPresence(push.data as PresenceState | PresenceDiff);
+    }
+    for (const handler of this.#handlers.get(push.event) ?? []) {
+      (handler as (data: unknown) => void)(push.data);
+    }
   }
 
   #applyPresence(push: PresenceState | PresenceDiff): void {
@@ -434,6 +848,13 @@ export class DuplexClient<R extends RouterShape> {
       pending.reject(new RequestError(code, reason));
       this.#pending.delete(id);
     }
+    if (code === ClientErrorCode.CLOSED) {
+      for (const entry of this.#joins.values()) {
+        entry.waiting?.reject(new RequestError(code, reason));
+        entry.waiting = undefined;
+      }
+      this.#ready.reject(new RequestError(code, reason));
+    }
   }
 
   #setState(state: ClientState, code?: number): void {
@@ -445,4 +866,13 @@ export class DuplexClient<R extends RouterShape> {
 
 function joinKey(event: string, data: unknown): string {
   return `${event}\u0000${JSON.stringify(data ?? null)}`;
+}
+
+/** A join's data resuming from `since`: without `last`, which was for the first join. */
+function resumeData(data: unknown, since: StreamPosition): unknown {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return data;
+  }
+  const { last: _last, ...rest } = data as Record<string, unknown>;
+  return { ...rest, since };
 }

@@ -127,8 +127,8 @@ export type {
   HistoryEntry,
   HistoryRead,
 } from "./pubsub/history.ts";
+export type { LibraryPushes } from "./protocol/envelope.ts";
 export {
-  type LibraryPushes,
   PRESENCE_DIFF,
   PRESENCE_STATE,
   type PresenceDiff,

@@ -25,6 +25,12 @@ import type { PushMap } from "./context.ts";
 import { listen } from "./listen.ts";
 import type { DuplexServer } from "./server.ts";
 
+export {
+  type ProxyTarget,
+  startProxy,
+  type TestProxy,
+} from "./testing/proxy.ts";
+
 /** A server under test. */
 export interface TestServer {
   /** `http://127.0.0.1:PORT`. */

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@24.8.2";
 import { type MainProcess, startMain } from "./_process.ts";
+import { startProxy, type TestProxy } from "@duplex-ws/duplex/testing";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** The timeout puppeteer-core 24 waits for a frame swap after a disconnect. */
@@ -63,6 +64,16 @@ function countIs(page: Page, n: number) {
   );
 }
 
+/** How many lines of the page read exactly `text`. */
+function linesReading(page: Page, text: string): Promise<number> {
+  return page.$$eval(
+    "#messages li",
+    (items, expected) =>
+      items.filter((li) => li.textContent === expected).length,
+    text,
+  );
+}
+
 function shows(page: Page, text: string) {
   return page.waitForFunction(
     (expected) =>
@@ -76,7 +87,7 @@ function shows(page: Page, text: string) {
 
 Deno.test({
   name:
-    "chat page in Chromium: two pages talk, see the count, and recover from a server restart",
+    "chat page in Chromium: two pages talk, see history and the count, show what was missed during a network drop once, and recover from a server restart",
   ignore: !HAS_CHROMIUM,
   async fn() {
     let server: MainProcess | undefined = await startMain("listen", {
@@ -86,6 +97,7 @@ Deno.test({
     const url = `http://127.0.0.1:${port}/`;
     const profile = await Deno.makeTempDir({ prefix: "duplex-chromium-" });
     let browser: Browser | undefined;
+    let proxy: TestProxy | undefined;
     try {
       browser = await puppeteer.launch({
         executablePath: CHROMIUM,
@@ -106,20 +118,47 @@ Deno.test({
           "--disable-backgrounding-occluded-windows",
         ],
       });
+      // Alice's traffic goes through a proxy that can cut her network.
+      proxy = startProxy({ port });
       const alice = await browser.newPage();
       const bob = await browser.newPage();
       await alice.setViewport({ width: 900, height: 700 });
-      await join(alice, url, "alice");
+      await join(alice, `http://127.0.0.1:${proxy.port}/`, "alice");
       await countIs(alice, 1);
+      await alice.type("#text", "hello from alice");
+      await alice.click("#say button");
+      await shows(alice, "alice: hello from alice");
+
+      // Bob joins later and sees the room's recent history.
       await join(bob, url, "bob");
+      await shows(bob, "alice: hello from alice");
       await countIs(bob, 2);
       await countIs(alice, 2);
 
+      // Alice's network drops (no close frame) while Bob talks: when she is
+      // back, her page shows every missed message once, in order.
+      proxy.cut({ refuseFor: 1500 });
+      await stateIs(alice, "reconnecting");
+      await bob.bringToFront();
+      const missed = ["one", "two", "three"];
+      for (const text of missed) {
+        await bob.type("#text", text);
+        await bob.click("#say button");
+        await shows(bob, `bob: ${text}`);
+      }
       await alice.bringToFront();
-      await alice.type("#text", "hello from alice");
-      await alice.click("#say button");
-      await shows(bob, "alice: hello from alice");
-      await shows(alice, "alice: hello from alice");
+      await stateIs(alice, "open", 15_000);
+      for (const text of missed) await shows(alice, `bob: ${text}`);
+      const lines = await alice.$$eval(
+        "#messages li.message",
+        (items) => items.map((li) => li.textContent),
+      );
+      assert.deepEqual(lines, [
+        "alice: hello from alice",
+        "bob: one",
+        "bob: two",
+        "bob: three",
+      ]);
 
       // Restart the server on the same port: both pages reconnect and rejoin.
       await server.stop("SIGTERM");
@@ -142,11 +181,19 @@ Deno.test({
       });
       await countIs(alice, 2);
       await countIs(bob, 2);
+      // One process keeps history in memory: after the restart it cannot
+      // reach back, and the page says so instead of a silent gap.
+      await shows(
+        alice,
+        "some messages from while you were away may be missing",
+      );
 
       await bob.bringToFront();
       await bob.type("#text", "back again");
       await bob.click("#say button");
       await shows(alice, "bob: back again");
+      assert.equal(await linesReading(alice, "bob: back again"), 1);
+      assert.equal(await linesReading(alice, "bob: three"), 1);
 
       await Deno.mkdir(ARTIFACTS, { recursive: true });
       const path = new URL("chat.png", ARTIFACTS).pathname as `${string}.png`;
@@ -160,6 +207,7 @@ Deno.test({
       await new Promise((resolve) =>
         setTimeout(resolve, FRAME_SWAP_TIMEOUT + 50)
       );
+      await proxy?.close();
       await server?.stop("SIGTERM");
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     }

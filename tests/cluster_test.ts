@@ -4,8 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { type MainProcess, startMain } from "./_process.ts";
-import { NO_REDIS, type RedisServer, startRedis } from "./_redis.ts";
+import { startMain } from "./_process.ts";
+import { NO_REDIS } from "./_redis.ts";
+import { health, withCluster } from "./_cluster.ts";
 import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
 
 type Push = { event: string; data: Record<string, unknown> };
@@ -51,43 +52,6 @@ async function whoIs(socket: TestSocket, room: string): Promise<string[]> {
   const reply = await socket.request("chat.who", { room });
   const { members } = reply.data as { members: { name: string }[] };
   return members.map((m) => m.name).sort();
-}
-
-async function health(node: MainProcess): Promise<Record<string, unknown>> {
-  const response = await fetch(`${node.url}/healthz`);
-  return await response.json();
-}
-
-async function withCluster(
-  count: number,
-  fn: (nodes: MainProcess[], redis: RedisServer) => Promise<void>,
-): Promise<void> {
-  const redis = await startRedis();
-  const nodes: MainProcess[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      nodes.push(
-        await startMain("listen", {
-          REDIS_URL: redis.url,
-          PRESENCE_TTL: "1500",
-          LOG_LEVEL: "warn",
-          DRAIN_TIMEOUT: "500",
-        }),
-      );
-    }
-    await eventually(() => true);
-    for (const node of nodes) {
-      const deadline = Date.now() + 10_000;
-      while ((await health(node)).status !== "ok") {
-        if (Date.now() > deadline) throw new Error("node never reached Redis");
-        await delay(50);
-      }
-    }
-    await fn(nodes, redis);
-  } finally {
-    for (const node of nodes) await node.stop("SIGTERM");
-    await redis.close();
-  }
 }
 
 Deno.test({

@@ -8,6 +8,8 @@
  */
 
 import { ErrorCode } from "./error_code.ts";
+import type { PresenceDiff, PresenceState } from "./presence.ts";
+import type { StreamReset } from "./stream.ts";
 
 /** A message id: a string of at most {@linkcode MAX_ID_LENGTH} characters, or a finite number. */
 export type MessageId = string | number;
@@ -154,11 +156,24 @@ export interface WireError {
   message: string;
 }
 
-/** What the server sends, as the client reads it. */
+/** The library's pushes, by event: what every duplex client may receive. */
+export type LibraryPushes = {
+  "presence.state": PresenceState;
+  "presence.diff": PresenceDiff;
+  "stream.reset": StreamReset;
+};
+
+/** A message from the server, as a client reads it. */
 export type ServerMessage =
   | { kind: "reply"; id: MessageId; data: unknown }
   | { kind: "error"; id: MessageId; error: WireError }
-  | { kind: "push"; event: string; data: unknown };
+  | {
+    kind: "push";
+    event: string;
+    data: unknown;
+    /** The topic of a push from a topic with history. */
+    topic?: string;
+  };
 
 /**
  * Encodes a client message: `{"event":…,"data":…,"id":…}`, without `data`
@@ -203,7 +218,10 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
   }
   const record = value as Record<string, unknown>;
   if (typeof record.event === "string") {
-    return { kind: "push", event: record.event, data: record.data };
+    const { event, data, topic } = record;
+    return typeof topic === "string"
+      ? { kind: "push", event, data, topic }
+      : { kind: "push", event, data };
   }
   const id = record.id;
   if (!isMessageId(id)) return undefined;

@@ -39,12 +39,6 @@ export interface PresenceDiff {
   count: number;
 }
 
-/** The library's pushes, by event: what every duplex client may receive. */
-export type LibraryPushes = {
-  "presence.state": PresenceState;
-  "presence.diff": PresenceDiff;
-};
-
 /**
  * Applies a presence push to a member map (in place): a snapshot replaces
  * it, a diff adds its joins and removes its leaves. Idempotent: a join of a

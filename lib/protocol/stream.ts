@@ -92,3 +92,38 @@ export function isStreamPosition(value: unknown): value is StreamPosition {
   return Number.isSafeInteger(offset) && offset >= 0 &&
     typeof epoch === "string" && epoch.length > 0 && epoch.length <= 64;
 }
+
+/**
+ * Where a push stands against the last position a client delivered:
+ * - `next`: the one after it (or the first the client sees): deliver it;
+ * - `duplicate`: at or before it in the same epoch: drop it;
+ * - `gap`: later in the same epoch, with publishes missing in between;
+ * - `epoch`: from another incarnation of the stream.
+ *
+ * On `gap` or `epoch` a client joins again with its last position and lets
+ * the server replay or answer `recovered: false`.
+ *
+ * @example
+ * ```ts
+ * import { streamStep } from "./stream.ts";
+ * console.assert(streamStep({ offset: 4, epoch: "e" }, { offset: 5, epoch: "e" }) === "next");
+ * console.assert(streamStep({ offset: 4, epoch: "e" }, { offset: 7, epoch: "e" }) === "gap");
+ * ```
+ */
+export function streamStep(
+  last: StreamPosition | undefined,
+  got: StreamPosition,
+): "next" | "duplicate" | "gap" | "epoch" {
+  if (last === undefined) return "next";
+  if (got.epoch !== last.epoch) return "epoch";
+  if (got.offset <= last.offset) return "duplicate";
+  return got.offset === last.offset + 1 ? "next" : "gap";
+}
+
+/** The position a push's data carries, if it is a well-formed one. */
+export function pushPosition(data: unknown): StreamPosition | undefined {
+  if (typeof data !== "object" || data === null) return undefined;
+  const { offset, epoch } = data as Partial<StreamPosition>;
+  const position = { offset, epoch };
+  return isStreamPosition(position) ? position : undefined;
+}

@@ -34,6 +34,11 @@ export interface BackplaneEvents {
   nodeGone(node: string): void;
   /** The engine reached the other nodes again after an outage: share and reload. */
   resync(): void;
+  /**
+   * The engine's subscriptions are back after an outage (and confirmed):
+   * publishes made meanwhile never reached this node; history has them.
+   */
+  resubscribed?(): void;
 }
 
 /** A backplane's health, as `/healthz` and the metrics report it. */

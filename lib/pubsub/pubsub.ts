@@ -135,7 +135,11 @@ export interface JoinResult {
   topic: string;
   /** `false` when the connection was a member already. */
   joined: boolean;
-  /** In a topic with history: the last position the member has now. */
+  /**
+   * In a topic with history: where the member's live stream starts. Every
+   * publish after it reaches the member live, in order; the replay, if any,
+   * ended here.
+   */
   position?: StreamPosition;
   /** With `since`: whether it got every publish it missed (always `false` in a topic without history). */
   recovered?: boolean;
@@ -199,6 +203,7 @@ export class PubSub {
       presence: (topic, node, delta) => presence.receive(topic, node, delta),
       nodeGone: (node) => presence.nodeGone(node),
       resync: () => presence.resync(),
+      resubscribed: () => void this.#streams.catchUp(),
     }).catch((error) => {
       this.#options.logger.error("backplane failed to start", {
         kind: this.#backplane.kind,

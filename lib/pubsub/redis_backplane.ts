@@ -196,6 +196,8 @@ export class RedisBackplane implements Backplane {
   #heard = new Set<string>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #wasDown = false;
+  /** Whether publishes may have been missed (an outage since the last catch-up). */
+  #missed = false;
   #dropped = 0;
   #lastDropLog = 0;
 
@@ -277,7 +279,14 @@ export class RedisBackplane implements Backplane {
           logger.warn("redis unavailable", { error: error.message });
         }
         this.#wasDown = true;
+        this.#missed = true;
       });
+      // Redis killed or restarted may end the connection without an error.
+      client.on("close", () => {
+        this.#wasDown = true;
+        this.#missed = true;
+      });
+      client.on("ready", () => this.#caughtUp());
     }
     pub.on("ready", () => {
       if (this.#wasDown) {
@@ -493,6 +502,23 @@ export class RedisBackplane implements Backplane {
   /** Unsubscribes from it. */
   unwatchPresence(topic: string): void {
     this.#sub?.unsubscribe(this.#key(topic, "pr")).catch(() => {});
+  }
+
+  /**
+   * After an outage, once both clients are back: a PING on the subscriber
+   * answers after its resubscriptions (Redis answers in order), so from
+   * then on every publish arrives; the node reads what it missed before.
+   */
+  #caughtUp(): void {
+    const [pub, sub] = [this.#pub, this.#sub];
+    if (!this.#missed || pub?.status !== "ready" || sub?.status !== "ready") {
+      return;
+    }
+    this.#missed = false;
+    sub.ping().then(
+      () => this.#events?.resubscribed?.(),
+      () => this.#missed = true,
+    );
   }
 
   /** `degraded` while either client is not connected; the frames dropped so far. */

@@ -31,7 +31,10 @@ export interface RecoveryRequest {
 
 /** How a join of a topic with history went. */
 export interface Recovery {
-  /** The last position the member has now (the topic's, when it got nothing). */
+  /**
+   * Where the member's live stream starts: every publish after it reaches
+   * the member live, in order (the replay, if any, ended here).
+   */
   position?: StreamPosition;
   /** With `since`: whether it got every publish it missed, in order. */
   recovered?: boolean;
@@ -59,6 +62,9 @@ export interface StreamTrackerOptions {
 
 /** Later publishes held at most per topic while one is missing. */
 const MAX_HELD = 10_000;
+
+/** Publishes read at once per topic when catching up after an outage. */
+const CATCH_UP_BATCH = 1_000;
 
 interface Kept {
   offset: number;
@@ -89,14 +95,12 @@ export class StreamTracker {
     const ts = this.#topics.get(topic);
     if (!ts) return; // no local member: nothing to deliver
     const kept = { offset, epoch, text };
-    if (ts.epoch === undefined || epoch !== ts.epoch) {
-      // The first publish this node sees, or a new stream: it starts here.
-      const reset = ts.epoch !== undefined;
+    if (ts.epoch === undefined) {
+      // The first publish this node sees: the stream starts here.
       ts.epoch = epoch;
-      ts.held.clear();
-      if (reset) this.#reset(topic);
       return this.#deliver(topic, ts, kept);
     }
+    if (epoch !== ts.epoch) this.#restart(topic, ts, epoch);
     if (offset <= ts.last) return; // delivered already
     if (offset === ts.last + 1) {
       this.#deliver(topic, ts, kept);
@@ -138,7 +142,7 @@ export class StreamTracker {
       }
       if (read === undefined) {
         // No history now (an outage): no promise of continuity.
-        this.#flush(member, topic, aside, undefined, undefined);
+        this.#flush(member, topic, aside, undefined);
         return since ? { recovered: false } : {};
       }
       if (ts.epoch === undefined) {
@@ -150,12 +154,57 @@ export class StreamTracker {
         : isContinuous(since, read, maxReplay);
       const replay = since === undefined || recovered ? read.entries : [];
       for (const entry of replay) member.send(entry.text);
-      const upTo = Math.max(read.top, replay.at(-1)?.offset ?? 0);
-      const position = this.#flush(member, topic, aside, upTo, read.epoch);
+      const position = {
+        offset: Math.max(read.top, replay.at(-1)?.offset ?? 0),
+        epoch: read.epoch,
+      };
+      this.#flush(member, topic, aside, position);
       return { position, recovered };
     } finally {
       ts.joining.delete(member);
       this.#options.activate(member, topic);
+    }
+  }
+
+  /**
+   * Catches up after the engine lost publishes (its subscriptions were
+   * down): every followed topic's history after the last delivered offset
+   * is delivered as if it had arrived, in order; a new epoch resets the
+   * members, history that no longer reaches back tells them too.
+   */
+  async catchUp(): Promise<void> {
+    await Promise.all(
+      [...this.#topics.keys()].map((topic) => this.#catchUp(topic)),
+    );
+  }
+
+  async #catchUp(topic: string): Promise<void> {
+    for (let round = 0; round < MAX_HELD / CATCH_UP_BATCH; round++) {
+      const ts = this.#topics.get(topic);
+      if (!ts || ts.epoch === undefined) return;
+      let read: HistoryRead;
+      try {
+        read = await this.#options.read(topic, ts.last, CATCH_UP_BATCH);
+      } catch (error) {
+        this.#options.logger.warn("history read failed", { topic, error });
+        return;
+      }
+      if (this.#topics.get(topic) !== ts) return;
+      if (read.epoch !== ts.epoch) {
+        this.#restart(topic, ts, read.epoch);
+        continue; // read the new stream from its start
+      }
+      if (read.top <= ts.last) return;
+      if (read.entries[0]?.offset !== ts.last + 1) {
+        // History no longer reaches back: say so, go on from its top.
+        this.#reset(topic);
+        ts.last = read.top;
+        ts.held.clear();
+        return;
+      }
+      for (const entry of read.entries) {
+        this.receive(topic, entry.offset, read.epoch, entry.text);
+      }
     }
   }
 
@@ -179,17 +228,14 @@ export class StreamTracker {
     return ts;
   }
 
-  /** What came live while a member was recovered: after `upTo`, in order, each once. */
+  /** What came live while a member was recovered: after `from`, in order, each once. */
   #flush(
     member: Member,
     topic: string,
     aside: Kept[],
-    upTo: number | undefined,
-    epoch: string | undefined,
-  ): StreamPosition | undefined {
-    let position = upTo === undefined || epoch === undefined
-      ? undefined
-      : { offset: upTo, epoch };
+    from: StreamPosition | undefined,
+  ): void {
+    let position = from;
     for (const kept of aside) {
       if (position && kept.epoch === position.epoch) {
         if (kept.offset <= position.offset) continue;
@@ -201,7 +247,6 @@ export class StreamTracker {
       member.send(kept.text);
       position = { offset: kept.offset, epoch: kept.epoch };
     }
-    return position;
   }
 
   #deliver(topic: string, ts: TopicStream, kept: Kept): void {
@@ -257,6 +302,20 @@ export class StreamTracker {
       ts.last = upTo;
     }
     this.#release(topic, ts);
+  }
+
+  /**
+   * Another stream (the engine lost the old one): the members are told,
+   * then get the new stream from its start, filled from history if this
+   * node missed its first publishes.
+   */
+  #restart(topic: string, ts: TopicStream, epoch: string): void {
+    this.#reset(topic);
+    clearTimeout(ts.filling);
+    ts.filling = undefined;
+    ts.epoch = epoch;
+    ts.last = 0;
+    ts.held.clear();
   }
 
   /** Tells the topic's members their stream has a gap: recover. */

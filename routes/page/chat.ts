@@ -22,7 +22,16 @@ const count = $<HTMLSpanElement>("count");
 const roomName = $<HTMLSpanElement>("room-name");
 const membersList = $<HTMLUListElement>("members");
 
+/** Messages of the room shown on joining it. */
+const RECENT = 50;
+
 let client: DuplexClient<ExampleRouter> | undefined;
+
+/** A random publish key (`crypto.randomUUID` needs a secure context; this does not). */
+function newKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 let room = "";
 
 /** Shows who is in the room, from the client's presence map. */
@@ -78,10 +87,21 @@ form.addEventListener("submit", async (event) => {
       line("connection lost, reconnecting…", "info");
     }
   });
+  // After a reconnect the client rejoins with its last position: what was
+  // said meanwhile arrives as ordinary messages, once, in order. When the
+  // room's history could not reach back, say so.
+  client.onRejoin((rejoin) => {
+    if (rejoin.error) {
+      line(`could not rejoin: ${rejoin.error.message}`, "error");
+    } else if (rejoin.recovered === false) {
+      line("some messages from while you were away may be missing", "info");
+    }
+  });
   roomName.textContent = room;
   document.body.dataset.joined = "true";
   try {
-    await client.join("chat.join", { room });
+    // The room's last messages first, then live ones.
+    await client.join("chat.join", { room, last: RECENT });
     showMembers();
   } catch (error) {
     line(`could not join: ${(error as Error).message}`, "error");
@@ -94,7 +114,13 @@ sayForm.addEventListener("submit", async (event) => {
   if (!client || !text) return;
   textInput.value = "";
   try {
-    await client.request("chat.say", { room, text });
+    // A key makes a resend after a lost connection harmless: the client
+    // sends it again once rejoined, and the server answers the first one.
+    await client.request(
+      "chat.say",
+      { room, text, key: newKey() },
+      { resend: true },
+    );
   } catch (error) {
     line(`not sent: ${(error as Error).message}`, "error");
   }

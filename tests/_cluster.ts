@@ -1,0 +1,54 @@
+/**
+ * Several `main.ts` processes on one private Redis, for the scale-out
+ * tests.
+ */
+
+import { delay, eventually } from "@duplex-ws/duplex/testing";
+import { type MainProcess, startMain } from "./_process.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+
+/** A node's `/healthz`. */
+export async function health(
+  node: MainProcess,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${node.url}/healthz`);
+  return await response.json();
+}
+
+/**
+ * Starts `count` nodes on a private Redis (with `env` added), waits until
+ * each has reached it, runs `fn`, then stops them all.
+ */
+export async function withCluster(
+  count: number,
+  fn: (nodes: MainProcess[], redis: RedisServer) => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const redis = await startRedis();
+  const nodes: MainProcess[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      nodes.push(
+        await startMain("listen", {
+          REDIS_URL: redis.url,
+          PRESENCE_TTL: "1500",
+          LOG_LEVEL: "warn",
+          DRAIN_TIMEOUT: "500",
+          ...env,
+        }),
+      );
+    }
+    await eventually(() => true);
+    for (const node of nodes) {
+      const deadline = Date.now() + 10_000;
+      while ((await health(node)).status !== "ok") {
+        if (Date.now() > deadline) throw new Error("node never reached Redis");
+        await delay(50);
+      }
+    }
+    await fn(nodes, redis);
+  } finally {
+    for (const node of nodes) await node.stop("SIGTERM");
+    await redis.close();
+  }
+}
