@@ -11,8 +11,13 @@ export interface MetricsSnapshot {
   connections: number;
   /** Sockets closed by duplex that the runtime still holds. */
   lingering: number;
-  /** The backplane's kind, whether it is healthy, and the frames it dropped. */
-  backplane: { kind: string; state: "ok" | "degraded"; dropped?: number };
+  /** The backplane's kind, whether it is healthy, the frames it dropped, the history it holds. */
+  backplane: {
+    kind: string;
+    state: "ok" | "degraded";
+    dropped?: number;
+    history?: { topics: number; bytes: number };
+  };
 }
 
 function bump<K>(map: Map<K, number>, key: K, by = 1): void {
@@ -181,6 +186,21 @@ export class Metrics {
         snapshot.backplane.dropped ?? 0,
       ]],
     );
+    const { history } = snapshot.backplane;
+    if (history) {
+      family(
+        "duplex_history_topics",
+        "gauge",
+        "Topics whose history this process holds in memory.",
+        [["", history.topics]],
+      );
+      family(
+        "duplex_history_bytes",
+        "gauge",
+        "Bytes of history this process holds in memory (UTF-16 code units).",
+        [["", history.bytes]],
+      );
+    }
     return out.join("\n") + "\n";
   }
 }

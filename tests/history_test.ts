@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "@duplex-ws/duplex";
+import { LocalBackplane, silentLogger } from "@duplex-ws/duplex";
 import { delay, startServer, TestSocket } from "@duplex-ws/duplex/testing";
 import { createApp } from "../routes/app.ts";
 import { MemoryHistory } from "../lib/pubsub/history.ts";
@@ -381,6 +381,53 @@ Deno.test("an idempotent publish: a resend with the same key answers the first p
     assert.deepEqual(await restOf(ada), ["once"]);
   } finally {
     await ada.close();
+    await server.close();
+  }
+});
+
+Deno.test("a hostile publisher of large messages to many rooms never takes history past its caps; /metrics shows it", async () => {
+  const maxHistoryBytes = 262_144;
+  const app = createApp({
+    logger: silentLogger,
+    backplane: new LocalBackplane({ maxHistoryTopics: 20, maxHistoryBytes }),
+    rateLimit: false,
+    fanoutLimit: false,
+    topicChangesPerSecond: 0,
+  });
+  const server = startServer(app);
+  const bystander = await member(server.wsUrl, "by");
+  const mallory = await member(server.wsUrl, "mallory");
+  try {
+    const joined = await bystander.request("chat.join", { room: "r0" });
+    const start = (joined.data as { position: Position }).position;
+    const text = "x".repeat(2000);
+    for (let room = 0; room < 40; room++) {
+      await mallory.request("chat.join", { room: `r${room}` });
+    }
+    for (let round = 0; round < 3; round++) {
+      for (let room = 0; room < 40; room++) {
+        for (let i = 0; i < 5; i++) {
+          mallory.json({ event: "chat.say", data: { room: `r${room}`, text } });
+        }
+      }
+      await mallory.request("whoami", undefined); // after every say above
+      const { history } = app.health().backplane;
+      assert.ok(history!.bytes <= maxHistoryBytes, `${history!.bytes} bytes`);
+      assert.ok(history!.topics <= 20, `${history!.topics} topics`);
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const bytes = Number(/^duplex_history_bytes (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(bytes > 0 && bytes <= maxHistoryBytes, metrics);
+    // The bystander's room was evicted long ago: its recovery is refused,
+    // never partial.
+    const back = await bystander.request("chat.join", {
+      room: "r0",
+      since: start,
+    });
+    assert.equal((back.data as { recovered: boolean }).recovered, false);
+  } finally {
+    await bystander.close();
+    await mallory.close();
     await server.close();
   }
 });

@@ -49,6 +49,8 @@ export interface BackplaneHealth {
   detail?: string;
   /** Frames from other nodes dropped as too large, malformed or unsigned (engines that check). */
   dropped?: number;
+  /** History held in this process (engines that keep it in memory): topics and bytes. */
+  history?: { topics: number; bytes: number };
 }
 
 /** A total member count of a topic across every node. */
@@ -209,9 +211,10 @@ export class LocalBackplane implements Backplane {
   presence(_topic: string, localCount: number): Promise<Presence> {
     return Promise.resolve({ count: localCount, version: nowMicros() });
   }
-  /** Always ok. */
+  /** Always ok; the history it holds. */
   health(): BackplaneHealth {
-    return { state: "ok" };
+    const { topics, bytes } = this.#history;
+    return { state: "ok", history: { topics, bytes } };
   }
   /** Nothing to close. */
   close(): Promise<void> {
