@@ -3,7 +3,9 @@
  * schema per event, the rate limit (set high enough not to refuse the
  * bench's honest load), the slow-consumer cap, the in-flight cap.
  *
- * Env: PORT. Prints "ready" once listening.
+ * Env: PORT; HISTORY=on gives the topic `bench` history (2,000 publishes,
+ * so 1,000 can be recovered); REDIS_URL selects the Redis engine. Prints
+ * "ready" once listening.
  */
 
 import { z } from "zod";
@@ -13,16 +15,30 @@ import {
   listen,
   silentLogger,
 } from "@duplex-ws/duplex";
+import { RedisBackplane } from "@duplex-ws/duplex/redis";
 
-type Pushes = { bench: string };
+type Pushes = { bench: { p: string } };
+
+const position = z.object({ offset: z.number(), epoch: z.string() });
 
 const router = new EventRouter<undefined, Pushes>()
   .on("echo", z.string(), (data) => data)
-  .on("join", z.undefined(), (_data, ctx) => ctx.join("bench"))
+  .on(
+    "join",
+    z.object({ since: position.optional() }).optional(),
+    async (data, ctx) => await ctx.join("bench", { since: data?.since }),
+  )
   .on("fanout", z.string(), (data, ctx) => {
-    ctx.publish("bench", "bench", data);
+    ctx.publish("bench", "bench", { p: data });
+  })
+  .on("publish", z.string(), async (data, ctx) => {
+    const result = await ctx.publish("bench", "bench", { p: data });
+    if (result.remote === "failed") throw new Error("not stored");
+    return result.position?.offset ?? null;
   });
 
+const history = Deno.env.get("HISTORY") === "on";
+const redisUrl = Deno.env.get("REDIS_URL");
 const app = createServer({
   router,
   logger: silentLogger,
@@ -31,7 +47,18 @@ const app = createServer({
   maxConnectionsPerIp: 0,
   handshakesPerIpPerSecond: 0,
   rateLimit: { messagesPerSecond: 1_000_000, bytesPerSecond: 1_000_000_000 },
+  fanoutLimit: {
+    deliveriesPerSecond: 100_000_000,
+    bytesPerSecond: 10_000_000_000,
+  },
+  topics: history
+    ? [{ match: "bench", history: { size: 2_000, ttl: 600_000 } }]
+    : [],
+  backplane: redisUrl
+    ? new RedisBackplane({ url: redisUrl, logger: silentLogger })
+    : undefined,
 });
+await app.ready;
 listen(app, {
   port: Number(Deno.env.get("PORT")),
   hostname: "127.0.0.1",

@@ -5,6 +5,9 @@
  * read from /proc/PID/stat over the measurement window only.
  *
  *   deno run -A bench/loadgen.ts WORKLOAD PORT SERVER_PID '{"size":32,...}'
+ *
+ * With `redisPid` in the parameters, Redis's CPU is measured too, so that
+ * the cost of a publish shows where it goes.
  */
 
 const [workload, portArg, pidArg, paramsArg = "{}"] = Deno.args;
@@ -21,18 +24,18 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * /proc/PID/task/TID/schedstat (nanoseconds), falling back to utime+stime
  * from /proc/PID/stat (clock ticks, 10 ms granularity).
  */
-function serverCpuMicros(): number {
+function serverCpuMicros(of = pid): number {
   try {
     let nanos = 0;
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    for (const task of Deno.readDirSync(`/proc/${of}/task`)) {
       const schedstat = Deno.readTextFileSync(
-        `/proc/${pid}/task/${task.name}/schedstat`,
+        `/proc/${of}/task/${task.name}/schedstat`,
       );
       nanos += Number(schedstat.split(" ")[0]);
     }
     return nanos / 1000;
   } catch {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const stat = Deno.readTextFileSync(`/proc/${of}/stat`);
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e6;
   }
@@ -178,12 +181,7 @@ async function idle(): Promise<Record<string, number>> {
 async function fanout(): Promise<Record<string, number>> {
   const { clients = 1000, publishes = 20, size = 32 } = params;
   const sockets = await open(clients);
-  await Promise.all(sockets.map((ws, i) =>
-    new Promise<void>((resolve) => {
-      ws.onmessage = () => resolve();
-      ws.send(`{"event":"join","id":${i}}`);
-    })
-  ));
+  await joinAll(sockets);
   const data = "x".repeat(size);
   const delays: number[] = [];
   let deliveries = 0;
@@ -238,12 +236,139 @@ async function handshakes(): Promise<Record<string, number>> {
   };
 }
 
+/** Joins every socket to the bench topic; resolves with each join's reply data. */
+function joinAll(sockets: WebSocket[], data = ""): Promise<unknown[]> {
+  return Promise.all(sockets.map((ws, i) =>
+    new Promise<unknown>((resolve) => {
+      ws.onmessage = (event) => {
+        const message = JSON.parse(event.data);
+        if (message.id === i) resolve(message.data);
+      };
+      ws.send(`{"event":"join",${data}"id":${i}}`);
+    })
+  ));
+}
+
+/**
+ * 6. Publish: `members` in one topic, `publishers` of them publishing with
+ * `inflight` unacknowledged each, as fast as the server acknowledges:
+ * publishes/s, server (and Redis) CPU per publish, deliveries/s.
+ */
+async function publish(): Promise<Record<string, number>> {
+  const {
+    members = 100,
+    publishers = 4,
+    inflight = 8,
+    size = 32,
+    seconds = 5,
+    warmup = 1,
+    redisPid,
+  } = params;
+  const sockets = await open(members);
+  await joinAll(sockets);
+  const text = `{"event":"publish","data":${
+    JSON.stringify("x".repeat(size))
+  },"id":1}`;
+  let acked = 0;
+  let delivered = 0;
+  let counting = false;
+  let stop = false;
+  sockets.forEach((ws, i) => {
+    const publisher = i < publishers;
+    ws.onmessage = (event) => {
+      if (event.data.startsWith('{"id"')) {
+        if (counting) acked++;
+        if (publisher && !stop) ws.send(text);
+      } else if (counting) delivered++;
+    };
+    if (publisher) { for (let k = 0; k < inflight; k++) ws.send(text); }
+  });
+  await delay(warmup * 1000);
+  const cpu0 = serverCpuMicros();
+  const redis0 = redisPid ? serverCpuMicros(redisPid) : 0;
+  const t0 = performance.now();
+  counting = true;
+  await delay(seconds * 1000);
+  counting = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = serverCpuMicros() - cpu0;
+  const redis = redisPid ? serverCpuMicros(redisPid) - redis0 : NaN;
+  stop = true;
+  await delay(300);
+  await closeAll(sockets);
+  return {
+    publishesPerSecond: acked / elapsed,
+    deliveriesPerSecond: delivered / elapsed,
+    cpuMicrosPerPublish: cpu / acked,
+    redisCpuMicrosPerPublish: redis / acked,
+  };
+}
+
+/**
+ * 7. Recovery: a member leaves, `missed` publishes are made, it comes back
+ * with its position; the time from its join to the join's reply, by which
+ * every missed publish has arrived. `rounds` times; the median.
+ */
+async function recover(): Promise<Record<string, number>> {
+  const { missed = 1000, size = 32, rounds = 5 } = params;
+  const [publisher] = await open(1);
+  await joinAll([publisher]);
+  const text = `{"event":"publish","data":${
+    JSON.stringify("x".repeat(size))
+  },"id":1}`;
+  const times: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const [member] = await open(1);
+    const [joined] = await joinAll([member]) as { position: unknown }[];
+    await closeAll([member]);
+    // Publish `missed`, 32 unacknowledged at most.
+    await new Promise<void>((resolve) => {
+      let sent = 0;
+      let acked = 0;
+      publisher.onmessage = (event) => {
+        if (!event.data.startsWith('{"id"')) return; // its own pushes
+        if (++acked === missed) return resolve();
+        if (sent < missed) sent++, publisher.send(text);
+      };
+      for (; sent < Math.min(32, missed); sent++) publisher.send(text);
+    });
+    const [back] = await open(1);
+    let replayed = 0;
+    const t0 = performance.now();
+    const reply = await new Promise<{ recovered?: boolean }>((resolve) => {
+      back.onmessage = (event) => {
+        if (event.data.startsWith('{"event":"bench"')) replayed++;
+        else if (event.data.startsWith('{"id"')) {
+          resolve(JSON.parse(event.data).data);
+        }
+      };
+      back.send(
+        `{"event":"join","data":{"since":${
+          JSON.stringify(joined.position)
+        }},"id":1}`,
+      );
+    });
+    times.push(performance.now() - t0);
+    await closeAll([back]);
+    if (!reply.recovered || replayed !== missed) {
+      throw new Error(
+        `recovery failed: recovered ${reply.recovered}, ${replayed}/${missed}`,
+      );
+    }
+  }
+  await closeAll([publisher]);
+  times.sort((a, b) => a - b);
+  return { recoverMs: percentile(times, 0.5), missed };
+}
+
 const workloads: Record<string, () => Promise<Record<string, number>>> = {
   throughput,
   latency,
   idle,
   fanout,
   handshakes,
+  publish,
+  recover,
 };
 const run = workloads[workload];
 if (!run) throw new Error(`unknown workload ${workload}`);

@@ -26,7 +26,10 @@ Deno.serve({
     } else if (message.event === "join") {
       socket.send(JSON.stringify({ id: message.id, data: true }));
     } else if (message.event === "fanout") {
-      const text = JSON.stringify({ event: "bench", data: message.data });
+      const text = JSON.stringify({
+        event: "bench",
+        data: { p: message.data },
+      });
       for (const member of sockets) member.send(text);
     }
   };

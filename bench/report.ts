@@ -1,20 +1,41 @@
 /**
- * Renders bench results: a Markdown table and an SVG bar chart of the
- * duplex/raw ratio per workload metric.
+ * Renders bench results: per comparison, a Markdown table of every server's
+ * medians with their ratio to the comparison's baseline, and an SVG bar
+ * chart of those ratios.
  */
 
-/** One metric of one workload, over repetitions, for both servers. */
-export interface MetricSummary {
+/** Median, min and max of one metric over the repetitions. */
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** One metric of one workload, for every server of a comparison. */
+export interface MetricRow {
   workload: string;
   metric: string;
   /** Whether a smaller value is better (CPU, latency, memory). */
   lowerIsBetter: boolean;
-  raw: { median: number; min: number; max: number };
-  duplex: { median: number; min: number; max: number };
-  /** duplex median ÷ raw median. */
-  ratio: number;
-  /** The issue's target for the ratio, when there is one. */
-  target?: number;
+  /** Server → its summary; absent when the server does not run the workload. */
+  values: Record<string, Summary | undefined>;
+  /** Server → its median ÷ the baseline's median. */
+  ratios: Record<string, number | undefined>;
+  /** A target for one server's ratio, when the issues set one. */
+  target?: { server: string; ratio: number };
+}
+
+/** Servers measured against one baseline, in the same run. */
+export interface Comparison {
+  /** The suite's name (`--suite`). */
+  suite: string;
+  /** What is compared, for people. */
+  title: string;
+  /** The server every ratio is relative to. */
+  baseline: string;
+  /** Every server, the baseline first. */
+  servers: string[];
+  rows: MetricRow[];
 }
 
 /** Everything one bench run found. */
@@ -24,22 +45,32 @@ export interface BenchReport {
   machine: { cpu: string; cores: number; pinned: boolean };
   mode: "full" | "quick";
   repetitions: number;
-  metrics: MetricSummary[];
+  comparisons: Comparison[];
 }
 
-const fmt = (n: number) =>
-  !Number.isFinite(n)
+const fmt = (n: number | undefined) =>
+  n === undefined || !Number.isFinite(n)
     ? "–"
-    : n >= 1000
+    : Math.abs(n) >= 1000
     ? n.toFixed(0)
-    : n >= 10
+    : Math.abs(n) >= 10
     ? n.toFixed(1)
     : n.toFixed(2);
 
-/** The Markdown table. */
+/** Whether a row meets its target. */
+export function meetsTarget(row: MetricRow): boolean | undefined {
+  if (!row.target) return undefined;
+  const ratio = row.ratios[row.target.server];
+  if (ratio === undefined) return false;
+  return row.lowerIsBetter
+    ? ratio <= row.target.ratio
+    : ratio >= row.target.ratio;
+}
+
+/** The Markdown report: one table per comparison. */
 export function toMarkdown(report: BenchReport): string {
   const lines = [
-    `# duplex vs raw Deno`,
+    `# duplex benchmarks`,
     "",
     `${report.date} · Deno ${report.deno} · ${report.machine.cpu} · ${report.machine.cores} cores · ` +
     `${
@@ -48,79 +79,113 @@ export function toMarkdown(report: BenchReport): string {
         : "not pinned"
     } · ` +
     `${report.mode} mode, ${report.repetitions} interleaved repetition(s), medians (min–max)`,
-    "",
-    "| Workload | Metric | raw Deno | duplex | duplex/raw | Target |",
-    "| --- | --- | --- | --- | --- | --- |",
   ];
-  for (const m of report.metrics) {
-    const cell = (s: MetricSummary["raw"]) =>
-      `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
-    const target = m.target === undefined
-      ? ""
-      : `≤ ${m.target.toFixed(2)} ${m.ratio <= m.target ? "✔" : "✘"}`;
+  for (const c of report.comparisons) {
+    const others = c.servers.filter((s) => s !== c.baseline);
     lines.push(
-      `| ${m.workload} | ${m.metric} | ${cell(m.raw)} | ${cell(m.duplex)} | ${
-        m.ratio.toFixed(2)
-      } | ${target} |`,
+      "",
+      `## ${c.title}`,
+      "",
+      `Ratios are to **${c.baseline}**, measured in the same run.`,
+      "",
+      `| Workload | Metric | ${c.servers.join(" | ")} | ${
+        others.map((s) => `${s} ÷ ${c.baseline}`).join(" | ")
+      } | Target |`,
+      `| --- | --- | ${c.servers.map(() => "---").join(" | ")} | ${
+        others.map(() => "---").join(" | ")
+      } | --- |`,
     );
+    for (const row of c.rows) {
+      const cell = (s: Summary | undefined) =>
+        s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : "–";
+      const met = meetsTarget(row);
+      const target = row.target
+        ? `${row.target.server} ${row.lowerIsBetter ? "≤" : "≥"} ${
+          row.target.ratio.toFixed(2)
+        } ${met ? "✔" : "✘"}`
+        : "";
+      lines.push(
+        `| ${row.workload} | ${row.metric} | ${
+          c.servers.map((s) => cell(row.values[s])).join(" | ")
+        } | ${others.map((s) => fmt(row.ratios[s])).join(" | ")} | ${target} |`,
+      );
+    }
   }
   return lines.join("\n") + "\n";
 }
 
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+const COLOURS = ["#4a90d9", "#e8a33d", "#5cb85c", "#9b59b6", "#d9534f"];
 
-/** A horizontal bar chart of duplex/raw per metric, with the 1.0 line and targets. */
+/** Horizontal bars of every ratio, grouped by comparison, with the 1.0 line. */
 export function toSvg(report: BenchReport): string {
-  const rowHeight = 26;
-  const left = 300;
-  const width = 760;
+  const rowHeight = 20;
+  const left = 360;
+  const width = 860;
   const barMax = width - left - 60;
-  const maxRatio = Math.max(
-    2,
-    ...report.metrics.map((m) => (Number.isFinite(m.ratio) ? m.ratio : 0)),
-  );
+  const ratios = report.comparisons.flatMap((c) =>
+    c.rows.flatMap((r) => Object.values(r.ratios))
+  ).filter((r): r is number => r !== undefined && Number.isFinite(r));
+  const maxRatio = Math.min(10, Math.max(2, ...ratios));
   const x = (ratio: number) =>
     left + (Math.min(ratio, maxRatio) / maxRatio) * barMax;
-  const height = 60 + report.metrics.length * rowHeight + 30;
-  const parts = [
+  const parts: string[] = [];
+  let y = 50;
+  for (const c of report.comparisons) {
+    const others = c.servers.filter((s) => s !== c.baseline);
+    parts.push(
+      `<text x="10" y="${y + 14}" font-weight="bold">${
+        escape(`${c.title} (÷ ${c.baseline})`)
+      }</text>`,
+    );
+    y += 22;
+    const top = y;
+    for (const row of c.rows) {
+      parts.push(
+        `<text x="${left - 8}" y="${y + 12}" text-anchor="end">${
+          escape(`${row.workload} · ${row.metric}`)
+        }</text>`,
+      );
+      const band = (rowHeight * others.length) || rowHeight;
+      others.forEach((server, i) => {
+        const ratio = row.ratios[server];
+        if (ratio === undefined || !Number.isFinite(ratio)) return;
+        const by = y + i * rowHeight;
+        parts.push(
+          `<rect x="${left}" y="${by + 3}" width="${
+            Math.max(1, x(ratio) - left)
+          }" height="${rowHeight - 6}" fill="${COLOURS[i % COLOURS.length]}"/>`,
+          `<text x="${x(ratio) + 4}" y="${by + 14}">${
+            escape(`${ratio.toFixed(2)} ${server}`)
+          }</text>`,
+        );
+      });
+      if (row.target) {
+        parts.push(
+          `<line x1="${x(row.target.ratio)}" x2="${
+            x(row.target.ratio)
+          }" y1="${y}" y2="${y + band}" stroke="#333" stroke-dasharray="3,2"/>`,
+        );
+      }
+      y += band;
+    }
+    parts.push(
+      `<line x1="${x(1)}" x2="${x(1)}" y1="${top}" y2="${y}" stroke="#000"/>`,
+    );
+    y += 16;
+  }
+  const height = y + 20;
+  return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">duplex ÷ raw Deno (lower is better for CPU, latency, memory; higher for rates)</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">Ratios to each comparison's baseline (lower is better for CPU, latency, memory; higher for rates)</text>`,
     `<text x="10" y="38" fill="#555">${
       escape(
         `${report.date} · Deno ${report.deno} · ${report.machine.cpu} · ${report.mode}`,
       )
     }</text>`,
-  ];
-  report.metrics.forEach((m, i) => {
-    const y = 55 + i * rowHeight;
-    const good = m.target === undefined ? true : m.ratio <= m.target;
-    parts.push(
-      `<text x="${left - 8}" y="${y + 15}" text-anchor="end">${
-        escape(`${m.workload} · ${m.metric}`)
-      }</text>`,
-      `<rect x="${left}" y="${y + 3}" width="${
-        Math.max(1, x(m.ratio) - left)
-      }" height="16" fill="${good ? "#4a90d9" : "#d9534f"}"/>`,
-      `<text x="${x(m.ratio) + 4}" y="${y + 15}">${
-        Number.isFinite(m.ratio) ? m.ratio.toFixed(2) : "–"
-      }</text>`,
-    );
-    if (m.target !== undefined) {
-      parts.push(
-        `<line x1="${x(m.target)}" x2="${x(m.target)}" y1="${y + 1}" y2="${
-          y + 21
-        }" stroke="#333" stroke-dasharray="3,2"/>`,
-      );
-    }
-  });
-  const bottom = 55 + report.metrics.length * rowHeight;
-  parts.push(
-    `<line x1="${x(1)}" x2="${x(1)}" y1="50" y2="${bottom}" stroke="#000"/>`,
-    `<text x="${x(1)}" y="${
-      bottom + 14
-    }" text-anchor="middle">1.0 = raw Deno</text>`,
+    ...parts,
     `</svg>`,
-  );
-  return parts.join("\n") + "\n";
+    "",
+  ].join("\n");
 }

@@ -1,16 +1,21 @@
 /**
  * The soak: thousands of connections on loopback against `main.ts --listen`
- * for a bounded time, with mixed traffic, slow peers (never read) and
- * abrupt peers (drop TCP, come back). It reports messages acknowledged vs
- * delivered, peak RSS and open descriptors, and exits 1 on any loss,
- * duplicate or leak.
+ * for a bounded time, with mixed traffic, slow peers (never read), abrupt
+ * peers (drop TCP, come back) and returning members (typed clients behind a
+ * proxy whose network is cut every 2 s: they resume their room with their
+ * last position). It reports messages acknowledged vs delivered, peak RSS
+ * and open descriptors, and exits 1 on any loss, duplicate or leak; the
+ * returning members must get every acknowledged message of their room too.
  *
  *   deno task soak                      2000 connections, 60 s
  *   deno task soak --quick              200 connections, 5 s (CI runs this)
- *   deno task soak --connections 5000 --seconds 300
+ *   deno task soak --connections 5000 --seconds 300 --returning 0
  */
 
 import { parseArgs } from "node:util";
+import { DuplexClient } from "@duplex-ws/duplex/client";
+import { startProxy } from "@duplex-ws/duplex/testing";
+import type { ExampleRouter } from "../routes/events.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -20,6 +25,7 @@ const { values: flags } = parseArgs({
     seconds: { type: "string" },
     rooms: { type: "string" },
     rate: { type: "string" },
+    returning: { type: "string" },
     json: { type: "string" },
   },
 });
@@ -32,7 +38,8 @@ const ROOMS = Number(flags.rooms ?? (quick ? 10 : 20));
 const RATE = Number(flags.rate ?? (quick ? 100 : 300));
 const SLOW = Math.floor(CONNECTIONS * 0.05);
 const ABRUPT = Math.floor(CONNECTIONS * 0.1);
-const POLITE = CONNECTIONS - SLOW - ABRUPT;
+const RETURNING = Number(flags.returning ?? Math.floor(CONNECTIONS * 0.05));
+const POLITE = CONNECTIONS - SLOW - ABRUPT - RETURNING;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
 
@@ -185,6 +192,43 @@ const closeQuietly = (conn: Deno.TcpConn) => {
   }
 };
 
+// ---- returning members: typed clients whose network is cut ------------------
+
+interface Returning {
+  client: DuplexClient<ExampleRouter>;
+  room: string;
+  received: Map<string, number>;
+  recovered: number;
+  notRecovered: number;
+}
+
+const proxy = startProxy({ port });
+
+async function openReturning(index: number): Promise<Returning> {
+  const room = `room-${index % ROOMS}`;
+  const member: Returning = {
+    client: new DuplexClient<ExampleRouter>({
+      url: `${proxy.wsUrl()}?user=r${index}`,
+      minReconnectDelay: 50,
+      maxReconnectDelay: 500,
+    }),
+    room,
+    received: new Map(),
+    recovered: 0,
+    notRecovered: 0,
+  };
+  member.client.on("chat.message", (m) => {
+    member.received.set(m.text, (member.received.get(m.text) ?? 0) + 1);
+    lastDelivery = performance.now();
+  });
+  member.client.onRejoin((event) => {
+    if (event.recovered) member.recovered++;
+    else member.notRecovered++;
+  });
+  await member.client.join("chat.join", { room });
+  return member;
+}
+
 // ---- the run ----------------------------------------------------------------
 
 const started = performance.now();
@@ -200,6 +244,17 @@ for (let i = 0; i < POLITE; i += 100) {
   );
   polite.push(...await Promise.all(batch));
 }
+const returning: Returning[] = [];
+for (let i = 0; i < RETURNING; i += 50) {
+  returning.push(
+    ...await Promise.all(
+      Array.from(
+        { length: Math.min(50, RETURNING - i) },
+        (_, k) => openReturning(i + k),
+      ),
+    ),
+  );
+}
 const slow: Deno.TcpConn[] = [];
 for (let i = 0; i < SLOW; i++) slow.push(await rawPeer(`room-${i % ROOMS}`));
 const abrupt: Deno.TcpConn[] = [];
@@ -210,6 +265,8 @@ const connectedIn = performance.now() - started;
 
 let sent = 0;
 let churned = 0;
+let cuts = 0;
+let lastCut = performance.now();
 let peakRss = 0;
 const deadline = performance.now() + SECONDS * 1000;
 const tick = 50;
@@ -236,6 +293,12 @@ while (performance.now() < deadline) {
     abrupt[k] = await rawPeer(`room-${k % ROOMS}`);
     churned++;
   }
+  // Every 2 s the returning members lose their network for 300 ms.
+  if (RETURNING > 0 && performance.now() - lastCut > 2000) {
+    proxy.cut({ refuseFor: 300 });
+    lastCut = performance.now();
+    cuts++;
+  }
   peakRss = Math.max(peakRss, procStatus(server.pid, "VmRSS"));
   await delay(tick);
 }
@@ -243,6 +306,10 @@ while (performance.now() < deadline) {
 phase("traffic done");
 // Let everything acknowledged arrive: quiet for 1 s, or 15 s at most.
 const settleBy = performance.now() + 15_000;
+await Promise.race([
+  Promise.all(returning.map((m) => m.client.ready())),
+  delay(15_000),
+]);
 while (performance.now() < settleBy) {
   const waiting = polite.some((c) => c.pending.size > 0);
   if (!waiting && performance.now() - lastDelivery > 1000) break;
@@ -267,11 +334,40 @@ for (const [text, room] of acked) {
   }
 }
 const unanswered = polite.reduce((sum, c) => sum + c.pending.size, 0);
+// Returning members: every acknowledged message of their room, once, though
+// their network was cut again and again.
+const returningRooms = new Map<string, Returning[]>();
+for (const member of returning) {
+  returningRooms.set(member.room, [
+    ...(returningRooms.get(member.room) ?? []),
+    member,
+  ]);
+}
+let returningLost = 0;
+let returningDuplicates = 0;
+let returningDelivered = 0;
+for (const [text, room] of acked) {
+  for (const member of returningRooms.get(room) ?? []) {
+    const count = member.received.get(text) ?? 0;
+    if (count === 0) returningLost++;
+    else returningDelivered++;
+    if (count > 1) returningDuplicates += count - 1;
+  }
+}
+const rejoins = returning.reduce(
+  (sum, m) => ({
+    recovered: sum.recovered + m.recovered,
+    notRecovered: sum.notRecovered + m.notRecovered,
+  }),
+  { recovered: 0, notRecovered: 0 },
+);
 
 phase("settled");
 // ---- tear down and look for leaks -------------------------------------------
 
 for (const client of polite) client.ws.close();
+for (const member of returning) member.client.close();
+await proxy.close();
 for (const conn of [...slow, ...abrupt]) closeQuietly(conn);
 let remaining = -1;
 const drainBy = performance.now() + 15_000;
@@ -291,11 +387,24 @@ phase("server exited");
 const report = {
   date: new Date().toISOString(),
   deno: Deno.version.deno,
-  connections: { polite: POLITE, slow: SLOW, abrupt: ABRUPT, churned },
+  connections: {
+    polite: POLITE,
+    slow: SLOW,
+    abrupt: ABRUPT,
+    returning: RETURNING,
+    churned,
+    cuts,
+  },
   seconds: SECONDS,
   connectSeconds: Math.round(connectedIn) / 1000,
   messages: { sent, acked: acked.size, refused, unanswered },
   deliveries: { expected, delivered, lost, duplicates },
+  returning: {
+    delivered: returningDelivered,
+    lost: returningLost,
+    duplicates: returningDuplicates,
+    rejoins,
+  },
   server: {
     peakRssMiB: Math.round(Math.max(peakRss, hwm) / 1048576),
     fdsAtStart: baselineFds,
@@ -313,6 +422,15 @@ const failures: string[] = [];
 if (lost > 0) failures.push(`${lost} acknowledged deliveries lost`);
 if (duplicates > 0) failures.push(`${duplicates} duplicate deliveries`);
 if (unanswered > 0) failures.push(`${unanswered} requests never answered`);
+if (returningLost > 0) {
+  failures.push(`${returningLost} deliveries lost to returning members`);
+}
+if (returningDuplicates > 0) {
+  failures.push(`${returningDuplicates} duplicates to returning members`);
+}
+if (rejoins.notRecovered > 0) {
+  failures.push(`${rejoins.notRecovered} rejoins not recovered`);
+}
 if (acked.size === 0) failures.push("nothing was acknowledged");
 if (remaining !== 0) {
   failures.push(`${remaining} connections left on the server`);

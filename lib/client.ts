@@ -29,7 +29,7 @@ import {
   type LibraryPushes,
   parseServerMessage,
 } from "./protocol/envelope.ts";
-import { ClientErrorCode } from "./protocol/error_code.ts";
+import { ClientErrorCode, ErrorCode } from "./protocol/error_code.ts";
 import {
   applyPresence,
   PRESENCE_DIFF,
@@ -211,6 +211,8 @@ interface JoinEntry {
   data: unknown;
   /** The topic, once a reply named it. */
   topic?: string;
+  /** Rejoins refused for a while in a row (busy, rate limited, timed out). */
+  retries?: number;
   /** The caller of a join made while offline, answered by the first rejoin. */
   waiting?: { resolve: (reply: unknown) => void; reject: (e: Error) => void };
 }
@@ -267,6 +269,8 @@ export class DuplexClient<R extends RouterShape> {
   #nextId = 1;
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Rejoins waiting to be tried again. */
+  #retries = new Set<ReturnType<typeof setTimeout>>();
   #closedByUser = false;
   #lastClose: { code: number; reason: string } | undefined;
 
@@ -485,6 +489,8 @@ export class DuplexClient<R extends RouterShape> {
   close(code: number = CloseCode.NORMAL, reason = ""): void {
     this.#closedByUser = true;
     clearTimeout(this.#reconnectTimer);
+    for (const retry of this.#retries) clearTimeout(retry);
+    this.#retries.clear();
     this.#outbox.length = 0;
     this.#failPending(ClientErrorCode.CLOSED, "Client closed");
     if (this.#ws && this.#ws.readyState < WebSocket.CLOSING) {
@@ -527,6 +533,8 @@ export class DuplexClient<R extends RouterShape> {
         stream.resuming = false;
         stream.held.length = 0;
       }
+      for (const retry of this.#retries) clearTimeout(retry);
+      this.#retries.clear();
       if (this.#closedByUser || !this.#options.shouldReconnect(code)) {
         this.#outbox.length = 0;
         this.#failPending(
@@ -675,6 +683,7 @@ export class DuplexClient<R extends RouterShape> {
     const topic = (reply as { topic?: unknown } | null)?.topic;
     if (entry === undefined || typeof topic !== "string") return;
     entry.topic = topic;
+    entry.retries = 0;
     const stream = this.#stream(topic);
     stream.joinKey = key;
     const { position, recovered } = reply as {
@@ -722,17 +731,39 @@ export class DuplexClient<R extends RouterShape> {
     if (stream) {
       stream.resuming = false;
       stream.held.length = 0;
-      stream.recovered = false;
     }
-    // Refused (or unanswered): it is not joined, so stop repeating it.
+    if (TRANSIENT.has(error.code)) {
+      // The server is busy or this client over a budget: try again later.
+      const retry = setTimeout(() => {
+        this.#retries.delete(retry);
+        if (
+          this.#joins.get(key) === entry &&
+          this.#ws?.readyState === WebSocket.OPEN
+        ) void this.#rejoin(key, entry);
+      }, this.#retryDelay(entry));
+      this.#retries.add(retry);
+      return;
+    }
+    const followed = stream?.position !== undefined;
+    if (followed) stream!.recovered = false;
+    // Refused: it is not joined, so stop repeating it.
     this.#joins.delete(key);
     this.#emitRejoin({
       event: entry.event,
       data: entry.data,
       topic: entry.topic,
-      recovered: stream ? false : undefined,
+      recovered: followed ? false : undefined,
       error,
     });
+  }
+
+  /** Backoff for a rejoin refused for a while: 500 ms doubling, at most maxReconnectDelay. */
+  #retryDelay(entry: JoinEntry): number {
+    entry.retries = (entry.retries ?? 0) + 1;
+    return Math.min(
+      this.#options.maxReconnectDelay,
+      500 * 2 ** Math.min(entry.retries - 1, 10),
+    );
   }
 
   #emitRejoin(event: RejoinEvent): void {
@@ -863,6 +894,13 @@ export class DuplexClient<R extends RouterShape> {
     for (const listener of this.#stateListeners) listener(state, code);
   }
 }
+
+/** Codes after which a rejoin is tried again later rather than given up. */
+const TRANSIENT = new Set<string>([
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.BUSY,
+  ClientErrorCode.TIMEOUT,
+]);
 
 function joinKey(event: string, data: unknown): string {
   return `${event}\u0000${JSON.stringify(data ?? null)}`;

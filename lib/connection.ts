@@ -250,7 +250,17 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
       if (!pubsub.topicsOf(this).has(topic) || options.presence) {
         this.#charge(this.#limits().topicChange());
       }
-      return pubsub.join(this, topic, options);
+      // A replay sends what a publish to this member would: it is charged
+      // to the fan-out budget, and refused while that is spent.
+      const replays = options.since !== undefined || options.last !== undefined;
+      if (replays) this.#charge(this.#limits().replay());
+      const joining = pubsub.join(this, topic, options);
+      if (!replays) return joining;
+      return joining.then((result) => {
+        const { count = 0, bytes = 0 } = result.replayed ?? {};
+        this.#limits().replayed(count, bytes);
+        return result;
+      });
     } catch (error) {
       return Promise.reject(error);
     }

@@ -110,6 +110,16 @@ export class TokenBucket {
     return this.#tokens >= cost;
   }
 
+  /**
+   * Takes `cost` tokens whatever is there, into debt down to minus the
+   * capacity: for a cost known only afterwards. Nothing passes until the
+   * debt is refilled.
+   */
+  charge(cost: number): void {
+    this.#refill();
+    this.#tokens = Math.max(-this.#capacity, this.#tokens - cost);
+  }
+
   /** Takes `cost` tokens if there are that many; `false` leaves the bucket as it was. */
   take(cost: number): boolean {
     if (!this.has(cost)) return false;
@@ -216,6 +226,33 @@ export class ConnectionLimiter {
     deliveries?.take(Math.min(members, deliveries.capacity));
     sized?.take(Math.min(members * bytes, sized.capacity));
     return undefined;
+  }
+
+  /**
+   * Whether a join may replay history now: refused while the fan-out budget
+   * is spent, since a replay costs what a publish to the member costs.
+   */
+  replay(): Verdict {
+    const limit = this.#limits.fanoutLimit;
+    if (!limit) return undefined;
+    const empty = (b: TokenBucket | undefined) => b !== undefined && !b.has(1);
+    return empty(this.#deliveries) || empty(this.#fanoutBytes)
+      ? FANOUT_LIMITED
+      : undefined;
+  }
+
+  /**
+   * Charges a replay that happened (`count` publishes, `bytes` in all)
+   * against the fan-out budget, into debt if need be: the next replay or
+   * publish waits until the budget has refilled.
+   */
+  replayed(count: number, bytes: number): void {
+    const limit = this.#limits.fanoutLimit;
+    if (!limit || count === 0) return;
+    this.#deliveries ??= bucket(limit.deliveriesPerSecond, limit.burstSeconds);
+    this.#fanoutBytes ??= bucket(limit.bytesPerSecond, limit.burstSeconds);
+    this.#deliveries?.charge(count);
+    this.#fanoutBytes?.charge(bytes);
   }
 
   /** Charges one join or leave against the topic-change rate. */

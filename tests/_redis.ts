@@ -42,6 +42,8 @@ export interface RedisServer {
   readonly port: number;
   /** `redis://127.0.0.1:PORT`. */
   readonly url: string;
+  /** Its process id while it runs (for CPU accounting). */
+  readonly pid: number;
   /** Stops it (keeps the data directory for a restart). */
   stop(): Promise<void>;
   /** Starts it again on the same port. */
@@ -113,6 +115,9 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid ?? 0;
+    },
     stop,
     restart: launch,
     async close() {

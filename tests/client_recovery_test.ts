@@ -6,13 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import { silentLogger } from "@duplex-ws/duplex";
+import { z } from "zod";
+import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
 import {
   DuplexClient,
   type RejoinEvent,
   RequestError,
 } from "@duplex-ws/duplex/client";
 import {
+  delay,
   eventually,
   startProxy,
   startServer,
@@ -203,6 +205,44 @@ Deno.test("DuplexClient: join while offline is sent once on open; ready() waits 
   } finally {
     ada.close();
     bob.close();
+    await proxy.close();
+    await server.close();
+  }
+});
+
+Deno.test("DuplexClient retries a rejoin refused for a while (BUSY, RATE_LIMITED) instead of giving up", async () => {
+  const router = new EventRouter()
+    .on("join", z.object({ topic: z.string() }), async ({ topic }, ctx) => {
+      await delay(200); // slow enough that the second rejoin finds it busy
+      return await ctx.join(topic);
+    });
+  const app = createServer({ router, logger: silentLogger, maxInFlight: 1 });
+  const server = startServer(app);
+  const proxy = startProxy({ port: server.port });
+  const c = new DuplexClient<typeof router>({
+    url: proxy.wsUrl(),
+    minReconnectDelay: 20,
+    maxReconnectDelay: 1000,
+  });
+  const errors: RejoinEvent[] = [];
+  c.onRejoin((event) => event.error && errors.push(event));
+  try {
+    await c.join("join", { topic: "a" });
+    await c.join("join", { topic: "b" });
+    const [before] = app.connections.keys();
+    proxy.cut();
+    await c.ready();
+    await eventually(
+      () =>
+        [...app.connections.values()].some((connection) =>
+          connection.id !== before && connection.topics.size === 2
+        ),
+      5000,
+      "both topics joined again on the new connection",
+    );
+    assert.deepEqual(errors, []);
+  } finally {
+    c.close();
     await proxy.close();
     await server.close();
   }

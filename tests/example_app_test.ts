@@ -19,7 +19,11 @@ Deno.test("example app: HTTP routes", async (t) => {
       status: "ok",
       connections: 0,
       lingering: 0,
-      backplane: { kind: "local", state: "ok" },
+      backplane: {
+        kind: "local",
+        state: "ok",
+        history: { topics: 0, bytes: 0 },
+      },
     });
   });
   await t.step(

@@ -431,3 +431,44 @@ Deno.test("a hostile publisher of large messages to many rooms never takes histo
     await server.close();
   }
 });
+
+Deno.test("a replay is charged to the fan-out budget: rejoining with an old position over and over is refused", async () => {
+  const app = createApp({
+    logger: silentLogger,
+    rateLimit: false,
+    topicChangesPerSecond: 0,
+    fanoutLimit: { deliveriesPerSecond: 300, burstSeconds: 2 },
+    maxReplay: 1000,
+  });
+  const server = startServer(app);
+  const talker = await member(server.wsUrl, "talker");
+  const mallory = await member(server.wsUrl, "mallory");
+  try {
+    await talker.request("chat.join", { room: "r" });
+    const joined = await mallory.request("chat.join", { room: "r" });
+    const start = (joined.data as { position: Position }).position;
+    await mallory.request("chat.leave", { room: "r" });
+    for (let i = 0; i < 400; i++) {
+      talker.json({ event: "chat.say", data: { room: "r", text: `m${i}` } });
+    }
+    await talker.request("whoami", undefined);
+    // The budget holds 600 deliveries: one replay of 400 fits, the second
+    // takes it into debt, the third is refused until it refills.
+    const codes: (string | undefined)[] = [];
+    for (let i = 0; i < 3; i++) {
+      const reply = await mallory.request("chat.join", {
+        room: "r",
+        since: start,
+      });
+      codes.push((reply.error as { code: string } | undefined)?.code);
+      if (!reply.error) {
+        assert.equal((reply.data as { recovered: boolean }).recovered, true);
+      }
+    }
+    assert.deepEqual(codes, [undefined, undefined, "RATE_LIMITED"]);
+  } finally {
+    await talker.close();
+    await mallory.close();
+    await server.close();
+  }
+});

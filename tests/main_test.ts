@@ -25,7 +25,11 @@ for (const mode of ["listen", "serve"] as const) {
         status: "ok",
         connections: 0,
         lingering: 0,
-        backplane: { kind: "local", state: "ok" },
+        backplane: {
+          kind: "local",
+          state: "ok",
+          history: { topics: 0, bytes: 0 },
+        },
       });
       const socket = await TestSocket.open(
         `ws://127.0.0.1:${served.port}/?user=ada`,

@@ -70,11 +70,25 @@ interface Stored extends HistoryEntry {
   readonly bytes: number;
 }
 
+/**
+ * One topic's stream. `entries` from `start` on are kept, oldest first, with
+ * contiguous offsets; dropping the oldest moves `start` (the array is
+ * compacted once most of it is dropped), so an append costs the same
+ * whatever the history's size.
+ */
 interface Stream {
   epoch: string;
   top: number;
   entries: Stored[];
+  start: number;
   bytes: number;
+}
+
+/** What a dropped slot holds until the array is compacted. */
+const DROPPED: Stored = { offset: 0, text: "", at: 0, bytes: 0 };
+
+function emptyStream(): Stream {
+  return { epoch: newEpoch(), top: 0, entries: [], start: 0, bytes: 0 };
 }
 
 /** Options of {@linkcode MemoryHistory}. */
@@ -151,7 +165,7 @@ export class MemoryHistory {
     }
     let stream = this.#streams.get(topic);
     if (stream) this.#streams.delete(topic);
-    else stream = { epoch: newEpoch(), top: 0, entries: [], bytes: 0 };
+    else stream = emptyStream();
     this.#streams.set(topic, stream);
     const offset = ++stream.top;
     const text = withPosition(head, offset, stream.epoch);
@@ -181,38 +195,42 @@ export class MemoryHistory {
     if (!stream) {
       // A topic never published to: an empty stream with its epoch, so the
       // first publish continues it.
-      stream = { epoch: newEpoch(), top: 0, entries: [], bytes: 0 };
+      stream = emptyStream();
       this.#streams.set(topic, stream);
       this.#evict(topic);
     }
+    const { entries: all, epoch, top } = stream;
     const young = this.#now() - ttl;
-    const kept = stream.entries.filter((entry) => entry.at >= young);
-    const after = since === undefined
-      ? kept
-      : kept.filter((e) => e.offset > since);
-    const entries =
-      (since === undefined ? after.slice(-limit) : after.slice(0, limit))
-        .map(({ offset, text }) => ({ offset, text }));
-    return {
-      epoch: stream.epoch,
-      top: stream.top,
-      entries: limit === 0 ? [] : entries,
-      first: kept[0]?.offset,
-    };
+    let first = stream.start;
+    while (first < all.length && all[first].at < young) first++;
+    if (first === all.length) {
+      return { epoch, top, entries: [], first: undefined };
+    }
+    // Offsets are contiguous: the entry after `since` is found by index.
+    const from = since === undefined
+      ? Math.max(first, all.length - limit)
+      : first + Math.max(0, since + 1 - all[first].offset);
+    const to = Math.min(all.length, from + limit);
+    const entries = all.slice(from, Math.max(from, to))
+      .map(({ offset, text }) => ({ offset, text }));
+    return { epoch, top, entries, first: all[first].offset };
   }
 
   #trim(stream: Stream, policy: HistoryPolicy, now: number): void {
-    let drop = 0;
+    const all = stream.entries;
     while (
-      drop < stream.entries.length &&
-      (stream.entries.length - drop > policy.size ||
-        stream.entries[drop].at < now - policy.ttl)
+      stream.start < all.length &&
+      (all.length - stream.start > policy.size ||
+        all[stream.start].at < now - policy.ttl)
     ) {
-      stream.bytes -= stream.entries[drop].bytes;
-      this.#bytes -= stream.entries[drop].bytes;
-      drop++;
+      stream.bytes -= all[stream.start].bytes;
+      this.#bytes -= all[stream.start].bytes;
+      all[stream.start++] = DROPPED;
     }
-    if (drop > 0) stream.entries.splice(0, drop);
+    if (stream.start >= 64 && stream.start * 2 >= all.length) {
+      stream.entries = all.slice(stream.start);
+      stream.start = 0;
+    }
   }
 
   /** Least recently published topics go while over a cap (never `keep`). */

@@ -143,6 +143,12 @@ export interface JoinResult {
   position?: StreamPosition;
   /** With `since`: whether it got every publish it missed (always `false` in a topic without history). */
   recovered?: boolean;
+  /**
+   * In a topic with history, what was sent from it before the join
+   * resolved: publishes, and their size in UTF-16 code units. A
+   * connection's replays are charged to its fan-out budget.
+   */
+  replayed?: { count: number; bytes: number };
 }
 
 /** Topic membership, publishing, presence and history for one node. */

@@ -118,7 +118,8 @@ return {0, offset, epoch}`;
  * Reads a topic's history: the first `limit` entries after `since` (or the
  * last `limit` when `since` is empty), skipping those older than `ttl`.
  * A topic without a stream gets one, so its epoch holds from the first
- * join. Returns {epoch, top, first young offset or -1, offset, head, …}.
+ * join; it expires after `ttl` unless a publish comes (a publish keeps the
+ * epoch for `STREAM_META_TTL`). Returns {epoch, top, first young offset or -1, offset, head, …}.
  * KEYS: meta, stream. ARGV: since, limit, ttl, new epoch.
  */
 export const HISTORY = `
@@ -127,7 +128,8 @@ if not epoch then
   epoch = ARGV[4]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
-  redis.call('PEXPIRE', KEYS[1], ${STREAM_META_TTL})
+  -- Only as long as history would be: joins alone cannot fill Redis.
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 local top = tonumber(redis.call('HGET', KEYS[1], 's'))
 local t = redis.call('TIME')

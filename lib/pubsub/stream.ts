@@ -38,6 +38,8 @@ export interface Recovery {
   position?: StreamPosition;
   /** With `since`: whether it got every publish it missed, in order. */
   recovered?: boolean;
+  /** What was sent from history: publishes and their size (UTF-16 code units). */
+  replayed?: { count: number; bytes: number };
 }
 
 /** Options of {@linkcode StreamTracker}. */
@@ -153,13 +155,20 @@ export class StreamTracker {
         ? undefined
         : isContinuous(since, read, maxReplay);
       const replay = since === undefined || recovered ? read.entries : [];
-      for (const entry of replay) member.send(entry.text);
+      let bytes = 0;
+      for (const entry of replay) {
+        member.send(entry.text);
+        bytes += entry.text.length;
+      }
       const position = {
         offset: Math.max(read.top, replay.at(-1)?.offset ?? 0),
         epoch: read.epoch,
       };
       this.#flush(member, topic, aside, position);
-      return { position, recovered };
+      const replayed = { count: replay.length, bytes };
+      return recovered === undefined
+        ? { position, replayed }
+        : { position, recovered, replayed };
     } finally {
       ts.joining.delete(member);
       this.#options.activate(member, topic);
