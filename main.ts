@@ -21,12 +21,20 @@ import {
 } from "@duplex-ws/duplex";
 import { ConfigError, readEnv } from "@duplex-ws/duplex/env";
 import { createApp } from "./routes/app.ts";
+import { readAppEnv } from "./routes/config.ts";
 
 /** The configuration and the app, or exit 1 naming what is wrong. */
 function configure() {
   try {
-    const env = readEnv((name) => Deno.env.get(name));
-    return { env, app: createApp(env.server) };
+    const get = (name: string) => Deno.env.get(name);
+    const env = readEnv(get);
+    const { identity, generatedSecret } = readAppEnv(get);
+    if (generatedSecret) {
+      env.server.logger!.warn(
+        "AUTH_SECRET is not set: signing with a random key made for this process. Sessions end when it stops and other nodes cannot verify its tokens. Set AUTH_SECRET (32+ random characters) for anything but local development.",
+      );
+    }
+    return { env, app: createApp({ ...env.server, identity }) };
   } catch (error) {
     const known = error instanceof ConfigError || error instanceof RangeError ||
       error instanceof TypeError;

@@ -2,8 +2,9 @@
  * Who may open a connection now: the server-wide capacity checks at the
  * handshake. Open sockets (connections plus those the runtime still holds
  * after duplex gave up on them) against `maxConnections` and the descriptor
- * budget; per client address, open sockets and the handshake rate; and the
- * handshakes waiting in `authenticate`. Pure bookkeeping: no I/O after start.
+ * budget; per client address and per authenticated subject, open sockets
+ * and the handshake rate; and the handshakes waiting in `authenticate`.
+ * Pure bookkeeping: no I/O after start.
  *
  * @module
  */
@@ -19,14 +20,71 @@ export interface AdmissionLimits {
   readonly maxConnectionsPerIp: number;
   /** Handshakes per second for one client address (burst: twice as many); 0: no cap. */
   readonly handshakesPerIpPerSecond: number;
+  /** Open sockets at most for one authenticated subject; 0: no cap. */
+  readonly maxConnectionsPerSubject: number;
+  /** Handshakes per second for one subject (burst: twice as many); 0: no cap. */
+  readonly handshakesPerSubjectPerSecond: number;
   /** Handshakes waiting in `authenticate` at once. */
   readonly maxPendingHandshakes: number;
   /** Open sockets at most, from the descriptor limit; `Infinity`: no budget. */
   readonly socketBudget: number;
 }
 
-/** Client addresses whose handshake rate is remembered at most (oldest forgotten first). */
+/** Keys (addresses, subjects) whose handshake rate is remembered at most (oldest forgotten first). */
 const MAX_RATE_ENTRIES = 10_000;
+
+/** Open sockets and the handshake rate per key (an address, a subject). */
+class PerKey {
+  readonly #open = new Map<string, number>();
+  readonly #rates = new Map<string, TokenBucket>();
+  readonly #maxOpen: number;
+  readonly #perSecond: number;
+  readonly #reasons: readonly [RefusalReason, RefusalReason];
+
+  constructor(
+    maxOpen: number,
+    perSecond: number,
+    reasons: readonly [open: RefusalReason, rate: RefusalReason],
+  ) {
+    this.#maxOpen = maxOpen;
+    this.#perSecond = perSecond;
+    this.#reasons = reasons;
+  }
+
+  /** Whether `key` may open one more; takes one token of its rate. */
+  check(key: string): RefusalReason | null {
+    if (this.#maxOpen > 0 && (this.#open.get(key) ?? 0) >= this.#maxOpen) {
+      return this.#reasons[0];
+    }
+    if (this.#perSecond > 0 && !this.#rate(key).take(1)) {
+      return this.#reasons[1];
+    }
+    return null;
+  }
+
+  acquire(key: string): void {
+    this.#open.set(key, (this.#open.get(key) ?? 0) + 1);
+  }
+
+  release(key: string): void {
+    const left = (this.#open.get(key) ?? 1) - 1;
+    if (left > 0) this.#open.set(key, left);
+    else this.#open.delete(key);
+  }
+
+  #rate(key: string): TokenBucket {
+    let bucket = this.#rates.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.#perSecond, this.#perSecond * 2);
+      if (this.#rates.size >= MAX_RATE_ENTRIES) {
+        this.#rates.delete(this.#rates.keys().next().value!);
+      }
+    } else this.#rates.delete(key);
+    // Re-inserted on every use: the map's order is least recently used first.
+    this.#rates.set(key, bucket);
+    return bucket;
+  }
+}
 
 /**
  * The sockets a process with a soft limit of `limit` descriptors may keep
@@ -69,44 +127,102 @@ export function readDescriptorLimit(): number | undefined {
   }
 }
 
+/**
+ * A handshake's claim on capacity, made before `authenticate` runs so that
+ * concurrent handshakes cannot all pass a check that only one of them may:
+ * committed when the connection is accepted (it then owns the counts until
+ * released), cancelled when the handshake is refused or fails.
+ */
+export interface Reservation {
+  /** The client address counted. */
+  readonly ip: string | undefined;
+  /** The authenticated subject counted, once reserved. */
+  subject: string | undefined;
+  /** `reserved`, then `committed` or `cancelled`. */
+  state: "reserved" | "committed" | "cancelled";
+}
+
 /** The server-wide admission state. */
 export class Admission {
   readonly #limits: AdmissionLimits;
-  readonly #perIp = new Map<string, number>();
-  readonly #rates = new Map<string, TokenBucket>();
+  readonly #perIp: PerKey;
+  readonly #perSubject: PerKey;
   #open = 0;
+  #reserved = 0;
   #pending = 0;
 
   /** @param limits The resolved limits. */
   constructor(limits: AdmissionLimits) {
     this.#limits = limits;
+    this.#perIp = new PerKey(
+      limits.maxConnectionsPerIp,
+      limits.handshakesPerIpPerSecond,
+      ["too_many_connections_per_ip", "handshake_rate"],
+    );
+    this.#perSubject = new PerKey(
+      limits.maxConnectionsPerSubject,
+      limits.handshakesPerSubjectPerSecond,
+      ["too_many_connections_per_subject", "subject_handshake_rate"],
+    );
   }
 
-  /** Sockets open now, lingering ones included. */
+  /** Sockets open now, lingering ones included, and handshakes holding a reservation. */
   get open(): number {
     return this.#open;
   }
 
+  /** Handshakes holding a reservation (not yet accepted or refused). */
+  get reserved(): number {
+    return this.#reserved;
+  }
+
   /**
-   * Whether a handshake from `ip` may go on now; takes one token of its
-   * handshake rate. The order: the descriptor budget, the connection cap,
-   * the address's sockets, the address's rate.
+   * Reserves a socket for a handshake from `ip`, or says why not; takes one
+   * token of the address's handshake rate. The order: the descriptor
+   * budget, the connection cap, the address's sockets, the address's rate.
    */
-  check(ip: string | undefined): RefusalReason | null {
+  reserve(ip: string | undefined): Reservation | RefusalReason {
     const limits = this.#limits;
     if (this.#open >= limits.socketBudget) return "too_many_sockets";
     if (this.#open >= limits.maxConnections) return "too_many_connections";
-    if (ip === undefined) return null;
-    if (
-      limits.maxConnectionsPerIp > 0 &&
-      (this.#perIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp
-    ) {
-      return "too_many_connections_per_ip";
+    if (ip !== undefined) {
+      const reason = this.#perIp.check(ip);
+      if (reason) return reason;
+      this.#perIp.acquire(ip);
     }
-    if (limits.handshakesPerIpPerSecond > 0 && !this.#rate(ip).take(1)) {
-      return "handshake_rate";
-    }
+    this.#open++;
+    this.#reserved++;
+    return { ip, subject: undefined, state: "reserved" };
+  }
+
+  /**
+   * Adds an authenticated subject to a reservation (after `authenticate`,
+   * which names it), or says why not; takes one token of its rate.
+   */
+  reserveSubject(
+    reservation: Reservation,
+    subject: string,
+  ): RefusalReason | null {
+    const reason = this.#perSubject.check(subject);
+    if (reason) return reason;
+    this.#perSubject.acquire(subject);
+    reservation.subject = subject;
     return null;
+  }
+
+  /** The connection was accepted: it owns the reserved counts until {@linkcode release}. */
+  commit(reservation: Reservation): void {
+    if (reservation.state !== "reserved") return;
+    reservation.state = "committed";
+    this.#reserved--;
+  }
+
+  /** The handshake was refused or failed: its counts go back. */
+  cancel(reservation: Reservation): void {
+    if (reservation.state !== "reserved") return;
+    reservation.state = "cancelled";
+    this.#reserved--;
+    this.release(reservation.ip, reservation.subject);
   }
 
   /** Whether another handshake may wait in `authenticate`; if so, it is counted until `endPending`. */
@@ -121,32 +237,10 @@ export class Admission {
     this.#pending--;
   }
 
-  /** A socket was opened for `ip`; it counts until {@linkcode release}. */
-  acquire(ip: string | undefined): void {
-    this.#open++;
-    if (ip !== undefined) this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
-  }
-
-  /** The runtime let go of a socket of `ip`. */
-  release(ip: string | undefined): void {
+  /** The runtime let go of a socket of `ip` (and `subject`). */
+  release(ip: string | undefined, subject?: string): void {
     this.#open--;
-    if (ip === undefined) return;
-    const left = (this.#perIp.get(ip) ?? 1) - 1;
-    if (left > 0) this.#perIp.set(ip, left);
-    else this.#perIp.delete(ip);
-  }
-
-  #rate(ip: string): TokenBucket {
-    let bucket = this.#rates.get(ip);
-    if (bucket === undefined) {
-      const rate = this.#limits.handshakesPerIpPerSecond;
-      bucket = new TokenBucket(rate, rate * 2);
-      if (this.#rates.size >= MAX_RATE_ENTRIES) {
-        this.#rates.delete(this.#rates.keys().next().value!);
-      }
-    } else this.#rates.delete(ip);
-    // Re-inserted on every use: the map's order is least recently used first.
-    this.#rates.set(ip, bucket);
-    return bucket;
+    if (ip !== undefined) this.#perIp.release(ip);
+    if (subject !== undefined) this.#perSubject.release(subject);
   }
 }

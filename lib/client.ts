@@ -21,6 +21,7 @@
 
 import {
   CloseCode,
+  LibraryClose,
   normalizeCloseInfo,
   shouldReconnect as defaultShouldReconnect,
 } from "./protocol/close_code.ts";
@@ -30,6 +31,14 @@ import {
   parseServerMessage,
 } from "./protocol/envelope.ts";
 import { ClientErrorCode, ErrorCode } from "./protocol/error_code.ts";
+import {
+  AUTH_PROTOCOL,
+  AUTH_REFRESH,
+  type AuthRefreshRequest,
+  BEARER_PROTOCOL_PREFIX,
+  TOPIC_LEFT,
+  type TopicLeft,
+} from "./protocol/auth.ts";
 import {
   applyPresence,
   PRESENCE_DIFF,
@@ -55,6 +64,11 @@ export type {
   PresenceState,
 } from "./protocol/presence.ts";
 export type { StreamPosition, StreamReset } from "./protocol/stream.ts";
+export type {
+  AuthRefreshReply,
+  AuthRefreshRequest,
+  TopicLeft,
+} from "./protocol/auth.ts";
 
 /**
  * A router type, seen from the client: its events and its pushes. An
@@ -74,7 +88,17 @@ export type RouterEvents<R extends RouterShape> = R["events"];
 export type RouterPushes<R extends RouterShape> = R["pushes"] & LibraryPushes;
 
 /** The connection's state, as a page shows it. */
-export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
+/**
+ * The connection's state, as a page shows it. `unauthorized`: `getToken`
+ * failed, or the server refused the identity for good (4503); the client
+ * waits for {@linkcode DuplexClient.reconnect} (say, after a new login).
+ */
+export type ClientState =
+  | "connecting"
+  | "open"
+  | "reconnecting"
+  | "unauthorized"
+  | "closed";
 
 /** Why a request failed. */
 export class RequestError extends Error {
@@ -94,6 +118,20 @@ export class RequestError extends Error {
     super(message);
     this.name = "RequestError";
     this.code = code;
+  }
+}
+
+/**
+ * What `getToken` throws when there is no identity to give (logged out, the
+ * session ended): the client goes `unauthorized` and waits for
+ * {@linkcode DuplexClient.reconnect}. Any other rejection (a network error
+ * while fetching a token) is retried with the reconnect backoff.
+ */
+export class UnauthorizedError extends Error {
+  /** @param message Why, for people. */
+  constructor(message = "Not signed in") {
+    super(message);
+    this.name = "UnauthorizedError";
   }
 }
 
@@ -129,7 +167,7 @@ export interface ClientOptions {
   outboxLimit?: number;
   /**
    * Whether to reconnect after the server closed with this code.
-   * @default {shouldReconnect: not after 1000, 1008 or 4000–4999; yes after anything else}
+   * @default {shouldReconnect: not after 1000, 1008 or 4500–4999; yes after anything else, 4000–4499 included}
    */
   shouldReconnect?: (code: number) => boolean;
   /**
@@ -137,6 +175,17 @@ export interface ClientOptions {
    * @default {globalThis.WebSocket}
    */
   WebSocket?: typeof WebSocket;
+  /**
+   * Gives a token for the server's `auth` option: called before every
+   * connect (the token rides in the `duplex.bearer.<token>` subprotocol,
+   * which browsers can send and proxies do not log) and when the server
+   * asks for a refresh (`auth.refresh`), so the connection keeps its
+   * topics and pending requests. `undefined`: connect without one. An
+   * {@linkcode UnauthorizedError} is an auth failure: the state becomes
+   * `unauthorized`; any other rejection is retried like a failed connect.
+   * @default {no token}
+   */
+  getToken?: () => string | undefined | Promise<string | undefined>;
 }
 
 /** Options of one request. */
@@ -243,12 +292,16 @@ interface TopicStream {
 export class DuplexClient<R extends RouterShape> {
   #options:
     & Required<
-      Omit<ClientOptions, "protocols" | "shouldReconnect" | "WebSocket">
+      Omit<
+        ClientOptions,
+        "protocols" | "shouldReconnect" | "WebSocket" | "getToken"
+      >
     >
     & {
       protocols: string[];
       shouldReconnect: (code: number) => boolean;
       WebSocket: typeof WebSocket;
+      getToken?: ClientOptions["getToken"];
     };
   #ws: WebSocket | undefined;
   #state: ClientState = "connecting";
@@ -273,6 +326,9 @@ export class DuplexClient<R extends RouterShape> {
   #retries = new Set<ReturnType<typeof setTimeout>>();
   #closedByUser = false;
   #lastClose: { code: number; reason: string } | undefined;
+  #authError: Error | undefined;
+  /** The refresh under way, if the server asked for one. */
+  #refreshing: Promise<void> | undefined;
 
   /** Connects at once. */
   constructor(options: ClientOptions) {
@@ -303,6 +359,26 @@ export class DuplexClient<R extends RouterShape> {
   /** Messages waiting in the outbox. */
   get queued(): number {
     return this.#outbox.length;
+  }
+
+  /** The last auth failure: `getToken`'s error, or the server's refusal. */
+  get authError(): Error | undefined {
+    return this.#authError;
+  }
+
+  /**
+   * Connects again now: from `unauthorized` (after a new login, say) or
+   * while waiting to reconnect. A no-op while open or connecting.
+   */
+  reconnect(): void {
+    if (this.#closedByUser) return;
+    if (this.#state !== "unauthorized" && this.#state !== "reconnecting") {
+      return;
+    }
+    clearTimeout(this.#reconnectTimer);
+    this.#authError = undefined;
+    this.#setState("connecting");
+    this.#connect();
   }
 
   /**
@@ -443,10 +519,19 @@ export class DuplexClient<R extends RouterShape> {
         entry.waiting = { resolve, reject };
       });
     }
-    return this.#call(event, data, {}, true).then((reply) => {
-      this.#joined(key, reply, false);
-      return reply;
-    });
+    return this.#call(event, data, {}, true).then(
+      (reply) => {
+        this.#joined(key, reply, false);
+        return reply;
+      },
+      (error: RequestError) => {
+        // Refused (FORBIDDEN, BAD_TOPIC…): not a join to repeat.
+        const lost = error.code === ClientErrorCode.CONNECTION_LOST ||
+          TRANSIENT.has(error.code);
+        if (!lost && this.#joins.get(key) === entry) this.#joins.delete(key);
+        throw error;
+      },
+    );
   }
 
   /**
@@ -499,10 +584,60 @@ export class DuplexClient<R extends RouterShape> {
   }
 
   #connect(): void {
+    const { getToken } = this.#options;
+    if (!getToken) return this.#open(undefined);
+    let token: string | undefined | Promise<string | undefined>;
+    try {
+      token = getToken();
+    } catch (error) {
+      token = Promise.reject(error);
+    }
+    Promise.resolve(token).then(
+      (token) => {
+        if (!this.#closedByUser) this.#open(token);
+      },
+      (error) => {
+        if (this.#closedByUser) return;
+        if (error instanceof UnauthorizedError) {
+          return this.#unauthorized(error);
+        }
+        // No token now (the network, say): try again like a failed connect.
+        this.#authError = error instanceof Error
+          ? error
+          : new Error(String(error));
+        this.#setState(this.#state === "open" ? "reconnecting" : this.#state);
+        this.#reconnectTimer = setTimeout(() => this.#connect(), this.#delay());
+      },
+    );
+  }
+
+  /** `getToken` failed, or the server refused the identity: wait for `reconnect()`. */
+  #unauthorized(error: unknown): void {
+    if (this.#closedByUser) return;
+    this.#authError = error instanceof Error ? error : new Error(String(error));
+    this.#setState("unauthorized");
+  }
+
+  /** The subprotocols offered: the app's, and the token's carrier with its marker. */
+  #protocols(token: string | undefined): string[] {
+    const protocols = [...this.#options.protocols];
+    if (token === undefined) return protocols;
+    if (!protocols.includes(AUTH_PROTOCOL)) protocols.push(AUTH_PROTOCOL);
+    protocols.push(BEARER_PROTOCOL_PREFIX + token);
+    return protocols;
+  }
+
+  #open(token: string | undefined): void {
     const url = typeof this.#options.url === "function"
       ? this.#options.url()
       : this.#options.url;
-    const ws = new this.#options.WebSocket(url, this.#options.protocols);
+    let ws: WebSocket;
+    try {
+      ws = new this.#options.WebSocket(url, this.#protocols(token));
+    } catch (error) {
+      // A token that cannot be a subprotocol (not an HTTP token).
+      return this.#unauthorized(error);
+    }
     this.#ws = ws;
     ws.onopen = () => {
       this.#attempt = 0;
@@ -535,6 +670,18 @@ export class DuplexClient<R extends RouterShape> {
       }
       for (const retry of this.#retries) clearTimeout(retry);
       this.#retries.clear();
+      if (!this.#closedByUser && code === LibraryClose.FORBIDDEN.code) {
+        // The identity is refused for good: not a reconnect loop, a state.
+        this.#failPending(
+          ClientErrorCode.CONNECTION_LOST,
+          `Connection closed (${code}) before the reply`,
+          (pending) => pending.sent && !pending.resend,
+        );
+        for (const pending of this.#pending.values()) {
+          if (pending.resend) pending.sent = false;
+        }
+        return this.#unauthorized(new Error(reason || "forbidden"));
+      }
       if (this.#closedByUser || !this.#options.shouldReconnect(code)) {
         this.#outbox.length = 0;
         this.#failPending(
@@ -853,12 +1000,78 @@ export class DuplexClient<R extends RouterShape> {
       const topic = (push.data as StreamReset | null)?.topic;
       if (typeof topic === "string") this.#resume(topic);
     }
+    if (push.event === AUTH_REFRESH) {
+      this.#refresh(push.data as AuthRefreshRequest);
+    }
+    if (push.event === TOPIC_LEFT) {
+      const topic = (push.data as TopicLeft | null)?.topic;
+      if (typeof topic === "string") this.#forget(topic);
+    }
     if (push.event === PRESENCE_STATE || push.event === PRESENCE_DIFF) {
       this.#applyPresence(push.data as PresenceState | PresenceDiff);
     }
     for (const handler of this.#handlers.get(push.event) ?? []) {
       (handler as (data: unknown) => void)(push.data);
     }
+  }
+
+  /**
+   * The server asks for a fresh token: `getToken`, then `auth.refresh` on
+   * this connection, until it is taken or the deadline passes (a refused
+   * token is asked for again a second later; another subject gets the
+   * connection closed by the server).
+   */
+  #refresh(request: AuthRefreshRequest): void {
+    const { getToken } = this.#options;
+    if (!getToken || this.#refreshing) return;
+    const deadline = typeof request?.deadline === "number"
+      ? request.deadline
+      : Date.now() + 10_000;
+    const ws = this.#ws;
+    const attempt = async (): Promise<void> => {
+      while (Date.now() < deadline && this.#ws === ws && !this.#closedByUser) {
+        try {
+          const token = await getToken();
+          if (token === undefined) return;
+          await this.#call(AUTH_REFRESH, { token }, {
+            timeout: Math.max(1, deadline - Date.now()),
+          }, true);
+          return;
+        } catch (error) {
+          const code = (error as RequestError).code;
+          if (code === ErrorCode.FORBIDDEN) {
+            this.#authError = error as Error;
+            return;
+          }
+          if (code === ClientErrorCode.CONNECTION_LOST) return;
+          if (!(error instanceof RequestError)) {
+            this.#authError = error as Error;
+          }
+          await this.#sleep(1000);
+        }
+      }
+    };
+    this.#refreshing = attempt().finally(() => this.#refreshing = undefined);
+  }
+
+  /** Waits; a close cancels the wait (the promise then never settles). */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#retries.delete(timer);
+        resolve();
+      }, ms);
+      this.#retries.add(timer);
+    });
+  }
+
+  /** The server took the connection out of a topic: stop rejoining it. */
+  #forget(topic: string): void {
+    for (const [key, entry] of this.#joins) {
+      if (entry.topic === topic) this.#joins.delete(key);
+    }
+    this.#streams.delete(topic);
+    this.#presence.delete(topic);
   }
 
   #applyPresence(push: PresenceState | PresenceDiff): void {

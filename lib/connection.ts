@@ -19,6 +19,20 @@ import {
   truncateCloseReason,
 } from "./protocol/close_code.ts";
 import { encodePush } from "./protocol/envelope.ts";
+import {
+  AUTH_REFRESH,
+  type AuthRefreshReply,
+  TOPIC_LEFT,
+} from "./protocol/auth.ts";
+import { ErrorCode } from "./protocol/error_code.ts";
+import {
+  AuthFailure,
+  type AuthOptions,
+  AuthUnavailableError,
+  type Identity,
+  type TopicAction,
+} from "./auth/identity.ts";
+import { AuthSession } from "./auth/session.ts";
 import type { Presence } from "./pubsub/backplane.ts";
 import type {
   JoinOptions,
@@ -27,6 +41,7 @@ import type {
   PubSub,
 } from "./pubsub/pubsub.ts";
 import type {
+  ConnectionIdentity,
   Context,
   PublishData,
   PublishOptions,
@@ -75,6 +90,8 @@ const LIMIT_LOG: Record<LibraryCloseKind, ["info" | "warn", string]> = {
   SHUTDOWN: ["info", "shutdown"],
   UNSUPPORTED_DATA: ["info", "unsupported data"],
   INTERNAL: ["warn", "internal error"],
+  TOKEN_EXPIRED: ["info", "token expired"],
+  FORBIDDEN: ["warn", "identity refused"],
 };
 
 /**
@@ -94,6 +111,10 @@ export interface ConnectionShared<State, Push extends PushMap> {
   readonly pubsub: PubSub;
   /** The server's counters. */
   readonly metrics: Metrics;
+  /** Identities, refreshes and topic permissions (the `auth` option). */
+  readonly auth: AuthOptions<State> | undefined;
+  /** Milliseconds a connection has to refresh once asked. */
+  readonly refreshGrace: number;
   /** Called once when the connection has finished, before the close hook. */
   readonly onFinished: (
     connection: Connection<State, Push>,
@@ -108,12 +129,14 @@ export interface ConnectionShared<State, Push extends PushMap> {
   readonly onReleased: (connection: Connection<State, Push>) => void;
 }
 
-/** Who a connection is: what the handshake decided. */
-export interface ConnectionIdentity<State> {
+/** What the handshake decided about a connection. */
+export interface ConnectionInit<State> {
   /** A unique id. */
   readonly id: string;
-  /** The per-connection state `authenticate` returned. */
+  /** The per-connection state `authenticate` returned (with `auth`: the identity's). */
   readonly state: State;
+  /** With the `auth` option: who it is. */
+  readonly identity?: Identity<State>;
   /** The negotiated subprotocol, or `""`. */
   readonly protocol: string;
   /** The client's address, when known. */
@@ -128,12 +151,14 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   implements Context<State, Push> {
   /** A unique id (a random UUID). */
   readonly id: string;
-  /** The per-connection state `authenticate` returned. */
-  readonly state: State;
   /** The negotiated subprotocol, or `""`. */
   readonly protocol: string;
   /** The client's address, when known (counted per address until released). */
   readonly address: string | undefined;
+  /** The authenticated subject counted against its limits (not for guests). */
+  readonly subject: string | undefined;
+  #state: State;
+  #auth: AuthSession<State> | undefined;
   #socket: ServerSocket;
   #shared: ConnectionShared<State, Push>;
   #readyState: ReadyState = ReadyState.CONNECTING;
@@ -152,20 +177,28 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
    * Wraps a socket from `Deno.upgradeWebSocket` (or npm:ws).
    *
    * @param socket The server side of the WebSocket.
-   * @param identity What the handshake decided: id, state, subprotocol.
+   * @param init What the handshake decided: id, state, identity, subprotocol.
    * @param shared What every connection of the server shares.
    */
   constructor(
     socket: ServerSocket,
-    identity: ConnectionIdentity<State>,
+    init: ConnectionInit<State>,
     shared: ConnectionShared<State, Push>,
   ) {
-    this.id = identity.id;
-    this.state = identity.state;
-    this.protocol = identity.protocol;
-    this.address = identity.address;
+    this.id = init.id;
+    this.#state = init.state;
+    this.protocol = init.protocol;
+    this.address = init.address;
     this.#socket = socket;
     this.#shared = shared;
+    const { identity } = init;
+    this.subject = identity && !identity.guest ? identity.subject : undefined;
+    if (identity) {
+      this.#auth = new AuthSession(identity, shared.refreshGrace, {
+        ask: (request) => this.send(encodePush(AUTH_REFRESH, request)),
+        expire: () => this.closeFor("TOKEN_EXPIRED"),
+      });
+    }
     socket.binaryType = "arraybuffer";
     // The connection itself handles the events: no closures per connection.
     for (const type of EVENTS) socket.addEventListener(type, this);
@@ -190,6 +223,128 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   /** CONNECTING, OPEN, CLOSING or CLOSED. */
   get readyState(): ReadyState {
     return this.#readyState;
+  }
+
+  /** The state the handshake (or the last refresh) gave it. */
+  get state(): State {
+    return this.#state;
+  }
+
+  /** Who it is, with the `auth` option. */
+  get identity(): ConnectionIdentity | undefined {
+    const identity = this.#auth?.identity;
+    if (identity === undefined) return undefined;
+    return {
+      subject: identity.subject,
+      expiresAt: identity.expiresAt,
+      guest: identity.guest ?? false,
+    };
+  }
+
+  /** Asks the client for a fresh token now (see `DuplexServer.reauthenticate`). */
+  reauthenticate(): boolean {
+    if (this.#auth === undefined || this.#readyState !== ReadyState.OPEN) {
+      return false;
+    }
+    this.#auth.request();
+    return true;
+  }
+
+  /**
+   * Verifies a token sent in `auth.refresh` and, for the same subject,
+   * swaps the identity in; the topics it may no longer join are left
+   * (`topic.left`). Rejects with `UNAUTHORIZED` (the token is refused; the
+   * deadline stands) or `FORBIDDEN` (another subject: the connection is then
+   * closed with 4503).
+   */
+  async refresh(token: string): Promise<AuthRefreshReply> {
+    const auth = this.#shared.auth;
+    const session = this.#auth;
+    if (!auth?.refresh || !session) {
+      throw new EventError(
+        ErrorCode.UNAUTHORIZED,
+        "This server does not take refreshed tokens",
+      );
+    }
+    let result: Identity<State> | AuthFailure;
+    try {
+      result = await auth.refresh(token, session.identity);
+    } catch (error) {
+      if (error instanceof AuthFailure) result = error;
+      else if (error instanceof AuthUnavailableError) {
+        throw new EventError(
+          ErrorCode.UNAUTHORIZED,
+          "Credentials cannot be checked now: try again",
+        );
+      } else throw error;
+    }
+    const metrics = this.#shared.metrics;
+    if (result instanceof AuthFailure) {
+      metrics.refreshed(`token_${result.reason}`);
+      throw new EventError(ErrorCode.UNAUTHORIZED, result.message);
+    }
+    if (result.subject !== session.identity.subject || result.guest) {
+      metrics.refreshed("subject_changed");
+      this.#shared.logger.warn("refresh for another subject", {
+        conn: this.id,
+        subject: session.identity.subject,
+      });
+      // After the error reply has gone out.
+      setTimeout(() => this.closeFor("FORBIDDEN"), 0);
+      throw new EventError(
+        ErrorCode.FORBIDDEN,
+        "The token is for another subject",
+      );
+    }
+    if (this.#readyState !== ReadyState.OPEN) return {};
+    session.replace(result);
+    this.#state = result.state;
+    metrics.refreshed("ok");
+    await this.#reauthorize(result);
+    return result.expiresAt === undefined
+      ? {}
+      : { expiresAt: result.expiresAt };
+  }
+
+  /** Leaves the topics a new identity may no longer join, and says why. */
+  async #reauthorize(identity: Identity<State>): Promise<void> {
+    const authorize = this.#shared.auth?.authorize;
+    if (!authorize) return;
+    for (const topic of [...this.topics]) {
+      if (await authorize(identity, topic, "join")) continue;
+      if (!this.#shared.pubsub.leave(this, topic)) continue;
+      this.send(encodePush(TOPIC_LEFT, {
+        topic,
+        code: ErrorCode.FORBIDDEN,
+        message: `No longer allowed in "${topic}"`,
+      }));
+    }
+  }
+
+  /**
+   * Runs `auth.authorize` for a topic: `then` at once when it answers
+   * synchronously (or there is no rule), after it when it is async; a no is
+   * `FORBIDDEN` naming the topic.
+   */
+  #authorized<T>(
+    topic: string,
+    action: TopicAction,
+    then: () => Promise<T>,
+  ): Promise<T> {
+    const authorize = this.#shared.auth?.authorize;
+    const identity = this.#auth?.identity;
+    if (!authorize || !identity) return then();
+    const forbidden = () =>
+      Promise.reject(
+        new EventError(
+          ErrorCode.FORBIDDEN,
+          `Not allowed to ${action} "${topic}"`,
+        ),
+      );
+    const verdict = authorize(identity, topic, action);
+    if (verdict === true) return then();
+    if (verdict === false) return forbidden();
+    return verdict.then((ok) => ok ? then() : forbidden());
   }
 
   /** Aborted as soon as the connection starts closing (made on first use). */
@@ -244,6 +399,16 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     if (this.#readyState !== ReadyState.OPEN) {
       return Promise.resolve({ topic, joined: false });
     }
+    if (this.topics.has(topic) && !options.since && !options.last) {
+      return this.#join(topic, options);
+    }
+    return this.#authorized(topic, "join", () => this.#join(topic, options));
+  }
+
+  #join(topic: string, options: JoinOptions): Promise<JoinResult> {
+    if (this.#readyState !== ReadyState.OPEN) {
+      return Promise.resolve({ topic, joined: false });
+    }
     try {
       const pubsub = this.#shared.pubsub;
       // A join changes presence; so does new presence metadata on a rejoin.
@@ -288,6 +453,19 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     event: E,
     data: PublishData<Push[E]>,
     options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    return this.#authorized(
+      topic,
+      "publish",
+      () => this.#publish(topic, event, data, options),
+    );
+  }
+
+  #publish<E extends keyof Push & string>(
+    topic: string,
+    event: E,
+    data: PublishData<Push[E]>,
+    options: PublishOptions,
   ): Promise<PublishResult> {
     try {
       const pubsub = this.#shared.pubsub;
@@ -442,6 +620,7 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     if (this.#readyState === ReadyState.CLOSED) return;
     this.#readyState = ReadyState.CLOSED;
     clearTimeout(this.#closeTimer);
+    this.#auth?.stop();
     this.#abort?.abort();
     for (const type of EVENTS) {
       // Until the runtime closes the socket, its close event is still awaited.

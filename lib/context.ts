@@ -46,6 +46,16 @@ export interface PublishOptions {
   key?: string;
 }
 
+/** Who a connection is, as its handlers see it (the `auth` option). */
+export interface ConnectionIdentity {
+  /** Who (a token's `sub`). */
+  readonly subject: string;
+  /** When the identity expires, in milliseconds since the epoch. */
+  readonly expiresAt?: number;
+  /** Whether it came without credentials. */
+  readonly guest: boolean;
+}
+
 /**
  * A connection as its handlers see it.
  *
@@ -55,8 +65,16 @@ export interface PublishOptions {
 export interface Context<State = unknown, Push extends PushMap = PushMap> {
   /** A unique id for this connection (a random UUID). */
   readonly id: string;
-  /** The state `authenticate` returned for this connection. */
+  /**
+   * The state `authenticate` (or `auth`) gave this connection; with `auth`,
+   * a refresh replaces it.
+   */
   readonly state: State;
+  /**
+   * With the `auth` option: who the connection is (its subject, when its
+   * identity expires, whether it is a guest). `undefined` without `auth`.
+   */
+  readonly identity: ConnectionIdentity | undefined;
   /** The negotiated subprotocol, or `""`. */
   readonly protocol: string;
   /** CONNECTING, OPEN, CLOSING or CLOSED. */
@@ -96,8 +114,9 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
    * not open), the position in a topic with history, `recovered`.
    * Rejects with `EventError` `BAD_TOPIC` (1-128 characters of
    * `A-Z a-z 0-9 _ . : -`), `TOO_MANY_TOPICS`, `RATE_LIMITED` (joining and
-   * leaving too fast) or `INVALID_DATA` (a bad presence key or metadata,
-   * `since` or `last`); a handler lets it through as an error envelope.
+   * leaving too fast), `FORBIDDEN` (`auth.authorize` said no) or
+   * `INVALID_DATA` (a bad presence key or metadata, `since` or `last`); a
+   * handler lets it through as an error envelope.
    */
   join(topic: string, options?: JoinOptions): Promise<JoinResult>;
   /**
@@ -113,7 +132,8 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
   /**
    * Pushes an event to every member of a topic on every node, this
    * connection included unless `excludeSelf`. The envelope is encoded once.
-   * @throws {EventError} `BAD_TOPIC`.
+   * Rejects with `EventError` `BAD_TOPIC`, `RATE_LIMITED` (the fan-out
+   * budget) or `FORBIDDEN` (`auth.authorize` said no).
    */
   publish<E extends keyof Push & string>(
     topic: string,

@@ -34,6 +34,8 @@ export interface DispatchEnv {
   readonly logger: Logger;
   /** Counts error envelopes by code, when given. */
   readonly metrics?: Metrics;
+  /** The library's own events (`auth.refresh`), routed before the app's. */
+  readonly library?: ReadonlyMap<string, Route>;
 }
 
 /** A refusal to answer instead of routing a message. */
@@ -78,7 +80,8 @@ export class Dispatcher<State, Push extends PushMap> {
       return;
     }
     const { event, data, id } = parsed.envelope;
-    const route = this.#parts.routes.get(event);
+    const route = this.#env.library?.get(event) ??
+      this.#parts.routes.get(event);
     if (route === undefined) {
       this.#sendError(
         ctx,

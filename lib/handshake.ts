@@ -61,6 +61,18 @@ export const HANDSHAKE_REFUSALS = {
     status: 503,
     message: "Too many handshakes in progress",
   },
+  too_many_connections_per_subject: {
+    status: 429,
+    message: "Too many connections for this account",
+  },
+  subject_handshake_rate: {
+    status: 429,
+    message: "Too many handshakes for this account: slow down",
+  },
+  auth_unavailable: {
+    status: 503,
+    message: "Credentials cannot be checked now",
+  },
   auth_error: { status: 500, message: "Authentication failed" },
   upgrade_failed: { status: 400, message: "WebSocket upgrade failed" },
 } as const satisfies Record<

@@ -61,6 +61,7 @@ export class Metrics {
   #bytesOut = 0;
   #errors = new Map<string, number>();
   #closes = new Map<string, number>();
+  #refreshes = new Map<string, number>();
 
   /** A handshake was upgraded. */
   handshakeAccepted(): void {
@@ -96,6 +97,14 @@ export class Metrics {
    */
   closed(code: number): void {
     bump(this.#closes, closeCodeLabel(code));
+  }
+
+  /**
+   * A live connection's `auth.refresh` ended with `result`: `ok`,
+   * `subject_changed`, or `token_<reason>` (a fixed list).
+   */
+  refreshed(result: string): void {
+    bump(this.#refreshes, result);
   }
 
   /** The Prometheus text exposition. */
@@ -165,6 +174,12 @@ export class Metrics {
       "counter",
       "Finished connections by close code (1006: abnormal).",
       [...this.#closes].map(([code, n]) => [`{code="${code}"}`, n]),
+    );
+    family(
+      "duplex_auth_refreshes_total",
+      "counter",
+      "Token refreshes on live connections by result.",
+      [...this.#refreshes].map(([result, n]) => [`{result="${result}"}`, n]),
     );
     family(
       "duplex_backplane_up",

@@ -5,8 +5,10 @@
  *
  * This is the server entry. The others: `./client` (the typed client, web
  * APIs only), `./redis` (the Redis engine, the only entry that loads a Redis
- * client), `./env` (configuration from environment variables) and
- * `./testing` (start an app on port 0 and talk to it in tests).
+ * client), `./jwt` (signed tokens for the `auth` option, the only entry that
+ * loads a JWT library), `./env` (configuration from environment variables),
+ * `./node` (the `node:http` transport) and `./testing` (start an app on port
+ * 0 and talk to it in tests).
  *
  * @example
  * ```ts
@@ -27,6 +29,36 @@
  */
 
 export { type FanoutLimitOptions } from "./server_options.ts";
+export {
+  allowTopics,
+  AuthFailure,
+  type AuthOptions,
+  AuthUnavailableError,
+  type Awaitable,
+  type Identity,
+  matchesTopic,
+  type TopicAction,
+  unauthorizedResponse,
+} from "./auth/identity.ts";
+export {
+  readCookie,
+  readToken,
+  tokenFromProtocols,
+  type TokenSource,
+} from "./auth/credentials.ts";
+export {
+  AUTH_FAILURES,
+  AUTH_PROTOCOL,
+  AUTH_REFRESH,
+  type AuthFailureReason,
+  type AuthRefreshData,
+  type AuthRefreshReply,
+  type AuthRefreshRequest,
+  BEARER_PROTOCOL_PREFIX,
+  bearerProtocols,
+  TOPIC_LEFT,
+  type TopicLeft,
+} from "./protocol/auth.ts";
 export {
   createServer,
   type DuplexServer,
@@ -50,6 +82,7 @@ export {
   type OpenHandler,
 } from "./event_router.ts";
 export type {
+  ConnectionIdentity,
   Context,
   PublishData,
   PublishOptions,

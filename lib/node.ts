@@ -161,7 +161,13 @@ export function listenNode<State, Push extends PushMap>(
     internal.admit(toRequest(req), infoOf(socket)).then((admitted) => {
       if (admitted instanceof Response) return writeRaw(admitted, socket);
       if (admitted.protocol) protocols.set(req, admitted.protocol);
+      // ws may refuse the upgrade itself: the capacity then goes back.
+      let accepted = false;
+      socket.once("close", () => {
+        if (!accepted) internal.cancel(admitted as Admitted<State>);
+      });
       wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        accepted = true;
         alive.set(ws, true);
         ws.on("pong", () => alive.set(ws, true));
         ws.on("message", () => alive.set(ws, true));

@@ -9,6 +9,7 @@ import {
   Admission,
   descriptorBudget,
   readDescriptorLimit,
+  type Reservation,
 } from "./admission.ts";
 import {
   Connection,
@@ -34,6 +35,15 @@ import { type PublishResult, PubSub } from "./pubsub/pubsub.ts";
 import { topicPolicies } from "./pubsub/topic_policy.ts";
 import type { Context } from "./context.ts";
 import { resolveServerOptions, type ServerOptions } from "./server_options.ts";
+import {
+  AuthFailure,
+  AuthUnavailableError,
+  type Identity,
+  unauthorizedResponse,
+} from "./auth/identity.ts";
+import { tokenFromProtocols } from "./auth/credentials.ts";
+import { AUTH_PROTOCOL, AUTH_REFRESH } from "./protocol/auth.ts";
+import { refreshRoute } from "./auth/refresh_route.ts";
 
 /** Options of {@linkcode DuplexServer.shutdown}. */
 export interface ShutdownOptions {
@@ -94,6 +104,14 @@ export interface DuplexServer<
   ): Promise<PublishResult>;
   /** The member count of a topic on every live node. */
   presence(topic: string): Promise<Presence>;
+  /**
+   * Asks connections for a fresh token now (after a permission change,
+   * say): those of `subject`, or all. Each gets `auth.refresh` with reason
+   * `requested` and `refreshGrace` to answer, then is closed with 4001.
+   * Needs the `auth` option.
+   * @returns How many connections were asked.
+   */
+  reauthenticate(subject?: string): number;
   /** The server's status, connection count and backplane health. */
   health(): ServerHealth;
   /** The metrics in the Prometheus text format, for a `/metrics` route. */
@@ -123,10 +141,14 @@ export function clientAddress(
 export interface Admitted<State> {
   /** The state `authenticate` returned. */
   readonly state: State;
+  /** With the `auth` option: the verified identity. */
+  readonly identity?: Identity<State>;
   /** The negotiated subprotocol, if any. */
   readonly protocol: string | undefined;
   /** The client's address, if known. */
   readonly address: string | undefined;
+  /** The capacity held for it until it is accepted or cancelled. */
+  readonly reservation: Reservation;
 }
 
 /** What a transport needs of a server besides `fetch`. Internal. */
@@ -140,6 +162,8 @@ export interface ServerInternals<State> {
   accept(socket: ServerSocket, admitted: Admitted<State>, open?: boolean): void;
   /** Counts and logs a refusal decided by the transport itself. */
   refuse(refused: HandshakeRefusal, request: Request): Response;
+  /** Gives back the capacity of an admitted handshake that was never accepted. */
+  cancel(admitted: Admitted<State>): void;
   /** What a transport must enforce itself. */
   readonly config: {
     readonly maxMessageSize: number;
@@ -209,14 +233,23 @@ export function createServer<State, Push extends PushMap>(
   const retryLater = { "Retry-After": String(config.retryAfter) };
   let shutdownPromise: Promise<void> | undefined;
   const shared: ConnectionShared<State, Push> = {
-    dispatcher: new Dispatcher(router, { logger, metrics }),
+    dispatcher: new Dispatcher(router, {
+      logger,
+      metrics,
+      library: config.auth
+        ? new Map([[AUTH_REFRESH, refreshRoute]])
+        : undefined,
+    }),
     limits: config,
     closeTimeout: config.closeTimeout,
     logger,
     pubsub,
     metrics,
+    auth: config.auth,
+    refreshGrace: config.refreshGrace,
     onFinished: (finished) => connections.delete(finished.id),
-    onReleased: (released) => admission.release(released.address),
+    onReleased: (released) =>
+      admission.release(released.address, released.subject),
   };
 
   // A peer can cause refusals at will: their log lines are bounded per second.
@@ -227,18 +260,27 @@ export function createServer<State, Push extends PushMap>(
 
   /** Counts, logs and answers a refusal: the one way a handshake is refused. */
   function refuse(
-    refused: HandshakeRefusal | Response,
+    refused: HandshakeRefusal | AuthFailure | Response,
     request: Request,
   ): Response {
-    const reason = refused instanceof Response ? "auth" : refused.reason;
+    const reason = refused instanceof Response
+      ? "auth"
+      : refused instanceof AuthFailure
+      ? `token_${refused.reason}`
+      : refused.reason;
+    const response = refused instanceof Response
+      ? refused
+      : refused instanceof AuthFailure
+      ? unauthorizedResponse(refused)
+      : refusalResponse(refused);
     metrics.handshakeRefused(reason);
     logRefusal("handshake refused", {
       reason,
-      status: refused.status,
+      status: response.status,
       path: new URL(request.url).pathname,
       origin: request.headers.get("origin") ?? undefined,
     });
-    return refused instanceof Response ? refused : refusalResponse(refused);
+    return response;
   }
 
   /** What the request itself gets wrong: path, RFC 6455, Origin. */
@@ -251,28 +293,57 @@ export function createServer<State, Push extends PushMap>(
     return originAllowed(request) ? null : refusal("bad_origin");
   }
 
-  /** What the server cannot take now: shutdown, sockets, the address's share. */
-  function capacityRefusal(
+  /**
+   * What the server cannot take now (shutdown, sockets, the address's
+   * share), or a reservation of a socket for this handshake.
+   */
+  function reserve(
     address: string | undefined,
-  ): HandshakeRefusal | null {
+  ): HandshakeRefusal | Reservation {
     if (shutdownPromise) return refusal("shutting_down");
-    const reason = admission.check(address);
-    return reason ? refusal(reason, retryLater) : null;
+    const reserved = admission.reserve(address);
+    return typeof reserved === "string"
+      ? refusal(reserved, retryLater)
+      : reserved;
   }
 
-  /** Runs `authenticate`, bounded by `maxPendingHandshakes`: the state, or the refusal. */
+  /**
+   * Runs `authenticate` (or `auth.authenticate`), bounded by
+   * `maxPendingHandshakes`: the state (and identity), or the refusal.
+   */
   async function authenticate(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
-  ): Promise<{ state: State } | HandshakeRefusal | Response> {
-    if (!config.authenticate) return { state: undefined as State };
+  ): Promise<
+    | { state: State; identity?: Identity<State> }
+    | HandshakeRefusal
+    | AuthFailure
+    | Response
+  > {
+    const hook = config.auth?.authenticate ?? config.authenticate;
+    if (!hook) return { state: undefined as State };
     if (!admission.beginPending()) {
       return refusal("too_many_handshakes", retryLater);
     }
     try {
-      const result = await config.authenticate(request, info);
-      return result instanceof Response ? result : { state: result };
+      const result = config.auth
+        ? await config.auth.authenticate(request, info)
+        : await config.authenticate!(request, info);
+      if (result instanceof Response || result instanceof AuthFailure) {
+        return result;
+      }
+      if (!config.auth) return { state: result as State };
+      const identity = result as Identity<State>;
+      if (typeof identity?.subject !== "string" || identity.subject === "") {
+        throw new TypeError("auth.authenticate returned no subject");
+      }
+      return { state: identity.state, identity };
     } catch (error) {
+      if (error instanceof AuthFailure) return error;
+      if (error instanceof AuthUnavailableError) {
+        logger.warn("credentials cannot be checked", { error: error.message });
+        return refusal("auth_unavailable", retryLater);
+      }
       logger.error("authenticate failed", { error });
       return refusal("auth_error");
     } finally {
@@ -285,22 +356,40 @@ export function createServer<State, Push extends PushMap>(
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response | Admitted<State>> {
     const address = clientAddress(request, info, config.trustProxy);
-    const refused = requestRefusal(request) ?? capacityRefusal(address);
-    if (refused) return refuse(refused, request);
-    const auth = await authenticate(request, info);
-    if (!("state" in auth)) return refuse(auth, request);
-    // The hook may have waited: shutdown and capacity may have changed.
-    if (config.authenticate) {
-      if (shutdownPromise) return refuse(refusal("shutting_down"), request);
-      if (admission.open >= config.maxConnections) {
-        return refuse(refusal("too_many_connections", retryLater), request);
-      }
+    const invalid = requestRefusal(request);
+    if (invalid) return refuse(invalid, request);
+    // Capacity is reserved before the hook runs, so that handshakes waiting
+    // in it at once cannot all take the last place.
+    const reservation = reserve(address);
+    if ("reason" in reservation) return refuse(reservation, request);
+    const refuseReserved = (refused: Parameters<typeof refuse>[0]) => {
+      admission.cancel(reservation);
+      return refuse(refused, request);
+    };
+    let auth;
+    try {
+      auth = await authenticate(request, info);
+    } catch (error) {
+      admission.cancel(reservation);
+      throw error;
     }
-    const protocol = negotiateProtocol(
-      request.headers.get("sec-websocket-protocol"),
-      config.protocols,
-    );
-    return { state: auth.state, protocol, address };
+    if (!("state" in auth)) return refuseReserved(auth);
+    // The hook may have waited: shutdown may have begun.
+    if (shutdownPromise) return refuseReserved(refusal("shutting_down"));
+    const { identity } = auth;
+    if (identity && !identity.guest) {
+      const reason = admission.reserveSubject(reservation, identity.subject);
+      if (reason) return refuseReserved(refusal(reason, retryLater));
+    }
+    const offer = request.headers.get("sec-websocket-protocol");
+    // A browser that carried its token in a subprotocol must get one back,
+    // never the token itself: the marker it offered next to it.
+    const protocol = negotiateProtocol(offer, config.protocols) ??
+      (tokenFromProtocols(offer) !== undefined &&
+          negotiateProtocol(offer, [AUTH_PROTOCOL])
+        ? AUTH_PROTOCOL
+        : undefined);
+    return { state: auth.state, identity, protocol, address, reservation };
   }
 
   function accept(
@@ -311,16 +400,18 @@ export function createServer<State, Push extends PushMap>(
     const connection = new Connection<State, Push>(socket, {
       id: crypto.randomUUID(),
       state: admitted.state,
+      identity: admitted.identity,
       protocol: admitted.protocol ?? "",
       address: admitted.address,
     }, shared);
     connections.set(connection.id, connection);
-    admission.acquire(admitted.address);
+    admission.commit(admitted.reservation);
     metrics.handshakeAccepted();
     logger.info("connection opened", {
       conn: connection.id,
       protocol: connection.protocol || undefined,
       remote: admitted.address,
+      subject: admitted.identity?.subject,
     });
     // npm:ws hands over a socket that is already open: it fires no "open".
     if (open) connection.handleEvent(new Event("open"));
@@ -348,6 +439,7 @@ export function createServer<State, Push extends PushMap>(
       }
     } catch (error) {
       logger.warn("upgrade failed", { error });
+      admission.cancel(admitted.reservation);
       return refuse(refusal("upgrade_failed"), request);
     }
     accept(upgraded.socket, admitted);
@@ -380,7 +472,7 @@ export function createServer<State, Push extends PushMap>(
         ? "ok"
         : "degraded",
       connections: connections.size,
-      lingering: admission.open - connections.size,
+      lingering: admission.open - admission.reserved - connections.size,
       backplane,
     };
   }
@@ -421,18 +513,34 @@ export function createServer<State, Push extends PushMap>(
     presence(topic) {
       return pubsub.presence(topic);
     },
+    reauthenticate(subject) {
+      let asked = 0;
+      for (const connection of connections.values()) {
+        const identity = connection.identity;
+        if (identity === undefined) continue;
+        if (subject !== undefined && identity.subject !== subject) continue;
+        if (connection.reauthenticate()) asked++;
+      }
+      return asked;
+    },
     health,
     metrics() {
       return metrics.render({
         connections: connections.size,
-        lingering: admission.open - connections.size,
+        lingering: admission.open - admission.reserved - connections.size,
         backplane: pubsub.health(),
       });
     },
   };
   internals.set(
     server,
-    { admit, accept, refuse, config } as ServerInternals<unknown>,
+    {
+      admit,
+      accept,
+      refuse,
+      cancel: (admitted) => admission.cancel(admitted.reservation),
+      config,
+    } as ServerInternals<unknown>,
   );
   return server;
 }

@@ -11,7 +11,9 @@ import type { PushMap } from "./context.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
 import type { HttpRouter } from "./http_router.ts";
 import type { TopicPolicy } from "./pubsub/topic_policy.ts";
+import type { AuthOptions } from "./auth/identity.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { AUTH_REFRESH } from "./protocol/auth.ts";
 
 /** What `authenticate` may return: the connection's state, or a refusal. */
 export type AuthResult<State> = State | Response;
@@ -98,6 +100,33 @@ export interface ServerOptions<State, Push extends PushMap> {
    * @default {every handshake is accepted with state `undefined`}
    */
   authenticate?: Authenticate<State>;
+  /**
+   * Identity from the handshake to the close (instead of `authenticate`):
+   * a subject, state from verified credentials, expiry with an in-band
+   * refresh, topic permissions. `jwtAuth` from `@duplex-ws/duplex/jwt`
+   * makes one for signed tokens.
+   * @default {no identities: every connection is anonymous}
+   */
+  auth?: AuthOptions<State>;
+  /**
+   * Milliseconds a connection may go on after its identity expired (or the
+   * app asked for re-authentication), for the client to send a fresh token
+   * in `auth.refresh`; then it is closed with 4001 "token expired".
+   * @default {10000}
+   */
+  refreshGrace?: number;
+  /**
+   * Open connections at most for one authenticated subject (guests are not
+   * counted); past it handshakes get 429. `0` disables the cap.
+   * @default {100}
+   */
+  maxConnectionsPerSubject?: number;
+  /**
+   * Handshakes per second for one authenticated subject (a burst of twice as
+   * many); past it they get 429. `0` disables the cap.
+   * @default {20}
+   */
+  handshakesPerSubjectPerSecond?: number;
   /**
    * Browser origins allowed besides the server's own host; `"*"` allows all.
    * @default {[]}
@@ -278,6 +307,9 @@ export const SERVER_DEFAULTS = {
   maxConnections: 10_000,
   maxConnectionsPerIp: 1_000,
   handshakesPerIpPerSecond: 100,
+  maxConnectionsPerSubject: 100,
+  handshakesPerSubjectPerSecond: 20,
+  refreshGrace: 10_000,
   trustProxy: 0,
   maxSockets: "auto" as number | "auto",
   retryAfter: 5,
@@ -316,6 +348,9 @@ export const INTEGER_OPTIONS = {
   maxConnections: 1,
   maxConnectionsPerIp: 0,
   handshakesPerIpPerSecond: 0,
+  maxConnectionsPerSubject: 0,
+  handshakesPerSubjectPerSecond: 0,
+  refreshGrace: 0,
   trustProxy: 0,
   retryAfter: 0,
   maxMessageSize: 1,
@@ -341,10 +376,18 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
   & Required<
     Omit<
       ServerOptions<State, Push>,
-      "http" | "authenticate" | "backplane" | "rateLimit" | "fanoutLimit"
+      | "http"
+      | "authenticate"
+      | "auth"
+      | "backplane"
+      | "rateLimit"
+      | "fanoutLimit"
     >
   >
-  & Pick<ServerOptions<State, Push>, "http" | "authenticate" | "backplane">
+  & Pick<
+    ServerOptions<State, Push>,
+    "http" | "authenticate" | "auth" | "backplane"
+  >
   & {
     rateLimit: ResolvedRateLimit | false;
     fanoutLimit: ResolvedFanoutLimit | false;
@@ -439,6 +482,24 @@ export function resolveServerOptions<State, Push extends PushMap>(
     throw new TypeError(
       "Cannot create server: authenticate must be a function",
     );
+  }
+  const { auth } = resolved;
+  if (auth !== undefined) {
+    if (authenticate !== undefined) {
+      throw new TypeError(
+        "Cannot create server: give either authenticate or auth, not both",
+      );
+    }
+    if (typeof auth.authenticate !== "function") {
+      throw new TypeError(
+        "Cannot create server: auth.authenticate must be a function",
+      );
+    }
+    if (router.eventNames().includes(AUTH_REFRESH)) {
+      throw new TypeError(
+        `Cannot create server: "${AUTH_REFRESH}" is the library's refresh event; the router must not define it`,
+      );
+    }
   }
   for (const protocol of protocols) {
     if (!validToken(protocol)) {

@@ -23,6 +23,7 @@
 
 import type { PushMap } from "./context.ts";
 import { listen } from "./listen.ts";
+import { bearerProtocols } from "./protocol/auth.ts";
 import type { DuplexServer } from "./server.ts";
 
 export {
@@ -88,6 +89,38 @@ export interface ClientClose {
   wasClean: boolean;
 }
 
+/** Options of a {@linkcode TestSocket}. */
+export interface TestSocketOptions {
+  /** Subprotocols to offer. */
+  protocols?: string[];
+  /**
+   * A token for the server's `auth` option, sent as the typed client and
+   * browsers send it: in the `duplex.bearer.<token>` subprotocol.
+   */
+  token?: string;
+  /**
+   * Handshake headers (`Authorization`, `Cookie`…): Deno's client can send
+   * them, browsers cannot.
+   */
+  headers?: HeadersInit;
+}
+
+function offered(
+  protocols: string | string[] | TestSocketOptions | undefined,
+): string | string[] | WebSocketOptions | undefined {
+  if (protocols === undefined || typeof protocols === "string") {
+    return protocols;
+  }
+  if (Array.isArray(protocols)) return protocols;
+  const list = [...protocols.protocols ?? []];
+  const offer = protocols.token === undefined
+    ? list
+    : [...list, ...bearerProtocols(protocols.token)];
+  return protocols.headers
+    ? { protocols: offer, headers: protocols.headers }
+    : offer;
+}
+
 /** A WebSocket client whose messages and close are awaited. */
 export class TestSocket {
   /** The underlying WebSocket (Deno's client). */
@@ -105,10 +138,10 @@ export class TestSocket {
   /**
    * Starts connecting; await {@linkcode opened} (or use {@linkcode TestSocket.open}).
    * @param url A `ws://` URL.
-   * @param protocols Subprotocols to offer.
+   * @param protocols Subprotocols to offer, or options with a token.
    */
-  constructor(url: string, protocols?: string | string[]) {
-    this.ws = new WebSocket(url, protocols);
+  constructor(url: string, protocols?: string | string[] | TestSocketOptions) {
+    this.ws = new WebSocket(url, offered(protocols) as string | string[]);
     this.ws.binaryType = "arraybuffer";
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener("open", () => resolve(), { once: true });
@@ -145,7 +178,7 @@ export class TestSocket {
   /** Opens a socket and waits until it is open. */
   static async open(
     url: string,
-    protocols?: string | string[],
+    protocols?: string | string[] | TestSocketOptions,
   ): Promise<TestSocket> {
     const socket = new TestSocket(url, protocols);
     await within(socket.opened, 5000, `open ${url}`);

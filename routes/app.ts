@@ -9,16 +9,30 @@ import {
   type DuplexServer,
   type ServerOptions,
 } from "@duplex-ws/duplex";
-import { authenticate, type UserState } from "./auth.ts";
+import { appAuth, type AuthConfig, type UserState } from "./auth.ts";
 import { events, type ServerPushes } from "./events.ts";
 import { ROOM_HISTORY } from "./chat.ts";
 import { httpRoutes } from "./http.ts";
 
-/** Options of the example app: any server option but its router and routes. */
-export type AppOptions = Omit<
-  ServerOptions<UserState, ServerPushes>,
-  "router" | "http" | "authenticate"
->;
+/** Options of the example app: any server option but its router, routes and auth, plus its identity settings. */
+export type AppOptions =
+  & Omit<
+    ServerOptions<UserState, ServerPushes>,
+    "router" | "http" | "authenticate" | "auth"
+  >
+  & {
+    /**
+     * The identity settings (`AUTH_SECRET`…).
+     * @default {a random secret for this process: tokens it signs hold only here}
+     */
+    identity?: AuthConfig;
+  };
+
+/** A random HS256 secret, for an app started without one (development). */
+export function randomSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes));
+}
 
 /** Creates the example app. */
 export function createApp(
@@ -31,11 +45,12 @@ export function createApp(
   const history = options.backplane?.kind === "broadcast-channel"
     ? undefined
     : ROOM_HISTORY;
+  const { identity = { secret: randomSecret() }, ...server } = options;
   return createServer({
     topics: [{ match: "*", presence: true, history }],
-    ...options,
+    ...server,
     router: events,
-    http: httpRoutes,
-    authenticate,
+    http: httpRoutes(identity),
+    auth: appAuth(identity),
   });
 }

@@ -1,50 +1,123 @@
 /**
- * The example app's handshake authentication. A demo, not a security
- * scheme: it trusts the name the client gives. Real apps verify a signed
- * token or a session cookie here the same way.
+ * The example app's identity: HS256 JWTs signed with `AUTH_SECRET`, from a
+ * `duplex_session` cookie (the page, after `POST /login`), an
+ * `Authorization: Bearer` header (other clients) or the `duplex.bearer.`
+ * subprotocol (the typed client's refreshable access tokens). `sub` is the
+ * user; `exp` is required; `aud`, when present, must be `duplex`. No token
+ * at all: a guest (`guest-…`), public rooms only. A token that is present
+ * but bad: 401, never a guest.
+ *
+ * Private rooms: the rooms of `PRIVATE_ROOMS` are open to their listed
+ * users and to tokens whose `rooms` claim names them; every other room is
+ * public.
  *
  * @module
  */
 
+import {
+  AuthFailure,
+  type AuthOptions,
+  type Identity,
+} from "@duplex-ws/duplex";
+import { jwtAuth } from "@duplex-ws/duplex/jwt";
+
 /** What every connection of the example app carries. */
 export interface UserState {
-  /** The user's display name; `anonymous` when none was given. */
+  /** The verified subject, or `guest-…`. */
   user: string;
+  /** The private rooms the token's `rooms` claim opens. */
+  rooms: readonly string[];
+  /** Whether it came without a token. */
+  guest: boolean;
 }
+
+/** The example app's identity settings. */
+export interface AuthConfig {
+  /** The HS256 key (`AUTH_SECRET`): at least 32 bytes. */
+  secret: string;
+  /**
+   * Seconds a login's session cookie lasts (`SESSION_TTL`).
+   * @default {86400}
+   */
+  sessionTtl?: number;
+  /**
+   * Seconds an access token from `POST /auth/token` lasts (`TOKEN_TTL`).
+   * @default {300}
+   */
+  tokenTtl?: number;
+  /**
+   * Private rooms and who may enter them besides a `rooms` claim
+   * (`PRIVATE_ROOMS="staff=alice,bob;ops=carol"`).
+   * @default {none}
+   */
+  privateRooms?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The session cookie `POST /login` sets. */
+export const SESSION_COOKIE = "duplex_session";
+/** The audience the app issues, and accepts when a token names one. */
+export const AUDIENCE = "duplex";
+/** Defaults of {@linkcode AuthConfig}. */
+export const AUTH_DEFAULTS = { sessionTtl: 86_400, tokenTtl: 300 } as const;
 
 const NAME = /^[A-Za-z0-9_-]{1,32}$/;
 
-function cookie(request: Request, name: string): string | undefined {
-  const header = request.headers.get("cookie");
-  if (!header) return undefined;
-  for (const part of header.split(";")) {
-    const [key, ...value] = part.trim().split("=");
-    if (key !== name) continue;
-    try {
-      return decodeURIComponent(value.join("="));
-    } catch {
-      return ""; // malformed percent-encoding: not a valid name either
-    }
-  }
-  return undefined;
+/** Whether a user name is acceptable (1–32 letters, digits, `_`, `-`; not `guest-…`). */
+export function isUserName(name: string): boolean {
+  return NAME.test(name) && !name.startsWith("guest-");
 }
 
-/**
- * Reads the user from `Authorization: Bearer <name>`, a `?user=<name>` query
- * or a `duplex_user` cookie, in that order. A name that is not 1–32 letters,
- * digits, `_` or `-` is refused with 401.
- */
-export function authenticate(request: Request): UserState | Response {
-  const bearer = request.headers.get("authorization")?.match(/^Bearer\s+(.+)$/i)
-    ?.[1];
-  const name = bearer ?? new URL(request.url).searchParams.get("user") ??
-    cookie(request, "duplex_user");
-  if (name === undefined || name === null) return { user: "anonymous" };
-  if (!NAME.test(name)) {
-    return new Response("User name must be 1-32 letters, digits, _ or -\n", {
-      status: 401,
-      headers: { "content-type": "text/plain; charset=utf-8" },
-    });
-  }
-  return { user: name };
+/** Whether an identity may enter a room. */
+export function mayEnter(
+  identity: Identity<UserState>,
+  room: string,
+  privateRooms: ReadonlyMap<string, readonly string[]>,
+): boolean {
+  const members = privateRooms.get(room);
+  if (members === undefined) return true;
+  const { user, rooms, guest } = identity.state;
+  return !guest && (members.includes(user) || rooms.includes(room));
+}
+
+function guestName(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return `guest-${[...bytes].map((b) => (b % 36).toString(36)).join("")}`;
+}
+
+/** The claims a token may carry besides `sub`: `rooms`, a list of room names. */
+function roomsClaim(claims: Record<string, unknown>): string[] {
+  const rooms = claims.rooms;
+  return Array.isArray(rooms)
+    ? rooms.filter((r): r is string => typeof r === "string").slice(0, 100)
+    : [];
+}
+
+/** The `auth` option of the example app. */
+export function appAuth(config: AuthConfig): AuthOptions<UserState> {
+  const privateRooms = config.privateRooms ?? new Map();
+  return jwtAuth<UserState>({
+    algorithms: ["HS256"],
+    key: config.secret,
+    audience: AUDIENCE,
+    requireAudience: false,
+    from: ["bearer", "protocol", { cookie: SESSION_COOKIE }],
+    state: (claims) => {
+      if (!isUserName(claims.sub)) {
+        throw new AuthFailure(
+          "claims",
+          "Token refused: sub must be 1-32 letters, digits, _ or - (not guest-)",
+        );
+      }
+      return { user: claims.sub, rooms: roomsClaim(claims), guest: false };
+    },
+    guest: () => {
+      const user = guestName();
+      return {
+        subject: user,
+        state: { user, rooms: [], guest: true },
+        guest: true,
+      };
+    },
+    authorize: (identity, room) => mayEnter(identity, room, privateRooms),
+  });
 }

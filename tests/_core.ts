@@ -17,6 +17,7 @@ import {
   requestHead,
 } from "./_raw.ts";
 import { TestSocket } from "@duplex-ws/duplex/testing";
+import { tokenFor } from "./_auth.ts";
 
 type Reply = Record<string, unknown> & {
   error?: { code: string };
@@ -94,7 +95,9 @@ export async function coreConformance(
       },
     );
     await t.step("the envelope: replies and every error code", async () => {
-      const socket = await TestSocket.open(`${node.wsUrl}/?user=deploy`);
+      const socket = await TestSocket.open(`${node.wsUrl}/`, {
+        token: await tokenFor("deploy"),
+      });
       assert.equal((await socket.next()).event, "welcome");
       assert.deepEqual(await socket.request("echo", [1, "a"]), {
         id: 1,
@@ -134,8 +137,12 @@ export async function coreConformance(
         assert.ok(frame);
         assert.equal(readClose(frame).code, 1003);
         peer.close();
-        const a = await TestSocket.open(`${node.wsUrl}/?user=a`);
-        const b = await TestSocket.open(`${node.wsUrl}/?user=b`);
+        const a = await TestSocket.open(`${node.wsUrl}/`, {
+          token: await tokenFor("a"),
+        });
+        const b = await TestSocket.open(`${node.wsUrl}/`, {
+          token: await tokenFor("b"),
+        });
         await a.request("chat.join", { room: "deploy" });
         await b.request("chat.join", { room: "deploy" });
         await a.request("chat.say", {

@@ -11,9 +11,9 @@ let received = 0;
 const sockets = await Promise.all(
   Array.from(
     { length: Number(n) },
-    (_, i) =>
+    () =>
       new Promise<WebSocket>((resolve, reject) => {
-        const ws = new WebSocket(`${wsUrl}/?user=m${i}`);
+        const ws = new WebSocket(`${wsUrl}/`);
         ws.onmessage = () => received++;
         ws.onerror = () => reject(new Error("a crowd member failed to open"));
         ws.onopen = () => {

@@ -4,6 +4,7 @@
  */
 
 import { delay, within } from "@duplex-ws/duplex/testing";
+import { TEST_SECRET } from "./_auth.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -68,6 +69,8 @@ export async function startMain(
       PORT: String(port),
       HOSTNAME: "127.0.0.1",
       LOG_LEVEL: "info",
+      // Every node of a test signs and verifies with the suite's key.
+      AUTH_SECRET: TEST_SECRET,
       ...env,
     },
     stdout: "piped",

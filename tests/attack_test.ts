@@ -30,6 +30,7 @@ import {
   TestSocket,
   within,
 } from "@duplex-ws/duplex/testing";
+import { tokenFor } from "./_auth.ts";
 
 const LIMIT_256 = ["prlimit", "--nofile=256:256"];
 
@@ -71,7 +72,9 @@ Deno.test("descriptor exhaustion: silent connections kill the listener; it comes
   const node = await startMain("listen", { LOG_LEVEL: "warn" }, [], {
     prefix: LIMIT_256,
   });
-  const keeper = await TestSocket.open(`${node.wsUrl}/?user=keeper`);
+  const keeper = await TestSocket.open(`${node.wsUrl}/`, {
+    token: await tokenFor("keeper"),
+  });
   await keeper.next(); // welcome
   let silent: Deno.TcpConn[] = [];
   try {
@@ -257,8 +260,12 @@ Deno.test("presence amplification: join/leave in a loop on a 1,000-member room i
     LOG_LEVEL: "warn",
   });
   const room = await crowd(node.wsUrl, "big", 1000);
-  const bystander = await TestSocket.open(`${node.wsUrl}/?user=bystander`);
-  const flapper = await TestSocket.open(`${node.wsUrl}/?user=flapper`);
+  const bystander = await TestSocket.open(`${node.wsUrl}/`, {
+    token: await tokenFor("bystander"),
+  });
+  const flapper = await TestSocket.open(`${node.wsUrl}/`, {
+    token: await tokenFor("flapper"),
+  });
   try {
     await delay(500); // the crowd's own joins settle
     const base = await echoTimes(bystander);
@@ -303,8 +310,12 @@ Deno.test("fan-out is charged: chat.say in a loop to a 500-member room is cut by
     LOG_LEVEL: "warn",
   });
   const room = await crowd(node.wsUrl, "big", 500);
-  const bystander = await TestSocket.open(`${node.wsUrl}/?user=bystander`);
-  const talker = await TestSocket.open(`${node.wsUrl}/?user=talker`);
+  const bystander = await TestSocket.open(`${node.wsUrl}/`, {
+    token: await tokenFor("bystander"),
+  });
+  const talker = await TestSocket.open(`${node.wsUrl}/`, {
+    token: await tokenFor("talker"),
+  });
   try {
     await talker.request("chat.join", { room: "big" });
     await delay(500);

@@ -11,11 +11,14 @@ import { startMain } from "./_process.ts";
 import { NO_REDIS, redisCli, startRedis } from "./_redis.ts";
 import { RedisBackplane } from "@duplex-ws/duplex/redis";
 import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
+import { tokenFor } from "./_auth.ts";
 
 type Push = { event?: string; id?: number; data?: Record<string, unknown> };
 
 async function member(url: string, user: string): Promise<TestSocket> {
-  const socket = await TestSocket.open(`${url}/?user=${user}`);
+  const socket = await TestSocket.open(`${url}/`, {
+    token: await tokenFor(user),
+  });
   assert.equal((await socket.next()).event, "welcome");
   return socket;
 }

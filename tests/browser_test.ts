@@ -35,16 +35,29 @@ if (!HAS_CHROMIUM) {
   console.warn(`\n⚠️  SKIPPING the browser test: ${message}\n`);
 }
 
-async function join(page: Page, url: string, name: string): Promise<void> {
+/** Logs in through the page's form (the server sets the session cookie) and joins `room`. */
+async function join(
+  page: Page,
+  url: string,
+  name: string,
+  room = "lobby",
+): Promise<void> {
   await page.bringToFront();
   await page.goto(url);
   await page.type("#name", name);
   await page.$eval(
     "#room",
-    (input) => (input as HTMLInputElement).value = "lobby",
+    (input, value) => (input as HTMLInputElement).value = value,
+    room,
   );
   await page.click("#join button");
   await stateIs(page, "open");
+}
+
+/** A page in a browser context of its own: its own cookies, so its own login. */
+async function newUserPage(browser: Browser): Promise<Page> {
+  const context = await browser.createBrowserContext();
+  return await context.newPage();
 }
 
 function stateIs(page: Page, state: string, timeout = 10_000) {
@@ -87,12 +100,12 @@ function shows(page: Page, text: string) {
 
 Deno.test({
   name:
-    "chat page in Chromium: two pages talk, see history and the count, show what was missed during a network drop once, and recover from a server restart",
+    "chat page in Chromium: pages log in and talk, see history and the count, show what was missed during a network drop once, recover from a server restart, and a private room refuses a page without access",
   ignore: !HAS_CHROMIUM,
   async fn() {
-    let server: MainProcess | undefined = await startMain("listen", {
-      LOG_LEVEL: "warn",
-    });
+    // "staff" is private to alice.
+    const env = { LOG_LEVEL: "warn", PRIVATE_ROOMS: "staff=alice" };
+    let server: MainProcess | undefined = await startMain("listen", env);
     const port = server.port;
     const url = `http://127.0.0.1:${port}/`;
     const profile = await Deno.makeTempDir({ prefix: "duplex-chromium-" });
@@ -120,8 +133,8 @@ Deno.test({
       });
       // Alice's traffic goes through a proxy that can cut her network.
       proxy = startProxy({ port });
-      const alice = await browser.newPage();
-      const bob = await browser.newPage();
+      const alice = await newUserPage(browser);
+      const bob = await newUserPage(browser);
       await alice.setViewport({ width: 900, height: 700 });
       await join(alice, `http://127.0.0.1:${proxy.port}/`, "alice");
       await countIs(alice, 1);
@@ -169,10 +182,7 @@ Deno.test({
         await alice.$eval("#state", (el) => el.textContent ?? ""),
         /reconnecting \(1001\)/,
       );
-      server = await startMain("listen", {
-        LOG_LEVEL: "warn",
-        PORT: String(port),
-      });
+      server = await startMain("listen", { ...env, PORT: String(port) });
       await alice.waitForSelector('#state[data-state="open"]', {
         timeout: 15_000,
       });
@@ -194,6 +204,24 @@ Deno.test({
       await shows(alice, "bob: back again");
       assert.equal(await linesReading(alice, "bob: back again"), 1);
       assert.equal(await linesReading(alice, "bob: three"), 1);
+
+      // A private room: alice chats there; carol's page is refused.
+      const staff = await newUserPage(browser);
+      await join(staff, url, "alice", "staff");
+      await staff.type("#text", "for staff only");
+      await staff.click("#say button");
+      await shows(staff, "alice: for staff only");
+      const carol = await newUserPage(browser);
+      await join(carol, url, "carol", "staff");
+      await carol.waitForFunction(
+        () => document.body.dataset.refused === "FORBIDDEN",
+        { timeout: 10_000, polling: 50 },
+      );
+      assert.match(
+        await carol.$eval("#messages", (el) => el.textContent ?? ""),
+        /could not join: FORBIDDEN: Not allowed to join "staff"/,
+      );
+      assert.equal(await linesReading(carol, "alice: for staff only"), 0);
 
       await Deno.mkdir(ARTIFACTS, { recursive: true });
       const path = new URL("chat.png", ARTIFACTS).pathname as `${string}.png`;

@@ -3,12 +3,15 @@ import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { colorOf } from "../routes/chat.ts";
 import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 
 type Push = { event: string; data: Record<string, unknown> };
 
 /** Opens a socket as `user` and swallows the welcome push. */
 async function member(url: string, user: string): Promise<TestSocket> {
-  const socket = await TestSocket.open(`${url}/?user=${user}`);
+  const socket = await TestSocket.open(`${url}/`, {
+    token: await tokenFor(user),
+  });
   assert.equal((await socket.next()).event, "welcome");
   return socket;
 }
@@ -22,7 +25,11 @@ async function nextEvent(socket: TestSocket, event: string): Promise<Push> {
 }
 
 Deno.test("chat: join, say to every member (sender included), leave", async () => {
-  const app = createApp({ logger: silentLogger, presenceGrace: 0 });
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    presenceGrace: 0,
+  });
   const server = startServer(app);
   const ada = await member(server.wsUrl, "ada");
   const bob = await member(server.wsUrl, "bob");
@@ -76,7 +83,11 @@ Deno.test("chat: join, say to every member (sender included), leave", async () =
 });
 
 Deno.test("chat presence: a snapshot on join, then diffs with each member's status and colour", async () => {
-  const app = createApp({ logger: silentLogger, presenceGrace: 0 });
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    presenceGrace: 0,
+  });
   const server = startServer(app);
   const ada = await member(server.wsUrl, "ada");
   const bob = await member(server.wsUrl, "bob");
@@ -127,7 +138,11 @@ Deno.test("chat presence: a snapshot on join, then diffs with each member's stat
 });
 
 Deno.test("chat presence: one entry per user however many tabs; a closed tab leaves only when the last one goes", async () => {
-  const app = createApp({ logger: silentLogger, presenceGrace: 0 });
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    presenceGrace: 0,
+  });
   const server = startServer(app);
   const watcher = await member(server.wsUrl, "watcher");
   const tab1 = await member(server.wsUrl, "ada");
@@ -161,7 +176,11 @@ Deno.test("chat presence: one entry per user however many tabs; a closed tab lea
 });
 
 Deno.test("chat presence: a member who comes back within the grace period never shows as leaving", async () => {
-  const app = createApp({ logger: silentLogger, presenceGrace: 1000 });
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    presenceGrace: 1000,
+  });
   const server = startServer(app);
   const watcher = await member(server.wsUrl, "watcher");
   const ada = await member(server.wsUrl, "ada");
@@ -195,6 +214,7 @@ Deno.test("chat presence: a member who comes back within the grace period never 
 
 Deno.test("chat presence: joins and leaves in a loop make at most one diff per interval, and are rate limited", async () => {
   const app = createApp({
+    identity: TEST_IDENTITY,
     logger: silentLogger,
     presenceGrace: 0,
     presenceInterval: 200,
@@ -239,7 +259,11 @@ Deno.test("chat presence: joins and leaves in a loop make at most one diff per i
 });
 
 Deno.test("chat: a closed connection leaves its rooms by itself and presence follows", async () => {
-  const app = createApp({ logger: silentLogger, presenceGrace: 0 });
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    presenceGrace: 0,
+  });
   const server = startServer(app);
   const ada = await member(server.wsUrl, "ada");
   const bob = await member(server.wsUrl, "bob");
@@ -268,7 +292,11 @@ Deno.test("chat: a closed connection leaves its rooms by itself and presence fol
 });
 
 Deno.test("chat: refusals are error envelopes", async (t) => {
-  const app = createApp({ logger: silentLogger, maxTopicsPerConnection: 2 });
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    maxTopicsPerConnection: 2,
+  });
   const server = startServer(app);
   const ada = await member(server.wsUrl, "ada");
   const errorOf = (reply: Record<string, unknown>) =>
@@ -345,7 +373,7 @@ Deno.test("chat: refusals are error envelopes", async (t) => {
 });
 
 Deno.test("server.publish reaches every member of a topic once, in publish order", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const server = startServer(app);
   const sockets = await Promise.all(
     ["a", "b", "c"].map((u) => member(server.wsUrl, u)),

@@ -22,12 +22,14 @@ import {
 } from "@duplex-ws/duplex/testing";
 import { type AppOptions, createApp } from "../routes/app.ts";
 import type { ExampleRouter } from "../routes/events.ts";
+import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 
 type Client = DuplexClient<ExampleRouter>;
 
 function serve(options: AppOptions = {}): TestServer {
   return startServer(
     createApp({
+      identity: TEST_IDENTITY,
       logger: silentLogger,
       rateLimit: false,
       fanoutLimit: false,
@@ -39,7 +41,8 @@ function serve(options: AppOptions = {}): TestServer {
 
 function client(url: string, user: string): Client {
   return new DuplexClient<ExampleRouter>({
-    url: `${url}?user=${user}`,
+    url,
+    getToken: () => tokenFor(user),
     minReconnectDelay: 20,
     maxReconnectDelay: 100,
   });

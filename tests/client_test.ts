@@ -5,9 +5,14 @@ import { createApp } from "../routes/app.ts";
 import type { ExampleRouter } from "../routes/events.ts";
 import { freePort } from "./_process.ts";
 import { delay, eventually } from "@duplex-ws/duplex/testing";
+import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 
 function serveOn(port: number) {
-  const app = createApp({ logger: silentLogger, drainTimeout: 500 });
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    drainTimeout: 500,
+  });
   return { app, listener: listen(app, { port, hostname: "127.0.0.1" }) };
 }
 
@@ -17,7 +22,8 @@ function client(
   options: Partial<ConstructorParameters<typeof DuplexClient>[0]> = {},
 ) {
   return new DuplexClient<ExampleRouter>({
-    url: `ws://127.0.0.1:${port}/?user=${user}`,
+    url: `ws://127.0.0.1:${port}/`,
+    getToken: () => tokenFor(user),
     minReconnectDelay: 50,
     maxReconnectDelay: 200,
     ...options,
@@ -158,11 +164,11 @@ Deno.test("DuplexClient: the outbox holds messages while offline, up to its limi
   }
 });
 
-Deno.test("DuplexClient: no reconnection after 1000, 1008 or 4xxx unless told to", async (t) => {
+Deno.test("DuplexClient: no reconnection after 1000, 1008 or 4500-4999 unless told to; reconnection after 4000-4499", async (t) => {
   const port = freePort();
   const { listener, app } = serveOn(port);
   try {
-    for (const code of [4000, 1000]) {
+    for (const code of [4500, 1000]) {
       await t.step(`server closes with ${code}`, async () => {
         const c = client(port);
         await opened(c);
@@ -174,10 +180,19 @@ Deno.test("DuplexClient: no reconnection after 1000, 1008 or 4xxx unless told to
         assert.equal(c.state, "closed");
       });
     }
+    await t.step("server closes with 4000: come back", async () => {
+      const c = client(port);
+      await opened(c);
+      [...app.connections.values()].at(-1)!.close(4000, "come back");
+      await eventually(() => c.state === "reconnecting");
+      assert.equal(c.lastClose?.code, 4000);
+      await opened(c);
+      c.close();
+    });
     await t.step("shouldReconnect overrides the policy", async () => {
       const c = client(port, "ada", { shouldReconnect: () => true });
       await opened(c);
-      [...app.connections.values()].at(-1)!.close(4000, "bye");
+      [...app.connections.values()].at(-1)!.close(4500, "bye");
       await eventually(() => c.state === "reconnecting");
       await opened(c);
       c.close();

@@ -10,6 +10,7 @@ import { DuplexClient, type RejoinEvent } from "@duplex-ws/duplex/client";
 import { eventually, startProxy } from "@duplex-ws/duplex/testing";
 import type { ExampleRouter } from "../routes/events.ts";
 import { withCluster } from "./_cluster.ts";
+import { tokenFor } from "./_auth.ts";
 import { startMain } from "./_process.ts";
 import { NO_REDIS, redisCli, startRedis } from "./_redis.ts";
 
@@ -19,7 +20,8 @@ type Client = DuplexClient<ExampleRouter>;
 function client(urls: string[], user: string): Client {
   let attempt = 0;
   return new DuplexClient<ExampleRouter>({
-    url: () => `${urls[Math.min(attempt++, urls.length - 1)]}/?user=${user}`,
+    url: () => `${urls[Math.min(attempt++, urls.length - 1)]}/`,
+    getToken: () => tokenFor(user),
     minReconnectDelay: 20,
     maxReconnectDelay: 200,
   });

@@ -333,6 +333,7 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
   const ctx = {
     id: "c",
     state: undefined,
+    identity: undefined,
     protocol: "",
     readyState: 1 as const,
     signal: new AbortController().signal,

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
-import { authenticate } from "../routes/auth.ts";
 import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { TEST_IDENTITY } from "./_auth.ts";
 
 Deno.test("example app: HTTP routes", async (t) => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   await t.step("GET / is a page that says how to connect", async () => {
     const response = await app.fetch(new Request("http://localhost/"));
     assert.equal(response.status, 200);
@@ -48,30 +48,8 @@ Deno.test("example app: HTTP routes", async (t) => {
   });
 });
 
-Deno.test("example app: authenticate reads bearer, query, then cookie", () => {
-  const state = (init: RequestInit & { url?: string }) =>
-    authenticate(new Request(init.url ?? "http://localhost/", init));
-  assert.deepEqual(state({}), { user: "anonymous" });
-  assert.deepEqual(state({ headers: { authorization: "Bearer ada" } }), {
-    user: "ada",
-  });
-  assert.deepEqual(state({ url: "http://localhost/?user=bob" }), {
-    user: "bob",
-  });
-  assert.deepEqual(state({ headers: { cookie: "a=1; duplex_user=cy" } }), {
-    user: "cy",
-  });
-  const refused = state({ url: "http://localhost/?user=%3Cscript%3E" });
-  assert.ok(refused instanceof Response);
-  assert.equal(refused.status, 401);
-  // A cookie that is not valid percent-encoding: 401, never a 500.
-  const malformed = state({ headers: { cookie: "duplex_user=%E0%A4%A" } });
-  assert.ok(malformed instanceof Response);
-  assert.equal(malformed.status, 401);
-});
-
 Deno.test("example app: welcome push, echo and whoami over a real socket", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const server = startServer(app);
   try {
     const socket = await TestSocket.open(server.wsUrl, "anything");
@@ -79,7 +57,8 @@ Deno.test("example app: welcome push, echo and whoami over a real socket", async
       { event: string; data: { id: string; user: string } }
     >();
     assert.equal(welcome.event, "welcome");
-    assert.equal(welcome.data.user, "anonymous");
+    // No token at all: a guest.
+    assert.match(welcome.data.user, /^guest-[a-z0-9]{6}$/);
     assert.deepEqual(await socket.request("echo", { deep: [1, { x: null }] }), {
       id: 1,
       data: { deep: [1, { x: null }] },
@@ -87,7 +66,7 @@ Deno.test("example app: welcome push, echo and whoami over a real socket", async
     const whoami = await socket.request("whoami");
     assert.deepEqual(whoami.data, {
       id: welcome.data.id,
-      user: "anonymous",
+      user: welcome.data.user,
       protocol: "",
     });
     await socket.close();

@@ -12,6 +12,7 @@ import { createApp } from "../routes/app.ts";
 import { MemoryHistory } from "../lib/pubsub/history.ts";
 import { positionedHead } from "../lib/protocol/stream.ts";
 import { buildFrame, Opcode, RawPeer } from "./_raw.ts";
+import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 
 type Push = {
   event?: string;
@@ -22,7 +23,9 @@ type Push = {
 type Position = { offset: number; epoch: string };
 
 async function member(url: string, user: string): Promise<TestSocket> {
-  const socket = await TestSocket.open(`${url}/?user=${user}`);
+  const socket = await TestSocket.open(`${url}/`, {
+    token: await tokenFor(user),
+  });
   assert.equal((await socket.next()).event, "welcome");
   return socket;
 }
@@ -130,7 +133,7 @@ Deno.test("MemoryHistory stays within its caps: least recently published topics 
 });
 
 Deno.test("history: every chat.message has a contiguous offset and the room's epoch", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const server = startServer(app);
   const ada = await member(server.wsUrl, "ada");
   try {
@@ -154,13 +157,15 @@ Deno.test("history: every chat.message has a contiguous offset and the room's ep
 });
 
 Deno.test("recovery: a member whose TCP dropped gets exactly the 200 messages it missed, in order, before live ones", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const server = startServer(app);
   const talker = await member(server.wsUrl, "talker");
   // The member is a raw TCP peer, so its connection can drop without a close.
   const peer = await RawPeer.connect(server.port);
   try {
-    await peer.handshake(server.port, {}, "/?user=ada");
+    await peer.handshake(server.port, {
+      authorization: `Bearer ${await tokenFor("ada")}`,
+    });
     await talker.request("chat.join", { room: "r" });
     await peer.write(buildFrame(
       Opcode.TEXT,
@@ -218,6 +223,7 @@ Deno.test("recovery: a member whose TCP dropped gets exactly the 200 messages it
 
 Deno.test("recovery at the seam: publishing goes on at full speed while a member recovers, no gap or duplicate", async () => {
   const app = createApp({
+    identity: TEST_IDENTITY,
     logger: silentLogger,
     rateLimit: false,
     fanoutLimit: false,
@@ -270,6 +276,7 @@ Deno.test("recovery at the seam: publishing goes on at full speed while a member
 
 Deno.test("recovery is refused, never partial: history trimmed past the position, another epoch, too many missed", async (t) => {
   const app = createApp({
+    identity: TEST_IDENTITY,
     logger: silentLogger,
     maxReplay: 50,
     topics: [{ match: "*", history: { size: 100 } }],
@@ -334,7 +341,7 @@ Deno.test("recovery is refused, never partial: history trimmed past the position
 });
 
 Deno.test("a first join can ask for the last N messages", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const server = startServer(app);
   const talker = await member(server.wsUrl, "talker");
   try {
@@ -358,7 +365,7 @@ Deno.test("a first join can ask for the last N messages", async () => {
 });
 
 Deno.test("an idempotent publish: a resend with the same key answers the first position and says nothing again", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const server = startServer(app);
   const ada = await member(server.wsUrl, "ada");
   try {
@@ -388,6 +395,7 @@ Deno.test("an idempotent publish: a resend with the same key answers the first p
 Deno.test("a hostile publisher of large messages to many rooms never takes history past its caps; /metrics shows it", async () => {
   const maxHistoryBytes = 262_144;
   const app = createApp({
+    identity: TEST_IDENTITY,
     logger: silentLogger,
     backplane: new LocalBackplane({ maxHistoryTopics: 20, maxHistoryBytes }),
     rateLimit: false,
@@ -434,6 +442,7 @@ Deno.test("a hostile publisher of large messages to many rooms never takes histo
 
 Deno.test("a replay is charged to the fan-out budget: rejoining with an old position over and over is refused", async () => {
   const app = createApp({
+    identity: TEST_IDENTITY,
     logger: silentLogger,
     rateLimit: false,
     topicChangesPerSecond: 0,

@@ -93,19 +93,23 @@ Deno.test("lib/ import rules hold", async (t) => {
           ? "pubsub/_ioredis.ts"
           : target.startsWith("npm:ws@")
           ? "_ws.ts"
+          : target.startsWith("npm:jose@")
+          ? "auth/_jose.ts"
           : undefined;
         assert.equal(file, pin, `${file} imports ${target}`);
       }
     }
   });
   await t.step(
-    "the root entry reaches no Redis engine, node transport, env reader, client or kit",
+    "the root entry reaches no Redis engine, JWT library, node transport, env reader, client or kit",
     () => {
       const reached = reach(edges, "mod.ts");
       for (
         const file of [
           "pubsub/_ioredis.ts",
           "pubsub/redis_backplane.ts",
+          "auth/_jose.ts",
+          "auth/jwt.ts",
           "_ws.ts",
           "node.ts",
           "env.ts",

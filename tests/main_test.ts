@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { mainArgs, startMain } from "./_process.ts";
 import { TestSocket } from "@duplex-ws/duplex/testing";
+import { tokenFor } from "./_auth.ts";
 
 for (const mode of ["listen", "serve"] as const) {
   Deno.test(`main.ts (${mode}): one server on PORT, the example app answers`, async () => {
@@ -32,7 +33,8 @@ for (const mode of ["listen", "serve"] as const) {
         },
       });
       const socket = await TestSocket.open(
-        `ws://127.0.0.1:${served.port}/?user=ada`,
+        `ws://127.0.0.1:${served.port}/`,
+        { token: await tokenFor("ada") },
       );
       const welcome = await socket.next<
         { event: string; data: { user: string; events: string[] } }
@@ -141,7 +143,9 @@ Deno.test("main.ts stops at start on invalid configuration, naming the variable"
 
 Deno.test("main.ts --listen exits promptly on SIGTERM even after a peer vanished with data unsent", async () => {
   const served = await startMain("listen", { MAX_BUFFERED_AMOUNT: "0" });
-  const talker = await TestSocket.open(`${served.wsUrl}/?user=talker`);
+  const talker = await TestSocket.open(`${served.wsUrl}/`, {
+    token: await tokenFor("talker"),
+  });
   await talker.next(); // welcome
   await talker.request("chat.join", { room: "r" });
   // A raw peer joins, never reads, and vanishes with the server's data unsent.

@@ -4,6 +4,7 @@ import { closeCodeLabel } from "../lib/metrics.ts";
 import { createApp } from "../routes/app.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
 import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { TEST_IDENTITY } from "./_auth.ts";
 
 function sample(text: string, metric: string): number | undefined {
   const line = text.split("\n").find((l) => l.startsWith(metric + " "));
@@ -11,7 +12,7 @@ function sample(text: string, metric: string): number | undefined {
 }
 
 Deno.test("GET /metrics counts handshakes, messages, errors, closes and the backplane", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const server = startServer(app);
   try {
     const peer = await RawPeer.connect(server.port);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startMain } from "./_process.ts";
 import { delay, TestSocket } from "@duplex-ws/duplex/testing";
+import { tokenFor } from "./_auth.ts";
 
 Deno.test("OTEL_DENO=true exports a span per handshake and the logs with severities", async () => {
   const received: { path: string; body: string }[] = [];
@@ -28,7 +29,9 @@ Deno.test("OTEL_DENO=true exports a span per handshake and the logs with severit
     OTEL_BSP_SCHEDULE_DELAY: "200",
   });
   try {
-    const socket = await TestSocket.open(`${node.wsUrl}/?user=otelprobe`);
+    const socket = await TestSocket.open(`${node.wsUrl}/`, {
+      token: await tokenFor("otelprobe"),
+    });
     await socket.next();
     await socket.close();
     await delay(1500);
@@ -42,7 +45,7 @@ Deno.test("OTEL_DENO=true exports a span per handshake and the logs with severit
   ).join("");
   assert.match(traces, /duplex-otel-test/);
   assert.ok(
-    traces.includes(`http://127.0.0.1:${node.port}/?user=otelprobe`),
+    traces.includes(`http://127.0.0.1:${node.port}/`),
     "no span for the handshake",
   );
   const logs = received.filter((r) => r.path === "/v1/logs").map((r) => r.body)

@@ -3,6 +3,7 @@ import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { CHAT_JS } from "../routes/page/chat_bundle.ts";
 import { buildBundleModule } from "../scripts/build_page.ts";
+import { TEST_IDENTITY } from "./_auth.ts";
 
 Deno.test("the committed page bundle matches its TypeScript source (run `deno task build`)", async () => {
   const committed = await Deno.readTextFile(
@@ -16,7 +17,7 @@ Deno.test("the committed page bundle matches its TypeScript source (run `deno ta
 });
 
 Deno.test("GET / serves the chat page and GET /chat.js its script", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const page = await app.fetch(new Request("http://localhost/"));
   assert.match(page.headers.get("content-type")!, /text\/html/);
   const html = await page.text();
@@ -30,7 +31,7 @@ Deno.test("GET / serves the chat page and GET /chat.js its script", async () => 
 });
 
 Deno.test("the page forbids framing, sniffing and foreign scripts or sockets", async () => {
-  const app = createApp({ logger: silentLogger });
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   for (const path of ["/", "/chat.js"]) {
     const response = await app.fetch(new Request(`http://localhost${path}`));
     await response.body?.cancel();

@@ -60,6 +60,16 @@ export const LibraryClose = {
   INTERNAL: { code: 1011, reason: "internal error" },
   /** 1013: the peer let more than `maxBufferedAmount` bytes pile up unread. */
   SLOW_CONSUMER: { code: 1013, reason: "slow consumer" },
+  /**
+   * 4001: the identity expired (or re-authentication was asked for) and no
+   * fresh token came within `refreshGrace`; reconnect with a fresh token.
+   */
+  TOKEN_EXPIRED: { code: 4001, reason: "token expired" },
+  /**
+   * 4503: the connection's identity is refused for good (a refresh for
+   * another subject, or the app revoked it); do not reconnect with it.
+   */
+  FORBIDDEN: { code: 4503, reason: "forbidden" },
 } as const satisfies Record<string, LibraryCloseInfo>;
 
 /** One of the {@linkcode LibraryClose} kinds. */
@@ -68,18 +78,22 @@ export type LibraryCloseKind = keyof typeof LibraryClose;
 /**
  * The reconnect rule: whether a client should reconnect after the server
  * closed with `code`. Not after 1000 (done), 1008 (policy: reconnecting
- * repeats the abuse) or 4000–4999 (the application's own reasons); yes
- * after anything else: 1001 shutdown, 1006 dropped, 1011, 1012, 1013.
+ * repeats the abuse) or 4500–4999 (give up: the application's terminal
+ * reasons, such as 4503 forbidden); yes after anything else: 1001
+ * shutdown, 1006 dropped, 1011, 1012, 1013, and 4000–4499 (the
+ * application's "come back", such as 4001 token expired: reconnect with a
+ * fresh token).
  *
  * @example
  * ```ts
  * import { shouldReconnect } from "./close_code.ts";
  * console.assert(shouldReconnect(1001) && !shouldReconnect(1000));
+ * console.assert(shouldReconnect(4001) && !shouldReconnect(4503));
  * ```
  */
 export function shouldReconnect(code: number): boolean {
   return code !== CloseCode.NORMAL && code !== CloseCode.POLICY_VIOLATION &&
-    !(code >= 4000 && code <= 4999);
+    !(code >= 4500 && code <= 4999);
 }
 
 /** The most UTF-8 bytes a close reason may have (125-byte control payload − 2-byte code). */

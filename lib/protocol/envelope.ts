@@ -10,6 +10,7 @@
 import { ErrorCode } from "./error_code.ts";
 import type { PresenceDiff, PresenceState } from "./presence.ts";
 import type { StreamReset } from "./stream.ts";
+import type { AuthRefreshRequest, TopicLeft } from "./auth.ts";
 
 /** A message id: a string of at most {@linkcode MAX_ID_LENGTH} characters, or a finite number. */
 export type MessageId = string | number;
@@ -161,6 +162,8 @@ export type LibraryPushes = {
   "presence.state": PresenceState;
   "presence.diff": PresenceDiff;
   "stream.reset": StreamReset;
+  "auth.refresh": AuthRefreshRequest;
+  "topic.left": TopicLeft;
 };
 
 /** A message from the server, as a client reads it. */

@@ -27,6 +27,10 @@ export const ErrorCode = {
   BAD_TOPIC: "BAD_TOPIC",
   /** The connection is already in as many topics as allowed. */
   TOO_MANY_TOPICS: "TOO_MANY_TOPICS",
+  /** The connection may not join (or publish to) the topic named in the message. */
+  FORBIDDEN: "FORBIDDEN",
+  /** A token sent in `auth.refresh` was refused (forged, expired, another audience…). */
+  UNAUTHORIZED: "UNAUTHORIZED",
 } as const;
 
 /** One of the server's {@linkcode ErrorCode} values. */

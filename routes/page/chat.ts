@@ -6,7 +6,11 @@
 
 /// <reference lib="dom" />
 
-import { type ClientState, DuplexClient } from "@duplex-ws/duplex/client";
+import {
+  type ClientState,
+  DuplexClient,
+  UnauthorizedError,
+} from "@duplex-ws/duplex/client";
 import type { ExampleRouter } from "../events.ts";
 
 const $ = <T extends HTMLElement>(id: string) =>
@@ -65,26 +69,63 @@ function line(text: string, kind = "message"): void {
   log.scrollTop = log.scrollHeight;
 }
 
+/** Logs in: the server sets its HttpOnly session cookie; script never sees it. */
+async function login(name: string): Promise<string> {
+  const response = await fetch("/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error?.message ?? "login failed");
+  return body.user;
+}
+
+/**
+ * A short-lived access token for the socket, traded for the session
+ * cookie: on every connect and whenever the server asks for a refresh. No
+ * session is "signed out"; a network failure is retried by the client.
+ */
+async function accessToken(): Promise<string> {
+  const response = await fetch("/auth/token", { method: "POST" });
+  if (response.status === 401 || response.status === 403) {
+    throw new UnauthorizedError("Your session ended: log in again");
+  }
+  if (!response.ok) throw new Error(`token: HTTP ${response.status}`);
+  return (await response.json()).token;
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const user = nameInput.value.trim() || "guest";
   room = roomInput.value.trim() || "lobby";
+  let user: string;
+  try {
+    user = await login(nameInput.value.trim());
+  } catch (error) {
+    stateBadge.textContent = (error as Error).message;
+    return;
+  }
   client?.close();
-  const wsUrl = `${
-    location.protocol === "https:" ? "wss" : "ws"
-  }://${location.host}/`;
   client = new DuplexClient<ExampleRouter>({
-    url: () => `${wsUrl}?user=${encodeURIComponent(user)}`,
+    url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`,
+    getToken: accessToken,
   });
   client.onState(show);
   show(client.state);
   client.on("chat.message", (m) => line(`${m.from}: ${m.text}`));
   client.on("presence.state", (p) => p.topic === room && showMembers());
   client.on("presence.diff", (p) => p.topic === room && showMembers());
+  client.on(
+    "topic.left",
+    (p) => line(`removed from ${p.topic}: ${p.message}`, "error"),
+  );
   client.onState((state) => {
     if (state === "open") line(`connected as ${user}`, "info");
     if (state === "reconnecting") {
       line("connection lost, reconnecting…", "info");
+    }
+    if (state === "unauthorized") {
+      line(`signed out: ${client?.authError?.message ?? ""}`, "error");
     }
   });
   // After a reconnect the client rejoins with its last position: what was
@@ -104,7 +145,9 @@ form.addEventListener("submit", async (event) => {
     await client.join("chat.join", { room, last: RECENT });
     showMembers();
   } catch (error) {
-    line(`could not join: ${(error as Error).message}`, "error");
+    const { code, message } = error as { code?: string; message: string };
+    line(`could not join: ${code ? `${code}: ` : ""}${message}`, "error");
+    document.body.dataset.refused = code ?? "error";
   }
 });
 

@@ -37,7 +37,7 @@ export const CHAT_HTML = `<!doctype html>
 </head>
 <body data-state="idle">
 <header><h1>duplex chat</h1><span id="state" data-state="idle">not connected</span></header>
-<p class="help">HTTP and WebSocket on one port, served by a Deno server. Pick a name and a room.
+<p class="help">HTTP and WebSocket on one port, served by a Deno server. Pick a name (it signs you in) and a room.
 The wire protocol is JSON: <code>{"event":"chat.say","data":{"room":"lobby","text":"hi"},"id":1}</code>.</p>
 <form id="join">
   <input id="name" placeholder="your name (letters, digits, _ -)" autocomplete="off">
