@@ -122,16 +122,23 @@ Deno.test("deno serve --parallel main.ts serves from every worker", async () => 
 Deno.test("main.ts stops at start on invalid configuration, naming the variable", async () => {
   for (const mode of ["listen", "serve"] as const) {
     for (
-      const [name, value] of [["PORT", "http"], ["MAX_CONNECTIONS", "0"], [
-        "LOG_LEVEL",
-        "loud",
-      ]]
+      const [name, value, extra] of [
+        ["PORT", "http"],
+        ["MAX_CONNECTIONS", "0"],
+        ["LOG_LEVEL", "loud"],
+        ["AUTH_SECRET", "too short"],
+        // Production without a secret: refused, never a random key.
+        ["AUTH_SECRET", "", { APP_ENV: "production" }],
+        ["PRIVATE_ROOMS", "st aff=alice"],
+      ] as [string, string, Record<string, string>?][]
     ) {
       const output = await new Deno.Command(Deno.execPath(), {
         args: mainArgs(mode),
-        env: { [name]: value },
+        env: { [name]: value, ...extra },
         stdout: "piped",
         stderr: "piped",
+        // A process that wrongly starts serving is killed, not waited for.
+        signal: AbortSignal.timeout(15_000),
       }).output();
       const stderr = new TextDecoder().decode(output.stderr);
       assert.equal(output.code, 1, stderr);
