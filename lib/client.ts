@@ -128,7 +128,10 @@ export class RequestError extends Error {
  * while fetching a token) is retried with the reconnect backoff.
  */
 export class UnauthorizedError extends Error {
-  /** @param message Why, for people. */
+  /**
+   * Creates the error.
+   * @param message Why, for people.
+   */
   constructor(message = "Not signed in") {
     super(message);
     this.name = "UnauthorizedError";
@@ -316,7 +319,7 @@ export class DuplexClient<R extends RouterShape> {
   #joins = new Map<string, JoinEntry>();
   /** Whether the joins are being repeated: new messages wait in the outbox. */
   #settling = false;
-  #ready = Promise.withResolvers<void>();
+  #ready = deferred();
   /** Whether `#ready` has resolved: the next loss starts a new one. */
   #isReady = false;
   #nextId = 1;
@@ -693,7 +696,7 @@ export class DuplexClient<R extends RouterShape> {
       }
       if (this.#isReady) {
         this.#isReady = false;
-        this.#ready = Promise.withResolvers<void>();
+        this.#ready = deferred();
         this.#ready.promise.catch(() => {});
       }
       // Requests still in the outbox were never sent: they wait for the
@@ -1114,6 +1117,21 @@ const TRANSIENT = new Set<string>([
   ErrorCode.BUSY,
   ClientErrorCode.TIMEOUT,
 ]);
+
+/** A promise and its settlers (what `Promise.withResolvers` gives, for older browsers). */
+function deferred(): {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+} {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
 
 function joinKey(event: string, data: unknown): string {
   return `${event}\u0000${JSON.stringify(data ?? null)}`;

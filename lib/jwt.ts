@@ -29,4 +29,5 @@ export {
   jwtAuth,
   type JwtAuthOptions,
   type JwtClaims,
+  type JwtPayload,
 } from "./auth/jwt.ts";

@@ -158,6 +158,7 @@ export type {
   Appended,
   AppendOptions,
   HistoryEntry,
+  HistoryPolicy,
   HistoryRead,
 } from "./pubsub/history.ts";
 export type { LibraryPushes } from "./protocol/envelope.ts";

@@ -1,6 +1,8 @@
 /**
  * The example app's HTTP routes: the page at `/`, the login (`/login`,
- * `/auth/token`, `/logout`), `/healthz` and `/metrics`.
+ * `/auth/token`, `/logout`), the typed client for pages without a bundler
+ * (`/duplex/client.js` and its `/duplex/client.d.ts`), `/healthz` and
+ * `/metrics`.
  *
  * @module
  */
@@ -9,6 +11,7 @@ import { HttpRouter } from "@duplex-ws/duplex";
 import type { AuthConfig } from "./auth.ts";
 import { sessionHandlers } from "./session.ts";
 import { CHAT_JS } from "./page/chat_bundle.ts";
+import { CLIENT_DTS, CLIENT_JS } from "./page/client_module.ts";
 import { CHAT_HTML } from "./page/html.ts";
 
 /**
@@ -31,6 +34,42 @@ export const PAGE_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
+/** Where the app serves the typed client as a plain ES module. */
+export const CLIENT_MODULE_PATH = "/duplex/client.js";
+/** Where the app serves the typed client's declarations. */
+export const CLIENT_TYPES_PATH = "/duplex/client.d.ts";
+
+/**
+ * A generated text served as it is: any origin may load it (it is public
+ * code), and a browser revalidates it by ETag, so a deploy is seen at once.
+ */
+function asset(
+  text: string,
+  headers: Record<string, string>,
+): (request: Request) => Promise<Response> {
+  let etag: Promise<string> | undefined;
+  return async (request) => {
+    etag ??= crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))
+      .then((hash) =>
+        `"${
+          Array.from(new Uint8Array(hash).slice(0, 12), (b) =>
+            b.toString(16).padStart(2, "0")).join("")
+        }"`
+      );
+    const tag = await etag;
+    const common = {
+      etag: tag,
+      "cache-control": "no-cache",
+      "access-control-allow-origin": "*",
+      "x-content-type-options": "nosniff",
+    };
+    if (request.headers.get("if-none-match") === tag) {
+      return new Response(null, { status: 304, headers: common });
+    }
+    return new Response(text, { headers: { ...common, ...headers } });
+  };
+}
+
 /** The example app's HTTP routes; `/healthz` and `/metrics` report on the serving server. */
 export function httpRoutes(auth: AuthConfig): HttpRouter {
   const session = sessionHandlers(auth);
@@ -52,6 +91,19 @@ export function httpRoutes(auth: AuthConfig): HttpRouter {
           ...PAGE_HEADERS,
         },
       }))
+    .get(
+      CLIENT_MODULE_PATH,
+      asset(CLIENT_JS, {
+        "content-type": "text/javascript; charset=utf-8",
+        "x-typescript-types": CLIENT_TYPES_PATH,
+      }),
+    )
+    .get(
+      CLIENT_TYPES_PATH,
+      asset(CLIENT_DTS, {
+        "content-type": "application/typescript; charset=utf-8",
+      }),
+    )
     .get("/metrics", (_request, { server }) =>
       new Response(server?.metrics(), {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },

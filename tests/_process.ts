@@ -52,7 +52,15 @@ export interface StartOptions {
   prefix?: string[];
   /** Deno's arguments instead of running `main.ts` (for another server script). */
   args?: string[];
+  /**
+   * The `deno` to run.
+   * @default {Deno.execPath()}
+   */
+  deno?: string;
 }
+
+/** The project's pinned wrapper, `bin/deno`. */
+export const BIN_DENO = new URL("../bin/deno", import.meta.url).pathname;
 
 /** Starts `main.ts` with `env` and waits until it listens. */
 export async function startMain(
@@ -62,7 +70,10 @@ export async function startMain(
   options: StartOptions = {},
 ): Promise<MainProcess> {
   const port = env.PORT ? Number(env.PORT) : freePort();
-  const [command, ...prefix] = [...options.prefix ?? [], Deno.execPath()];
+  const [command, ...prefix] = [
+    ...options.prefix ?? [],
+    options.deno ?? Deno.execPath(),
+  ];
   const child = new Deno.Command(command, {
     args: [...prefix, ...options.args ?? mainArgs(mode, flags)],
     env: {

@@ -100,7 +100,7 @@ function shows(page: Page, text: string) {
 
 Deno.test({
   name:
-    "chat page in Chromium: pages log in and talk, see history and the count, show what was missed during a network drop once, recover from a server restart, and a private room refuses a page without access",
+    "chat page in Chromium: pages log in and talk, see history and the count, show what was missed during a network drop once, recover from a server restart, a private room refuses a page without access, and a page without a bundler imports /duplex/client.js",
   ignore: !HAS_CHROMIUM,
   async fn() {
     // "staff" is private to alice.
@@ -222,6 +222,23 @@ Deno.test({
         /could not join: FORBIDDEN: Not allowed to join "staff"/,
       );
       assert.equal(await linesReading(carol, "alice: for staff only"), 0);
+
+      // A page with no bundler: it imports the typed client the app serves
+      // as a plain ES module and makes a request with it.
+      const plain = await newUserPage(browser);
+      await plain.goto(`${url}healthz`);
+      const reply = await plain.evaluate(async (base) => {
+        const { DuplexClient } = await import(`${base}duplex/client.js`);
+        const client = new DuplexClient({
+          url: base.replace("http", "ws"),
+        });
+        try {
+          return await client.request("echo", { from: "a plain module" });
+        } finally {
+          client.close();
+        }
+      }, url);
+      assert.deepEqual(reply, { from: "a plain module" });
 
       await Deno.mkdir(ARTIFACTS, { recursive: true });
       const path = new URL("chat.png", ARTIFACTS).pathname as `${string}.png`;

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mainArgs, startMain } from "./_process.ts";
+import { BIN_DENO, mainArgs, startMain } from "./_process.ts";
 import { TestSocket } from "@duplex-ws/duplex/testing";
 import { tokenFor } from "./_auth.ts";
 
@@ -81,6 +81,22 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     assert.equal(
       (served.output().match(/"msg":"connection closed"/g) ?? []).length,
       3,
+    );
+  });
+}
+
+for (const mode of ["listen", "task"] as const) {
+  Deno.test(`SIGTERM to the ./bin/deno process itself (${mode}), as a supervisor sends it: the server drains and exits 0`, async () => {
+    const served = await startMain(mode, {}, [], { deno: BIN_DENO });
+    const socket = await TestSocket.open(`ws://127.0.0.1:${served.port}/`);
+    await socket.next(); // welcome
+    // The wrapper hands its process over to Deno: this signal reaches the
+    // server, not npx (which would leave the server serving, orphaned).
+    const status = await served.stop("SIGTERM");
+    assert.equal(status.code, 0, served.output());
+    assert.equal((await socket.waitClosed()).code, 1001);
+    await assert.rejects(() =>
+      fetch(`${served.url}/healthz`, { signal: AbortSignal.timeout(2000) })
     );
   });
 }

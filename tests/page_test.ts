@@ -2,18 +2,64 @@ import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { CHAT_JS } from "../routes/page/chat_bundle.ts";
-import { buildBundleModule } from "../scripts/build_page.ts";
+import { CLIENT_DTS, CLIENT_JS } from "../routes/page/client_module.ts";
+import { TARGETS } from "../scripts/build.ts";
+import { startServer } from "@duplex-ws/duplex/testing";
 import { TEST_IDENTITY } from "./_auth.ts";
 
-Deno.test("the committed page bundle matches its TypeScript source (run `deno task build`)", async () => {
-  const committed = await Deno.readTextFile(
-    new URL("../routes/page/chat_bundle.ts", import.meta.url),
+Deno.test("the committed browser modules match their TypeScript sources (run `deno task build`)", async () => {
+  for (const { file, build } of TARGETS) {
+    const committed = await Deno.readTextFile(
+      new URL(`../${file}`, import.meta.url),
+    );
+    assert.equal(committed, await build(), `${file} is stale`);
+  }
+});
+
+Deno.test("GET /duplex/client.js serves the typed client as a plain module, with its types and an ETag", async () => {
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
+  const js = await app.fetch(new Request("http://localhost/duplex/client.js"));
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get("content-type")!, /^text\/javascript/);
+  assert.equal(js.headers.get("x-typescript-types"), "/duplex/client.d.ts");
+  assert.equal(js.headers.get("access-control-allow-origin"), "*");
+  assert.equal(js.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(await js.text(), CLIENT_JS);
+  // No import is left for a browser to resolve; the client's names are there.
+  assert.doesNotMatch(CLIENT_JS, /^import /m);
+  assert.match(CLIENT_JS, /export \{[^}]*\bDuplexClient\b/);
+
+  const etag = js.headers.get("etag")!;
+  assert.match(etag, /^"[0-9a-f]{24}"$/);
+  const again = await app.fetch(
+    new Request("http://localhost/duplex/client.js", {
+      headers: { "if-none-match": etag },
+    }),
   );
-  assert.equal(
-    committed,
-    await buildBundleModule(),
-    "routes/page/chat_bundle.ts is stale",
+  assert.equal(again.status, 304);
+  assert.equal(await again.text(), "");
+
+  const dts = await app.fetch(
+    new Request("http://localhost/duplex/client.d.ts"),
   );
+  assert.equal(await dts.text(), CLIENT_DTS);
+  assert.match(CLIENT_DTS, /export declare class DuplexClient</);
+  assert.doesNotMatch(CLIENT_DTS, /^import /m);
+});
+
+Deno.test("the plain client module runs as it is: imported from its text, it talks to a server", async () => {
+  const { DuplexClient } = await import(
+    `data:text/javascript,${encodeURIComponent(CLIENT_JS)}`
+  );
+  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
+  const server = startServer(app);
+  const client = new DuplexClient({ url: `${server.wsUrl}/` });
+  try {
+    assert.deepEqual(await client.request("echo", [1, "two"]), [1, "two"]);
+  } finally {
+    client.close();
+    await server.close();
+  }
 });
 
 Deno.test("GET / serves the chat page and GET /chat.js its script", async () => {

@@ -93,7 +93,10 @@ export class AuthFailure extends Error {
  * the handshake gets 503 with `Retry-After`, not a 401.
  */
 export class AuthUnavailableError extends Error {
-  /** @param message What is unavailable. */
+  /**
+   * Creates the error.
+   * @param message What is unavailable.
+   */
   constructor(message: string) {
     super(message);
     this.name = "AuthUnavailableError";

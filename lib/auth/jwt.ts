@@ -12,7 +12,6 @@ import {
   createRemoteJWKSet,
   importJWK,
   type JWK,
-  type JWTPayload,
   jwtVerify,
   type JWTVerifyGetKey,
   SignJWT,
@@ -37,8 +36,28 @@ export type JwtAlgorithm =
   | "PS256"
   | "RS256";
 
+/** A JWT's claims (RFC 7519 §4): the registered ones and any others. */
+export interface JwtPayload {
+  /** Issuer. */
+  iss?: string;
+  /** Subject: who the token is about. */
+  sub?: string;
+  /** Audience: who the token is for. */
+  aud?: string | string[];
+  /** Expiry, in seconds since the epoch. */
+  exp?: number;
+  /** Not before, in seconds since the epoch. */
+  nbf?: number;
+  /** Issued at, in seconds since the epoch. */
+  iat?: number;
+  /** The token's id. */
+  jti?: string;
+  /** Any other claim. */
+  [claim: string]: unknown;
+}
+
 /** A verified token's claims: `sub` is always there. */
-export type JwtClaims = JWTPayload & { sub: string };
+export type JwtClaims = JwtPayload & { sub: string };
 
 /** Options of {@linkcode jwtAuth}. */
 export interface JwtAuthOptions<State> {
@@ -48,7 +67,7 @@ export interface JwtAuthOptions<State> {
    * The verification key: an HMAC secret (at least 32 bytes), a public
    * key as a `CryptoKey` or a JWK. Exactly one of `key` and `jwksUrl`.
    */
-  key?: string | Uint8Array | CryptoKey | JWK;
+  key?: string | Uint8Array | CryptoKey | JsonWebKey;
   /** A JWKS URL: keys are fetched, cached and picked by `kid`. */
   jwksUrl?: string | URL;
   /** The `iss` required, if any. */
@@ -96,7 +115,7 @@ export interface JwtAuthOptions<State> {
 /** Options of {@linkcode issueToken}. */
 export interface IssueTokenOptions {
   /** The signing key: an HMAC secret, or a private `CryptoKey` or JWK. */
-  key: string | Uint8Array | CryptoKey | JWK;
+  key: string | Uint8Array | CryptoKey | JsonWebKey;
   /**
    * The algorithm.
    * @default {"HS256"}
@@ -230,7 +249,7 @@ async function verify<State>(
   key: () => Promise<Uint8Array | CryptoKey | JWTVerifyGetKey>,
 ): Promise<Identity<State> | AuthFailure> {
   const requireExpiry = options.requireExpiry ?? true;
-  let payload: JWTPayload;
+  let payload: JwtPayload;
   try {
     const k = await key();
     const strictAudience = options.requireAudience ?? true;
@@ -333,7 +352,7 @@ export function jwtAuth<State>(
  * ```
  */
 export async function issueToken(
-  claims: JWTPayload,
+  claims: JwtPayload,
   options: IssueTokenOptions,
 ): Promise<string> {
   const algorithm = options.algorithm ?? "HS256";

@@ -1,0 +1,44 @@
+/**
+ * What `./env` returns fits `createServer` and `listen` as it is: spread in,
+ * no casts, and the server runs with the environment's engine and limits.
+ */
+
+import assert from "node:assert/strict";
+import { createServer, EventRouter, listen } from "@duplex-ws/duplex";
+import { readEnv } from "@duplex-ws/duplex/env";
+import { TestSocket } from "@duplex-ws/duplex/testing";
+import { z } from "zod";
+
+Deno.test("readEnv's options spread into createServer and listen, engine and limits included", async () => {
+  const vars: Record<string, string> = {
+    BACKPLANE: "broadcast-channel",
+    MAX_CONNECTIONS: "1",
+    HOSTNAME: "127.0.0.1",
+    PORT: "0",
+    LOG_LEVEL: "error",
+  };
+  const env = readEnv((name) => vars[name]);
+  const router = new EventRouter().on("ping", z.undefined(), () => "pong");
+  const app = createServer({ ...env.server, router });
+  const listener = listen(app, { ...env.listen, onListen() {} });
+  const url = `ws://127.0.0.1:${listener.addr.port}/`;
+  const socket = await TestSocket.open(url);
+  try {
+    assert.equal(app.health().backplane.kind, "broadcast-channel");
+    assert.deepEqual(await socket.request("ping"), { id: 1, data: "pong" });
+    // MAX_CONNECTIONS=1: the second handshake is refused.
+    const second = await fetch(url.replace("ws", "http"), {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
+    await second.body?.cancel();
+    assert.equal(second.status, 503);
+  } finally {
+    await socket.close();
+    await listener.close();
+  }
+});
