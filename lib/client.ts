@@ -26,7 +26,9 @@ import {
   shouldReconnect as defaultShouldReconnect,
 } from "./protocol/close_code.ts";
 import {
+  encodeError,
   encodeEvent,
+  encodeReply,
   type LibraryPushes,
   parseServerMessage,
 } from "./protocol/envelope.ts";
@@ -79,7 +81,23 @@ export interface RouterShape {
   readonly events: Record<string, { data: unknown; reply: unknown }>;
   /** Pushes (server-to-client events): name → payload. */
   readonly pushes: Record<string, unknown>;
+  /** Server-to-client requests: name → `{ data, reply }`. */
+  readonly requests?: Record<string, { data: unknown; reply: unknown }>;
 }
+
+/** The requests (server-to-client, with a reply) of a router type. */
+export type RouterRequests<R extends RouterShape> = NonNullable<
+  R["requests"]
+>;
+
+/**
+ * Answers one server request: its return value (awaited) is the reply; a
+ * throw answers with an error (`code` when the thrown value has a string
+ * one, else `HANDLER_ERROR`).
+ */
+export type RequestHandler<Data, Reply> = (
+  data: Data,
+) => Reply | Promise<Reply>;
 
 /** The events (client-to-server) of a router type. */
 export type RouterEvents<R extends RouterShape> = R["events"];
@@ -311,6 +329,7 @@ export class DuplexClient<R extends RouterShape> {
   #stateListeners = new Set<(state: ClientState, code?: number) => void>();
   #rejoinListeners = new Set<(event: RejoinEvent) => void>();
   #handlers = new Map<string, Set<Handler>>();
+  #answers = new Map<string, RequestHandler<never, unknown>>();
   /** Topic → who is in it, from presence pushes. */
   #presence = new Map<string, Map<string, unknown>>();
   #streams = new Map<string, TopicStream>();
@@ -430,6 +449,24 @@ export class DuplexClient<R extends RouterShape> {
     if (!set) this.#handlers.set(event, set = new Set());
     set.add(handler);
     return () => set.delete(handler);
+  }
+
+  /**
+   * Answers the server's requests of `event` (registered on the server's
+   * router with `router.request`). One handler per event; a request with no
+   * handler is answered `UNKNOWN_EVENT`. Returns a function that removes it.
+   */
+  handle<E extends keyof RouterRequests<R> & string>(
+    event: E,
+    handler: RequestHandler<
+      RouterRequests<R>[E]["data"],
+      RouterRequests<R>[E]["reply"]
+    >,
+  ): () => void {
+    this.#answers.set(event, handler as RequestHandler<never, unknown>);
+    return () => {
+      if (this.#answers.get(event) === handler) this.#answers.delete(event);
+    };
   }
 
   /**
@@ -970,6 +1007,7 @@ export class DuplexClient<R extends RouterShape> {
     const message = parseServerMessage(text);
     if (message === undefined) return;
     if (message.kind === "push") return this.#push(message);
+    if (message.kind === "request") return this.#answer(message);
     const pending = typeof message.id === "number"
       ? this.#pending.get(message.id)
       : undefined;
@@ -981,6 +1019,35 @@ export class DuplexClient<R extends RouterShape> {
         new RequestError(message.error.code, message.error.message),
       );
     } else pending.resolve(message.data);
+  }
+
+  /** A server request: run its handler and send the reply on the same socket. */
+  #answer(request: { event: string; data: unknown; id: number }): void {
+    const socket = this.#ws;
+    const reply = (text: string) => {
+      if (this.#ws === socket && socket?.readyState === WebSocket.OPEN) {
+        socket.send(text);
+      }
+    };
+    const handler = this.#answers.get(request.event);
+    if (handler === undefined) {
+      reply(encodeError(
+        request.id,
+        ErrorCode.UNKNOWN_EVENT,
+        `No handler for "${request.event}"`,
+      ));
+      return;
+    }
+    new Promise((resolve) => resolve(handler(request.data as never))).then(
+      (value) => reply(encodeReply(request.id, value)),
+      (error) => {
+        const code = typeof error?.code === "string"
+          ? error.code
+          : ErrorCode.HANDLER_ERROR;
+        const message = error instanceof Error ? error.message : String(error);
+        reply(encodeError(request.id, code, message));
+      },
+    );
   }
 
   /** A push: in order and once for a topic with history, then to the handlers. */

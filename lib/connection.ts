@@ -49,6 +49,12 @@ import type {
   PushMap,
 } from "./context.ts";
 import type { Dispatcher } from "./dispatch.ts";
+import type { ClientReplyEnvelope } from "./protocol/envelope.ts";
+import {
+  PendingRequests,
+  type ServerRequest,
+  type ServerRequestOptions,
+} from "./server_request.ts";
 import { EventError } from "./event_error.ts";
 import {
   ConnectionLimiter,
@@ -115,6 +121,10 @@ export interface ConnectionShared<State, Push extends PushMap> {
   readonly auth: AuthOptions<State> | undefined;
   /** Milliseconds a connection has to refresh once asked. */
   readonly refreshGrace: number;
+  /** Milliseconds a server request waits for its reply by default. */
+  readonly requestTimeout: number;
+  /** Server requests that may await replies at once. */
+  readonly maxPendingRequests: number;
   /** Called once when the connection has finished, before the close hook. */
   readonly onFinished: (
     connection: Connection<State, Push>,
@@ -171,6 +181,7 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
   #leftTopics: ReadonlySet<string> | undefined;
   #resolveFinished: ((info: CloseInfo) => void) | undefined;
   #limiter: ConnectionLimiter | undefined;
+  #requests: PendingRequests | undefined;
   #released = false;
 
   /**
@@ -372,6 +383,27 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     ...data: PushArgs<Push, E>
   ): boolean {
     return this.send(encodePush(event, data[0]));
+  }
+
+  /** Sends a request to this client and awaits its reply (see `Context.request`). */
+  request<D, R>(
+    definition: ServerRequest<string, D, R>,
+    data: D,
+    options: ServerRequestOptions = {},
+  ): Promise<R> {
+    const shared = this.#shared;
+    this.#requests ??= new PendingRequests(shared.maxPendingRequests);
+    return this.#requests.request(
+      definition,
+      data,
+      options.timeout ?? shared.requestTimeout,
+      (text) => this.send(text),
+    );
+  }
+
+  /** Settles a server request with the client's reply. Internal (the dispatcher's). */
+  settleReply(reply: ClientReplyEnvelope): void {
+    this.#requests?.settle(reply);
   }
 
   /**
@@ -622,6 +654,7 @@ export class Connection<State = unknown, Push extends PushMap = PushMap>
     clearTimeout(this.#closeTimer);
     this.#auth?.stop();
     this.#abort?.abort();
+    this.#requests?.rejectAll();
     for (const type of EVENTS) {
       // Until the runtime closes the socket, its close event is still awaited.
       if (type !== "close" || runtimeClosed) {

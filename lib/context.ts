@@ -8,6 +8,7 @@
 import type { ReadyState } from "./protocol/close_code.ts";
 import type { StreamPosition } from "./protocol/stream.ts";
 import type { Presence } from "./pubsub/backplane.ts";
+import type { ServerRequest, ServerRequestOptions } from "./server_request.ts";
 import type {
   JoinOptions,
   JoinResult,
@@ -89,6 +90,20 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
     event: E,
     ...data: PushArgs<Push, E>
   ): boolean;
+  /**
+   * Sends a request to this client and awaits its reply, validated by the
+   * definition's `reply` schema (see `defineRequest`; docs/PROTOCOL.md §2.4).
+   * Rejects with `EventError`: `TIMEOUT` (`options.timeout`, default
+   * `requestTimeout`), `CONNECTION_LOST` (the client is gone, or goes before
+   * it replies), `BUSY` (`maxPendingRequests` already awaiting),
+   * `INVALID_DATA` (a reply that fails the schema) or the code of the
+   * client's own error reply (`UNKNOWN_EVENT` when it has no handler).
+   */
+  request<D, R>(
+    definition: ServerRequest<string, D, R>,
+    data: D,
+    options?: ServerRequestOptions,
+  ): Promise<R>;
   /**
    * Sends a raw frame: a string as text, bytes as binary.
    * @returns `false` when the connection is not open and nothing was sent.

@@ -20,6 +20,7 @@ import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { CloseInfo } from "./protocol/close_code.ts";
 import {
+  type ClientReplyEnvelope,
   encodeError,
   encodeReply,
   type MessageId,
@@ -36,6 +37,12 @@ export interface DispatchEnv {
   readonly metrics?: Metrics;
   /** The library's own events (`auth.refresh`), routed before the app's. */
   readonly library?: ReadonlyMap<string, Route>;
+}
+
+/** A context that takes replies to its server requests (a `Connection`). */
+export interface ReplyTarget {
+  /** Settles the server request a client's reply answers. */
+  settleReply(reply: ClientReplyEnvelope): void;
 }
 
 /** A refusal to answer instead of routing a message. */
@@ -79,6 +86,10 @@ export class Dispatcher<State, Push extends PushMap> {
       this.#sendError(ctx, id, code, message);
       return;
     }
+    if (parsed.reply) {
+      (ctx as Partial<ReplyTarget>).settleReply?.(parsed.reply);
+      return;
+    }
     const { event, data, id } = parsed.envelope;
     const route = this.#env.library?.get(event) ??
       this.#parts.routes.get(event);
@@ -117,7 +128,7 @@ export class Dispatcher<State, Push extends PushMap> {
     refusal: Refusal,
   ): void {
     const parsed = text === undefined ? undefined : parseEnvelope(text);
-    const id = parsed?.ok ? parsed.envelope.id : parsed?.problem.id;
+    const id = parsed?.ok ? parsed.envelope?.id : parsed?.problem.id;
     this.#sendError(ctx, id, refusal.refuse, refusal.message);
   }
 

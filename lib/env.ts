@@ -99,6 +99,8 @@ const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   MAX_CONNECTIONS_PER_SUBJECT: "maxConnectionsPerSubject",
   HANDSHAKES_PER_SUBJECT: "handshakesPerSubjectPerSecond",
   REFRESH_GRACE: "refreshGrace",
+  REQUEST_TIMEOUT: "requestTimeout",
+  MAX_PENDING_REQUESTS: "maxPendingRequests",
   TRUST_PROXY: "trustProxy",
   MAX_MESSAGE_SIZE: "maxMessageSize",
   IDLE_TIMEOUT: "idleTimeout",

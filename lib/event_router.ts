@@ -9,6 +9,7 @@
 import type { CloseInfo } from "./protocol/close_code.ts";
 import type { Context, PushMap } from "./context.ts";
 import { MAX_EVENT_LENGTH } from "./protocol/envelope.ts";
+import type { ServerRequest } from "./server_request.ts";
 import {
   type InferInput,
   type InferOutput,
@@ -53,13 +54,39 @@ export type CloseHandler<State, Push extends PushMap> = (
   info: CloseInfo,
 ) => unknown;
 
+/** What an event, a push or a request says about itself, for the AsyncAPI document. */
+export interface EventDocs {
+  /** One line. */
+  summary?: string;
+  /** More, in CommonMark. */
+  description?: string;
+}
+
+/** Options of {@linkcode EventRouter.on}. */
+export interface EventOptions extends EventDocs {
+  /**
+   * The schema of the handler's reply: documentation for the AsyncAPI
+   * document (replies are not validated at run time).
+   */
+  reply?: StandardSchemaV1;
+}
+
 /** One registered event: its schema and handler. */
-export interface Route {
+export interface Route extends EventOptions {
   /** Validates the payload. */
   schema: StandardSchemaV1;
   /** Runs with the validated payload. */
   handler: (data: unknown, ctx: Context<never, never>) => unknown;
 }
+
+/** A documented push: its schema and words. */
+export interface PushDocs extends EventDocs {
+  /** The schema of the push's payload. */
+  schema: StandardSchemaV1;
+}
+
+/** Server-to-client requests as the type system sees them: event name → data and reply. */
+export type RequestDefinitions = Record<string, EventDefinition>;
 
 /** What the dispatcher reads of a router (internal to the library). */
 export interface RouterParts<State, Push extends PushMap> {
@@ -71,11 +98,15 @@ export interface RouterParts<State, Push extends PushMap> {
   open?: OpenHandler<State, Push>;
   /** The close hook, if any. */
   close?: CloseHandler<State, Push>;
+  /** Documented pushes, by event. */
+  pushes: ReadonlyMap<string, PushDocs>;
+  /** Registered server-to-client requests, by event. */
+  requests: ReadonlyMap<string, ServerRequest>;
 }
 
 /** Reads a router's live parts; set by `EventRouter`'s static block. Internal. */
 export let routerParts: <State, Push extends PushMap>(
-  router: EventRouter<State, Push, EventDefinitions>,
+  router: EventRouter<State, Push, EventDefinitions, RequestDefinitions>,
 ) => RouterParts<State, Push>;
 
 /**
@@ -87,6 +118,7 @@ export let routerParts: <State, Push extends PushMap>(
  * @typeParam State The per-connection state from `authenticate`.
  * @typeParam Push Pushes (server-to-client events) and their payloads.
  * @typeParam Events Client-to-server events, gathered by `on`.
+ * @typeParam Requests Server-to-client requests, gathered by `request`.
  *
  * @example
  * ```ts
@@ -104,13 +136,23 @@ export class EventRouter<
   Push extends PushMap = PushMap,
   // deno-lint-ignore ban-types
   Events extends EventDefinitions = {},
+  // deno-lint-ignore ban-types
+  Requests extends RequestDefinitions = {},
 > {
   #routes = new Map<string, Route>();
-  #parts: RouterParts<State, Push> = { routes: this.#routes };
+  #pushes = new Map<string, PushDocs>();
+  #requests = new Map<string, ServerRequest>();
+  #parts: RouterParts<State, Push> = {
+    routes: this.#routes,
+    pushes: this.#pushes,
+    requests: this.#requests,
+  };
   /** Type-only: the client-to-server events this router handles. */
   declare readonly events: Events;
   /** Type-only: the server-to-client events (pushes) of this router. */
   declare readonly pushes: Push;
+  /** Type-only: the server-to-client requests of this router. */
+  declare readonly requests: Requests;
 
   /**
    * Registers the handler of one event.
@@ -118,16 +160,19 @@ export class EventRouter<
    * @param event The event name: 1–128 characters, not registered yet.
    * @param schema A Standard Schema for the payload (Zod, Valibot, ArkType…).
    * @param handler Gets the validated payload and the connection's context.
+   * @param options The reply's schema and words, for the AsyncAPI document.
    * @throws {TypeError} for a bad or duplicate name, or a schema that is not Standard Schema.
    */
   on<E extends string, S extends StandardSchemaV1, R>(
     event: E,
     schema: S,
     handler: EventHandler<InferOutput<S>, R, State, Push>,
+    options: EventOptions = {},
   ): EventRouter<
     State,
     Push,
-    Events & { [K in E]: { data: InferInput<S>; reply: Awaited<R> } }
+    Events & { [K in E]: { data: InferInput<S>; reply: Awaited<R> } },
+    Requests
   > {
     if (
       typeof event !== "string" || event.length === 0 ||
@@ -147,7 +192,55 @@ export class EventRouter<
         `Cannot register event "${event}": schema does not implement Standard Schema v1`,
       );
     }
-    this.#routes.set(event, { schema, handler: handler as Route["handler"] });
+    this.#routes.set(event, {
+      ...options,
+      schema,
+      handler: handler as Route["handler"],
+    });
+    return this as never;
+  }
+
+  /**
+   * Documents a push with its schema, for the AsyncAPI document. The schema
+   * must produce the push's declared type, so the two cannot drift.
+   *
+   * @throws {TypeError} for a schema that is not Standard Schema.
+   */
+  push<E extends keyof Push & string>(
+    event: E,
+    schema: StandardSchemaV1<unknown, Push[E]>,
+    docs: EventDocs = {},
+  ): this {
+    if (!isStandardSchema(schema)) {
+      throw new TypeError(
+        `Cannot document push "${event}": schema does not implement Standard Schema v1`,
+      );
+    }
+    this.#pushes.set(event, { ...docs, schema });
+    return this;
+  }
+
+  /**
+   * Registers a request the server sends to clients (made with
+   * `defineRequest`): the typed client then knows its data and reply, and
+   * the AsyncAPI document lists it. Send it with `ctx.request`.
+   *
+   * @throws {TypeError} when a request of that name is registered already.
+   */
+  request<E extends string, D, R>(
+    definition: ServerRequest<E, D, R>,
+  ): EventRouter<
+    State,
+    Push,
+    Events,
+    Requests & { [K in E]: { data: D; reply: R } }
+  > {
+    if (this.#requests.has(definition.event)) {
+      throw new TypeError(
+        `Cannot register request: "${definition.event}" is already registered`,
+      );
+    }
+    this.#requests.set(definition.event, definition as ServerRequest);
     return this as never;
   }
 

@@ -77,9 +77,13 @@ export {
   type CloseHandler,
   type EventDefinition,
   type EventDefinitions,
+  type EventDocs,
   type EventHandler,
+  type EventOptions,
   EventRouter,
   type OpenHandler,
+  type PushDocs,
+  type RequestDefinitions,
 } from "./event_router.ts";
 export type {
   ConnectionIdentity,
@@ -95,6 +99,20 @@ export {
   type StreamReset,
 } from "./protocol/stream.ts";
 export { EventError } from "./event_error.ts";
+export {
+  defineRequest,
+  type DefineRequestOptions,
+  type ServerRequest,
+  type ServerRequestOptions,
+} from "./server_request.ts";
+export {
+  asyncApi,
+  ASYNCAPI_VERSION,
+  asyncApiHandler,
+  type AsyncApiOptions,
+  type JsonSchema,
+  toJsonSchema,
+} from "./asyncapi.ts";
 export { ErrorCode } from "./protocol/error_code.ts";
 export {
   CloseCode,

@@ -247,6 +247,8 @@ export function createServer<State, Push extends PushMap>(
     metrics,
     auth: config.auth,
     refreshGrace: config.refreshGrace,
+    requestTimeout: config.requestTimeout,
+    maxPendingRequests: config.maxPendingRequests,
     onFinished: (finished) => connections.delete(finished.id),
     onReleased: (released) =>
       admission.release(released.address, released.subject),

@@ -116,6 +116,18 @@ export interface ServerOptions<State, Push extends PushMap> {
    */
   refreshGrace?: number;
   /**
+   * Milliseconds `ctx.request` waits for a client's reply before it rejects
+   * with `TIMEOUT` (a call may pass its own `timeout`).
+   * @default {10000}
+   */
+  requestTimeout?: number;
+  /**
+   * Server requests one connection may have awaiting replies at once; past
+   * it `ctx.request` rejects with `BUSY`.
+   * @default {64}
+   */
+  maxPendingRequests?: number;
+  /**
    * Open connections at most for one authenticated subject (guests are not
    * counted); past it handshakes get 429. `0` disables the cap.
    * @default {100}
@@ -310,6 +322,8 @@ export const SERVER_DEFAULTS = {
   maxConnectionsPerSubject: 100,
   handshakesPerSubjectPerSecond: 20,
   refreshGrace: 10_000,
+  requestTimeout: 10_000,
+  maxPendingRequests: 64,
   trustProxy: 0,
   maxSockets: "auto" as number | "auto",
   retryAfter: 5,
@@ -351,6 +365,8 @@ export const INTEGER_OPTIONS = {
   maxConnectionsPerSubject: 0,
   handshakesPerSubjectPerSecond: 0,
   refreshGrace: 0,
+  requestTimeout: 1,
+  maxPendingRequests: 1,
   trustProxy: 0,
   retryAfter: 0,
   maxMessageSize: 1,

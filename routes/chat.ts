@@ -12,27 +12,25 @@
  */
 
 import { z } from "zod";
-import {
-  type Context,
-  EventError,
-  type StreamPosition,
-} from "@duplex-ws/duplex";
+import { type Context, EventError } from "@duplex-ws/duplex";
 import type { UserState } from "./auth.ts";
+
+/**
+ * `chat.message`: a message said in a room, to every member, the sender
+ * included, with its position in the room's stream.
+ */
+export const chatMessage = z.object({
+  room: z.string(),
+  from: z.string(),
+  text: z.string(),
+  at: z.number(),
+  offset: z.number().int().min(0),
+  epoch: z.string(),
+});
 
 /** What the chat pushes (besides the library's presence pushes). */
 export type ChatPushes = {
-  /**
-   * A message said in a room, to every member, the sender included, with
-   * its position in the room's stream.
-   */
-  "chat.message": {
-    room: string;
-    from: string;
-    text: string;
-    at: number;
-    offset: number;
-    epoch: string;
-  };
+  "chat.message": z.infer<typeof chatMessage>;
 };
 
 /** How much of each room's stream is kept (the example app's topic policy). */
@@ -88,18 +86,41 @@ export function colorOf(name: string): string {
   return `hsl(${hash % 360} 60% 45%)`;
 }
 
+/**
+ * `chat.join`'s reply: the room, its member count, the topic (for the typed
+ * client's bookkeeping), the room's position once the joiner has caught up
+ * and, with `since`, whether every message said meanwhile was sent (before
+ * this reply).
+ */
+export const joinReply = z.object({
+  room: z.string(),
+  count: z.number().int().min(0),
+  topic: z.string(),
+  position: position.optional(),
+  recovered: z.boolean().optional(),
+});
+
 /** `chat.join`'s reply. */
-export interface JoinReply {
-  room: string;
-  /** Members of the room. */
-  count: number;
-  /** The topic (the room), for the typed client's bookkeeping. */
-  topic: string;
-  /** The room's position once the joiner has caught up. */
-  position?: StreamPosition;
-  /** With `since`: whether every message said meanwhile was sent (before this reply). */
-  recovered?: boolean;
-}
+export type JoinReply = z.infer<typeof joinReply>;
+
+/** `chat.leave`'s reply. */
+export const leaveReply = z.object({ room: z.string(), left: z.boolean() });
+
+/** `chat.say`'s reply: when, where in the stream, whether a resend. */
+export const sayReply = z.object({
+  at: z.number(),
+  position: position.optional(),
+  duplicate: z.boolean().optional(),
+});
+
+/** `chat.who`'s reply. */
+export const whoReply = z.object({
+  room: z.string(),
+  count: z.number().int().min(0),
+  members: z.array(
+    z.object({ name: z.string(), status: z.string(), color: z.string() }),
+  ),
+});
 
 /**
  * `chat.join {room, status?, since?, last?}` → `{room, count, topic,
@@ -134,7 +155,7 @@ export async function joinRoom(
 export function leaveRoom(
   { room }: z.infer<typeof roomSchema>,
   ctx: ChatContext,
-): { room: string; left: boolean } {
+): z.infer<typeof leaveReply> {
   return { room, left: ctx.leave(room) };
 }
 
@@ -148,7 +169,7 @@ export function leaveRoom(
 export async function say(
   { room, text, key }: z.infer<typeof saySchema>,
   ctx: ChatContext,
-): Promise<{ at: number; position?: StreamPosition; duplicate?: boolean }> {
+): Promise<z.infer<typeof sayReply>> {
   if (!ctx.topics.has(room)) {
     throw new EventError(
       "NOT_A_MEMBER",
@@ -180,7 +201,7 @@ export async function say(
 export async function who(
   { room }: z.infer<typeof roomSchema>,
   ctx: ChatContext,
-): Promise<{ room: string; count: number; members: RoomMember[] }> {
+): Promise<z.infer<typeof whoReply>> {
   if (!ctx.topics.has(room)) {
     throw new EventError("NOT_A_MEMBER", "Join the room to see who is there");
   }

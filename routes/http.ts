@@ -1,13 +1,14 @@
 /**
  * The example app's HTTP routes: the page at `/`, the login (`/login`,
  * `/auth/token`, `/logout`), the typed client for pages without a bundler
- * (`/duplex/client.js` and its `/duplex/client.d.ts`), `/healthz` and
- * `/metrics`.
+ * (`/duplex/client.js` and its `/duplex/client.d.ts`), the AsyncAPI
+ * document of its socket (`/asyncapi.json`), `/healthz` and `/metrics`.
  *
  * @module
  */
 
-import { HttpRouter } from "@duplex-ws/duplex";
+import { asyncApiHandler, HttpRouter } from "@duplex-ws/duplex";
+import { events } from "./events.ts";
 import type { AuthConfig } from "./auth.ts";
 import { sessionHandlers } from "./session.ts";
 import { CHAT_JS } from "./page/chat_bundle.ts";
@@ -102,6 +103,15 @@ export function httpRoutes(auth: AuthConfig): HttpRouter {
       CLIENT_TYPES_PATH,
       asset(CLIENT_DTS, {
         "content-type": "application/typescript; charset=utf-8",
+      }),
+    )
+    .get(
+      "/asyncapi.json",
+      asyncApiHandler(events, {
+        title: "duplex example chat",
+        version: "1.0.0",
+        description:
+          "The example app's socket: rooms with presence and history, echo, whoami and a clock sync that asks the client back. The envelope is docs/PROTOCOL.md's.",
       }),
     )
     .get("/metrics", (_request, { server }) =>

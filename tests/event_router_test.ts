@@ -348,6 +348,7 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
     topics: new Set<string>(),
     publish: () => Promise.resolve({ local: 0, remote: "none" as const }),
     presence: () => Promise.resolve({ count: 0, version: 0 }),
+    request: () => Promise.reject(new Error("no client")),
   };
   const env = { logger: { debug() {}, info() {}, warn() {}, error() {} } };
   const dispatcher = new Dispatcher(router, env);

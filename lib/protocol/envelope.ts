@@ -40,12 +40,60 @@ export interface EnvelopeProblem {
   id?: MessageId;
 }
 
+/**
+ * A client's reply to a server request (§2.4): the request's numeric id and
+ * either `data` or `error`.
+ */
+export type ClientReplyEnvelope =
+  | { id: number; data: unknown; error?: undefined }
+  | { id: number; error: WireError; data?: undefined };
+
 /** The result of {@linkcode parseEnvelope}. */
 export type ParsedEnvelope =
-  | { ok: true; envelope: ClientEnvelope }
+  | { ok: true; envelope: ClientEnvelope; reply?: undefined }
+  | { ok: true; reply: ClientReplyEnvelope; envelope?: undefined }
   | { ok: false; problem: EnvelopeProblem };
 
 const ENVELOPE_KEYS = new Set(["event", "data", "id"]);
+const REPLY_KEYS = new Set(["id", "data", "error"]);
+
+/** Reads `{"id":n,"data":…}` or `{"id":n,"error":{code,message}}`. */
+function parseReply(record: Record<string, unknown>): ParsedEnvelope {
+  const { id, error } = record;
+  for (const key in record) {
+    if (!REPLY_KEYS.has(key)) {
+      return problem(
+        ErrorCode.BAD_ENVELOPE,
+        "Reply has a key other than id, data and error",
+      );
+    }
+  }
+  if (!Number.isSafeInteger(id) || (id as number) < 1) {
+    return problem(
+      ErrorCode.BAD_ENVELOPE,
+      "Reply id must be the positive integer of a server request",
+    );
+  }
+  if (Object.hasOwn(record, "error")) {
+    if (!isWireError(error) || Object.hasOwn(record, "data")) {
+      return problem(
+        ErrorCode.BAD_ENVELOPE,
+        "Reply error must be {code, message} strings, without data",
+      );
+    }
+    return {
+      ok: true,
+      reply: {
+        id: id as number,
+        error: {
+          code: error.code.slice(0, MAX_EVENT_LENGTH),
+          message: error.message.slice(0, 1024),
+        },
+      },
+    };
+  }
+  return { ok: true, reply: { id: id as number, data: record.data } };
+}
 
 function isMessageId(id: unknown): id is MessageId {
   if (typeof id === "string") return id.length <= MAX_ID_LENGTH;
@@ -84,6 +132,9 @@ export function parseEnvelope(text: string): ParsedEnvelope {
     return problem(ErrorCode.BAD_ENVELOPE, "Message must be a JSON object");
   }
   const record = value as Record<string, unknown>;
+  if (!Object.hasOwn(record, "event") && Object.hasOwn(record, "id")) {
+    return parseReply(record);
+  }
   const id = Object.hasOwn(record, "id") ? record.id : undefined;
   const validId = id === undefined || isMessageId(id);
   const answerId = validId ? id as MessageId | undefined : undefined;
@@ -171,6 +222,13 @@ export type ServerMessage =
   | { kind: "reply"; id: MessageId; data: unknown }
   | { kind: "error"; id: MessageId; error: WireError }
   | {
+    kind: "request";
+    event: string;
+    data: unknown;
+    /** Answer with this id (§2.4). */
+    id: number;
+  }
+  | {
     kind: "push";
     event: string;
     data: unknown;
@@ -206,7 +264,8 @@ function isWireError(value: unknown): value is WireError {
 }
 
 /**
- * Reads a text frame from the server: a reply, an error reply or a push;
+ * Reads a text frame from the server: a reply, an error reply, a push or a
+ * request (a push with an `id`, which wants one reply);
  * `undefined` for anything else (which a client ignores).
  */
 export function parseServerMessage(text: string): ServerMessage | undefined {
@@ -221,7 +280,10 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
   }
   const record = value as Record<string, unknown>;
   if (typeof record.event === "string") {
-    const { event, data, topic } = record;
+    const { event, data, topic, id } = record;
+    if (Number.isSafeInteger(id)) {
+      return { kind: "request", event, data, id: id as number };
+    }
     return typeof topic === "string"
       ? { kind: "push", event, data, topic }
       : { kind: "push", event, data };
