@@ -28,7 +28,25 @@ export interface AdmissionLimits {
   readonly maxPendingHandshakes: number;
   /** Open sockets at most, from the descriptor limit; `Infinity`: no budget. */
   readonly socketBudget: number;
+  /**
+   * The count `socketBudget` is checked against: servers pass the process's
+   * ({@linkcode PROCESS_SOCKETS}), since descriptors are the process's
+   * whatever server spends them; by default a count of this admission's own.
+   */
+  readonly sockets?: SocketCount;
 }
+
+/** Sockets open now against a descriptor budget, shared by whoever spends it. */
+export interface SocketCount {
+  /** Sockets open (or reserved) now. */
+  open: number;
+}
+
+/**
+ * The process's sockets, counted by every server in it, so that two servers
+ * (two endpoints on one port) cannot each spend the whole descriptor limit.
+ */
+export const PROCESS_SOCKETS: SocketCount = { open: 0 };
 
 /** Keys (addresses, subjects) whose handshake rate is remembered at most (oldest forgotten first). */
 const MAX_RATE_ENTRIES = 10_000;
@@ -147,6 +165,7 @@ export class Admission {
   readonly #limits: AdmissionLimits;
   readonly #perIp: PerKey;
   readonly #perSubject: PerKey;
+  readonly #sockets: SocketCount;
   #open = 0;
   #reserved = 0;
   #pending = 0;
@@ -154,6 +173,7 @@ export class Admission {
   /** @param limits The resolved limits. */
   constructor(limits: AdmissionLimits) {
     this.#limits = limits;
+    this.#sockets = limits.sockets ?? { open: 0 };
     this.#perIp = new PerKey(
       limits.maxConnectionsPerIp,
       limits.handshakesPerIpPerSecond,
@@ -183,7 +203,7 @@ export class Admission {
    */
   reserve(ip: string | undefined): Reservation | RefusalReason {
     const limits = this.#limits;
-    if (this.#open >= limits.socketBudget) return "too_many_sockets";
+    if (this.#sockets.open >= limits.socketBudget) return "too_many_sockets";
     if (this.#open >= limits.maxConnections) return "too_many_connections";
     if (ip !== undefined) {
       const reason = this.#perIp.check(ip);
@@ -191,6 +211,7 @@ export class Admission {
       this.#perIp.acquire(ip);
     }
     this.#open++;
+    this.#sockets.open++;
     this.#reserved++;
     return { ip, subject: undefined, state: "reserved" };
   }
@@ -240,6 +261,7 @@ export class Admission {
   /** The runtime let go of a socket of `ip` (and `subject`). */
   release(ip: string | undefined, subject?: string): void {
     this.#open--;
+    this.#sockets.open--;
     if (ip !== undefined) this.#perIp.release(ip);
     if (subject !== undefined) this.#perSubject.release(subject);
   }

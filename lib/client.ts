@@ -330,6 +330,7 @@ export class DuplexClient<R extends RouterShape> {
   #rejoinListeners = new Set<(event: RejoinEvent) => void>();
   #handlers = new Map<string, Set<Handler>>();
   #answers = new Map<string, RequestHandler<never, unknown>>();
+  #binary = new Set<(data: ArrayBuffer) => void>();
   /** Topic → who is in it, from presence pushes. */
   #presence = new Map<string, Map<string, unknown>>();
   #streams = new Map<string, TopicStream>();
@@ -522,6 +523,25 @@ export class DuplexClient<R extends RouterShape> {
   }
 
   /**
+   * Sends a binary frame now (to the server's `router.binary` handler).
+   * Binary frames are not queued: they are for state that the next frame
+   * replaces (a cursor, a level), so one sent while not open is dropped.
+   * @returns `false` when the client is not open and nothing was sent.
+   */
+  sendBinary(data: ArrayBuffer | Uint8Array<ArrayBuffer>): boolean {
+    const ws = this.#ws;
+    if (ws?.readyState !== WebSocket.OPEN || this.#settling) return false;
+    ws.send(data);
+    return true;
+  }
+
+  /** Calls `handler` with every binary frame from the server; returns a function that stops it. */
+  onBinary(handler: (data: ArrayBuffer) => void): () => void {
+    this.#binary.add(handler);
+    return () => this.#binary.delete(handler);
+  }
+
+  /**
    * Sends an event and resolves with its reply.
    * @throws {RequestError} on an error envelope, a timeout, a lost connection or a full outbox.
    */
@@ -692,8 +712,10 @@ export class DuplexClient<R extends RouterShape> {
         }
       });
     };
+    ws.binaryType = "arraybuffer";
     ws.onmessage = (event) => {
       if (typeof event.data === "string") this.#receive(event.data);
+      else for (const handler of this.#binary) handler(event.data);
     };
     ws.onclose = (event) => {
       // Deno's client reports a connection that never opened, or dropped, as 0.

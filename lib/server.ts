@@ -8,6 +8,7 @@
 import {
   Admission,
   descriptorBudget,
+  PROCESS_SOCKETS,
   readDescriptorLimit,
   type Reservation,
 } from "./admission.ts";
@@ -164,15 +165,32 @@ export interface ServerInternals<State> {
   refuse(refused: HandshakeRefusal, request: Request): Response;
   /** Gives back the capacity of an admitted handshake that was never accepted. */
   cancel(admitted: Admitted<State>): void;
-  /** What a transport must enforce itself. */
+  /** What a transport must enforce itself, and what `combineServers` routes by. */
   readonly config: {
+    readonly path: string;
     readonly maxMessageSize: number;
     readonly idleTimeout: number;
     readonly closeTimeout: number;
   };
+  /** Answers a plain HTTP request with the server's routes, `server` being the one named. */
+  http(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    server: DuplexServer<State, never>,
+  ): Promise<Response>;
+  /** Open sockets duplex no longer counts as connections (see `ServerHealth`). */
+  lingering(): number;
 }
 
 const internals = new WeakMap<object, ServerInternals<unknown>>();
+
+/** Gives a server object made elsewhere (`combineServers`) its internals. Internal. */
+export function setServerInternals<State>(
+  server: DuplexServer<State, never>,
+  found: ServerInternals<State>,
+): void {
+  internals.set(server, found as ServerInternals<unknown>);
+}
 
 /** A server's internals, for the transports (`listen` and `./node`). Internal. */
 export function serverInternals<State>(
@@ -229,6 +247,8 @@ export function createServer<State, Push extends PushMap>(
       : limit
       ? descriptorBudget(limit)
       : Infinity,
+    // Descriptors are the process's: every server in it spends one budget.
+    sockets: PROCESS_SOCKETS,
   });
   const retryLater = { "Retry-After": String(config.retryAfter) };
   let shutdownPromise: Promise<void> | undefined;
@@ -479,11 +499,26 @@ export function createServer<State, Push extends PushMap>(
     };
   }
 
+  async function answerHttp(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    on: DuplexServer<State, never>,
+  ): Promise<Response> {
+    try {
+      return await http.handle(request, { info, server: on });
+    } catch (error) {
+      logger.error("request failed", { error });
+      return new Response("Internal server error\n", { status: 500 });
+    }
+  }
+
   const server: DuplexServer<State, Push> = {
     async fetch(request, info) {
+      if (!isUpgradeAttempt(request)) {
+        return answerHttp(request, info, server as DuplexServer<State, never>);
+      }
       try {
-        if (isUpgradeAttempt(request)) return await upgrade(request, info);
-        return await http.handle(request, { info, server });
+        return await upgrade(request, info);
       } catch (error) {
         logger.error("request failed", { error });
         return new Response("Internal server error\n", { status: 500 });
@@ -542,6 +577,8 @@ export function createServer<State, Push extends PushMap>(
       refuse,
       cancel: (admitted) => admission.cancel(admitted.reservation),
       config,
+      http: answerHttp,
+      lingering: () => admission.open - admission.reserved - connections.size,
     } as ServerInternals<unknown>,
   );
   return server;

@@ -21,6 +21,11 @@
  * @module
  */
 
+import {
+  type ClientOptions,
+  DuplexClient,
+  type RouterShape,
+} from "./client.ts";
 import type { PushMap } from "./context.ts";
 import { listen } from "./listen.ts";
 import { bearerProtocols } from "./protocol/auth.ts";
@@ -40,7 +45,28 @@ export interface TestServer {
   readonly wsUrl: string;
   /** The bound port. */
   readonly port: number;
-  /** Drains the app and stops the HTTP server. */
+  /**
+   * A typed client of the app, connected to `path` (default `/`); closed by
+   * {@linkcode TestServer.close} if the test did not close it.
+   *
+   * @example
+   * ```ts
+   * import { z } from "zod";
+   * import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
+   * import { startServer } from "@duplex-ws/duplex/testing";
+   *
+   * const router = new EventRouter()
+   *   .on("add", z.object({ a: z.number(), b: z.number() }), ({ a, b }) => a + b);
+   * const server = startServer(createServer({ router, logger: silentLogger }));
+   * const client = server.client<typeof router>();
+   * console.assert(await client.request("add", { a: 2, b: 3 }) === 5);
+   * await server.close();
+   * ```
+   */
+  client<R extends RouterShape>(
+    options?: Partial<ClientOptions> & { path?: string },
+  ): DuplexClient<R>;
+  /** Closes the clients it made, drains the app and stops the HTTP server. */
   close(): Promise<void>;
 }
 
@@ -50,12 +76,78 @@ export function startServer<S, P extends PushMap>(
 ): TestServer {
   const listener = listen(app, { port: 0, hostname: "127.0.0.1" });
   const port = listener.addr.port;
+  const clients = new Set<DuplexClient<RouterShape>>();
   return {
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
     port,
-    close: () => listener.close(),
+    client<R extends RouterShape>(
+      options: Partial<ClientOptions> & { path?: string } = {},
+    ): DuplexClient<R> {
+      const { path = "/", ...rest } = options;
+      const client = new DuplexClient<R>({
+        url: `ws://127.0.0.1:${port}${path}`,
+        ...rest,
+      });
+      clients.add(client as DuplexClient<RouterShape>);
+      return client;
+    },
+    async close() {
+      await Promise.all([...clients].map(closeClient));
+      await listener.close();
+    },
   };
+}
+
+/** Closes a client and waits until its socket has closed. */
+async function closeClient(client: DuplexClient<RouterShape>): Promise<void> {
+  if (client.state === "closed") return;
+  const closed = new Promise<void>((resolve) => {
+    const stop = client.onState((state) => {
+      if (state === "closed") {
+        stop();
+        resolve();
+      }
+    });
+  });
+  client.close();
+  await within(closed, 5000, "client close").catch(() => {});
+}
+
+/**
+ * The close code and reason of a typed client's next close (the server's
+ * 1001 on shutdown, 4001 on an expired token…), whatever the client does
+ * next (reconnect, wait, stop); rejects after `ms` naming what was awaited.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
+ * import { nextClose, startServer } from "@duplex-ws/duplex/testing";
+ *
+ * const router = new EventRouter().on("bye", z.undefined(), (_d, ctx) => {
+ *   ctx.close(4000, "bye");
+ * });
+ * const server = startServer(createServer({ router, logger: silentLogger }));
+ * const client = server.client<typeof router>();
+ * client.emit("bye", undefined);
+ * console.assert((await nextClose(client)).code === 4000);
+ * await server.close();
+ * ```
+ */
+export function nextClose(
+  client: DuplexClient<RouterShape>,
+  ms = 5000,
+): Promise<{ code: number; reason: string }> {
+  let stop = () => {};
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    stop = client.onState((state) => {
+      if (state !== "open" && state !== "connecting" && client.lastClose) {
+        resolve(client.lastClose);
+      }
+    });
+  });
+  return within(closed, ms, "the client's next close").finally(stop);
 }
 
 /** Rejects after `ms` unless `promise` settles first; the timer never leaks. */
@@ -245,6 +337,111 @@ export class TestSocket {
     } finally {
       this.#held.push(...skipped);
     }
+  }
+
+  /**
+   * The next push of `event` (that `filter` accepts); other messages that
+   * arrive first stay queued for `next`. Rejects after `ms`, naming the
+   * event.
+   */
+  async push<T = unknown>(
+    event: string,
+    options: { filter?: (data: T) => boolean; timeout?: number } = {},
+  ): Promise<T> {
+    const { filter = () => true, timeout = 5000 } = options;
+    const deadline = Date.now() + timeout;
+    const skipped: string[] = [];
+    try {
+      for (const [i, raw] of this.#held.entries()) {
+        const message = JSON.parse(raw);
+        if (message.event === event && filter(message.data)) {
+          this.#held.splice(i, 1);
+          return message.data as T;
+        }
+      }
+      for (;;) {
+        const queued = this.#queue.shift();
+        const raw = queued ??
+          await this.#wait(
+            Math.max(1, deadline - Date.now()),
+            `push "${event}"`,
+          );
+        if (typeof raw !== "string") continue;
+        const message = JSON.parse(raw);
+        if (message.event === event && filter(message.data)) {
+          return message.data as T;
+        }
+        skipped.push(raw);
+      }
+    } finally {
+      this.#held.push(...skipped);
+    }
+  }
+
+  /**
+   * Sends a request and returns its reply's `data`; throws, naming the
+   * event and the code, when the reply is an error.
+   */
+  async expectReply<T = unknown>(event: string, data?: unknown): Promise<T> {
+    const reply = await this.request(event, data);
+    if (reply.error) {
+      const { code, message } = reply.error as {
+        code: string;
+        message: string;
+      };
+      throw new Error(`"${event}" answered ${code}: ${message}`);
+    }
+    return reply.data as T;
+  }
+
+  /**
+   * Sends a request that must fail with `code`; returns the error's message.
+   * Throws, naming the event, when it succeeds or fails otherwise.
+   *
+   * @example
+   * ```ts
+   * import { z } from "zod";
+   * import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
+   * import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+   *
+   * const router = new EventRouter().on("n", z.number(), (n) => n);
+   * const server = startServer(createServer({ router, logger: silentLogger }));
+   * const socket = await TestSocket.open(server.wsUrl);
+   * await socket.expectError("n", "not a number", "INVALID_DATA");
+   * await socket.expectError("nope", 1, "UNKNOWN_EVENT");
+   * await socket.close();
+   * await server.close();
+   * ```
+   */
+  async expectError(
+    event: string,
+    data: unknown,
+    code: string,
+  ): Promise<string> {
+    const reply = await this.request(event, data);
+    const error = reply.error as { code: string; message: string } | undefined;
+    if (error?.code !== code) {
+      throw new Error(
+        `"${event}" should have answered ${code}, got ${
+          JSON.stringify(error ?? { data: reply.data })
+        }`,
+      );
+    }
+    return error.message;
+  }
+
+  /**
+   * Waits for the server to close the connection with `code`; returns the
+   * close. Throws, naming both codes, for another one.
+   */
+  async expectClose(code: number, ms = 5000): Promise<ClientClose> {
+    const close = await this.waitClosed(ms);
+    if (close.code !== code) {
+      throw new Error(
+        `expected close ${code}, got ${close.code} "${close.reason}"`,
+      );
+    }
+    return close;
   }
 
   /** Waits for the server to close the connection. */

@@ -1,14 +1,17 @@
 /**
- * The example app: its events and HTTP routes on one duplex server.
+ * The example app: the chat's events and HTTP routes on one duplex server,
+ * and the operators' socket at `/admin` beside it on the same port.
  *
  * @module
  */
 
 import {
+  combineServers,
   createServer,
   type DuplexServer,
   type ServerOptions,
 } from "@duplex-ws/duplex";
+import { createAdmin } from "./admin.ts";
 import { appAuth, type AuthConfig, type UserState } from "./auth.ts";
 import { events, type ServerPushes } from "./events.ts";
 import { ROOM_HISTORY } from "./chat.ts";
@@ -46,11 +49,18 @@ export function createApp(
     ? undefined
     : ROOM_HISTORY;
   const { identity = { secret: randomSecret() }, ...server } = options;
-  return createServer({
+  const chat = createServer({
     topics: [{ match: "*", presence: true, history }],
     ...server,
     router: events,
     http: httpRoutes(identity),
     auth: appAuth(identity),
   });
+  // A second endpoint on the same port: the operators' socket at /admin.
+  const admin = createAdmin(
+    chat as DuplexServer<unknown, never>,
+    identity,
+    server.logger,
+  );
+  return combineServers(chat, admin);
 }

@@ -51,6 +51,11 @@ export interface AuthConfig {
    * @default {none}
    */
   privateRooms?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Who may open the admin socket at `/admin` (`ADMIN_USERS="alice,bob"`).
+   * @default {nobody}
+   */
+  admins?: readonly string[];
 }
 
 /** The session cookie `POST /login` sets. */

@@ -1,7 +1,7 @@
 /**
  * The example app's own environment variables (the library's are read by
  * `@duplex-ws/duplex/env`): `AUTH_SECRET`, `APP_ENV`, `SESSION_TTL`,
- * `TOKEN_TTL`, `PRIVATE_ROOMS`.
+ * `TOKEN_TTL`, `PRIVATE_ROOMS`, `ADMIN_USERS`.
  *
  * @module
  */
@@ -74,12 +74,21 @@ export function readAppEnv(get: EnvGetter): AppEnv {
     );
   }
   const rooms = get("PRIVATE_ROOMS")?.trim();
+  const admins = get("ADMIN_USERS")?.split(",").map((u) => u.trim())
+    .filter(Boolean);
+  if (admins && !admins.every((u) => USER.test(u))) {
+    throw new ConfigError(
+      "ADMIN_USERS",
+      `must be user names separated by commas, got "${get("ADMIN_USERS")}"`,
+    );
+  }
   return {
     identity: {
       secret: secret || randomSecret(),
       sessionTtl: seconds(get, "SESSION_TTL"),
       tokenTtl: seconds(get, "TOKEN_TTL"),
       privateRooms: rooms ? privateRooms(rooms) : undefined,
+      admins,
     },
     generatedSecret: !secret,
   };

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 
 const DOC = new URL("../docs/CONFORMANCE.md", import.meta.url);
 const TESTS = new URL("./", import.meta.url);
+/** `file_test.ts › name`, the file in tests/ or an example's (`examples/x/app_test.ts`). */
+const TEST_REF = /^`((?:examples\/[a-z_]+\/)?[a-z_]+_test\.ts) › (.+)`$/;
 
 interface Row {
   id: string;
@@ -49,7 +51,7 @@ Deno.test("docs/CONFORMANCE.md numbers the attack rows X-1… in order, each wit
     attacks.map((_, i) => `X-${i + 1}`),
   );
   for (const row of attacks) {
-    assert.match(row.test, /^`[a-z_]+_test\.ts › .+`$/, row.id);
+    assert.match(row.test, TEST_REF, row.id);
   }
 });
 
@@ -57,9 +59,13 @@ Deno.test("every test docs/CONFORMANCE.md names exists in its file", async () =>
   const sources = new Map<string, string>();
   for (const row of rows(await Deno.readTextFile(DOC))) {
     if (row.test === "n/a") continue;
-    const [, file, name] = row.test.match(/^`([a-z_]+_test\.ts) › (.+)`$/)!;
+    const [, file, name] = row.test.match(TEST_REF)!;
     if (!sources.has(file)) {
-      sources.set(file, await Deno.readTextFile(new URL(file, TESTS)));
+      // A bare file is in tests/; an example's test is named from the root.
+      const url = file.startsWith("examples/")
+        ? new URL(`../${file}`, TESTS)
+        : new URL(file, TESTS);
+      sources.set(file, await Deno.readTextFile(url));
     }
     // Names may be split by the formatter or built with a template: compare without spaces.
     const squash = (text: string) => text.replace(/\s+/g, "");

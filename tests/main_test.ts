@@ -44,6 +44,7 @@ for (const mode of ["listen", "serve"] as const) {
       assert.deepEqual(welcome.data.events, [
         "echo",
         "whoami",
+        "clock.sync",
         "chat.join",
         "chat.say",
         "chat.leave",

@@ -59,7 +59,8 @@ const REPLY_KEYS = new Set(["id", "data", "error"]);
 
 /** Reads `{"id":n,"data":…}` or `{"id":n,"error":{code,message}}`. */
 function parseReply(record: Record<string, unknown>): ParsedEnvelope {
-  const { id, error } = record;
+  const { error } = record;
+  const id = record.id as number;
   for (const key in record) {
     if (!REPLY_KEYS.has(key)) {
       return problem(
@@ -67,12 +68,6 @@ function parseReply(record: Record<string, unknown>): ParsedEnvelope {
         "Reply has a key other than id, data and error",
       );
     }
-  }
-  if (!Number.isSafeInteger(id) || (id as number) < 1) {
-    return problem(
-      ErrorCode.BAD_ENVELOPE,
-      "Reply id must be the positive integer of a server request",
-    );
   }
   if (Object.hasOwn(record, "error")) {
     if (!isWireError(error) || Object.hasOwn(record, "data")) {
@@ -84,7 +79,7 @@ function parseReply(record: Record<string, unknown>): ParsedEnvelope {
     return {
       ok: true,
       reply: {
-        id: id as number,
+        id,
         error: {
           code: error.code.slice(0, MAX_EVENT_LENGTH),
           message: error.message.slice(0, 1024),
@@ -92,7 +87,7 @@ function parseReply(record: Record<string, unknown>): ParsedEnvelope {
       },
     };
   }
-  return { ok: true, reply: { id: id as number, data: record.data } };
+  return { ok: true, reply: { id, data: record.data } };
 }
 
 function isMessageId(id: unknown): id is MessageId {
@@ -118,7 +113,7 @@ function problem(
  * ```ts
  * import { parseEnvelope } from "./envelope.ts";
  * const parsed = parseEnvelope('{"event":"echo","data":1,"id":7}');
- * console.assert(parsed.ok && parsed.envelope.id === 7);
+ * console.assert(parsed.ok && parsed.envelope?.id === 7);
  * ```
  */
 export function parseEnvelope(text: string): ParsedEnvelope {
@@ -132,7 +127,10 @@ export function parseEnvelope(text: string): ParsedEnvelope {
     return problem(ErrorCode.BAD_ENVELOPE, "Message must be a JSON object");
   }
   const record = value as Record<string, unknown>;
-  if (!Object.hasOwn(record, "event") && Object.hasOwn(record, "id")) {
+  if (
+    !Object.hasOwn(record, "event") && Number.isSafeInteger(record.id) &&
+    (record.id as number) >= 1
+  ) {
     return parseReply(record);
   }
   const id = Object.hasOwn(record, "id") ? record.id : undefined;
