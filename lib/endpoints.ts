@@ -19,8 +19,9 @@ import {
   setServerInternals,
 } from "./server.ts";
 
+/** A server of any state and pushes, as `combineServers` takes the others. */
 // deno-lint-ignore no-explicit-any
-type AnyServer = DuplexServer<any, any>;
+export type AnyServer = DuplexServer<any, any>;
 
 /**
  * Puts several servers on one port. Each keeps its own path (`path`

@@ -59,7 +59,7 @@ export {
   TOPIC_LEFT,
   type TopicLeft,
 } from "./protocol/auth.ts";
-export { combineServers } from "./endpoints.ts";
+export { type AnyServer, combineServers } from "./endpoints.ts";
 export {
   createServer,
   type DuplexServer,
