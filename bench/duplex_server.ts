@@ -15,7 +15,6 @@ import {
   listen,
   silentLogger,
 } from "@duplex-ws/duplex";
-import { RedisBackplane } from "@duplex-ws/duplex/redis";
 
 type Pushes = { bench: { p: string } };
 
@@ -54,8 +53,13 @@ const app = createServer({
   topics: history
     ? [{ match: "bench", history: { size: 2_000, ttl: 600_000 } }]
     : [],
+  // The Redis engine only when asked for, as an app that may not use it
+  // should load it (the cold start measures what is loaded).
   backplane: redisUrl
-    ? new RedisBackplane({ url: redisUrl, logger: silentLogger })
+    ? new (await import("@duplex-ws/duplex/redis")).RedisBackplane({
+      url: redisUrl,
+      logger: silentLogger,
+    })
     : undefined,
 });
 await app.ready;

@@ -13,9 +13,91 @@
 const [workload, portArg, pidArg, paramsArg = "{}"] = Deno.args;
 const port = Number(portArg);
 const pid = Number(pidArg);
-const params = JSON.parse(paramsArg) as Record<string, number>;
-const url = `ws://127.0.0.1:${port}`;
+const { protocol: protocolName = "duplex", nodes, ...numbers } = JSON.parse(
+  paramsArg,
+) as {
+  protocol?: string;
+  /** Every node's port and pid, for a workload across several processes. */
+  nodes?: { port: number; pid: number }[];
+} & Record<string, number>;
+const params = numbers as Record<string, number>;
 const CLK_TCK = params.clkTck ?? 100;
+
+/**
+ * How a server's wire reads: the JSON envelope (duplex and the raw, Node,
+ * Bun servers, byte for byte) or Socket.IO's framing (Engine.IO 4 over a
+ * WebSocket, spoken here by hand, so every server meets the same client):
+ * `42<id>["echo",data]` answered by `43<id>[data]`, pushes as `42["bench",…]`.
+ */
+interface Wire {
+  /** The socket's URL on `port`. */
+  url(port: number): string;
+  /** Resolves once the socket may carry requests (Socket.IO: after `40`). */
+  ready(ws: WebSocket): Promise<void>;
+  echo(data: string, id: number): string;
+  join(id: number, since?: string): string;
+  fanout(data: string): string;
+  publish(data: string): string;
+  /** The id a reply answers, or undefined for a push. */
+  replyId(text: string): number | undefined;
+  /** A reply's data. */
+  replyData(text: string): unknown;
+}
+
+const duplexWire: Wire = {
+  url: (port) => `ws://127.0.0.1:${port}`,
+  ready: () => Promise.resolve(),
+  echo: (data, id) =>
+    `{"event":"echo","data":${JSON.stringify(data)},"id":${id}}`,
+  join: (id, since) =>
+    since === undefined
+      ? `{"event":"join","id":${id}}`
+      : `{"event":"join","data":{"since":${since}},"id":${id}}`,
+  fanout: (data) => `{"event":"fanout","data":${JSON.stringify(data)}}`,
+  publish: (data) =>
+    `{"event":"publish","data":${JSON.stringify(data)},"id":1}`,
+  replyId: (text) => {
+    // A reply, or (from the floor, which echoes) the request itself.
+    if (
+      !text.startsWith('{"id"') && !text.startsWith('{"event":"echo"') &&
+      !text.startsWith('{"event":"join"')
+    ) {
+      return undefined;
+    }
+    const id = /"id":(\d+)/.exec(text);
+    return id ? Number(id[1]) : undefined;
+  },
+  replyData: (text) => JSON.parse(text).data,
+};
+
+const socketIoWire: Wire = {
+  url: (port) => `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`,
+  ready: (ws) =>
+    new Promise((resolve) => {
+      ws.addEventListener("message", function connected(event) {
+        const text = event.data as string;
+        if (text.startsWith("0{")) ws.send("40");
+        else if (text.startsWith("40")) {
+          ws.removeEventListener("message", connected);
+          resolve();
+        }
+      });
+    }),
+  echo: (data, id) => `42${id}["echo",${JSON.stringify(data)}]`,
+  join: (id) => `42${id}["join"]`,
+  fanout: (data) => `42["fanout",${JSON.stringify(data)}]`,
+  publish: () => {
+    throw new Error("Socket.IO has no acknowledged publish in this bench");
+  },
+  replyId: (text) => {
+    const id = /^43(\d+)/.exec(text);
+    return id ? Number(id[1]) : undefined;
+  },
+  replyData: (text) => JSON.parse(text.replace(/^43\d+/, ""))[0],
+};
+
+const wire = protocolName === "socketio" ? socketIoWire : duplexWire;
+const url = wire.url(port);
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -51,16 +133,27 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
-async function open(n: number, batch = 200): Promise<WebSocket[]> {
+async function open(
+  n: number,
+  batch = 200,
+  at: (i: number) => string = () => url,
+): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
   for (let i = 0; i < n; i += batch) {
     const opened = Array.from(
       { length: Math.min(batch, n - i) },
-      () =>
+      (_, k) =>
         new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(url);
-          ws.onopen = () => resolve(ws);
+          const ws = new WebSocket(at(i + k));
+          const ready = wire.ready(ws);
+          ws.onopen = () => ready.then(() => resolve(ws));
           ws.onerror = () => reject(new Error("connect failed"));
+          if (wire === socketIoWire) {
+            // Engine.IO pings ("2") must be answered ("3").
+            ws.addEventListener("message", (event) => {
+              if (event.data === "2") ws.send("3");
+            });
+          }
         }),
     );
     sockets.push(...await Promise.all(opened));
@@ -78,9 +171,7 @@ async function closeAll(sockets: WebSocket[]): Promise<void> {
   ));
 }
 
-function echo(data: string, id: number): string {
-  return `{"event":"echo","data":${JSON.stringify(data)},"id":${id}}`;
-}
+const echo = (data: string, id: number) => wire.echo(data, id);
 
 /** 1. Throughput: `conns` connections × `inflight` messages in flight. */
 async function throughput(): Promise<Record<string, number>> {
@@ -93,7 +184,8 @@ async function throughput(): Promise<Record<string, number>> {
   let stop = false;
   let nextId = 1;
   for (const ws of sockets) {
-    ws.onmessage = () => {
+    ws.onmessage = (event) => {
+      if (wire.replyId(event.data) === undefined) return;
       if (counting) counted++;
       if (!stop) ws.send(echo(data, nextId++));
     };
@@ -127,7 +219,8 @@ async function latency(): Promise<Record<string, number>> {
   let measuring = false;
   for (const ws of sockets) {
     ws.onmessage = (event) => {
-      const id = Number(/"id":(\d+)/.exec(event.data)![1]);
+      const id = wire.replyId(event.data);
+      if (id === undefined) return;
       const t = sentAt.get(id);
       sentAt.delete(id);
       if (measuring && t !== undefined) samples.push(performance.now() - t);
@@ -189,7 +282,8 @@ async function fanout(): Promise<Record<string, number>> {
   let received = 0;
   let done: () => void = () => {};
   for (const ws of sockets) {
-    ws.onmessage = () => {
+    ws.onmessage = (event) => {
+      if (event.data === "2") return; // an Engine.IO ping
       delays.push(performance.now() - t0);
       deliveries++;
       if (++received === clients) done();
@@ -200,7 +294,7 @@ async function fanout(): Promise<Record<string, number>> {
     received = 0;
     const all = new Promise<void>((resolve) => done = resolve);
     t0 = performance.now();
-    sockets[0].send(`{"event":"fanout","data":${JSON.stringify(data)}}`);
+    sockets[0].send(wire.fanout(data));
     await Promise.race([all, delay(5000)]);
     await delay(20);
   }
@@ -237,14 +331,15 @@ async function handshakes(): Promise<Record<string, number>> {
 }
 
 /** Joins every socket to the bench topic; resolves with each join's reply data. */
-function joinAll(sockets: WebSocket[], data = ""): Promise<unknown[]> {
+function joinAll(sockets: WebSocket[]): Promise<unknown[]> {
   return Promise.all(sockets.map((ws, i) =>
     new Promise<unknown>((resolve) => {
       ws.onmessage = (event) => {
-        const message = JSON.parse(event.data);
-        if (message.id === i) resolve(message.data);
+        if (wire.replyId(event.data) === i + 1) {
+          resolve(wire.replyData(event.data));
+        }
       };
-      ws.send(`{"event":"join",${data}"id":${i}}`);
+      ws.send(wire.join(i + 1));
     })
   ));
 }
@@ -361,6 +456,62 @@ async function recover(): Promise<Record<string, number>> {
   return { recoverMs: percentile(times, 0.5), missed };
 }
 
+/**
+ * 8. Fan-out across nodes: `clients` members spread over every node of
+ * `nodes` (one Redis between them), publishes from a member of the first;
+ * delivery times, and CPU per delivery summed over every node (Redis's
+ * apart, with `redisPid`).
+ */
+async function crossfanout(): Promise<Record<string, number>> {
+  const { clients = 1000, publishes = 20, size = 32, redisPid } = params;
+  const all = nodes ?? [{ port, pid }];
+  const sockets = await open(
+    clients,
+    200,
+    (i) => wire.url(all[i % all.length].port),
+  );
+  await joinAll(sockets);
+  await delay(200); // subscriptions settle on every node
+  const data = "x".repeat(size);
+  const delays: number[] = [];
+  let deliveries = 0;
+  let t0 = 0;
+  let received = 0;
+  let done: () => void = () => {};
+  for (const ws of sockets) {
+    ws.onmessage = (event) => {
+      if (event.data === "2") return; // an Engine.IO ping
+      delays.push(performance.now() - t0);
+      deliveries++;
+      if (++received === clients) done();
+    };
+  }
+  const cpuOf = () =>
+    all.reduce((sum, node) => sum + serverCpuMicros(node.pid), 0);
+  const cpu0 = cpuOf();
+  const redis0 = redisPid ? serverCpuMicros(redisPid) : 0;
+  for (let p = 0; p < publishes; p++) {
+    received = 0;
+    const arrived = new Promise<void>((resolve) => done = resolve);
+    t0 = performance.now();
+    sockets[0].send(wire.fanout(data));
+    await Promise.race([arrived, delay(5000)]);
+    await delay(20);
+  }
+  const cpu = cpuOf() - cpu0;
+  const redis = redisPid ? serverCpuMicros(redisPid) - redis0 : NaN;
+  await closeAll(sockets);
+  delays.sort((a, b) => a - b);
+  return {
+    p50Ms: percentile(delays, 0.5),
+    p99Ms: percentile(delays, 0.99),
+    cpuMicrosPerDelivery: cpu / deliveries,
+    redisCpuMicrosPerDelivery: redis / deliveries,
+    deliveries,
+    expected: clients * publishes,
+  };
+}
+
 const workloads: Record<string, () => Promise<Record<string, number>>> = {
   throughput,
   latency,
@@ -369,6 +520,7 @@ const workloads: Record<string, () => Promise<Record<string, number>>> = {
   handshakes,
   publish,
   recover,
+  crossfanout,
 };
 const run = workloads[workload];
 if (!run) throw new Error(`unknown workload ${workload}`);

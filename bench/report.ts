@@ -21,8 +21,11 @@ export interface MetricRow {
   values: Record<string, Summary | undefined>;
   /** Server → its median ÷ the baseline's median. */
   ratios: Record<string, number | undefined>;
-  /** A target for one server's ratio, when the issues set one. */
-  target?: { server: string; ratio: number };
+  /**
+   * A target for one server's ratio, when the issues set one, and the
+   * servers it must be ahead of.
+   */
+  target?: { server: string; ratio: number; aheadOf?: string[] };
 }
 
 /** Servers measured against one baseline, in the same run. */
@@ -36,11 +39,15 @@ export interface Comparison {
   /** Every server, the baseline first. */
   servers: string[];
   rows: MetricRow[];
+  /** How the servers differ, what was skipped and why. */
+  notes?: string[];
 }
 
 /** Everything one bench run found. */
 export interface BenchReport {
   date: string;
+  /** The commit measured (`git rev-parse --short HEAD`, `+dirty` when changed). */
+  commit?: string;
   deno: string;
   machine: { cpu: string; cores: number; pinned: boolean };
   mode: "full" | "quick";
@@ -60,11 +67,19 @@ const fmt = (n: number | undefined) =>
 /** Whether a row meets its target. */
 export function meetsTarget(row: MetricRow): boolean | undefined {
   if (!row.target) return undefined;
-  const ratio = row.ratios[row.target.server];
+  const { server, aheadOf = [] } = row.target;
+  const ratio = row.ratios[server];
   if (ratio === undefined) return false;
-  return row.lowerIsBetter
+  const within = row.lowerIsBetter
     ? ratio <= row.target.ratio
     : ratio >= row.target.ratio;
+  const mine = row.values[server]?.median;
+  const ahead = aheadOf.every((peer) => {
+    const theirs = row.values[peer]?.median;
+    if (theirs === undefined || mine === undefined) return true;
+    return row.lowerIsBetter ? mine < theirs : mine > theirs;
+  });
+  return within && ahead;
 }
 
 /** The Markdown report: one table per comparison. */
@@ -72,7 +87,9 @@ export function toMarkdown(report: BenchReport): string {
   const lines = [
     `# duplex benchmarks`,
     "",
-    `${report.date} · Deno ${report.deno} · ${report.machine.cpu} · ${report.machine.cores} cores · ` +
+    `${report.date}${
+      report.commit ? ` · commit ${report.commit}` : ""
+    } · Deno ${report.deno} · ${report.machine.cpu} · ${report.machine.cores} cores · ` +
     `${
       report.machine.pinned
         ? "server and load generator pinned to different cores"
@@ -102,6 +119,10 @@ export function toMarkdown(report: BenchReport): string {
       const target = row.target
         ? `${row.target.server} ${row.lowerIsBetter ? "≤" : "≥"} ${
           row.target.ratio.toFixed(2)
+        }${
+          row.target.aheadOf?.length
+            ? `, ahead of ${row.target.aheadOf.join(", ")}`
+            : ""
         } ${met ? "✔" : "✘"}`
         : "";
       lines.push(
@@ -110,12 +131,23 @@ export function toMarkdown(report: BenchReport): string {
         } | ${others.map((s) => fmt(row.ratios[s])).join(" | ")} | ${target} |`,
       );
     }
+    if (c.notes?.length) {
+      lines.push("", ...c.notes.map((note) => `- ${note}`));
+    }
   }
   return lines.join("\n") + "\n";
 }
 
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-const COLOURS = ["#4a90d9", "#e8a33d", "#5cb85c", "#9b59b6", "#d9534f"];
+const COLOURS = [
+  "#4a90d9",
+  "#e8a33d",
+  "#5cb85c",
+  "#9b59b6",
+  "#d9534f",
+  "#17a2b8",
+  "#6c757d",
+];
 
 /** Horizontal bars of every ratio, grouped by comparison, with the 1.0 line. */
 export function toSvg(report: BenchReport): string {
@@ -181,7 +213,9 @@ export function toSvg(report: BenchReport): string {
     `<text x="10" y="20" font-size="14" font-weight="bold">Ratios to each comparison's baseline (lower is better for CPU, latency, memory; higher for rates)</text>`,
     `<text x="10" y="38" fill="#555">${
       escape(
-        `${report.date} · Deno ${report.deno} · ${report.machine.cpu} · ${report.mode}`,
+        `${report.date}${
+          report.commit ? ` · commit ${report.commit}` : ""
+        } · Deno ${report.deno} · ${report.machine.cpu} · ${report.mode}`,
       )
     }</text>`,
     ...parts,

@@ -10,7 +10,9 @@
  *                                    checks the bench runs and the numbers
  *                                    are sane)
  *
- * Suites: `core` (duplex against raw Deno), `history` (history on against
+ * Suites: `core` (duplex against the floor, raw JSON and the peers: Node +
+ * ws, Socket.IO, Bun; cold start too), `scale` (fan-out across three
+ * nodes on one Redis against Socket.IO's Redis adapter), `history` (history on against
  * off, on the local and the Redis engine; needs redis-server).
  */
 
@@ -46,8 +48,11 @@ interface Metric {
   key: string;
   label: string;
   lowerIsBetter: boolean;
-  /** The issue's target for the ratio of this server to the baseline. */
-  target?: { server: string; ratio: number };
+  /**
+   * The issue's target for the ratio of this server to the baseline, and
+   * the servers it must be ahead of.
+   */
+  target?: { server: string; ratio: number; aheadOf?: string[] };
 }
 
 interface Workload {
@@ -57,13 +62,23 @@ interface Workload {
   metrics: Metric[];
   /** Servers that run it (default: all of the comparison's). */
   only?: string[];
+  /** Processes per server, on one Redis (a cross-node workload). */
+  nodes?: number;
+  /** Repetitions, when not the run's (cold start needs more). */
+  reps?: number;
 }
 
-/** A server under test: a Deno script and its environment. */
+/** A server under test: a program, its script and environment, its wire. */
 interface Server {
   name: string;
+  /** What runs the script. */
+  runtime: "deno" | "node" | "bun";
   script: string;
   env?: Record<string, string>;
+  /** Arguments after the script. */
+  args?: string[];
+  /** Its wire, when not duplex's envelope. */
+  protocol?: "socketio";
 }
 
 /** What a suite needs running while it runs (a Redis), and its comparisons. */
@@ -77,6 +92,8 @@ interface ComparisonSpec {
   baseline: string;
   servers: Server[];
   workloads: Workload[];
+  /** Said under the table: how the servers differ, what was skipped and why. */
+  notes?: string[];
 }
 
 interface Services {
@@ -85,7 +102,69 @@ interface Services {
 
 const window = quick ? { seconds: 1, warmup: 0.5 } : { seconds: 5, warmup: 1 };
 const RAW = here("./raw_server.ts");
+const ECHO = here("./raw_echo_server.ts");
 const DUPLEX = here("./duplex_server.ts");
+const MAIN = here("../main.ts");
+const PEERS = here("./peers/");
+const BUN = `${PEERS}node_modules/.bin/bun`;
+
+const FLOOR = "raw Deno echo";
+const PEER_NAMES = ["Node + ws", "Socket.IO", "Bun"];
+
+/** Why a runtime cannot run here, or undefined when it can. */
+function unavailable(runtime: Server["runtime"]): string | undefined {
+  const runs = (program: string, args: string[]) => {
+    try {
+      return new Deno.Command(program, { args, stdout: "null", stderr: "null" })
+        .outputSync().success;
+    } catch {
+      return false;
+    }
+  };
+  if (runtime === "deno") return undefined;
+  try {
+    Deno.statSync(`${PEERS}node_modules`);
+  } catch {
+    return "bench/peers has no node_modules: run scripts/setup.sh (npm ci there)";
+  }
+  if (runtime === "node") {
+    return runs("node", ["--version"]) ? undefined : "no `node` on PATH";
+  }
+  return runs(BUN, ["--version"])
+    ? undefined
+    : "the `bun` npm package's binary does not run on this machine";
+}
+
+/** Every server of the core comparison that can run here, and notes on the rest. */
+function coreServers(): { servers: Server[]; notes: string[] } {
+  const all: Server[] = [
+    { name: FLOOR, runtime: "deno", script: ECHO },
+    { name: "raw Deno JSON", runtime: "deno", script: RAW },
+    { name: "duplex", runtime: "deno", script: DUPLEX },
+    {
+      name: "Node + ws",
+      runtime: "node",
+      script: `${PEERS}node_ws_server.mjs`,
+    },
+    {
+      name: "Socket.IO",
+      runtime: "node",
+      script: `${PEERS}socketio_server.mjs`,
+      protocol: "socketio",
+    },
+    { name: "Bun", runtime: "bun", script: `${PEERS}bun_server.ts` },
+  ];
+  const notes = [
+    `${FLOOR} sends every frame back as it came (no JSON parse; the floor on Deno), so its replies are the request's bytes; raw Deno JSON, duplex, Node + ws and Bun answer the same \`{"id","data"}\` bytes.`,
+    'Socket.IO speaks its own framing (Engine.IO 4 over a WebSocket: `42<id>["echo",data]` answered `43<id>[data]`, an acknowledgement; the fan-out is a room emit). The bench\'s one client speaks it by hand, so every server meets the same client; a Socket.IO connection also costs the `40` namespace exchange.',
+  ];
+  const servers = all.filter((server) => {
+    const why = unavailable(server.runtime);
+    if (why) notes.push(`${server.name} skipped: ${why}.`);
+    return !why;
+  });
+  return { servers, notes };
+}
 
 const CORE_WORKLOADS: Workload[] = [
   {
@@ -97,7 +176,11 @@ const CORE_WORKLOADS: Workload[] = [
         key: "cpuMicrosPerMessage",
         label: "server CPU µs/msg",
         lowerIsBetter: true,
-        target: { server: "duplex", ratio: 1.10 },
+        target: {
+          server: "duplex",
+          ratio: 1.10,
+          aheadOf: ["Node + ws", "Socket.IO"],
+        },
       },
       { key: "messagesPerSecond", label: "msg/s", lowerIsBetter: false },
     ],
@@ -111,7 +194,11 @@ const CORE_WORKLOADS: Workload[] = [
         key: "cpuMicrosPerMessage",
         label: "server CPU µs/msg",
         lowerIsBetter: true,
-        target: { server: "duplex", ratio: 1.15 },
+        target: {
+          server: "duplex",
+          ratio: 1.15,
+          aheadOf: ["Node + ws", "Socket.IO"],
+        },
       },
       { key: "messagesPerSecond", label: "msg/s", lowerIsBetter: false },
     ],
@@ -121,7 +208,12 @@ const CORE_WORKLOADS: Workload[] = [
     kind: "latency",
     params: { rate: 5000, conns: 50, ...window },
     metrics: [
-      { key: "p50Ms", label: "p50 ms", lowerIsBetter: true },
+      {
+        key: "p50Ms",
+        label: "p50 ms",
+        lowerIsBetter: true,
+        target: { server: "duplex", ratio: 1.3 },
+      },
       {
         key: "p99Ms",
         label: "p99 ms",
@@ -140,6 +232,25 @@ const CORE_WORKLOADS: Workload[] = [
       label: "RSS KiB/conn",
       lowerIsBetter: true,
     }],
+  },
+  {
+    name: "cold start",
+    kind: "coldstart",
+    params: {},
+    reps: quick ? 3 : 10,
+    metrics: [
+      {
+        key: "healthMs",
+        label: "ms to first /healthz",
+        lowerIsBetter: true,
+      },
+      {
+        key: "upgradeMs",
+        label: "ms to first 101",
+        lowerIsBetter: true,
+      },
+      { key: "rssMiB", label: "RSS MiB then", lowerIsBetter: true },
+    ],
   },
   {
     name: `fan-out ${quick ? 200 : 1000} clients`,
@@ -196,8 +307,13 @@ function historyComparison(
     title: `History on the ${engine} engine`,
     baseline: off,
     servers: [
-      { name: off, script: DUPLEX, env },
-      { name: on, script: DUPLEX, env: { ...env, HISTORY: "on" } },
+      { name: off, runtime: "deno", script: DUPLEX, env },
+      {
+        name: on,
+        runtime: "deno",
+        script: DUPLEX,
+        env: { ...env, HISTORY: "on" },
+      },
     ],
     workloads: [
       {
@@ -246,18 +362,96 @@ function historyComparison(
   };
 }
 
+/** Fan-out across three nodes on one Redis: duplex against Socket.IO's Redis adapter. */
+function scaleComparison(redis: { url: string; pid: number }): ComparisonSpec {
+  const socketIo = "Socket.IO + Redis adapter";
+  const servers: Server[] = [
+    {
+      name: socketIo,
+      runtime: "node",
+      script: `${PEERS}socketio_server.mjs`,
+      env: { REDIS_URL: redis.url },
+      protocol: "socketio",
+    },
+    {
+      name: "duplex + Redis",
+      runtime: "deno",
+      script: DUPLEX,
+      env: { REDIS_URL: redis.url },
+    },
+  ];
+  const why = unavailable("node");
+  const clients = quick ? 300 : 1000;
+  return {
+    title: "Fan-out across three nodes on one Redis",
+    baseline: why ? "duplex + Redis" : socketIo,
+    servers: why ? servers.slice(1) : servers,
+    notes: why ? [`${socketIo} skipped: ${why}.`] : [
+      "Three processes per server, one Redis; members spread evenly over the three; every publish from a member on the first. CPU is summed over the three processes (Redis's apart).",
+    ],
+    workloads: [{
+      name: `${clients} members on 3 nodes`,
+      kind: "crossfanout",
+      nodes: 3,
+      params: { clients, publishes: quick ? 10 : 30, redisPid: redis.pid },
+      metrics: [
+        {
+          key: "cpuMicrosPerDelivery",
+          label: "nodes' CPU µs/delivery",
+          lowerIsBetter: true,
+          target: { server: "duplex + Redis", ratio: 1.0 },
+        },
+        {
+          key: "redisCpuMicrosPerDelivery",
+          label: "Redis CPU µs/delivery",
+          lowerIsBetter: true,
+        },
+        { key: "p50Ms", label: "p50 ms to all", lowerIsBetter: true },
+        {
+          key: "p99Ms",
+          label: "p99 ms to all",
+          lowerIsBetter: true,
+          target: { server: "duplex + Redis", ratio: 1.0 },
+        },
+      ],
+    }],
+  };
+}
+
 const SUITES: Suite[] = [
   {
     name: "core",
-    comparisons: () => [{
-      title: "duplex against raw Deno",
-      baseline: "raw Deno",
-      servers: [
-        { name: "raw Deno", script: RAW },
-        { name: "duplex", script: DUPLEX },
-      ],
-      workloads: CORE_WORKLOADS,
-    }],
+    comparisons: () => {
+      const { servers, notes } = coreServers();
+      const names = servers.map((server) => server.name);
+      return [{
+        title: "duplex against the floor and the peers",
+        baseline: FLOOR,
+        servers: [
+          ...servers,
+          {
+            name: "example app",
+            runtime: "deno" as const,
+            script: MAIN,
+            args: ["--listen"],
+            env: { LOG_LEVEL: "error" },
+          },
+        ],
+        workloads: CORE_WORKLOADS.map((workload) =>
+          workload.kind === "coldstart"
+            ? workload
+            : { ...workload, only: names }
+        ),
+        notes: [
+          ...notes,
+          "example app is main.ts (the chat: zod, jose, the page), measured for cold start only.",
+        ],
+      }];
+    },
+  },
+  {
+    name: "scale",
+    comparisons: ({ redis }) => [scaleComparison(redis!)],
   },
   {
     name: "history",
@@ -288,16 +482,36 @@ function command(
   core: number,
   args: string[],
   env: Record<string, string> = {},
+  program: string = Deno.execPath(),
 ) {
-  const [program, argv] = PINNED
-    ? ["taskset", ["-c", String(core), Deno.execPath(), ...args]]
-    : [Deno.execPath(), args];
-  return new Deno.Command(program, {
+  const [run, argv] = PINNED
+    ? ["taskset", ["-c", String(core), program, ...args]]
+    : [program, args];
+  return new Deno.Command(run, {
     args: argv,
     env,
     stdout: "piped",
     stderr: "inherit",
   });
+}
+
+/** The command line that starts `server`'s script. */
+function serverCommand(server: Server): [program: string, args: string[]] {
+  const extra = server.args ?? [];
+  switch (server.runtime) {
+    case "deno":
+      return [Deno.execPath(), [
+        "run",
+        "-A",
+        "--lock=deno.dev.lock",
+        server.script,
+        ...extra,
+      ]];
+    case "node":
+      return ["node", [server.script, ...extra]];
+    case "bun":
+      return [BUN, ["run", server.script, ...extra]];
+  }
 }
 
 function freePort(): number {
@@ -307,12 +521,24 @@ function freePort(): number {
   return port;
 }
 
-async function runOnce(server: Server, workload: Workload) {
-  const port = freePort();
-  const child = command(0, ["run", "-A", server.script], {
+/** A server process, started and ready. */
+interface Started {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function spawnServer(server: Server, port: number, core = 0) {
+  const [program, args] = serverCommand(server);
+  return command(core, args, {
     ...server.env,
     PORT: String(port),
-  }).spawn();
+  }, program).spawn();
+}
+
+async function startServer(server: Server, core = 0): Promise<Started> {
+  const port = freePort();
+  const child = spawnServer(server, port, core);
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
   while (!out.includes("ready")) {
@@ -323,25 +549,102 @@ async function runOnce(server: Server, workload: Workload) {
     out += value;
   }
   reader.releaseLock();
-  // Under taskset the child is taskset's exec: the same pid.
+  return {
+    port,
+    // Under taskset the child is taskset's exec: the same pid.
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}
+
+async function runLoad(
+  workload: Workload,
+  server: Server,
+  nodes: Started[],
+): Promise<Record<string, number>> {
+  const [first] = nodes;
   const load = await command(1, [
     "run",
     "-A",
+    "--lock=deno.dev.lock",
     here("./loadgen.ts"),
     workload.kind,
-    String(port),
-    String(child.pid),
-    JSON.stringify({ ...workload.params, clkTck: CLK_TCK }),
+    String(first.port),
+    String(first.pid),
+    JSON.stringify({
+      ...workload.params,
+      clkTck: CLK_TCK,
+      protocol: server.protocol,
+      nodes: nodes.map(({ port, pid }) => ({ port, pid })),
+    }),
   ]).output();
-  child.kill("SIGKILL");
-  await child.status;
-  await child.stdout.cancel().catch(() => {});
   if (!load.success) {
     throw new Error(`loadgen failed for ${workload.name} on ${server.name}`);
   }
   return JSON.parse(
     new TextDecoder().decode(load.stdout).trim().split("\n").at(-1)!,
   ) as Record<string, number>;
+}
+
+/**
+ * Cold start: from spawning the process to its first answered `/healthz`
+ * and its first WebSocket 101, and its RSS at that moment.
+ */
+async function coldStart(server: Server): Promise<Record<string, number>> {
+  const port = freePort();
+  const t0 = performance.now();
+  const child = spawnServer(server, port);
+  child.stdout.cancel().catch(() => {});
+  const deadline = t0 + 30_000;
+  let healthMs = NaN;
+  try {
+    while (performance.now() < deadline) {
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+        await response.body?.cancel();
+        healthMs = performance.now() - t0;
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    }
+    const path = server.protocol === "socketio"
+      ? "/socket.io/?EIO=4&transport=websocket"
+      : "/";
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error(`${server.name}: no 101`));
+    });
+    const upgradeMs = performance.now() - t0;
+    const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+    const rss = Number(status.match(/^VmRSS:\s+(\d+) kB/m)![1]) / 1024;
+    await new Promise<void>((resolve) => {
+      ws.onclose = () => resolve();
+      ws.close();
+    });
+    return { healthMs, upgradeMs, rssMiB: rss };
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}
+
+async function runOnce(server: Server, workload: Workload) {
+  if (workload.kind === "coldstart") return await coldStart(server);
+  const nodes: Started[] = [];
+  try {
+    for (let i = 0; i < (workload.nodes ?? 1); i++) {
+      nodes.push(await startServer(server));
+    }
+    return await runLoad(workload, server, nodes);
+  } finally {
+    for (const node of nodes) await node.stop();
+  }
 }
 
 function summary(values: number[]): Summary {
@@ -366,7 +669,7 @@ async function compare(
     const results = new Map<string, Record<string, number>[]>(
       servers.map((s) => [s.name, []]),
     );
-    for (let rep = 0; rep < REPS; rep++) {
+    for (let rep = 0; rep < (workload.reps ?? REPS); rep++) {
       for (const server of servers) {
         const result = await runOnce(server, workload);
         results.get(server.name)!.push(result);
@@ -406,6 +709,7 @@ async function compare(
     baseline: spec.baseline,
     servers: spec.servers.map((s) => s.name),
     rows,
+    notes: spec.notes,
   };
 }
 
@@ -419,7 +723,7 @@ if (chosen.length === 0) {
 }
 const comparisons: Comparison[] = [];
 for (const suite of chosen) {
-  const redis = suite.name === "history" ? await startRedis() : undefined;
+  const redis = suite.name === "core" ? undefined : await startRedis();
   try {
     const services: Services = redis
       ? { redis: { url: redis.url, pid: redis.pid } }
@@ -435,8 +739,25 @@ for (const suite of chosen) {
 const cpu =
   Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m)
     ?.[1] ?? "unknown CPU";
+function commit(): string {
+  const git = (...args: string[]) =>
+    new TextDecoder().decode(
+      new Deno.Command("git", { args, stdout: "piped", stderr: "null" })
+        .outputSync().stdout,
+    ).trim();
+  try {
+    const head = git("rev-parse", "--short", "HEAD");
+    return git("status", "--porcelain", "--untracked-files=no")
+      ? `${head}+dirty`
+      : head;
+  } catch {
+    return "unknown";
+  }
+}
+
 const report: BenchReport = {
   date: new Date().toISOString(),
+  commit: commit(),
   deno: Deno.version.deno,
   machine: { cpu, cores: navigator.hardwareConcurrency, pinned: PINNED },
   mode: quick ? "quick" : "full",
@@ -451,6 +772,20 @@ await Deno.writeTextFile(
 );
 await Deno.writeTextFile(`${flags.out}/${name}.md`, toMarkdown(report));
 await Deno.writeTextFile(`${flags.out}/${name}.svg`, toSvg(report));
+if (!quick) {
+  // Every full run is kept, named by its date, suites and commit, so that a
+  // regression shows in bench/results/runs/.
+  const runs = `${flags.out}/runs`;
+  await Deno.mkdir(runs, { recursive: true });
+  const stamp = `${report.date.slice(0, 16).replace(":", "")}-${
+    chosen.map((s) => s.name).join("+")
+  }-${report.commit}`;
+  await Deno.writeTextFile(
+    `${runs}/${stamp}.json`,
+    JSON.stringify(report, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(`${runs}/${stamp}.md`, toMarkdown(report));
+}
 console.log(toMarkdown(report));
 
 // Sanity, never a timing threshold: every number measured is a positive

@@ -85,12 +85,14 @@ export class TokenBucket {
   /**
    * @param rate Tokens added per second.
    * @param capacity The most tokens held (and the start value).
-   * @param now A clock in milliseconds.
+   * @param now A clock in milliseconds (default `Date.now`: a V8 builtin,
+   *   cheaper per message than `performance.now`, which is a runtime call;
+   *   a clock that goes back restarts the refill instead of stalling it).
    */
   constructor(
     rate: number,
     capacity: number,
-    now: () => number = performance.now.bind(performance),
+    now: () => number = Date.now,
   ) {
     this.#rate = rate;
     this.#capacity = capacity;
@@ -135,6 +137,9 @@ export class TokenBucket {
         this.#capacity,
         this.#tokens + (elapsed * this.#rate) / 1000,
       );
+      this.#last = now;
+    } else if (elapsed < 0) {
+      // The wall clock went back: start again from now, never stall.
       this.#last = now;
     }
   }

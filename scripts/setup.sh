@@ -25,3 +25,9 @@ fi
 ./bin/deno --version >/dev/null
 ./bin/deno cache --frozen main.ts >/dev/null
 ./bin/deno cache --lock=deno.dev.lock --frozen main.ts tests/*.ts bench/*.ts scripts/*.ts >/dev/null
+
+# The bench's peers (Node + ws, Socket.IO and its Redis adapter, Bun), pinned
+# in bench/peers/package-lock.json; only `deno task bench` uses them.
+if command -v npm >/dev/null 2>&1 && [ ! -d bench/peers/node_modules ]; then
+  (cd bench/peers && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -244,7 +244,10 @@ export class RedisBackplane implements Backplane {
   /** Connects both clients; resolves once connected, or at once if Redis is down (it keeps retrying). */
   async start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void> {
     this.#events = events;
-    const { Redis } = await import("./_ioredis.ts");
+    const [{ Redis }] = await Promise.all([
+      import("./_ioredis.ts"),
+      this.#frames.ready(),
+    ]);
     const { url, maxRetryDelay, logger } = this.#options;
     const common: RedisOptions = {
       lazyConnect: true,
