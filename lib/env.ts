@@ -37,7 +37,12 @@ import {
 } from "./server_options.ts";
 
 /** The backplane engines `BACKPLANE` names. */
-export const BACKPLANES = ["local", "broadcast-channel", "redis"] as const;
+export const BACKPLANES = [
+  "local",
+  "broadcast-channel",
+  "redis",
+  "redis-cluster",
+] as const;
 
 /** One of {@linkcode BACKPLANES}. */
 export type BackplaneKind = typeof BACKPLANES[number];
@@ -224,10 +229,43 @@ function backplane(
       "must be a redis:// or rediss:// URL such as rediss://user:password@host:6380",
     );
   }
+  const clusterUrls = text(get, "REDIS_CLUSTER_URLS")?.split(",")
+    .map((each) => each.trim()).filter(Boolean);
+  for (const each of clusterUrls ?? []) {
+    if (!isRedisUrl(each)) {
+      throw new ConfigError(
+        "REDIS_CLUSTER_URLS",
+        `must be redis:// URLs separated by commas, got "${each}"`,
+      );
+    }
+  }
+  if (url && clusterUrls) {
+    throw new ConfigError(
+      "REDIS_CLUSTER_URLS",
+      "cannot be set with REDIS_URL: one Redis or one cluster",
+    );
+  }
   const kind = oneOf(get, "BACKPLANE", BACKPLANES) ??
-    (url ? "redis" : "local");
+    (url ? "redis" : clusterUrls ? "redis-cluster" : "local");
   const presenceTtl = integer(get, "PRESENCE_TTL", 100);
   switch (kind) {
+    case "redis-cluster":
+      if (!clusterUrls?.length) {
+        throw new ConfigError(
+          "REDIS_CLUSTER_URLS",
+          "is required when BACKPLANE is redis-cluster",
+        );
+      }
+      return [
+        kind,
+        new RedisBackplane({
+          clusterUrls,
+          prefix: text(get, "REDIS_PREFIX"),
+          presenceTtl,
+          secret: text(get, "BACKPLANE_SECRET"),
+          logger,
+        }),
+      ];
     case "redis":
       if (url === undefined) {
         throw new ConfigError(

@@ -1,6 +1,8 @@
 /**
  * The Redis engine, for several processes or machines (Deno Deploy
- * included): Redis pub/sub carries publishes and presence changes, a hash
+ * included), on one Redis or a Redis Cluster (`clusterUrls`): pub/sub
+ * carries publishes and presence changes (sharded pub/sub on a cluster:
+ * SPUBLISH to, and SSUBSCRIBE on, the shard that owns the topic), a hash
  * per topic carries member counts and presence entries, a sorted set of
  * heartbeats tells which nodes are alive. Everything read back is checked
  * (`redis_frames.ts`) before any client sees it. Uses `ioredis`, loaded only
@@ -17,11 +19,20 @@
  * | `p:{T}:pm`   | hash    | `node:key` → presence entry JSON                  | 6 × TTL, refreshed     |
  * | `p:nodes`    | zset    | node → last heartbeat (Redis clock, ms)           | pruned after 10 × TTL  |
  *
+ * On a cluster every key and channel of topic `T` hashes to `{T}`'s slot,
+ * so every script (append and publish, share presence) runs on one shard
+ * and publishes there with SPUBLISH; each node SSUBSCRIBEs only to the
+ * channels of topics it has members in, on their shards.
+ *
  * @module
  */
 
 import { type Logger, silentLogger } from "../logger.ts";
-import type { Redis as RedisClient, RedisOptions } from "./_ioredis.ts";
+import type {
+  ClusterOptions,
+  Redis as RedisClient,
+  RedisOptions,
+} from "./_ioredis.ts";
 import {
   type Backplane,
   type BackplaneEvents,
@@ -38,6 +49,7 @@ import {
   COUNT,
   HEARTBEAT,
   HISTORY,
+  MAX_NODE_COUNT,
   SET_COUNT,
   SHARE_PRESENCE,
 } from "./redis_scripts.ts";
@@ -75,8 +87,15 @@ export interface RedisBackplaneOptions {
   /**
    * The Redis URL, such as `redis://127.0.0.1:6379` or, with TLS and ACL
    * credentials, `rediss://user:password@redis.example.com:6380/0`.
+   * Exactly one of `url` and `clusterUrls`.
    */
-  url: string;
+  url?: string;
+  /**
+   * A Redis Cluster's seed nodes (`redis://host:port`, any of its masters;
+   * the rest are discovered). Credentials and TLS come from the first URL.
+   * Publishes then use sharded pub/sub (Redis 7+).
+   */
+  clusterUrls?: readonly string[];
   /**
    * Prefix of every key and channel; nodes with the same prefix form one cluster.
    * @default {"duplex"}
@@ -137,6 +156,7 @@ type Scripted = RedisClient & {
     expiry: number,
     channel: string,
     frame: string,
+    command: string,
     ...pairs: string[]
   ): Promise<number>;
   duplexAppend(
@@ -169,22 +189,64 @@ async function quit(client: RedisClient | undefined): Promise<void> {
   }
 }
 
+/** What the engine needs of a subscriber client, one Redis or a cluster. */
+interface Subscriber {
+  readonly status: string;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  ssubscribe(...channels: string[]): Promise<unknown>;
+  sunsubscribe(...channels: string[]): Promise<unknown>;
+  ping(): Promise<unknown>;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  once(event: string, listener: () => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** `host:port` seeds from `redis://` URLs, and the client options of the first. */
+function clusterSeeds(urls: readonly string[]): {
+  seeds: { host: string; port: number }[];
+  redisOptions: ClusterOptions["redisOptions"];
+} {
+  const seeds = urls.map((url) => {
+    const parsed = new URL(url);
+    return { host: parsed.hostname, port: Number(parsed.port || 6379) };
+  });
+  const first = new URL(urls[0]);
+  const redisOptions: NonNullable<ClusterOptions["redisOptions"]> = {};
+  if (first.username) {
+    redisOptions.username = decodeURIComponent(first.username);
+  }
+  if (first.password) {
+    redisOptions.password = decodeURIComponent(first.password);
+  }
+  if (first.protocol === "rediss:") redisOptions.tls = {};
+  return { seeds, redisOptions };
+}
+
 /** Dropped frames are logged at most this often (milliseconds). */
 const DROP_LOG_EVERY = 10_000;
 
 /** Publishes and presence across processes and machines through Redis. */
 export class RedisBackplane implements Backplane {
-  /** `redis`. */
-  readonly kind = "redis";
+  /** `redis`, or `redis-cluster` with `clusterUrls`. */
+  readonly kind: "redis" | "redis-cluster";
   readonly #options:
     & Required<
-      Omit<RedisBackplaneOptions, "heartbeatInterval" | "secret">
+      Omit<
+        RedisBackplaneOptions,
+        "heartbeatInterval" | "secret" | "url" | "clusterUrls"
+      >
     >
-    & { heartbeatInterval: number };
+    & { heartbeatInterval: number; url: string; clusterUrls?: string[] };
+  /** Whether this is a cluster: sharded pub/sub, no cross-slot commands. */
+  readonly #cluster: boolean;
+  /** Every channel subscribed, to subscribe again after a failover. */
+  readonly #channels = new Set<string>();
   readonly #node = crypto.randomUUID();
   readonly #frames: FrameCodec;
   #pub: Scripted | undefined;
-  #sub: RedisClient | undefined;
+  #sub: Subscriber | undefined;
   #events: BackplaneEvents | undefined;
   #local = new Map<string, number>();
   /** Recently read remote member counts, least recently read first (bounded). */
@@ -203,23 +265,39 @@ export class RedisBackplane implements Backplane {
 
   /**
    * Creates the engine; nothing connects before `start`.
-   * @throws {TypeError} when the URL is not a `redis:` or `rediss:` URL.
+   * @throws {TypeError} when the URL (or a cluster URL) is not a `redis:`
+   * or `rediss:` URL, or when not exactly one of `url` and `clusterUrls`
+   * is given.
    */
   constructor(options: RedisBackplaneOptions) {
     const {
       url,
+      clusterUrls,
       prefix = "duplex",
       presenceTtl = 15_000,
       maxRetryDelay = 5_000,
       maxFrameSize = 1_114_112,
     } = options;
-    if (!isRedisUrl(url)) {
+    if ((url === undefined) === (clusterUrls === undefined)) {
       throw new TypeError(
-        `Cannot create Redis backplane: "${url}" is not a redis:// URL`,
+        "Cannot create Redis backplane: give exactly one of url and clusterUrls",
       );
     }
+    for (const each of clusterUrls ?? [url!]) {
+      if (!isRedisUrl(each)) {
+        throw new TypeError(
+          `Cannot create Redis backplane: "${each}" is not a redis:// URL`,
+        );
+      }
+    }
+    if (clusterUrls?.length === 0) {
+      throw new TypeError("Cannot create Redis backplane: no cluster URLs");
+    }
+    this.#cluster = clusterUrls !== undefined;
+    this.kind = this.#cluster ? "redis-cluster" : "redis";
     this.#options = {
-      url,
+      url: url ?? clusterUrls![0],
+      clusterUrls: clusterUrls ? [...clusterUrls] : undefined,
       prefix,
       presenceTtl,
       heartbeatInterval: options.heartbeatInterval ??
@@ -244,22 +322,50 @@ export class RedisBackplane implements Backplane {
   /** Connects both clients; resolves once connected, or at once if Redis is down (it keeps retrying). */
   async start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void> {
     this.#events = events;
-    const [{ Redis }] = await Promise.all([
+    const [{ Cluster, Redis }] = await Promise.all([
       import("./_ioredis.ts"),
       this.#frames.ready(),
     ]);
-    const { url, maxRetryDelay, logger } = this.#options;
+    const { url, clusterUrls, maxRetryDelay, logger } = this.#options;
+    const backoff = (times: number) =>
+      Math.min(100 * 2 ** Math.min(times, 10), maxRetryDelay) *
+      (0.5 + Math.random() / 2);
     const common: RedisOptions = {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
-      retryStrategy: (times) =>
-        Math.min(100 * 2 ** Math.min(times, 10), maxRetryDelay) *
-        (0.5 + Math.random() / 2),
+      retryStrategy: backoff,
     };
-    const pub = new Redis(url, {
-      ...common,
-      enableOfflineQueue: false,
-    }) as Scripted;
+    let pub: Scripted;
+    let sub: Subscriber;
+    if (clusterUrls) {
+      const { seeds, redisOptions } = clusterSeeds(clusterUrls);
+      const cluster: ClusterOptions = {
+        lazyConnect: true,
+        clusterRetryStrategy: backoff,
+        redisOptions: { ...redisOptions, maxRetriesPerRequest: 1 },
+        // A failover moves slots: follow within a second.
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 200,
+        slotsRefreshInterval: 1_000,
+      };
+      pub = new Cluster(seeds, {
+        ...cluster,
+        enableOfflineQueue: false,
+      }) as unknown as Scripted;
+      sub = new Cluster(seeds, {
+        ...cluster,
+        shardedSubscribers: true,
+      }) as unknown as Subscriber;
+    } else {
+      pub = new Redis(url, {
+        ...common,
+        enableOfflineQueue: false,
+      }) as Scripted;
+      sub = new Redis(url, {
+        ...common,
+        autoResubscribe: true,
+      }) as unknown as Subscriber;
+    }
     pub.defineCommand("duplexHeartbeat", { numberOfKeys: 1, lua: HEARTBEAT });
     pub.defineCommand("duplexSetCount", { numberOfKeys: 1, lua: SET_COUNT });
     pub.defineCommand("duplexCount", { numberOfKeys: 2, lua: COUNT });
@@ -270,13 +376,20 @@ export class RedisBackplane implements Backplane {
     // Two or three keys (the idempotency key is optional): given per call.
     pub.defineCommand("duplexAppend", { lua: APPEND });
     pub.defineCommand("duplexHistory", { numberOfKeys: 2, lua: HISTORY });
-    const sub = new Redis(url, { ...common, autoResubscribe: true });
     this.#pub = pub;
     this.#sub = sub;
-    sub.on("message", (channel: string, frame: string) => {
-      this.#receive(channel, frame, sink);
-    });
-    for (const client of [pub, sub]) {
+    sub.on(
+      this.#cluster ? "smessage" : "message",
+      (channel: string, frame: string) => this.#receive(channel, frame, sink),
+    );
+    for (const client of [pub, sub] as Subscriber[]) {
+      // A cluster reports a shard's loss per node, and may stay "ready".
+      if (this.#cluster) {
+        client.on("node error", () => {
+          this.#wasDown = true;
+          this.#missed = true;
+        });
+      }
       client.on("error", (error: Error) => {
         if (!this.#wasDown) {
           logger.warn("redis unavailable", { error: error.message });
@@ -299,7 +412,11 @@ export class RedisBackplane implements Backplane {
       }
       this.#refresh();
     });
-    await Promise.allSettled([pub.connect(), sub.connect()]);
+    await Promise.allSettled(
+      [pub, sub].map((client) =>
+        (client as unknown as { connect(): Promise<void> }).connect()
+      ),
+    );
     const every = (ms: number, run: () => void) => {
       const timer = setInterval(run, ms);
       Deno.unrefTimer(timer);
@@ -309,16 +426,49 @@ export class RedisBackplane implements Backplane {
     // Counts and entries expire after 6 TTLs unless refreshed: crashed
     // nodes' keys go by themselves, live ones are written again well before.
     every(this.#options.presenceTtl * 2, () => this.#refresh());
+    if (this.#cluster) {
+      // A shard's failover leaves the cluster "ready": notice the recovery.
+      every(1_000, () => {
+        if (this.#wasDown && pub.status === "ready") {
+          this.#wasDown = false;
+          logger.info("redis available again");
+          this.#events?.resync();
+          this.#refresh();
+        }
+        this.#caughtUp();
+      });
+    }
+  }
+
+  #listen(channel: string): void {
+    this.#channels.add(channel);
+    const sub = this.#sub;
+    if (!sub) return;
+    (this.#cluster ? sub.ssubscribe(channel) : sub.subscribe(channel))
+      .catch(() => {});
+  }
+
+  #unlisten(channel: string): void {
+    this.#channels.delete(channel);
+    const sub = this.#sub;
+    if (!sub) return;
+    (this.#cluster ? sub.sunsubscribe(channel) : sub.unsubscribe(channel))
+      .catch(() => {});
+  }
+
+  /** `PUBLISH`, or `SPUBLISH` on a cluster. */
+  get #publishCommand(): string {
+    return this.#cluster ? "SPUBLISH" : "PUBLISH";
   }
 
   /** Subscribes to the topic's channel (re-subscribed by itself after an outage). */
   subscribe(topic: string): void {
-    this.#sub?.subscribe(this.#key(topic, "t")).catch(() => {});
+    this.#listen(this.#key(topic, "t"));
   }
 
   /** Unsubscribes from the topic's channel. */
   unsubscribe(topic: string): void {
-    this.#sub?.unsubscribe(this.#key(topic, "t")).catch(() => {});
+    this.#unlisten(this.#key(topic, "t"));
   }
 
   /** Publishes to the topic's channel; `false` during an outage or for a frame over the size cap. */
@@ -328,7 +478,12 @@ export class RedisBackplane implements Backplane {
     const frame = this.#frames.encode(topic, this.#node, text);
     if (frame.length > this.#options.maxFrameSize) return false;
     try {
-      await pub.publish(this.#key(topic, "t"), frame);
+      const channel = this.#key(topic, "t");
+      await (this.#cluster
+        ? (pub as unknown as Subscriber & {
+          spublish(channel: string, frame: string): Promise<number>;
+        }).spublish(channel, frame)
+        : pub.publish(channel, frame));
       return true;
     } catch {
       return false;
@@ -350,7 +505,15 @@ export class RedisBackplane implements Backplane {
 
   /** The sum over live nodes; during an outage, this node's own count. */
   async presence(topic: string, localCount: number): Promise<Presence> {
-    if (this.#pub?.status === "ready") {
+    if (this.#pub?.status === "ready" && this.#cluster) {
+      try {
+        const count = await this.#countOnCluster(topic);
+        this.#remember(topic, Math.max(0, count - localCount));
+        return { count, version: nowMicros() };
+      } catch {
+        // fall through to the local view
+      }
+    } else if (this.#pub?.status === "ready") {
       try {
         const [count, version] = await this.#pub.duplexCount(
           this.#key(topic, "c"),
@@ -409,6 +572,7 @@ export class RedisBackplane implements Backplane {
       newEpoch(),
       this.#key(topic, "t"),
       this.#frames.prefix(topic, this.#node, head),
+      this.#publishCommand,
     );
     return {
       offset: Number(offset),
@@ -499,12 +663,12 @@ export class RedisBackplane implements Backplane {
 
   /** Subscribes to the topic's presence channel. */
   watchPresence(topic: string): void {
-    this.#sub?.subscribe(this.#key(topic, "pr")).catch(() => {});
+    this.#listen(this.#key(topic, "pr"));
   }
 
   /** Unsubscribes from it. */
   unwatchPresence(topic: string): void {
-    this.#sub?.unsubscribe(this.#key(topic, "pr")).catch(() => {});
+    this.#unlisten(this.#key(topic, "pr"));
   }
 
   /**
@@ -518,7 +682,12 @@ export class RedisBackplane implements Backplane {
       return;
     }
     this.#missed = false;
-    sub.ping().then(
+    // On a cluster, subscribing again answers once the shard that owns each
+    // channel (after a failover, the promoted replica) has the subscription.
+    const subscribed = this.#cluster
+      ? Promise.all([...this.#channels].map((c) => sub.ssubscribe(c)))
+      : sub.ping();
+    subscribed.then(
       () => this.#events?.resubscribed?.(),
       () => this.#missed = true,
     );
@@ -542,18 +711,23 @@ export class RedisBackplane implements Backplane {
     const sub = this.#sub;
     this.#pub = this.#sub = undefined;
     if (pub?.status === "ready") {
-      const batch = pub.multi();
+      // One command per key: a cluster refuses a batch across slots.
+      const removals: Promise<unknown>[] = [];
       for (const topic of this.#local.keys()) {
-        batch.hdel(this.#key(topic, "c"), this.#node);
+        removals.push(pub.hdel(this.#key(topic, "c"), this.#node));
       }
       for (const [topic, entries] of this.#entries) {
         const fields = [...entries.keys()].map((key) => `${this.#node}:${key}`);
-        if (fields.length > 0) batch.hdel(this.#key(topic, "pm"), ...fields);
+        if (fields.length > 0) {
+          removals.push(pub.hdel(this.#key(topic, "pm"), ...fields));
+        }
       }
-      batch.zrem(this.#nodesKey(), this.#node);
-      await batch.exec().catch(() => {});
+      removals.push(pub.zrem(this.#nodesKey(), this.#node));
+      await Promise.allSettled(removals);
     }
-    await Promise.allSettled([pub, sub].map(quit));
+    await Promise.allSettled(
+      [pub, sub].map((client) => quit(client as RedisClient | undefined)),
+    );
   }
 
   /** A message from Redis: checked, then handed on, or dropped and counted. */
@@ -619,8 +793,32 @@ export class RedisBackplane implements Backplane {
       this.#options.presenceTtl * 6,
       this.#key(topic, "pr"),
       this.#frames.encode(topic, this.#node, JSON.stringify(delta)),
+      this.#publishCommand,
       ...pairs,
     ).then(() => {});
+  }
+
+  /**
+   * The sum of live nodes' counts on a cluster, where the counts (the
+   * topic's slot) and the heartbeats (their own slot) cannot meet in one
+   * script: the live nodes are read first, then the counts; dead nodes'
+   * counts are deleted as `COUNT` does.
+   */
+  async #countOnCluster(topic: string): Promise<number> {
+    const pub = this.#pub!;
+    const live = await this.#beat();
+    const key = this.#key(topic, "c");
+    const fields = await pub.hgetall(key);
+    let sum = 0;
+    const dead: string[] = [];
+    for (const [node, value] of Object.entries(fields)) {
+      const n = Number(value);
+      if (live.has(node) || node === this.#node) {
+        if (Number.isFinite(n)) sum += Math.max(0, Math.min(n, MAX_NODE_COUNT));
+      } else dead.push(node);
+    }
+    if (dead.length > 0) pub.hdel(key, ...dead).catch(() => {});
+    return sum;
   }
 
   #remember(topic: string, count: number): void {

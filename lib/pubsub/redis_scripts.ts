@@ -60,11 +60,13 @@ return {sum, t[1] * 1000000 + t[2]}`;
  * This node's presence changes to a topic, stored and sent in one step: for
  * each pair, HSET `node:key` to the entry's JSON or HDEL it when the JSON is
  * empty; refresh the hash's expiry; publish the frame on the topic's
- * presence channel.
- * KEYS: members. ARGV: node, expiry (ms), channel, frame, then key, json pairs.
+ * presence channel (`PUBLISH`, or `SPUBLISH` on a Redis Cluster, where the
+ * channel has the members key's slot).
+ * KEYS: members. ARGV: node, expiry (ms), channel, frame, publish command,
+ * then key, json pairs.
  */
 export const SHARE_PRESENCE = `
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local field = ARGV[1] .. ':' .. ARGV[i]
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], field)
   else redis.call('HSET', KEYS[1], field, ARGV[i + 1]) end
@@ -72,7 +74,7 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call(ARGV[5], ARGV[3], ARGV[4])
 return 1`;
 
 /** Milliseconds a stream's epoch and sequence outlive its last publish. */
@@ -86,7 +88,9 @@ export const STREAM_META_TTL = 86_400_000;
  * expires `ttl` after the last publish; the frame goes out with its
  * position. Returns {duplicate, offset, epoch}.
  * KEYS: meta, stream[, key]. ARGV: head, size, ttl, key ttl, new epoch,
- * channel, frame prefix.
+ * channel, frame prefix, publish command (`PUBLISH`, or `SPUBLISH` on a
+ * Redis Cluster: the channel has the topic's slot, so the script stays on
+ * one shard).
  */
 export const APPEND = `
 if KEYS[3] then
@@ -111,7 +115,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if KEYS[3] then
   redis.call('SET', KEYS[3], offset .. ':' .. epoch, 'PX', ARGV[4])
 end
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. '@' .. offset .. ':' .. epoch .. '\\n' .. ARGV[1])
+redis.call(ARGV[8], ARGV[6], ARGV[7] .. '@' .. offset .. ':' .. epoch .. '\\n' .. ARGV[1])
 return {0, offset, epoch}`;
 
 /**
