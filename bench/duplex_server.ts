@@ -8,29 +8,62 @@
  * "ready" once listening.
  */
 
-import { z } from "zod";
 import {
   createServer,
   EventRouter,
   listen,
   silentLogger,
+  type StandardSchemaV1,
+  type StreamPosition,
 } from "@duplex-ws/duplex";
 
 type Pushes = { bench: { p: string } };
 
-const position = z.object({ offset: z.number(), epoch: z.string() });
+/**
+ * The schemas: Zod's, or with `SCHEMAS=plain` two hand-written Standard
+ * Schemas, so that the cold start can tell duplex's own cost from a
+ * validator library's (Zod costs about 20 ms and 10 MiB to load).
+ */
+async function schemas(): Promise<{
+  text: StandardSchemaV1<string>;
+  join: StandardSchemaV1<{ since?: StreamPosition } | undefined>;
+}> {
+  if (Deno.env.get("SCHEMAS") === "plain") {
+    const plain = <T>(ok: (v: unknown) => boolean): StandardSchemaV1<T> => ({
+      "~standard": {
+        version: 1,
+        vendor: "bench",
+        validate: (value) =>
+          ok(value)
+            ? { value: value as T }
+            : { issues: [{ message: "invalid" }] },
+      },
+    });
+    return {
+      text: plain((v) => typeof v === "string"),
+      join: plain((v) => v === undefined || typeof v === "object"),
+    };
+  }
+  const { z } = await import("zod");
+  const position = z.object({ offset: z.number(), epoch: z.string() });
+  return {
+    text: z.string(),
+    join: z.object({ since: position.optional() }).optional(),
+  };
+}
 
+const { text, join } = await schemas();
 const router = new EventRouter<undefined, Pushes>()
-  .on("echo", z.string(), (data) => data)
+  .on("echo", text, (data) => data)
   .on(
     "join",
-    z.object({ since: position.optional() }).optional(),
+    join,
     async (data, ctx) => await ctx.join("bench", { since: data?.since }),
   )
-  .on("fanout", z.string(), (data, ctx) => {
+  .on("fanout", text, (data, ctx) => {
     ctx.publish("bench", "bench", { p: data });
   })
-  .on("publish", z.string(), async (data, ctx) => {
+  .on("publish", text, async (data, ctx) => {
     const result = await ctx.publish("bench", "bench", { p: data });
     if (result.remote === "failed") throw new Error("not stored");
     return result.position?.offset ?? null;

@@ -9,6 +9,9 @@
  *   deno task bench --quick          1 repetition, small sizes (for CI:
  *                                    checks the bench runs and the numbers
  *                                    are sane)
+ *   deno task bench --suite core --workload "throughput 4 KiB" \
+ *     --server "raw Deno echo" --server duplex
+ *                                    one cell (or a few) again, by name
  *
  * Suites: `core` (duplex against the floor, raw JSON and the peers: Node +
  * ws, Socket.IO, Bun; cold start too), `scale` (fan-out across three
@@ -33,6 +36,8 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     reps: { type: "string" },
     suite: { type: "string", multiple: true },
+    workload: { type: "string", multiple: true },
+    server: { type: "string", multiple: true },
     out: {
       type: "string",
       default: new URL("./results/", import.meta.url).pathname,
@@ -430,6 +435,12 @@ const SUITES: Suite[] = [
         servers: [
           ...servers,
           {
+            name: "duplex, no Zod",
+            runtime: "deno" as const,
+            script: DUPLEX,
+            env: { SCHEMAS: "plain" },
+          },
+          {
             name: "example app",
             runtime: "deno" as const,
             script: MAIN,
@@ -444,7 +455,7 @@ const SUITES: Suite[] = [
         ),
         notes: [
           ...notes,
-          "example app is main.ts (the chat: zod, jose, the page), measured for cold start only.",
+          "duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): both measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
         ],
       }];
     },
@@ -662,9 +673,14 @@ async function compare(
   spec: ComparisonSpec,
 ): Promise<Comparison> {
   const rows: MetricRow[] = [];
-  for (const workload of spec.workloads) {
+  const workloads = flags.workload?.length
+    ? spec.workloads.filter((w) => flags.workload!.includes(w.name))
+    : spec.workloads;
+  for (const workload of workloads) {
     const servers = spec.servers.filter((s) =>
-      !workload.only || workload.only.includes(s.name)
+      (!workload.only || workload.only.includes(s.name)) &&
+      (!flags.server?.length || flags.server.includes(s.name) ||
+        s.name === spec.baseline)
     );
     const results = new Map<string, Record<string, number>[]>(
       servers.map((s) => [s.name, []]),
@@ -764,7 +780,10 @@ const report: BenchReport = {
   repetitions: REPS,
   comparisons,
 };
-const name = quick ? "quick" : "latest";
+// A run of some workloads or servers only (`--workload`, `--server`) is
+// `partial`: it never replaces the recorded full run.
+const partial = Boolean(flags.workload?.length || flags.server?.length);
+const name = quick ? "quick" : partial ? "partial" : "latest";
 await Deno.mkdir(flags.out!, { recursive: true });
 await Deno.writeTextFile(
   `${flags.out}/${name}.json`,
@@ -772,7 +791,7 @@ await Deno.writeTextFile(
 );
 await Deno.writeTextFile(`${flags.out}/${name}.md`, toMarkdown(report));
 await Deno.writeTextFile(`${flags.out}/${name}.svg`, toSvg(report));
-if (!quick) {
+if (!quick && !partial) {
   // Every full run is kept, named by its date, suites and commit, so that a
   // regression shows in bench/results/runs/.
   const runs = `${flags.out}/runs`;

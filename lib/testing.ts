@@ -99,6 +99,40 @@ export function startServer<S, P extends PushMap>(
   };
 }
 
+/**
+ * The HTTP status a WebSocket handshake to `url` gets (`http://…`), with
+ * `headers` added (`Authorization`, `Origin`…): 101 when accepted, else the
+ * refusal's (401, 403, 429, 503…). The response is never used as a socket.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
+ * import { handshakeStatus, startServer } from "@duplex-ws/duplex/testing";
+ *
+ * const router = new EventRouter().on("echo", z.unknown(), (d) => d);
+ * const server = startServer(createServer({ router, logger: silentLogger }));
+ * console.assert(await handshakeStatus(`${server.url}/nowhere`) === 404);
+ * await server.close();
+ * ```
+ */
+export async function handshakeStatus(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  const response = await fetch(url, {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+      ...headers,
+    },
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
 /** Closes a client and waits until its socket has closed. */
 async function closeClient(client: DuplexClient<RouterShape>): Promise<void> {
   if (client.state === "closed") return;

@@ -3,9 +3,20 @@
  * tests.
  */
 
-import { delay, eventually } from "@duplex-ws/duplex/testing";
+import assert from "node:assert/strict";
+import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
+import { tokenFor } from "./_auth.ts";
 import { type MainProcess, startMain } from "./_process.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
+
+/** A chat member on `url` as `user` (a signed token), its welcome push read. */
+export async function member(url: string, user: string): Promise<TestSocket> {
+  const socket = await TestSocket.open(`${url}/`, {
+    token: await tokenFor(user),
+  });
+  assert.equal((await socket.next()).event, "welcome");
+  return socket;
+}
 
 /** A node's `/healthz`. */
 export async function health(

@@ -6,19 +6,10 @@
 import assert from "node:assert/strict";
 import { startMain } from "./_process.ts";
 import { NO_REDIS } from "./_redis.ts";
-import { health, withCluster } from "./_cluster.ts";
+import { health, member, withCluster } from "./_cluster.ts";
 import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
-import { tokenFor } from "./_auth.ts";
 
 type Push = { event: string; data: Record<string, unknown> };
-
-async function member(url: string, user: string): Promise<TestSocket> {
-  const socket = await TestSocket.open(`${url}/`, {
-    token: await tokenFor(user),
-  });
-  assert.equal((await socket.next()).event, "welcome");
-  return socket;
-}
 
 /** Collects `count` chat messages, skipping presence pushes. */
 async function messages(

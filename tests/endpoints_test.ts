@@ -13,25 +13,21 @@ import {
   silentLogger,
 } from "@duplex-ws/duplex";
 import { DuplexClient } from "@duplex-ws/duplex/client";
-import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import {
+  handshakeStatus,
+  startServer,
+  TestSocket,
+} from "@duplex-ws/duplex/testing";
 import { createApp } from "../routes/app.ts";
 import type { AdminRouter } from "../routes/admin.ts";
 import type { ExampleRouter } from "../routes/events.ts";
 import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 
-const HANDSHAKE = {
-  upgrade: "websocket",
-  connection: "Upgrade",
-  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-  "sec-websocket-version": "13",
-};
-
 async function status(url: string, token?: string): Promise<number> {
-  const headers: Record<string, string> = { ...HANDSHAKE };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(url, { headers });
-  await response.body?.cancel();
-  return response.status;
+  return await handshakeStatus(
+    url,
+    token ? { authorization: `Bearer ${token}` } : {},
+  );
 }
 
 Deno.test("the example app's /admin socket: refused without an admin's identity, lists the chat's rooms with who is in them", async () => {

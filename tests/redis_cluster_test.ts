@@ -11,19 +11,10 @@ import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_process.ts";
 import { NO_REDIS } from "./_redis.ts";
 import { type RedisCluster, startRedisCluster } from "./_redis_cluster.ts";
-import { health } from "./_cluster.ts";
+import { health, member } from "./_cluster.ts";
 import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
-import { tokenFor } from "./_auth.ts";
 
 type Push = { event: string; data: Record<string, unknown> };
-
-async function member(url: string, user: string): Promise<TestSocket> {
-  const socket = await TestSocket.open(`${url}/`, {
-    token: await tokenFor(user),
-  });
-  assert.equal((await socket.next()).event, "welcome");
-  return socket;
-}
 
 /** The chat messages of `room` a socket gets, until it has `count`. */
 async function messages(
