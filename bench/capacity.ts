@@ -1,6 +1,6 @@
 /**
  * How many sockets one process holds on this machine, measured in steps
- * (`deno task bench:capacity`): raw Deno and duplex take idle connections
+ * (`deno task bench --suite capacity`): raw Deno and duplex take idle connections
  * from a Node + ws client that spreads its source addresses over
  * 127.0.0.1–127.0.0.8 (the client side would otherwise run out of
  * ephemeral ports near 28,000 per destination). Each process runs under
@@ -10,11 +10,20 @@
  * publish fanned out to every socket (all of them members of one topic).
  * Bounded in count and time; loopback only.
  *
- *   deno task bench:capacity            5k, 10k, 15k, then just under the limit
- *   deno task bench:capacity --quick    2k, 5k (CI)
+ *   deno task bench --suite capacity            5k, 10k, 15k, then just
+ *                                               under the limit
+ *   deno task bench --suite capacity --quick    2k, 5k (CI)
  *
- * Writes bench/results/capacity.{json,md} (capacity-quick.* in quick mode).
+ * Also writes bench/results/capacity.{json,md} (capacity-quick.* in quick
+ * mode). `deno run -A bench/capacity.ts` runs it alone.
  */
+
+import {
+  type BenchReport,
+  type Comparison,
+  type MetricRow,
+  toMarkdown,
+} from "./report.ts";
 
 const quick = Deno.args.includes("--quick");
 /** The hard descriptor limit: as high as an unprivileged process may go. */
@@ -98,72 +107,96 @@ async function measure(script: string): Promise<Step[]> {
   }
 }
 
-const results: Record<string, Step[]> = {};
-for (const { name, script } of SERVERS) {
-  results[name] = await measure(script);
-  console.error(name, JSON.stringify(results[name]));
+const METRICS: [key: string, label: string, lowerIsBetter: boolean][] = [
+  ["connections", "connections held", false],
+  ["rssMiB", "RSS MiB", true],
+  ["descriptors", "descriptors", true],
+  ["handshakesPerSecond", "handshakes/s (opening)", false],
+  ["pingP50Ms", "ping p50 ms", true],
+  ["pingP99Ms", "ping p99 ms", true],
+  ["fanoutP50Ms", "fan-out p50 ms", true],
+  ["fanoutP99Ms", "fan-out p99 ms", true],
+  ["fanoutLastMs", "fan-out to the last ms", true],
+];
+
+/**
+ * Runs both servers through every step (one repetition: a step takes tens
+ * of seconds) and writes `results/capacity{,-quick}.{json,md}`.
+ * @returns The steps as a comparison to raw Deno, for `bench/run.ts`.
+ */
+export async function capacityComparison(): Promise<Comparison> {
+  const results: Record<string, Step[]> = {};
+  for (const { name, script } of SERVERS) {
+    results[name] = await measure(script);
+    console.error(`capacity · ${name}: ${JSON.stringify(results[name])}`);
+  }
+  const [raw, duplex] = SERVERS.map((s) => s.name);
+  const rows: MetricRow[] = [];
+  for (const [i, step] of STEPS.entries()) {
+    for (const [key, label, lowerIsBetter] of METRICS) {
+      const of = (name: string) => {
+        const value = results[name][i]?.[key];
+        return value === undefined ? undefined : {
+          median: value,
+          min: value,
+          max: value,
+        };
+      };
+      const values = { [raw]: of(raw), [duplex]: of(duplex) };
+      const base = values[raw]?.median;
+      const mine = values[duplex]?.median;
+      rows.push({
+        workload: `${step.toLocaleString("en")} connections`,
+        metric: label,
+        lowerIsBetter,
+        values,
+        ratios: {
+          [duplex]: base && mine !== undefined ? mine / base : undefined,
+        },
+      });
+    }
+  }
+  const comparison: Comparison = {
+    suite: "capacity",
+    title: "Capacity: idle connections per process, in steps",
+    baseline: raw,
+    servers: [raw, duplex],
+    rows,
+    notes: [
+      `One repetition. Each server runs under the descriptor limit ${NOFILE} (the hard limit here; prlimit cannot raise it); a Node + ws client opens connections 500 at a time from 127.0.0.1–127.0.0.8 and joins each to one topic; at each step, after 1.5 s: RSS and descriptors from /proc, a ping/pong over 1,000 random sockets, and one publish fanned out to every socket (the median of three).`,
+      "duplex keeps a tenth of the descriptor limit back (its socket budget) and answers 503 past it: the last step stops there, by design.",
+    ],
+  };
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    machine: {
+      cpu: "see latest.md",
+      cores: navigator.hardwareConcurrency,
+      pinned: false,
+    },
+    mode: quick ? "quick" : "full",
+    repetitions: 1,
+    comparisons: [comparison],
+  };
+  const dir = here("./results/");
+  const name = quick ? "capacity-quick" : "capacity";
+  await Deno.writeTextFile(
+    `${dir}${name}.json`,
+    JSON.stringify({ ...report, steps: STEPS, results }, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(`${dir}${name}.md`, toMarkdown(report));
+  return comparison;
 }
 
-const fmt = (n: number | undefined) =>
-  n === undefined || !Number.isFinite(n)
-    ? "–"
-    : n >= 100
-    ? n.toFixed(0)
-    : n.toFixed(2);
-const metrics: [string, string][] = [
-  ["connections", "connections held"],
-  ["rssMiB", "RSS MiB"],
-  ["descriptors", "descriptors"],
-  ["handshakesPerSecond", "handshakes/s (opening)"],
-  ["pingP50Ms", "ping p50 ms"],
-  ["pingP99Ms", "ping p99 ms"],
-  ["fanoutP50Ms", "fan-out p50 ms"],
-  ["fanoutP99Ms", "fan-out p99 ms"],
-  ["fanoutLastMs", "fan-out to the last ms"],
-];
-const names = SERVERS.map((s) => s.name);
-const lines = [
-  "# Capacity: idle connections per process, in steps",
-  "",
-  `${
-    new Date().toISOString()
-  } · Deno ${Deno.version.deno} · ${navigator.hardwareConcurrency} cores · descriptor limit ${NOFILE} (prlimit) · client: Node + ws over 8 source addresses · ${
-    quick ? "quick" : "full"
-  } mode`,
-  "",
-  `| Step | Metric | ${names.join(" | ")} | duplex ÷ raw |`,
-  `| --- | --- | ${names.map(() => "---").join(" | ")} | --- |`,
-];
-for (const [i, step] of STEPS.entries()) {
-  for (const [key, label] of metrics) {
-    const values = names.map((n) => results[n][i]?.[key]);
-    const ratio = values[0] && values[1] ? values[1] / values[0] : undefined;
-    lines.push(
-      `| ${step.toLocaleString("en")} | ${label} | ${
-        values.map(fmt).join(" | ")
-      } | ${fmt(ratio)} |`,
-    );
-  }
-}
-const md = lines.join("\n") + "\n";
-const dir = here("./results/");
-const name = quick ? "capacity-quick" : "capacity";
-await Deno.writeTextFile(
-  `${dir}${name}.json`,
-  JSON.stringify(
-    { date: new Date().toISOString(), steps: STEPS, results },
-    null,
-    2,
-  ) +
-    "\n",
-);
-await Deno.writeTextFile(`${dir}${name}.md`, md);
-console.log(md);
-const short = names.filter((n) =>
-  (results[n].at(-1)?.connections ?? 0) < STEPS.at(-1)!
-);
-if (short.length) {
-  console.error(
-    `capacity: ${short.join(", ")} stopped short of ${STEPS.at(-1)}`,
-  );
+if (import.meta.main) {
+  const comparison = await capacityComparison();
+  console.log(toMarkdown({
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    machine: { cpu: "", cores: navigator.hardwareConcurrency, pinned: false },
+    mode: quick ? "quick" : "full",
+    repetitions: 1,
+    comparisons: [comparison],
+  }));
 }

@@ -2,7 +2,7 @@
  * One sharded channel per topic against a fixed set of partitions that
  * topics hash onto (as Centrifugo does), measured on a real Redis Cluster
  * (3 masters) with ioredis's sharded subscribers, the way the cluster engine
- * uses them: `deno task bench:channels`.
+ * uses them: `deno task bench --suite channels` (or this file alone).
  *
  * Three subscribers (three duplex nodes) each hold members in their own
  * third of `topics` topics; publishes go to random topics. Per topic: a node
@@ -11,10 +11,16 @@
  * to (with many topics, all of them) and receives every publish of those
  * partitions, its own topics' or not, and drops the rest.
  *
- * Writes bench/results/cluster-channels.{json,md}.
+ * Also writes bench/results/cluster-channels.{json,md}.
  */
 
 import { Cluster } from "npm:ioredis@5.9.2";
+import {
+  type BenchReport,
+  type Comparison,
+  type MetricRow,
+  toMarkdown,
+} from "./report.ts";
 import { startRedisCluster } from "../tests/_redis_cluster.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -105,7 +111,7 @@ async function measure(
     const t1 = performance.now();
     for (let i = 0; i < PUBLISHES; i += 200) {
       await Promise.all(
-        Array.from({ length: 200 }, (_, k) => {
+        Array.from({ length: 200 }, () => {
           const topic = Math.floor(Math.random() * TOPICS);
           return pub.spublish(channelOf(topics[topic]), `room${topic}`);
         }),
@@ -131,43 +137,86 @@ async function measure(
   }
 }
 
-const results: Result[] = [];
-results.push(await measure("one channel per topic", (t) => `d:{${t}}:t`));
-for (const partitions of PARTITIONS) {
-  results.push(
-    await measure(
-      `${partitions} partitions`,
-      (t) => `d:{p${partitionOf(t, partitions)}}:t`,
+const METRICS: [key: keyof Result, label: string, lowerIsBetter: boolean][] = [
+  ["subscribeMs", "ms to subscribe every node", true],
+  ["redisMemoryMiB", "Redis MiB for the subscriptions", true],
+  ["publishesPerSecond", "publishes/s", false],
+  ["redisCpuMicrosPerPublish", "Redis CPU µs/publish", true],
+  ["receivedPerPublish", "frames received per publish", true],
+];
+
+/**
+ * Measures each design once on a fresh cluster and writes
+ * `results/cluster-channels{,-quick}.{json,md}`.
+ * @returns The designs as a comparison to one channel per topic.
+ */
+export async function channelsComparison(): Promise<Comparison> {
+  const results: Result[] = [];
+  results.push(await measure("one channel per topic", (t) => `d:{${t}}:t`));
+  for (const partitions of PARTITIONS) {
+    results.push(
+      await measure(
+        `${partitions} partitions`,
+        (t) => `d:{p${partitionOf(t, partitions)}}:t`,
+      ),
+    );
+  }
+  const [base] = results;
+  const rows: MetricRow[] = METRICS.map(([key, label, lowerIsBetter]) => ({
+    workload: `${TOPICS.toLocaleString("en")} topics, ${NODES} nodes`,
+    metric: label,
+    lowerIsBetter,
+    values: Object.fromEntries(
+      results.map((r) => {
+        const value = Number(r[key]);
+        return [r.design, { median: value, min: value, max: value }];
+      }),
     ),
+    ratios: Object.fromEntries(
+      results.slice(1).map((r) => [
+        r.design,
+        Number(r[key]) / Number(base[key]),
+      ]),
+    ),
+  }));
+  const comparison: Comparison = {
+    suite: "channels",
+    title: "Redis Cluster: one sharded channel per topic, or partitions",
+    baseline: base.design,
+    servers: results.map((r) => r.design),
+    rows,
+    notes: [
+      `A Redis Cluster of 3 masters; ${NODES} subscribing nodes (ioredis, sharded subscribers), each with members in its own third of ${
+        TOPICS.toLocaleString("en")
+      } topics; ${
+        PUBLISHES.toLocaleString("en")
+      } SPUBLISH to random topics, 200 in flight. One repetition.`,
+      "With partitions a node subscribes to every partition its topics hash to (all of them, with this many topics), so it receives every publish and keeps only its own: frames received per publish above 1 are waste.",
+    ],
+  };
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    machine: {
+      cpu: "see latest.md",
+      cores: navigator.hardwareConcurrency,
+      pinned: false,
+    },
+    mode: quick ? "quick" : "full",
+    repetitions: 1,
+    comparisons: [comparison],
+  };
+  const out = new URL("./results/", import.meta.url).pathname;
+  const name = quick ? "cluster-channels-quick" : "cluster-channels";
+  await Deno.writeTextFile(
+    `${out}${name}.json`,
+    JSON.stringify({ ...report, results }, null, 2) + "\n",
   );
+  await Deno.writeTextFile(`${out}${name}.md`, toMarkdown(report));
+  return comparison;
 }
 
-const fmt = (n: number) => n >= 100 ? n.toFixed(0) : n.toFixed(2);
-const md = [
-  "# Sharded channels: one per topic, or partitions",
-  "",
-  `${
-    new Date().toISOString()
-  } · Redis Cluster of 3 masters (redis-server 7.0.15) · ${TOPICS} topics over ${NODES} subscribing nodes (a third each) · ${PUBLISHES} SPUBLISH to random topics, 200 in flight`,
-  "",
-  "| Design | Channels per node | Subscribe all (ms) | Redis memory for subscriptions (MiB) | Publishes/s | Redis CPU µs/publish | Frames received per publish | Received but not wanted |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- |",
-  ...results.map((r) =>
-    `| ${r.design} | ${r.channelsPerNode} | ${fmt(r.subscribeMs)} | ${
-      fmt(r.redisMemoryMiB)
-    } | ${fmt(r.publishesPerSecond)} | ${fmt(r.redisCpuMicrosPerPublish)} | ${
-      fmt(r.receivedPerPublish)
-    } | ${(100 * r.wastedShare).toFixed(0)} % |`
-  ),
-  "",
-].join("\n");
-const out = new URL("./results/", import.meta.url).pathname;
-await Deno.writeTextFile(
-  `${out}cluster-channels${quick ? "-quick" : ""}.json`,
-  JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + "\n",
-);
-await Deno.writeTextFile(
-  `${out}cluster-channels${quick ? "-quick" : ""}.md`,
-  md,
-);
-console.log(md);
+if (import.meta.main) {
+  const comparison = await channelsComparison();
+  console.log(comparison.rows.map((r) => JSON.stringify(r)).join("\n"));
+}

@@ -15,8 +15,11 @@
  *
  * Suites: `core` (duplex against the floor, raw JSON and the peers: Node +
  * ws, Socket.IO, Bun; cold start too), `scale` (fan-out across three
- * nodes on one Redis against Socket.IO's Redis adapter), `history` (history on against
- * off, on the local and the Redis engine; needs redis-server).
+ * nodes on one Redis against Socket.IO's Redis adapter), `history` (history
+ * on against off, on the local and the Redis engine; needs redis-server),
+ * `capacity` (idle connections in steps to the descriptor limit:
+ * capacity.ts), `channels` (sharded channels per topic against partitions
+ * on a real Redis Cluster: cluster_channels.ts).
  */
 
 import { parseArgs } from "node:util";
@@ -29,6 +32,8 @@ import {
   toSvg,
 } from "./report.ts";
 import { startRedis } from "../tests/_redis.ts";
+import { capacityComparison } from "./capacity.ts";
+import { channelsComparison } from "./cluster_channels.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -86,10 +91,16 @@ interface Server {
   protocol?: "socketio";
 }
 
-/** What a suite needs running while it runs (a Redis), and its comparisons. */
+/**
+ * A suite: comparisons of servers on workloads, run here (with a Redis when
+ * `redis` says so), or a program that measures in its own way and hands
+ * back its comparison (`measure`).
+ */
 interface Suite {
   name: string;
-  comparisons: (services: Services) => ComparisonSpec[];
+  redis?: boolean;
+  comparisons?: (services: Services) => ComparisonSpec[];
+  measure?: () => Promise<Comparison>;
 }
 
 interface ComparisonSpec {
@@ -114,7 +125,6 @@ const PEERS = here("./peers/");
 const BUN = `${PEERS}node_modules/.bin/bun`;
 
 const FLOOR = "raw Deno echo";
-const PEER_NAMES = ["Node + ws", "Socket.IO", "Bun"];
 
 /** Why a runtime cannot run here, or undefined when it can. */
 function unavailable(runtime: Server["runtime"]): string | undefined {
@@ -462,10 +472,14 @@ const SUITES: Suite[] = [
   },
   {
     name: "scale",
+    redis: true,
     comparisons: ({ redis }) => [scaleComparison(redis!)],
   },
+  { name: "capacity", measure: capacityComparison },
+  { name: "channels", measure: channelsComparison },
   {
     name: "history",
+    redis: true,
     comparisons: ({ redis }) => [
       historyComparison("local", {}),
       historyComparison("Redis", { REDIS_URL: redis!.url }, redis!.pid),
@@ -739,12 +753,16 @@ if (chosen.length === 0) {
 }
 const comparisons: Comparison[] = [];
 for (const suite of chosen) {
-  const redis = suite.name === "core" ? undefined : await startRedis();
+  if (suite.measure) {
+    comparisons.push(await suite.measure());
+    continue;
+  }
+  const redis = suite.redis ? await startRedis() : undefined;
   try {
     const services: Services = redis
       ? { redis: { url: redis.url, pid: redis.pid } }
       : {};
-    for (const spec of suite.comparisons(services)) {
+    for (const spec of suite.comparisons!(services)) {
       comparisons.push(await compare(suite.name, spec));
     }
   } finally {
