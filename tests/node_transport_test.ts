@@ -2,14 +2,16 @@
  * The opt-in transport (`TRANSPORT=node`: `node:http` and npm's `ws`) passes
  * the same core conformance checks as `Deno.serve`, and bounds what Deno
  * cannot: a fragmented message is cut at `maxMessageSize` while it arrives,
- * and a silent TCP connection is dropped after `HEADER_TIMEOUT`.
+ * and a silent TCP connection is dropped after `HEADER_TIMEOUT`. Several
+ * endpoints on one port route the same way on it.
  */
 
 import assert from "node:assert/strict";
 import { CORE_ENV, coreConformance } from "./_core.ts";
 import { startMain } from "./_process.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
-import { within } from "@duplex-ws/duplex/testing";
+import { handshakeStatus, TestSocket, within } from "@duplex-ws/duplex/testing";
+import { TEST_SECRET, tokenFor } from "./_auth.ts";
 
 Deno.test("TRANSPORT=node passes the core conformance checks", async (t) => {
   const node = await startMain("listen", { ...CORE_ENV, TRANSPORT: "node" });
@@ -18,6 +20,31 @@ Deno.test("TRANSPORT=node passes the core conformance checks", async (t) => {
   } finally {
     const status = await node.stop("SIGTERM");
     assert.equal(status.code, 0);
+  }
+});
+
+Deno.test("TRANSPORT=node routes each upgrade to its endpoint: /admin with its own identity check", async () => {
+  const node = await startMain("listen", {
+    TRANSPORT: "node",
+    ADMIN_USERS: "root",
+    AUTH_SECRET: TEST_SECRET,
+    LOG_LEVEL: "error",
+  });
+  try {
+    const admin = `${node.url}/admin`;
+    assert.equal(await handshakeStatus(admin), 401);
+    const ada = { authorization: `Bearer ${await tokenFor("ada")}` };
+    assert.equal(await handshakeStatus(admin, ada), 403);
+    const root = await TestSocket.open(`${node.wsUrl}/admin`, {
+      token: await tokenFor("root"),
+    });
+    assert.deepEqual(await root.request("admin.rooms"), {
+      id: 1,
+      data: { rooms: [] },
+    });
+    await root.close();
+  } finally {
+    assert.equal((await node.stop("SIGTERM")).code, 0);
   }
 });
 
