@@ -53,6 +53,9 @@ export interface AsyncApiOptions {
   libraryPushes?: boolean;
 }
 
+/** An AsyncAPI document, as JSON. */
+export type AsyncApiDocument = Record<string, unknown> & { asyncapi: string };
+
 /** The AsyncAPI version the documents follow. */
 export const ASYNCAPI_VERSION = "3.0.0";
 
@@ -241,7 +244,7 @@ const ref = (id: string) => ({
 export function asyncApi<State, Push extends PushMap>(
   router: EventRouter<State, Push, EventDefinitions, RequestDefinitions>,
   options: AsyncApiOptions,
-): Record<string, unknown> & { asyncapi: string } {
+): AsyncApiDocument {
   const parts = routerParts(router);
   const messages: Record<string, JsonSchema> = {};
   const operations: Record<string, JsonSchema> = {};
@@ -317,35 +320,50 @@ export function asyncApi<State, Push extends PushMap>(
 
   const info: JsonSchema = { title: options.title, version: options.version };
   if (options.description) info.description = options.description;
-  const document: Record<string, unknown> & { asyncapi: string } = {
+  const document: AsyncApiDocument = {
     asyncapi: ASYNCAPI_VERSION,
     info,
     defaultContentType: "application/json",
   };
-  const serverNames = Object.keys(options.servers ?? {});
-  if (serverNames.length > 0) {
-    document.servers = Object.fromEntries(
-      Object.entries(options.servers!).map(([name, server]) => [name, {
-        host: server.host,
-        protocol: server.protocol,
-      }]),
-    );
-  }
   document.channels = {
     [CHANNEL]: {
       address: options.path ?? "/",
       description:
         "One WebSocket: JSON text frames as in docs/PROTOCOL.md (events with an optional id, replies, pushes).",
-      ...(serverNames.length > 0
-        ? {
-          servers: serverNames.map((name) => ({ $ref: `#/servers/${name}` })),
-        }
-        : {}),
       messages,
     },
   };
   document.operations = operations;
-  return document;
+  return withServers(document, options.servers);
+}
+
+/** A document with `servers`, and its channel pointing at them; the rest is shared, not copied. */
+function withServers(
+  document: AsyncApiDocument,
+  servers: AsyncApiOptions["servers"],
+): AsyncApiDocument {
+  const names = Object.keys(servers ?? {});
+  if (names.length === 0) return document;
+  const { asyncapi, info, defaultContentType, channels, operations } = document;
+  const channel = (channels as Record<string, object>)[CHANNEL];
+  return {
+    asyncapi,
+    info,
+    defaultContentType,
+    servers: Object.fromEntries(
+      Object.entries(servers!).map(([name, { host, protocol }]) => [name, {
+        host,
+        protocol,
+      }]),
+    ),
+    channels: {
+      [CHANNEL]: {
+        ...channel,
+        servers: names.map((name) => ({ $ref: `#/servers/${name}` })),
+      },
+    },
+    operations,
+  };
 }
 
 /**
@@ -357,6 +375,9 @@ export function asyncApiHandler<State, Push extends PushMap>(
   router: EventRouter<State, Push, EventDefinitions, RequestDefinitions>,
   options: AsyncApiOptions,
 ): (request: Request) => Response {
+  // Made once: a request only adds the server it was asked on, so a client
+  // asking again and again costs a serialisation, never a new document.
+  const document = asyncApi(router, options);
   return (request) => {
     const url = new URL(request.url);
     const servers = options.servers ?? {
@@ -365,7 +386,7 @@ export function asyncApiHandler<State, Push extends PushMap>(
         protocol: url.protocol === "https:" ? "wss" : "ws",
       },
     };
-    return Response.json(asyncApi(router, { ...options, servers }), {
+    return Response.json(withServers(document, servers), {
       headers: { "access-control-allow-origin": "*" },
     });
   };

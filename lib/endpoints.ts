@@ -59,16 +59,22 @@ export function combineServers<State, Push extends PushMap>(
   ...more: AnyServer[]
 ): DuplexServer<State, Push> {
   const all: AnyServer[] = [main, ...more];
-  const byPath = new Map<string, ServerInternals<unknown>>();
+  /** Path → the server for it and its internals. */
+  const byPath = new Map<
+    string,
+    { server: AnyServer; internals: ServerInternals<unknown> }
+  >();
   for (const server of all) {
-    const found = serverInternals<unknown>(server);
-    if (byPath.has(found.config.path)) {
+    const internals = serverInternals<unknown>(server);
+    const { path } = internals.config;
+    if (byPath.has(path)) {
       throw new TypeError(
-        `Cannot combine servers: two have the path "${found.config.path}"`,
+        `Cannot combine servers: two have the path "${path}"`,
       );
     }
-    byPath.set(found.config.path, found);
+    byPath.set(path, { server, internals });
   }
+  const endpoints = [...byPath.values()].map((e) => e.internals);
   const mainInternals = serverInternals<State>(
     main as DuplexServer<State, never>,
   );
@@ -77,7 +83,7 @@ export function combineServers<State, Push extends PushMap>(
   let stopping: Promise<void> | undefined;
 
   const endpointOf = (request: Request) =>
-    byPath.get(new URL(request.url).pathname) ?? mainInternals;
+    byPath.get(new URL(request.url).pathname)?.internals ?? mainInternals;
 
   const combined: DuplexServer<State, Push> = {
     fetch(request, info) {
@@ -88,10 +94,7 @@ export function combineServers<State, Push extends PushMap>(
           combined as DuplexServer<State, never>,
         );
       }
-      const path = new URL(request.url).pathname;
-      const server =
-        all.find((s) => serverInternals<unknown>(s).config.path === path) ??
-          main;
+      const server = byPath.get(new URL(request.url).pathname)?.server ?? main;
       return server.fetch(request, info);
     },
     shutdown(options) {
@@ -128,7 +131,7 @@ export function combineServers<State, Push extends PushMap>(
     },
     metrics() {
       return mergeMetrics(
-        all.map((s) => [serverInternals<unknown>(s).config.path, s.metrics()]),
+        [...byPath].map(([path, { server }]) => [path, server.metrics()]),
       );
     },
   };
@@ -151,15 +154,14 @@ export function combineServers<State, Push extends PushMap>(
     config: {
       path: mainInternals.config.path,
       maxMessageSize: Math.min(
-        ...[...byPath.values()].map((e) => e.config.maxMessageSize),
+        ...endpoints.map((e) => e.config.maxMessageSize),
       ),
       idleTimeout: mainInternals.config.idleTimeout,
       closeTimeout: mainInternals.config.closeTimeout,
     },
     http: (request, info) =>
       mainInternals.http(request, info, combined as DuplexServer<State, never>),
-    lingering: () =>
-      [...byPath.values()].reduce((sum, e) => sum + e.lingering(), 0),
+    lingering: () => endpoints.reduce((sum, e) => sum + e.lingering(), 0),
   });
   return combined;
 }

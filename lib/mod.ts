@@ -109,6 +109,7 @@ export {
 export {
   asyncApi,
   ASYNCAPI_VERSION,
+  type AsyncApiDocument,
   asyncApiHandler,
   type AsyncApiOptions,
   type JsonSchema,
