@@ -18,12 +18,7 @@
  * mode). `deno run -A bench/capacity.ts` runs it alone.
  */
 
-import {
-  type BenchReport,
-  type Comparison,
-  type MetricRow,
-  toMarkdown,
-} from "./report.ts";
+import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
 
 const quick = Deno.args.includes("--quick");
 /** The hard descriptor limit: as high as an unprivileged process may go. */
@@ -167,36 +162,18 @@ export async function capacityComparison(): Promise<Comparison> {
       "duplex keeps a tenth of the descriptor limit back (its socket budget) and answers 503 past it: the last step stops there, by design.",
     ],
   };
-  const report: BenchReport = {
-    date: new Date().toISOString(),
-    deno: Deno.version.deno,
-    machine: {
-      cpu: "see latest.md",
-      cores: navigator.hardwareConcurrency,
-      pinned: false,
-    },
-    mode: quick ? "quick" : "full",
-    repetitions: 1,
-    comparisons: [comparison],
-  };
-  const dir = here("./results/");
-  const name = quick ? "capacity-quick" : "capacity";
-  await Deno.writeTextFile(
-    `${dir}${name}.json`,
-    JSON.stringify({ ...report, steps: STEPS, results }, null, 2) + "\n",
-  );
-  await Deno.writeTextFile(`${dir}${name}.md`, toMarkdown(report));
+  await writeOwnRecord("capacity", comparison, quick, {
+    steps: STEPS,
+    results,
+  });
   return comparison;
 }
 
 if (import.meta.main) {
-  const comparison = await capacityComparison();
-  console.log(toMarkdown({
-    date: new Date().toISOString(),
-    deno: Deno.version.deno,
-    machine: { cpu: "", cores: navigator.hardwareConcurrency, pinned: false },
-    mode: quick ? "quick" : "full",
-    repetitions: 1,
-    comparisons: [comparison],
-  }));
+  await capacityComparison();
+  console.log(
+    await Deno.readTextFile(
+      here(`./results/capacity${quick ? "-quick" : ""}.md`),
+    ),
+  );
 }

@@ -15,12 +15,7 @@
  */
 
 import { Cluster } from "npm:ioredis@5.9.2";
-import {
-  type BenchReport,
-  type Comparison,
-  type MetricRow,
-  toMarkdown,
-} from "./report.ts";
+import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
 import { startRedisCluster } from "../tests/_redis_cluster.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -194,29 +189,12 @@ export async function channelsComparison(): Promise<Comparison> {
       "With partitions a node subscribes to every partition its topics hash to (all of them, with this many topics), so it receives every publish and keeps only its own: frames received per publish above 1 are waste.",
     ],
   };
-  const report: BenchReport = {
-    date: new Date().toISOString(),
-    deno: Deno.version.deno,
-    machine: {
-      cpu: "see latest.md",
-      cores: navigator.hardwareConcurrency,
-      pinned: false,
-    },
-    mode: quick ? "quick" : "full",
-    repetitions: 1,
-    comparisons: [comparison],
-  };
-  const out = new URL("./results/", import.meta.url).pathname;
-  const name = quick ? "cluster-channels-quick" : "cluster-channels";
-  await Deno.writeTextFile(
-    `${out}${name}.json`,
-    JSON.stringify({ ...report, results }, null, 2) + "\n",
-  );
-  await Deno.writeTextFile(`${out}${name}.md`, toMarkdown(report));
+  await writeOwnRecord("cluster-channels", comparison, quick, { results });
   return comparison;
 }
 
 if (import.meta.main) {
-  const comparison = await channelsComparison();
-  console.log(comparison.rows.map((r) => JSON.stringify(r)).join("\n"));
+  await channelsComparison();
+  const file = `./results/cluster-channels${quick ? "-quick" : ""}.md`;
+  console.log(await Deno.readTextFile(new URL(file, import.meta.url)));
 }

@@ -64,6 +64,49 @@ const fmt = (n: number | undefined) =>
     ? n.toFixed(1)
     : n.toFixed(2);
 
+/** This machine's CPU model, from /proc/cpuinfo. */
+export function cpuModel(): string {
+  return Deno.readTextFileSync("/proc/cpuinfo").match(
+    /^model name\s*:\s*(.+)$/m,
+  )?.[1] ?? "unknown CPU";
+}
+
+/**
+ * Writes a suite's own record of one comparison measured once
+ * (`results/<name>{,-quick}.{json,md}`, with `raw` in the JSON) and returns
+ * its Markdown: what `capacity` and `channels` keep besides `latest.*`.
+ */
+export async function writeOwnRecord(
+  name: string,
+  comparison: Comparison,
+  quick: boolean,
+  raw: Record<string, unknown>,
+): Promise<string> {
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    machine: {
+      cpu: cpuModel(),
+      cores: navigator.hardwareConcurrency,
+      pinned: false,
+    },
+    mode: quick ? "quick" : "full",
+    repetitions: 1,
+    comparisons: [comparison],
+  };
+  const file = new URL(
+    `./results/${name}${quick ? "-quick" : ""}`,
+    import.meta.url,
+  ).pathname;
+  const markdown = toMarkdown(report);
+  await Deno.writeTextFile(
+    `${file}.json`,
+    JSON.stringify({ ...report, ...raw }, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(`${file}.md`, markdown);
+  return markdown;
+}
+
 /** Whether a row meets its target. */
 export function meetsTarget(row: MetricRow): boolean | undefined {
   if (!row.target) return undefined;

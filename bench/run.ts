@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import {
   type BenchReport,
   type Comparison,
+  cpuModel,
   type MetricRow,
   type Summary,
   toMarkdown,
@@ -770,9 +771,6 @@ for (const suite of chosen) {
   }
 }
 
-const cpu =
-  Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m)
-    ?.[1] ?? "unknown CPU";
 function commit(): string {
   const git = (...args: string[]) =>
     new TextDecoder().decode(
@@ -793,7 +791,11 @@ const report: BenchReport = {
   date: new Date().toISOString(),
   commit: commit(),
   deno: Deno.version.deno,
-  machine: { cpu, cores: navigator.hardwareConcurrency, pinned: PINNED },
+  machine: {
+    cpu: cpuModel(),
+    cores: navigator.hardwareConcurrency,
+    pinned: PINNED,
+  },
   mode: quick ? "quick" : "full",
   repetitions: REPS,
   comparisons,
