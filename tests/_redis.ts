@@ -69,6 +69,51 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
+/**
+ * Starts redis-server on 127.0.0.1:`port` with its data in `dir`, nothing
+ * persisted, and `extra` arguments (cluster mode, say).
+ */
+export function spawnRedis(
+  port: number,
+  dir: string,
+  extra: string[] = [],
+): Deno.ChildProcess {
+  if (!REDIS_SERVER) throw new Error("redis-server is not installed");
+  return new Deno.Command(REDIS_SERVER, {
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--protected-mode",
+      "no",
+      "--logfile",
+      `${dir}/redis.log`,
+      ...extra,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+/** Resolves once redis-server answers PING on `port` (10 s at most). */
+export async function waitForRedis(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!await ping(port)) {
+    if (Date.now() > deadline) {
+      throw new Error(`redis-server did not start on ${port}`);
+    }
+    await delay(20);
+  }
+}
+
 /** Starts a private redis-server. */
 export async function startRedis(): Promise<RedisServer> {
   if (!REDIS_SERVER) throw new Error("redis-server is not installed");
@@ -76,34 +121,8 @@ export async function startRedis(): Promise<RedisServer> {
   const dir = await Deno.makeTempDir({ prefix: "duplex-redis-" });
   let child: Deno.ChildProcess | undefined;
   const launch = async () => {
-    child = new Deno.Command(REDIS_SERVER, {
-      args: [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        dir,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--protected-mode",
-        "no",
-        "--logfile",
-        `${dir}/redis.log`,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const deadline = Date.now() + 10_000;
-    while (!await ping(port)) {
-      if (Date.now() > deadline) {
-        throw new Error(`redis-server did not start on ${port}`);
-      }
-      await delay(20);
-    }
+    child = spawnRedis(port, dir);
+    await waitForRedis(port);
   };
   const stop = async () => {
     if (!child) return;

@@ -8,7 +8,7 @@
  */
 
 import { delay } from "@duplex-ws/duplex/testing";
-import { REDIS_SERVER } from "./_redis.ts";
+import { REDIS_SERVER, spawnRedis, waitForRedis } from "./_redis.ts";
 
 /** One redis-server of the cluster. */
 export interface ClusterNode {
@@ -94,48 +94,21 @@ export async function startRedisCluster(
       const port = clusterPort(taken);
       const dir = `${root}/${port}`;
       await Deno.mkdir(dir);
-      const child = new Deno.Command(REDIS_SERVER, {
-        args: [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--dir",
-          dir,
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          `${dir}/nodes.conf`,
-          "--cluster-node-timeout",
-          "1000",
-          // Replicas sync at once (the default waits 5 s for more of them).
-          "--repl-diskless-sync-delay",
-          "0",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--protected-mode",
-          "no",
-          "--logfile",
-          `${dir}/redis.log`,
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      const child = spawnRedis(port, dir, [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `${dir}/nodes.conf`,
+        "--cluster-node-timeout",
+        "1000",
+        // Replicas sync at once (the default waits 5 s for more of them).
+        "--repl-diskless-sync-delay",
+        "0",
+      ]);
       children.set(port, child);
       nodes.push({ port, url: `redis://127.0.0.1:${port}`, pid: child.pid });
     }
-    for (const { port } of nodes) {
-      const deadline = Date.now() + 10_000;
-      while (!(await run(["-p", String(port), "ping"])).includes("PONG")) {
-        if (Date.now() > deadline) {
-          throw new Error(`node ${port} did not start`);
-        }
-        await delay(20);
-      }
-    }
+    for (const { port } of nodes) await waitForRedis(port);
     const created = await run([
       "--cluster",
       "create",
