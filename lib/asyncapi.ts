@@ -122,11 +122,9 @@ function int(): JsonSchema {
   return { type: "integer", minimum: 0 };
 }
 
-function object(
-  properties: Record<string, JsonSchema>,
-  required = Object.keys(properties),
-): JsonSchema {
-  return { type: "object", properties, required };
+/** An object schema whose every property is required. */
+function object(properties: Record<string, JsonSchema>): JsonSchema {
+  return { type: "object", properties, required: Object.keys(properties) };
 }
 
 interface JsonSchemaConverter {
