@@ -16,15 +16,16 @@
 import {
   installProcessGuard,
   listen,
-  LISTEN_DEFAULTS,
   shutdownOnSignals,
 } from "@duplex-ws/duplex";
-import { ConfigError, readEnv } from "@duplex-ws/duplex/env";
+import { LISTEN_DEFAULTS } from "@duplex-ws/duplex/options";
+import { ConfigError, readEnv } from "@duplex-ws/env";
+import { loadEngine } from "@duplex-ws/env/engine";
 import { createApp } from "./routes/app.ts";
 import { readAppEnv } from "./routes/config.ts";
 
 /** The configuration and the app, or exit 1 naming what is wrong. */
-function configure() {
+async function configure() {
   try {
     const get = (name: string) => Deno.env.get(name);
     const env = readEnv(get);
@@ -34,7 +35,9 @@ function configure() {
         "AUTH_SECRET is not set: signing with a random key made for this process. Sessions end when it stops and other nodes cannot verify its tokens. Set AUTH_SECRET (32+ random characters) for anything but local development.",
       );
     }
-    return { env, app: createApp({ ...env.server, identity }) };
+    // The engine the environment chose (Redis's client loads only for Redis).
+    const backplane = await loadEngine(env.engine, env.server.logger);
+    return { env, app: createApp({ ...env.server, backplane, identity }) };
   } catch (error) {
     const known = error instanceof ConfigError || error instanceof RangeError ||
       error instanceof TypeError;
@@ -48,7 +51,7 @@ function configure() {
   }
 }
 
-const { env, app } = configure();
+const { env, app } = await configure();
 // Deno ends the process on an uncaught error or rejection: log those that
 // application code leaves behind instead of dropping every connection.
 installProcessGuard(env.server.logger!);
@@ -65,7 +68,7 @@ if (import.meta.main && Deno.args.includes("--listen")) {
   };
   // TRANSPORT=node: node:http and npm:ws, loaded only when asked for.
   const listener = env.transport === "node"
-    ? await (await import("@duplex-ws/duplex/node")).listenNode(app, options)
+    ? await (await import("@duplex-ws/node")).listenNode(app, options)
     : listen(app, options);
   shutdownOnSignals(() => listener.close());
   // A listener that could not be brought back: exit non-zero, so that a

@@ -89,7 +89,7 @@ const app = createServer({
   // The Redis engine only when asked for, as an app that may not use it
   // should load it (the cold start measures what is loaded).
   backplane: redisUrl
-    ? new (await import("@duplex-ws/duplex/redis")).RedisBackplane({
+    ? new (await import("@duplex-ws/redis")).RedisBackplane({
       url: redisUrl,
       logger: silentLogger,
     })

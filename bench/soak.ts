@@ -13,8 +13,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { DuplexClient } from "@duplex-ws/duplex/client";
-import { startProxy } from "@duplex-ws/duplex/testing";
+import { DuplexClient } from "@duplex-ws/client";
+import { startProxy } from "@duplex-ws/testing";
 import type { ExampleRouter } from "../routes/events.ts";
 
 const { values: flags } = parseArgs({

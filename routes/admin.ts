@@ -20,7 +20,7 @@ import {
   type Identity,
   type Logger,
 } from "@duplex-ws/duplex";
-import { jwtAuth } from "@duplex-ws/duplex/jwt";
+import { jwtAuth } from "@duplex-ws/jwt";
 import { AUDIENCE, type AuthConfig, SESSION_COOKIE } from "./auth.ts";
 
 /** Where the admin socket is. */

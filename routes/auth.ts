@@ -19,7 +19,7 @@ import {
   type AuthOptions,
   type Identity,
 } from "@duplex-ws/duplex";
-import { jwtAuth } from "@duplex-ws/duplex/jwt";
+import { jwtAuth } from "@duplex-ws/jwt";
 
 /** What every connection of the example app carries. */
 export interface UserState {

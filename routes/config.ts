@@ -1,12 +1,12 @@
 /**
  * The example app's own environment variables (the library's are read by
- * `@duplex-ws/duplex/env`): `AUTH_SECRET`, `APP_ENV`, `SESSION_TTL`,
+ * `@duplex-ws/env`): `AUTH_SECRET`, `APP_ENV`, `SESSION_TTL`,
  * `TOKEN_TTL`, `PRIVATE_ROOMS`, `ADMIN_USERS`.
  *
  * @module
  */
 
-import { ConfigError, type EnvGetter } from "@duplex-ws/duplex/env";
+import { ConfigError, type EnvGetter } from "@duplex-ws/env";
 import type { AuthConfig } from "./auth.ts";
 import { randomSecret } from "./app.ts";
 

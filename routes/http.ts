@@ -7,7 +7,8 @@
  * @module
  */
 
-import { asyncApiHandler, HttpRouter } from "@duplex-ws/duplex";
+import { HttpRouter } from "@duplex-ws/duplex";
+import { asyncApiHandler } from "@duplex-ws/asyncapi";
 import { events } from "./events.ts";
 import type { AuthConfig } from "./auth.ts";
 import { sessionHandlers } from "./session.ts";

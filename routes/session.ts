@@ -8,8 +8,8 @@
  * @module
  */
 
-import { readCookie } from "@duplex-ws/duplex";
-import { issueToken, jwtAuth } from "@duplex-ws/duplex/jwt";
+import { readCookie } from "@duplex-ws/duplex/auth";
+import { issueToken, jwtAuth } from "@duplex-ws/jwt";
 import {
   AUDIENCE,
   AUTH_DEFAULTS,

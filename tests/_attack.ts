@@ -3,7 +3,7 @@
  * (established sockets, peak memory), and a peer that stops reading.
  */
 
-import type { TestSocket } from "@duplex-ws/duplex/testing";
+import type { TestSocket } from "@duplex-ws/testing";
 import { buildFrame, Opcode, RawPeer } from "./_raw.ts";
 
 /** TCP connections established to `port` on 127.0.0.1, as `ss` counts them. */

@@ -4,8 +4,8 @@
  * `AUTH_SECRET`), and a test user is a token signed with it.
  */
 
-import { issueToken } from "@duplex-ws/duplex/jwt";
-import { bearerProtocols } from "@duplex-ws/duplex";
+import { issueToken } from "@duplex-ws/jwt";
+import { bearerProtocols } from "@duplex-ws/protocol";
 
 /** The suite's HS256 key. */
 export const TEST_SECRET = "duplex test secret: 32 bytes or more, not for prod";

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
+import { delay, eventually, TestSocket } from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 import { type MainProcess, startMain } from "./_process.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";

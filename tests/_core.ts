@@ -16,7 +16,7 @@ import {
   readClose,
   requestHead,
 } from "./_raw.ts";
-import { TestSocket } from "@duplex-ws/duplex/testing";
+import { TestSocket } from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 
 type Reply = Record<string, unknown> & {

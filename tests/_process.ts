@@ -3,7 +3,7 @@
  * --listen` (the tasks) and `deno serve main.ts` (`--parallel`, Deploy).
  */
 
-import { delay, within } from "@duplex-ws/duplex/testing";
+import { delay, within } from "@duplex-ws/testing";
 import { TEST_SECRET } from "./_auth.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

@@ -4,7 +4,7 @@
  * answer. Built on `Deno.connect`.
  */
 
-import { within } from "@duplex-ws/duplex/testing";
+import { within } from "@duplex-ws/testing";
 
 /** The RFC 6455 sample key; any valid 16-byte nonce works. */
 export const SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ==";

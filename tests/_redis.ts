@@ -8,7 +8,7 @@
  */
 
 import { freePort } from "./_process.ts";
-import { delay } from "@duplex-ws/duplex/testing";
+import { delay } from "@duplex-ws/testing";
 
 function findRedis(): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {

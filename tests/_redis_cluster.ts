@@ -7,7 +7,7 @@
  * second.
  */
 
-import { delay } from "@duplex-ws/duplex/testing";
+import { delay } from "@duplex-ws/testing";
 import { REDIS_SERVER, spawnRedis, waitForRedis } from "./_redis.ts";
 
 /** One redis-server of the cluster. */

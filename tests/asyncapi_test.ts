@@ -7,13 +7,8 @@
 import assert from "node:assert/strict";
 import { Parser } from "npm:@asyncapi/parser@3.6.6";
 import { z } from "zod";
-import {
-  asyncApi,
-  defineRequest,
-  EventRouter,
-  silentLogger,
-  toJsonSchema,
-} from "@duplex-ws/duplex";
+import { defineRequest, EventRouter, silentLogger } from "@duplex-ws/duplex";
+import { asyncApi, toJsonSchema } from "@duplex-ws/asyncapi";
 import { createApp } from "../routes/app.ts";
 import { events } from "../routes/events.ts";
 import { TEST_IDENTITY } from "./_auth.ts";

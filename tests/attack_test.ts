@@ -30,7 +30,7 @@ import {
   handshakeStatus,
   TestSocket,
   within,
-} from "@duplex-ws/duplex/testing";
+} from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 
 const LIMIT_256 = ["prlimit", "--nofile=256:256"];

@@ -15,13 +15,8 @@ import {
   type Logger,
   silentLogger,
 } from "@duplex-ws/duplex";
-import { issueToken, jwtAuth } from "@duplex-ws/duplex/jwt";
-import {
-  delay,
-  eventually,
-  startServer,
-  TestSocket,
-} from "@duplex-ws/duplex/testing";
+import { issueToken, jwtAuth } from "@duplex-ws/jwt";
+import { delay, eventually, startServer, TestSocket } from "@duplex-ws/testing";
 import { z } from "zod";
 import { type AppOptions, createApp } from "../routes/app.ts";
 import { readAppEnv } from "../routes/config.ts";

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { startMain } from "./_process.ts";
 import { NO_REDIS, redisCli, startRedis } from "./_redis.ts";
-import { RedisBackplane } from "@duplex-ws/duplex/redis";
-import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
+import { RedisBackplane } from "@duplex-ws/redis";
+import { delay, eventually, TestSocket } from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 
 type Push = { event?: string; id?: number; data?: Record<string, unknown> };

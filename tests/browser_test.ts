@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@24.8.2";
 import { type MainProcess, startMain } from "./_process.ts";
-import { startProxy, type TestProxy } from "@duplex-ws/duplex/testing";
+import { startProxy, type TestProxy } from "@duplex-ws/testing";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** The timeout puppeteer-core 24 waits for a frame swap after a disconnect. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { colorOf } from "../routes/chat.ts";
-import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { startServer, TestSocket } from "@duplex-ws/testing";
 import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 
 type Push = { event: string; data: Record<string, unknown> };

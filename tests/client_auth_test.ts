@@ -8,14 +8,9 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
-import { DuplexClient, UnauthorizedError } from "@duplex-ws/duplex/client";
-import { jwtAuth } from "@duplex-ws/duplex/jwt";
-import {
-  delay,
-  eventually,
-  startProxy,
-  startServer,
-} from "@duplex-ws/duplex/testing";
+import { DuplexClient, UnauthorizedError } from "@duplex-ws/client";
+import { jwtAuth } from "@duplex-ws/jwt";
+import { delay, eventually, startProxy, startServer } from "@duplex-ws/testing";
 import { TEST_SECRET, tokenFor } from "./_auth.ts";
 
 type Pushes = { note: string };

@@ -12,14 +12,14 @@ import {
   DuplexClient,
   type RejoinEvent,
   RequestError,
-} from "@duplex-ws/duplex/client";
+} from "@duplex-ws/client";
 import {
   delay,
   eventually,
   startProxy,
   startServer,
   type TestServer,
-} from "@duplex-ws/duplex/testing";
+} from "@duplex-ws/testing";
 import { type AppOptions, createApp } from "../routes/app.ts";
 import type { ExampleRouter } from "../routes/events.ts";
 import { TEST_IDENTITY, tokenFor } from "./_auth.ts";

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { listen, silentLogger } from "@duplex-ws/duplex";
-import { DuplexClient, RequestError } from "@duplex-ws/duplex/client";
+import { DuplexClient, RequestError } from "@duplex-ws/client";
 import { createApp } from "../routes/app.ts";
 import type { ExampleRouter } from "../routes/events.ts";
 import { freePort } from "./_process.ts";
-import { delay, eventually } from "@duplex-ws/duplex/testing";
+import { delay, eventually } from "@duplex-ws/testing";
 import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 
 function serveOn(port: number) {

@@ -6,7 +6,7 @@ import {
   normalizeCloseInfo,
   truncateCloseReason,
   utf8Length,
-} from "../lib/protocol/close_code.ts";
+} from "@duplex-ws/protocol";
 import { createTestApp, type Observed } from "./_app.ts";
 import {
   buildFrame,
@@ -15,12 +15,7 @@ import {
   RawPeer,
   readClose,
 } from "./_raw.ts";
-import {
-  delay,
-  eventually,
-  startServer,
-  TestSocket,
-} from "@duplex-ws/duplex/testing";
+import { delay, eventually, startServer, TestSocket } from "@duplex-ws/testing";
 
 function closesOnce(observed: Observed) {
   const ids = observed.closes.map((c) => c.id);

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { DuplexClient, type RejoinEvent } from "@duplex-ws/duplex/client";
-import { eventually, startProxy } from "@duplex-ws/duplex/testing";
+import { DuplexClient, type RejoinEvent } from "@duplex-ws/client";
+import { eventually, startProxy } from "@duplex-ws/testing";
 import type { ExampleRouter } from "../routes/events.ts";
 import { withCluster } from "./_cluster.ts";
 import { tokenFor } from "./_auth.ts";

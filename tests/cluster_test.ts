@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { startMain } from "./_process.ts";
 import { NO_REDIS } from "./_redis.ts";
 import { health, member, withCluster } from "./_cluster.ts";
-import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
+import { delay, eventually, TestSocket } from "@duplex-ws/testing";
 
 type Push = { event: string; data: Record<string, unknown> };
 

@@ -12,12 +12,8 @@ import {
   EventRouter,
   silentLogger,
 } from "@duplex-ws/duplex";
-import { DuplexClient } from "@duplex-ws/duplex/client";
-import {
-  handshakeStatus,
-  startServer,
-  TestSocket,
-} from "@duplex-ws/duplex/testing";
+import { DuplexClient } from "@duplex-ws/client";
+import { handshakeStatus, startServer, TestSocket } from "@duplex-ws/testing";
 import { createApp } from "../routes/app.ts";
 import type { AdminRouter } from "../routes/admin.ts";
 import type { ExampleRouter } from "../routes/events.ts";

@@ -1,12 +1,14 @@
 /**
- * What `./env` returns fits `createServer` and `listen` as it is: spread in,
- * no casts, and the server runs with the environment's engine and limits.
+ * What `@duplex-ws/env` returns fits `createServer` and `listen` as it is:
+ * spread in, no casts, and the server runs with the environment's engine
+ * (built by `loadEngine`) and limits.
  */
 
 import assert from "node:assert/strict";
 import { createServer, EventRouter, listen } from "@duplex-ws/duplex";
-import { readEnv } from "@duplex-ws/duplex/env";
-import { handshakeStatus, TestSocket } from "@duplex-ws/duplex/testing";
+import { readEnv } from "@duplex-ws/env";
+import { loadEngine } from "@duplex-ws/env/engine";
+import { handshakeStatus, TestSocket } from "@duplex-ws/testing";
 import { z } from "zod";
 
 Deno.test("readEnv's options spread into createServer and listen, engine and limits included", async () => {
@@ -19,7 +21,8 @@ Deno.test("readEnv's options spread into createServer and listen, engine and lim
   };
   const env = readEnv((name) => vars[name]);
   const router = new EventRouter().on("ping", z.undefined(), () => "pong");
-  const app = createServer({ ...env.server, router });
+  const backplane = await loadEngine(env.engine);
+  const app = createServer({ ...env.server, backplane, router });
   const listener = listen(app, { ...env.listen, onListen() {} });
   const url = `ws://127.0.0.1:${listener.addr.port}/`;
   const socket = await TestSocket.open(url);

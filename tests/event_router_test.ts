@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { EventRouter } from "@duplex-ws/duplex";
-import { Dispatcher } from "../lib/dispatch.ts";
+import { Dispatcher } from "../lib/core/dispatch.ts";
 import { createTestApp } from "./_app.ts";
 import {
   buildFrame,
@@ -10,7 +10,7 @@ import {
   RawPeer,
   readClose,
 } from "./_raw.ts";
-import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { eventually, startServer, TestSocket } from "@duplex-ws/testing";
 
 type Message = Record<string, unknown>;
 
@@ -349,6 +349,8 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
     publish: () => Promise.resolve({ local: 0, remote: "none" as const }),
     presence: () => Promise.resolve({ count: 0, version: 0 }),
     request: () => Promise.reject(new Error("no client")),
+    settleReply: () => {},
+    refresh: () => Promise.reject(new Error("no auth")),
   };
   const env = { logger: { debug() {}, info() {}, warn() {}, error() {} } };
   const dispatcher = new Dispatcher(router, env);

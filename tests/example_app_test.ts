@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
-import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { startServer, TestSocket } from "@duplex-ws/testing";
 import { TEST_IDENTITY } from "./_auth.ts";
 
 Deno.test("example app: HTTP routes", async (t) => {

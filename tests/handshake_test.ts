@@ -5,10 +5,10 @@ import {
   isUpgradeAttempt,
   isValidKey,
   negotiateProtocol,
-} from "../lib/handshake.ts";
+} from "../lib/core/handshake.ts";
 import { createTestApp } from "./_app.ts";
 import { handshakeHeaders, RawPeer, requestHead, SAMPLE_KEY } from "./_raw.ts";
-import { startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { startServer, TestSocket } from "@duplex-ws/testing";
 
 const BASE = "http://127.0.0.1:8000/";
 

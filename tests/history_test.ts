@@ -7,10 +7,10 @@
 
 import assert from "node:assert/strict";
 import { LocalBackplane, silentLogger } from "@duplex-ws/duplex";
-import { delay, startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { delay, startServer, TestSocket } from "@duplex-ws/testing";
 import { createApp } from "../routes/app.ts";
-import { MemoryHistory } from "../lib/pubsub/history.ts";
-import { positionedHead } from "../lib/protocol/stream.ts";
+import { MemoryHistory } from "../lib/core/pubsub/history.ts";
+import { positionedHead } from "@duplex-ws/protocol";
 import { buildFrame, Opcode, RawPeer } from "./_raw.ts";
 import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 

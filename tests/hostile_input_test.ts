@@ -22,7 +22,7 @@ import {
   startServer,
   type TestServer,
   TestSocket,
-} from "@duplex-ws/duplex/testing";
+} from "@duplex-ws/testing";
 
 const text = (value: unknown) => buildFrame(Opcode.TEXT, JSON.stringify(value));
 

@@ -6,9 +6,9 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { WebSocket } from "../lib/_ws.ts";
+import { WebSocket } from "../lib/node/_ws.ts";
 import { createTestApp } from "./_app.ts";
-import { eventually, startServer, within } from "@duplex-ws/duplex/testing";
+import { eventually, startServer, within } from "@duplex-ws/testing";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("./clients/python_client.py", import.meta.url).pathname;

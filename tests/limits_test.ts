@@ -18,7 +18,7 @@ import {
   startServer,
   type TestServer,
   TestSocket,
-} from "@duplex-ws/duplex/testing";
+} from "@duplex-ws/testing";
 
 type Reply = Record<string, unknown> & { error?: { code: string } };
 

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { BIN_DENO, mainArgs, startMain } from "./_process.ts";
-import { TestSocket } from "@duplex-ws/duplex/testing";
+import { TestSocket } from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 
 for (const mode of ["listen", "serve"] as const) {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
-import { closeCodeLabel } from "../lib/metrics.ts";
+import { closeCodeLabel } from "../lib/core/metrics.ts";
 import { createApp } from "../routes/app.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
-import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { eventually, startServer, TestSocket } from "@duplex-ws/testing";
 import { TEST_IDENTITY } from "./_auth.ts";
 
 function sample(text: string, metric: string): number | undefined {

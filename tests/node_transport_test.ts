@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { CORE_ENV, coreConformance } from "./_core.ts";
 import { startMain } from "./_process.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
-import { handshakeStatus, TestSocket, within } from "@duplex-ws/duplex/testing";
+import { handshakeStatus, TestSocket, within } from "@duplex-ws/testing";
 import { TEST_SECRET, tokenFor } from "./_auth.ts";
 
 Deno.test("TRANSPORT=node passes the core conformance checks", async (t) => {

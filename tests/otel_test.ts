@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startMain } from "./_process.ts";
-import { delay, TestSocket } from "@duplex-ws/duplex/testing";
+import { delay, TestSocket } from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 
 Deno.test("OTEL_DENO=true exports a span per handshake and the logs with severities", async () => {

@@ -4,7 +4,7 @@ import { createApp } from "../routes/app.ts";
 import { CHAT_JS } from "../routes/page/chat_bundle.ts";
 import { CLIENT_DTS, CLIENT_JS } from "../routes/page/client_module.ts";
 import { TARGETS } from "../scripts/build.ts";
-import { startServer } from "@duplex-ws/duplex/testing";
+import { startServer } from "@duplex-ws/testing";
 import { TEST_IDENTITY } from "./_auth.ts";
 
 Deno.test("the committed browser modules match their TypeScript sources (run `deno task build`)", async () => {

@@ -6,12 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { LISTEN_DEFAULTS, SERVER_DEFAULTS } from "@duplex-ws/duplex";
+import { SERVER_DEFAULTS } from "@duplex-ws/duplex";
+import { LISTEN_DEFAULTS } from "@duplex-ws/duplex/options";
 
 const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
-const envSource = Deno.readTextFileSync(
-  new URL("../lib/env.ts", import.meta.url),
-);
+const ENV = new URL("../lib/env/", import.meta.url);
+/** Every source file of the env reader, together. */
+const envSource = [...Deno.readDirSync(ENV)]
+  .filter((entry) => entry.name.endsWith(".ts"))
+  .map((entry) => Deno.readTextFileSync(new URL(entry.name, ENV)))
+  .join("\n");
 
 interface Row {
   variable?: string;

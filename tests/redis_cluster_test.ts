@@ -12,7 +12,7 @@ import { type MainProcess, startMain } from "./_process.ts";
 import { NO_REDIS } from "./_redis.ts";
 import { type RedisCluster, startRedisCluster } from "./_redis_cluster.ts";
 import { health, member } from "./_cluster.ts";
-import { delay, eventually, TestSocket } from "@duplex-ws/duplex/testing";
+import { delay, eventually, TestSocket } from "@duplex-ws/testing";
 
 type Push = { event: string; data: Record<string, unknown> };
 

@@ -14,8 +14,8 @@ import {
   EventRouter,
   silentLogger,
 } from "@duplex-ws/duplex";
-import { DuplexClient } from "@duplex-ws/duplex/client";
-import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { DuplexClient } from "@duplex-ws/client";
+import { eventually, startServer, TestSocket } from "@duplex-ws/testing";
 
 const confirm = defineRequest("confirm", {
   data: z.object({ question: z.string() }),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createTestApp } from "./_app.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
-import { eventually, startServer, TestSocket } from "@duplex-ws/duplex/testing";
+import { eventually, startServer, TestSocket } from "@duplex-ws/testing";
 
 Deno.test("shutdown sends 1001 to every client, waits for them, runs onClose once each", async () => {
   const { app, observed } = createTestApp({ drainTimeout: 2000 });

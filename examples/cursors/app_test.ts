@@ -11,7 +11,7 @@ import {
   eventually,
   nextClose,
   startServer,
-} from "@duplex-ws/duplex/testing";
+} from "@duplex-ws/testing";
 import {
   BAD_FRAME,
   createCursorsApp,

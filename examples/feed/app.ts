@@ -23,7 +23,7 @@ import {
   HttpRouter,
   type Logger,
 } from "@duplex-ws/duplex";
-import { jwtAuth } from "@duplex-ws/duplex/jwt";
+import { jwtAuth } from "@duplex-ws/jwt";
 
 /** A feed's notification, as pushed. */
 export const notification = z.object({

@@ -7,15 +7,15 @@
 
 import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
-import { DuplexClient } from "@duplex-ws/duplex/client";
-import { issueToken } from "@duplex-ws/duplex/jwt";
+import { DuplexClient } from "@duplex-ws/client";
+import { issueToken } from "@duplex-ws/jwt";
 import {
   delay,
   eventually,
   handshakeStatus,
   startProxy,
   startServer,
-} from "@duplex-ws/duplex/testing";
+} from "@duplex-ws/testing";
 import { createFeedApp, type FeedRouter } from "./app.ts";
 
 const SECRET = "feed example test secret, 32 bytes or more";

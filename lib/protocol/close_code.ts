@@ -7,6 +7,8 @@
  * @module
  */
 
+import { utf8Length } from "./utf8.ts";
+
 /** Close codes duplex uses, with their RFC 6455 / IANA meaning. */
 export const CloseCode = {
   /** 1000, RFC 6455 §7.4.1: normal closure. */
@@ -49,17 +51,32 @@ export interface LibraryCloseInfo {
  */
 export const LibraryClose = {
   /** 1001: the server is shutting down; reconnect (to another node). */
-  SHUTDOWN: { code: 1001, reason: "server shutting down" },
+  SHUTDOWN: { code: CloseCode.GOING_AWAY, reason: "server shutting down" },
+  /**
+   * 1001: the peer answered no ping for `idleTimeout`. Deno's runtime sends
+   * this code and reason itself; the `node:http` transport sends the same, so
+   * both look alike to a client.
+   */
+  PING_TIMEOUT: {
+    code: CloseCode.GOING_AWAY,
+    reason: "No response from ping frame.",
+  },
   /** 1003: a binary frame arrived and the app has no binary handler. */
-  UNSUPPORTED_DATA: { code: 1003, reason: "binary messages are not supported" },
+  UNSUPPORTED_DATA: {
+    code: CloseCode.UNSUPPORTED_DATA,
+    reason: "binary messages are not supported",
+  },
   /** 1008: the connection went on past its rate limit (`rateLimit.closeAfter` refusals in a row). */
-  RATE_LIMIT: { code: 1008, reason: "rate limit exceeded" },
+  RATE_LIMIT: {
+    code: CloseCode.POLICY_VIOLATION,
+    reason: "rate limit exceeded",
+  },
   /** 1009: a message over `maxMessageSize`. */
-  TOO_BIG: { code: 1009, reason: "message too big" },
+  TOO_BIG: { code: CloseCode.MESSAGE_TOO_BIG, reason: "message too big" },
   /** 1011: the connection itself failed (its open hook threw, routing failed). */
-  INTERNAL: { code: 1011, reason: "internal error" },
+  INTERNAL: { code: CloseCode.INTERNAL_ERROR, reason: "internal error" },
   /** 1013: the peer let more than `maxBufferedAmount` bytes pile up unread. */
-  SLOW_CONSUMER: { code: 1013, reason: "slow consumer" },
+  SLOW_CONSUMER: { code: CloseCode.TRY_AGAIN_LATER, reason: "slow consumer" },
   /**
    * 4001: the identity expired (or re-authentication was asked for) and no
    * fresh token came within `refreshGrace`; reconnect with a fresh token.
@@ -150,25 +167,6 @@ export function isWireCloseCode(code: number): boolean {
   if (!Number.isInteger(code)) return false;
   if (code >= 3000 && code <= 4999) return true;
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014);
-}
-
-/** The UTF-8 length of a string, in bytes. */
-export function utf8Length(text: string): number {
-  // Fast path: ASCII-only strings are the common case.
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
-    else if (unit < 0x800) bytes += 2;
-    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
 }
 
 /**

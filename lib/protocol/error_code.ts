@@ -36,12 +36,21 @@ export const ErrorCode = {
 /** One of the server's {@linkcode ErrorCode} values. */
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
-/** Error codes the client gives a request that got no reply from the server. */
-export const ClientErrorCode = {
+/**
+ * The codes a request gets when no reply came, on either side: the typed
+ * client's requests and the server's `ctx.request` share them (and the
+ * pending table that gives them, `pending.ts`).
+ */
+export const NoReplyCode = {
   /** No reply came within the request's timeout. */
   TIMEOUT: "TIMEOUT",
   /** The request was sent, then the connection dropped before the reply: it may or may not have been handled. */
   CONNECTION_LOST: "CONNECTION_LOST",
+} as const;
+
+/** Error codes the client gives a request that got no reply from the server. */
+export const ClientErrorCode = {
+  ...NoReplyCode,
   /** The client is offline and its outbox is full: the request was not queued. */
   OUTBOX_FULL: "OUTBOX_FULL",
   /** The client was closed (by the app, or for good by the server). */
@@ -51,3 +60,14 @@ export const ClientErrorCode = {
 /** One of the client's {@linkcode ClientErrorCode} values. */
 export type ClientErrorCode =
   typeof ClientErrorCode[keyof typeof ClientErrorCode];
+
+/**
+ * The codes that say "not now" rather than "no": a request refused with one
+ * of them may succeed if sent again later (the typed client retries a
+ * rejoin refused with one, with backoff). Every other code is final.
+ */
+export const TEMPORARY_ERROR_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.BUSY,
+  NoReplyCode.TIMEOUT,
+]);

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { startProxy } from "@duplex-ws/duplex/testing";
+ * import { startProxy } from "@duplex-ws/testing";
  * const echo = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const proxy = startProxy({ port: echo.addr.port });
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });

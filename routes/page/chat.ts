@@ -10,7 +10,7 @@ import {
   type ClientState,
   DuplexClient,
   UnauthorizedError,
-} from "@duplex-ws/duplex/client";
+} from "@duplex-ws/client";
 import type { ExampleRouter } from "../events.ts";
 
 const $ = <T extends HTMLElement>(id: string) =>

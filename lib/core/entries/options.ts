@@ -1,0 +1,40 @@
+/**
+ * The option tables and the types of nested options, for configuration
+ * readers (the `@duplex-ws/env` package reads environment variables with
+ * them) and for apps that name an option's type: the integer options with
+ * their least values, the one integer check, the descriptor budget, origins,
+ * log levels, and the defaults of `listen`.
+ *
+ * @module
+ */
+
+export {
+  assertInteger,
+  type FanoutLimitOptions,
+  INTEGER_OPTIONS,
+  type IntegerOption,
+  type RateLimitOptions,
+} from "../server_options.ts";
+export type { ShutdownOptions } from "../server_types.ts";
+export { descriptorBudget } from "../admission.ts";
+export { normalizeOrigin } from "../origin_policy.ts";
+export {
+  LOG_LEVELS,
+  type LogFields,
+  type LoggerOptions,
+  type LogLevel,
+} from "../logger.ts";
+export {
+  LISTEN_DEFAULTS,
+  ListenerLostError,
+  type ShutdownOnSignalsOptions,
+} from "../listen.ts";
+export type { AnyServer } from "../endpoints.ts";
+export type {
+  HistoryPolicyOptions,
+  PresencePolicy,
+  TopicMatcher,
+} from "../pubsub/topic_policy.ts";
+export type { LocalBackplaneOptions } from "../pubsub/backplane.ts";
+export type { BroadcastChannelBackplaneOptions } from "../pubsub/broadcast_channel_backplane.ts";
+export type { HandleOptions } from "../http_router.ts";

@@ -1,0 +1,118 @@
+/**
+ * A small HTTP route table on the built-in `URLPattern`, for the plain HTTP
+ * side of the port.
+ *
+ * @module
+ */
+
+import type { DuplexServer } from "./server_types.ts";
+
+/** What an HTTP handler gets besides the request. */
+export interface HttpContext {
+  /** Named groups the path pattern matched (`/rooms/:id` → `{ id }`). */
+  params: Record<string, string | undefined>;
+  /** Connection info from `Deno.serve`, when there is some. */
+  info?: Deno.ServeHandlerInfo;
+  /**
+   * The server serving the request: its health, metrics, `publish`… (absent
+   * when the router is called on its own, as in a unit test).
+   */
+  server?: DuplexServer;
+}
+
+/** What {@linkcode HttpRouter.handle} passes on to handlers besides the params. */
+export type HandleOptions = Omit<HttpContext, "params">;
+
+/** Handles one HTTP request. */
+export type HttpHandler = (
+  request: Request,
+  ctx: HttpContext,
+) => Response | Promise<Response>;
+
+interface HttpRoute {
+  method: string;
+  pattern: URLPattern;
+  handler: HttpHandler;
+}
+
+/** Answers JSON with a status: `{"error": code, "message": message}`. */
+export function jsonError(
+  status: number,
+  code: string,
+  message: string,
+): Response {
+  return Response.json({ error: code, message }, { status });
+}
+
+/**
+ * Routes HTTP requests by method and path. An unmatched path answers a JSON
+ * 404; a matched path with another method answers 405 with `Allow`. `HEAD`
+ * is served by the `GET` route.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@duplex-ws/duplex";
+ * const http = new HttpRouter().get("/rooms/:id", (_req, { params }) =>
+ *   Response.json({ room: params.id })
+ * );
+ * const response = await http.handle(new Request("http://localhost/rooms/7"));
+ * console.assert((await response.json()).room === "7");
+ * ```
+ */
+export class HttpRouter {
+  #routes: HttpRoute[] = [];
+
+  /** Adds a route for `GET` (and `HEAD`). */
+  get(path: string, handler: HttpHandler): this {
+    return this.on("GET", path, handler);
+  }
+
+  /** Adds a route for `POST`. */
+  post(path: string, handler: HttpHandler): this {
+    return this.on("POST", path, handler);
+  }
+
+  /**
+   * Adds a route.
+   *
+   * @param method An HTTP method, upper case.
+   * @param path A `URLPattern` pathname, such as `/rooms/:id`.
+   * @throws {TypeError} when the path is not a valid pattern.
+   */
+  on(method: string, path: string, handler: HttpHandler): this {
+    const pattern = new URLPattern({ pathname: path });
+    this.#routes.push({ method: method.toUpperCase(), pattern, handler });
+    return this;
+  }
+
+  /** Answers a request from the first route whose method and path match. */
+  handle(
+    request: Request,
+    options: HandleOptions = {},
+  ): Response | Promise<Response> {
+    const method = request.method === "HEAD" ? "GET" : request.method;
+    const allowed: string[] = [];
+    for (const route of this.#routes) {
+      const match = route.pattern.exec(request.url);
+      if (match === null) continue;
+      if (route.method !== method) {
+        allowed.push(route.method);
+        continue;
+      }
+      return route.handler(request, {
+        ...options,
+        params: match.pathname.groups,
+      });
+    }
+    if (allowed.length > 0) {
+      const response = jsonError(
+        405,
+        "method_not_allowed",
+        "Method not allowed",
+      );
+      response.headers.set("allow", [...new Set(allowed)].join(", "));
+      return response;
+    }
+    return jsonError(404, "not_found", "No route for this path");
+  }
+}

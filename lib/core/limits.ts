@@ -1,0 +1,342 @@
+/**
+ * The protections of one connection, as verdicts: message size, the rate
+ * limit (token buckets for messages and bytes), the in-flight cap, the
+ * slow-consumer cap on what the runtime holds unsent, and what the
+ * connection makes the server do for others: its fan-out (deliveries and
+ * bytes its publishes cause) and its topic changes (each one a presence
+ * change every member hears about). The connection acts on
+ * a verdict; the router answers a refusal. Nothing here sends or logs.
+ *
+ * @module
+ */
+
+import type { ErrorCode } from "@duplex-ws/protocol";
+import { utf8Length } from "@duplex-ws/protocol";
+import type { LibraryCloseKind } from "@duplex-ws/protocol";
+/** Options of the per-connection rate limit (two token buckets). */
+export interface RateLimitOptions {
+  /**
+   * Messages per second, sustained; `0` disables the message bucket.
+   * @default {1000}
+   */
+  messagesPerSecond?: number;
+  /**
+   * Bytes per second, sustained; `0` disables the byte bucket.
+   * @default {4194304}
+   */
+  bytesPerSecond?: number;
+  /**
+   * Seconds of traffic a bucket holds: the burst allowed above the rate.
+   * @default {2}
+   */
+  burstSeconds?: number;
+  /**
+   * Refused messages in a row after which the connection is closed with 1008.
+   * @default {1000}
+   */
+  closeAfter?: number;
+}
+
+/**
+ * Options of the per-connection fan-out budget: what a connection's
+ * publishes make the server send, charged as deliveries (members reached)
+ * and bytes (message size × members reached).
+ */
+export interface FanoutLimitOptions {
+  /**
+   * Deliveries per second, sustained; `0` disables this bucket.
+   * @default {20000}
+   */
+  deliveriesPerSecond?: number;
+  /**
+   * Bytes delivered per second, sustained; `0` disables this bucket.
+   * @default {16777216}
+   */
+  bytesPerSecond?: number;
+  /**
+   * Seconds of fan-out a bucket holds above the rate.
+   * @default {2}
+   */
+  burstSeconds?: number;
+}
+
+/** {@linkcode RateLimitOptions} with every default filled in. */
+export type ResolvedRateLimit = Required<RateLimitOptions>;
+
+/** {@linkcode FanoutLimitOptions} with every default filled in. */
+export type ResolvedFanoutLimit = Required<FanoutLimitOptions>;
+
+/** The limits every connection of one server shares (resolved options). */
+export interface ConnectionLimits {
+  /** The largest message accepted, in bytes. */
+  readonly maxMessageSize: number;
+  /** Bytes the runtime may hold unsent before the peer is closed; 0: no cap. */
+  readonly maxBufferedAmount: number;
+  /** Handlers that may be running at once. */
+  readonly maxInFlight: number;
+  /** The rate limit, or `false`. */
+  readonly rateLimit: ResolvedRateLimit | false;
+  /** The fan-out budget of `ctx.publish`, or `false`. */
+  readonly fanoutLimit: ResolvedFanoutLimit | false;
+  /** Joins and leaves per second; 0: no limit. */
+  readonly topicChangesPerSecond: number;
+  /** Topics one connection may be in: the joins the topic bucket holds. */
+  readonly maxTopicsPerConnection: number;
+}
+
+/**
+ * What to do with a message: `undefined` to route it, a refusal to answer
+ * with an error envelope (the message is dropped), or a close.
+ */
+export type Verdict =
+  | undefined
+  | { readonly refuse: ErrorCode; readonly message: string }
+  | { readonly close: LibraryCloseKind };
+
+/** Bytes sent between two checks of `bufferedAmount` (a sync op each). */
+export const BUFFER_CHECK_EVERY = 16_384;
+
+const RATE_LIMITED: Verdict = {
+  refuse: "RATE_LIMITED",
+  message: "Too many messages: slow down",
+};
+const BUSY: Verdict = {
+  refuse: "BUSY",
+  message: "Too many requests in progress: wait for replies",
+};
+const FANOUT_LIMITED: Verdict = {
+  refuse: "RATE_LIMITED",
+  message: "Publishing faster than this connection's fan-out budget: slow down",
+};
+const TOPIC_CHANGES_LIMITED: Verdict = {
+  refuse: "RATE_LIMITED",
+  message: "Joining and leaving too fast: slow down",
+};
+
+/**
+ * A token bucket: `rate` tokens per second, holding at most `capacity`.
+ *
+ * @example
+ * ```ts
+ * import { TokenBucket } from "./limits.ts";
+ * const bucket = new TokenBucket(10, 2, () => 0);
+ * console.assert(bucket.take(1) && bucket.take(1) && !bucket.take(1));
+ * ```
+ */
+export class TokenBucket {
+  #tokens: number;
+  #last: number;
+  readonly #rate: number;
+  readonly #capacity: number;
+  readonly #now: () => number;
+
+  /**
+   * @param rate Tokens added per second.
+   * @param capacity The most tokens held (and the start value).
+   * @param now A clock in milliseconds (default `Date.now`: a V8 builtin,
+   *   cheaper per message than `performance.now`, which is a runtime call;
+   *   a clock that goes back restarts the refill instead of stalling it).
+   */
+  constructor(
+    rate: number,
+    capacity: number,
+    now: () => number = Date.now,
+  ) {
+    this.#rate = rate;
+    this.#capacity = capacity;
+    this.#tokens = capacity;
+    this.#now = now;
+    this.#last = now();
+  }
+
+  /** The most tokens the bucket holds. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Whether `cost` tokens are there now (refilling first); takes none. */
+  has(cost: number): boolean {
+    this.#refill();
+    return this.#tokens >= cost;
+  }
+
+  /**
+   * Takes `cost` tokens whatever is there, into debt down to minus the
+   * capacity: for a cost known only afterwards. Nothing passes until the
+   * debt is refilled.
+   */
+  charge(cost: number): void {
+    this.#refill();
+    this.#tokens = Math.max(-this.#capacity, this.#tokens - cost);
+  }
+
+  /** Takes `cost` tokens if there are that many; `false` leaves the bucket as it was. */
+  take(cost: number): boolean {
+    if (!this.has(cost)) return false;
+    this.#tokens -= cost;
+    return true;
+  }
+
+  #refill(): void {
+    const now = this.#now();
+    const elapsed = now - this.#last;
+    if (elapsed > 0) {
+      this.#tokens = Math.min(
+        this.#capacity,
+        this.#tokens + (elapsed * this.#rate) / 1000,
+      );
+      this.#last = now;
+    } else if (elapsed < 0) {
+      // The wall clock went back: start again from now, never stall.
+      this.#last = now;
+    }
+  }
+}
+
+function bucket(rate: number, burstSeconds: number): TokenBucket | undefined {
+  return rate > 0
+    ? new TokenBucket(rate, Math.max(1, rate * burstSeconds))
+    : undefined;
+}
+
+/**
+ * The limiter of one connection. Made on its first message or send, so an
+ * idle connection pays for none of it.
+ */
+export class ConnectionLimiter {
+  readonly #limits: ConnectionLimits;
+  readonly #messages: TokenBucket | undefined;
+  readonly #bytes: TokenBucket | undefined;
+  #deliveries: TokenBucket | undefined;
+  #fanoutBytes: TokenBucket | undefined;
+  #topicChanges: TokenBucket | undefined;
+  #refusedInARow = 0;
+  #inFlight = 0;
+  #sentSinceCheck = 0;
+
+  /** Builds the buckets from the server's limits. */
+  constructor(limits: ConnectionLimits) {
+    this.#limits = limits;
+    const { rateLimit } = limits;
+    if (rateLimit) {
+      this.#messages = bucket(
+        rateLimit.messagesPerSecond,
+        rateLimit.burstSeconds,
+      );
+      this.#bytes = bucket(rateLimit.bytesPerSecond, rateLimit.burstSeconds);
+    }
+  }
+
+  /** Judges a text message: size (UTF-8 bytes), then rate, then in-flight. */
+  admitText(text: string): Verdict {
+    if (tooBig(text, this.#limits.maxMessageSize)) return { close: "TOO_BIG" };
+    return this.#admit(text.length);
+  }
+
+  /** Judges a binary message of `bytes` bytes. */
+  admitBinary(bytes: number): Verdict {
+    if (bytes > this.#limits.maxMessageSize) return { close: "TOO_BIG" };
+    return this.#admit(bytes);
+  }
+
+  /** Counts a running handler until `pending` settles (it never rejects). */
+  track(pending: Promise<void>): void {
+    this.#inFlight++;
+    pending.finally(() => this.#inFlight--);
+  }
+
+  /**
+   * Accounts `bytes` just handed to the runtime; every
+   * {@linkcode BUFFER_CHECK_EVERY} bytes reads the socket's
+   * `bufferedAmount` and judges it against the slow-consumer cap.
+   */
+  sent(bytes: number, socket: { readonly bufferedAmount: number }): Verdict {
+    const cap = this.#limits.maxBufferedAmount;
+    if (cap === 0) return undefined;
+    this.#sentSinceCheck += bytes;
+    if (this.#sentSinceCheck < BUFFER_CHECK_EVERY) return undefined;
+    this.#sentSinceCheck = 0;
+    return socket.bufferedAmount > cap ? { close: "SLOW_CONSUMER" } : undefined;
+  }
+
+  /**
+   * Charges a publish reaching `members` members with a message of `bytes`
+   * bytes against the fan-out budget; nothing is charged when refused.
+   */
+  publish(members: number, bytes: number): Verdict {
+    const limit = this.#limits.fanoutLimit;
+    if (!limit || members === 0) return undefined;
+    this.#deliveries ??= bucket(limit.deliveriesPerSecond, limit.burstSeconds);
+    this.#fanoutBytes ??= bucket(limit.bytesPerSecond, limit.burstSeconds);
+    const deliveries = this.#deliveries;
+    const sized = this.#fanoutBytes;
+    // A message bigger than a whole bucket could never pass: charge what fits.
+    const fits = (b: TokenBucket | undefined, cost: number) =>
+      b === undefined || b.has(Math.min(cost, b.capacity));
+    if (!fits(deliveries, members) || !fits(sized, members * bytes)) {
+      return FANOUT_LIMITED;
+    }
+    deliveries?.take(Math.min(members, deliveries.capacity));
+    sized?.take(Math.min(members * bytes, sized.capacity));
+    return undefined;
+  }
+
+  /**
+   * Whether a join may replay history now: refused while the fan-out budget
+   * is spent, since a replay costs what a publish to the member costs.
+   */
+  replay(): Verdict {
+    const limit = this.#limits.fanoutLimit;
+    if (!limit) return undefined;
+    const empty = (b: TokenBucket | undefined) => b !== undefined && !b.has(1);
+    return empty(this.#deliveries) || empty(this.#fanoutBytes)
+      ? FANOUT_LIMITED
+      : undefined;
+  }
+
+  /**
+   * Charges a replay that happened (`count` publishes, `bytes` in all)
+   * against the fan-out budget, into debt if need be: the next replay or
+   * publish waits until the budget has refilled.
+   */
+  replayed(count: number, bytes: number): void {
+    const limit = this.#limits.fanoutLimit;
+    if (!limit || count === 0) return;
+    this.#deliveries ??= bucket(limit.deliveriesPerSecond, limit.burstSeconds);
+    this.#fanoutBytes ??= bucket(limit.bytesPerSecond, limit.burstSeconds);
+    this.#deliveries?.charge(count);
+    this.#fanoutBytes?.charge(bytes);
+  }
+
+  /** Charges one join or leave against the topic-change rate. */
+  topicChange(): Verdict {
+    const rate = this.#limits.topicChangesPerSecond;
+    if (rate === 0) return undefined;
+    this.#topicChanges ??= new TokenBucket(
+      rate,
+      Math.max(rate * 2, this.#limits.maxTopicsPerConnection),
+    );
+    return this.#topicChanges.take(1) ? undefined : TOPIC_CHANGES_LIMITED;
+  }
+
+  #admit(bytes: number): Verdict {
+    const allowed = (this.#messages?.take(1) ?? true) &&
+      (this.#bytes?.take(bytes) ?? true);
+    if (!allowed) {
+      this.#refusedInARow++;
+      const { rateLimit } = this.#limits;
+      return rateLimit && this.#refusedInARow >= rateLimit.closeAfter
+        ? { close: "RATE_LIMIT" }
+        : RATE_LIMITED;
+    }
+    this.#refusedInARow = 0;
+    return this.#inFlight >= this.#limits.maxInFlight ? BUSY : undefined;
+  }
+}
+
+/** Whether a text is over `limit` UTF-8 bytes, counting only when it must. */
+function tooBig(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false;
+  return utf8Length(text) > limit;
+}

@@ -1,0 +1,223 @@
+/**
+ * The backplane: how one node hands publishes and presence to the others.
+ * One interface, three engines: `LocalBackplane` (this file, one process),
+ * `BroadcastChannelBackplane` (isolates of `deno serve --parallel`) and
+ * `RedisBackplane` (processes and machines).
+ *
+ * @module
+ */
+
+import type { StreamPosition } from "@duplex-ws/protocol";
+import {
+  type Appended,
+  type AppendOptions,
+  type HistoryRead,
+  MemoryHistory,
+} from "./history.ts";
+import type { PresenceDelta, PresenceEntry } from "./presence.ts";
+
+/**
+ * What a backplane calls with messages published on other nodes; a publish
+ * to a topic with history comes with its position.
+ */
+export type BackplaneSink = (
+  topic: string,
+  text: string,
+  position?: StreamPosition,
+) => void;
+
+/** What an engine that carries presence with members tells the node besides messages. */
+export interface BackplaneEvents {
+  /** Another node changed its presence entries of a topic this node watches. */
+  presence(topic: string, node: string, delta: PresenceDelta): void;
+  /** A node left or died: its presence entries are gone. */
+  nodeGone(node: string): void;
+  /** The engine reached the other nodes again after an outage: share and reload. */
+  resync(): void;
+  /**
+   * The engine's subscriptions are back after an outage (and confirmed):
+   * publishes made meanwhile never reached this node; history has them.
+   */
+  resubscribed?(): void;
+}
+
+/** A backplane's health, as `/healthz` and the metrics report it. */
+export interface BackplaneHealth {
+  /** `ok`, or `degraded` while the engine cannot reach the other nodes. */
+  state: "ok" | "degraded";
+  /** What is wrong, when degraded. */
+  detail?: string;
+  /** Frames from other nodes dropped as too large, malformed or unsigned (engines that check). */
+  dropped?: number;
+  /** History held in this process (engines that keep it in memory): topics and bytes. */
+  history?: { topics: number; bytes: number };
+}
+
+/** A total member count of a topic across every node. */
+export interface Presence {
+  /** Members on every live node (in a topic with presence: distinct presence keys). */
+  count: number;
+  /**
+   * In a topic with presence: presence key → metadata, up to the topic's
+   * `maxMembers`.
+   */
+  members?: Record<string, unknown>;
+  /**
+   * When it was read, in microseconds on the backplane's clock: of two
+   * presence reports for one topic, the later `version` is the newer.
+   */
+  version: number;
+}
+
+/** Carries publishes and presence between nodes. */
+export interface Backplane {
+  /** The engine: `local`, `broadcast-channel` or `redis`. */
+  readonly kind: string;
+  /**
+   * Starts the engine; messages from other nodes go to `sink`, presence
+   * changes and node deaths to `events` (engines with presence).
+   */
+  start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void>;
+  /** This node has local members in `topic` now (called on the first one). */
+  subscribe(topic: string): void;
+  /** This node has no local members in `topic` any more. */
+  unsubscribe(topic: string): void;
+  /**
+   * Forwards an encoded message to the other nodes' members of `topic`.
+   * @returns `true` when handed to the transport, `false` when it could not
+   * be (an outage): then no remote node will deliver it.
+   */
+  publish(topic: string, text: string): Promise<boolean>;
+  /** Reports this node's member count of `topic` (0 when it has none). */
+  setLocalCount(topic: string, count: number): void;
+  /** The member count of `topic` across every live node. */
+  presence(topic: string, localCount: number): Promise<Presence>;
+  /**
+   * The members `topic` has on other nodes, as last known, without waiting
+   * (for charging a publish to its sender); engines that cannot tell
+   * leave it out.
+   */
+  remoteCount?(topic: string): number;
+  /**
+   * Stores and sends this node's presence changes to a topic; engines that
+   * leave the four presence methods out keep presence with members to each
+   * node.
+   */
+  sharePresence?(topic: string, delta: PresenceDelta): Promise<void>;
+  /** Every other live node's presence entries of a topic, by node. */
+  loadPresence?(
+    topic: string,
+  ): Promise<Map<string, Record<string, PresenceEntry>>>;
+  /** Starts telling `events.presence` about a topic. */
+  watchPresence?(topic: string): void;
+  /** Stops it. */
+  unwatchPresence?(topic: string): void;
+  /**
+   * For topics with history: numbers a publish, stores it and hands it to
+   * every other node in one atomic step (so the order members get is the
+   * order history replays), or returns the position its idempotency key
+   * already got. Rejects when it cannot store it: then it was not published.
+   * Engines without it cannot serve topics with history.
+   */
+  append?(
+    topic: string,
+    head: string,
+    options: AppendOptions,
+  ): Promise<Appended>;
+  /** Reads a topic's history (see {@linkcode HistoryRead}). */
+  readHistory?(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+    ttl: number,
+  ): Promise<HistoryRead>;
+  /** Current health. */
+  health(): BackplaneHealth;
+  /** Stops the engine and frees its connections. */
+  close(): Promise<void>;
+}
+
+/** Microseconds since the epoch, from this process's clock. */
+export function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/** Options of {@linkcode LocalBackplane}. */
+export interface LocalBackplaneOptions {
+  /**
+   * Topics with history kept at most; past it the least recently published
+   * topic's history goes (it starts a new epoch).
+   * @default {10000}
+   */
+  maxHistoryTopics?: number;
+  /**
+   * Bytes of history kept at most, all topics together (UTF-16 code units
+   * of the stored pushes); past it topics go the same way.
+   * @default {67108864}
+   */
+  maxHistoryBytes?: number;
+}
+
+/**
+ * The default engine: one process, no other nodes. Publishing reaches only
+ * local members; presence is the local count; history is kept in memory.
+ */
+export class LocalBackplane implements Backplane {
+  /** `local`. */
+  readonly kind = "local";
+  readonly #history: MemoryHistory;
+
+  /** Makes the engine; history is bounded by `options`. */
+  constructor(options: LocalBackplaneOptions = {}) {
+    this.#history = new MemoryHistory({
+      maxTopics: options.maxHistoryTopics ?? 10_000,
+      maxBytes: options.maxHistoryBytes ?? 67_108_864,
+    });
+  }
+
+  /** Numbers and stores a publish in memory. */
+  append(
+    topic: string,
+    head: string,
+    options: AppendOptions,
+  ): Promise<Appended> {
+    return Promise.resolve(this.#history.append(topic, head, options));
+  }
+
+  /** Reads a topic's history from memory. */
+  readHistory(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+    ttl: number,
+  ): Promise<HistoryRead> {
+    return Promise.resolve(this.#history.read(topic, since, limit, ttl));
+  }
+  /** Nothing to start. */
+  start(_sink: BackplaneSink): Promise<void> {
+    return Promise.resolve();
+  }
+  /** Nothing to do. */
+  subscribe(_topic: string): void {}
+  /** Nothing to do. */
+  unsubscribe(_topic: string): void {}
+  /** There are no other nodes: trivially handed over. */
+  publish(_topic: string, _text: string): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+  /** Nothing to do. */
+  setLocalCount(_topic: string, _count: number): void {}
+  /** The local count. */
+  presence(_topic: string, localCount: number): Promise<Presence> {
+    return Promise.resolve({ count: localCount, version: nowMicros() });
+  }
+  /** Always ok; the history it holds. */
+  health(): BackplaneHealth {
+    const { topics, bytes } = this.#history;
+    return { state: "ok", history: { topics, bytes } };
+  }
+  /** Nothing to close. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,464 @@
+/**
+ * Topic pub/sub for one node: the topic-name rules, the local hub, the
+ * limits, and the backplane that carries publishes and presence to the
+ * other nodes.
+ *
+ * @module
+ */
+
+import { EventError } from "../event_error.ts";
+import type { Logger } from "../logger.ts";
+import { ErrorCode } from "@duplex-ws/protocol";
+import {
+  type Backplane,
+  type BackplaneHealth,
+  LocalBackplane,
+  nowMicros,
+  type Presence,
+} from "./backplane.ts";
+import {
+  encodePush,
+  isValidTopic,
+  MAX_TOPIC_LENGTH,
+} from "@duplex-ws/protocol";
+import {
+  isStreamPosition,
+  positionedHead,
+  type StreamPosition,
+} from "@duplex-ws/protocol";
+import type { HistoryRead } from "./history.ts";
+import { Hub, type Member } from "./hub.ts";
+import { StreamTracker } from "./stream.ts";
+import {
+  checkPresence,
+  type PresenceEngine,
+  PresenceTracker,
+} from "./presence.ts";
+import type { ResolvedTopicPolicy } from "./topic_policy.ts";
+
+/**
+ * Checks a topic name.
+ *
+ * @throws {EventError} `BAD_TOPIC`, which a handler lets through to the client.
+ */
+export function assertTopic(topic: unknown): asserts topic is string {
+  if (!isValidTopic(topic)) {
+    throw new EventError(
+      ErrorCode.BAD_TOPIC,
+      `Topic must be 1-${MAX_TOPIC_LENGTH} characters of A-Z, a-z, 0-9, _, ., : and -`,
+    );
+  }
+}
+
+/** What a publish did. */
+export interface PublishResult {
+  /** Local members the message was (or is being) sent to. */
+  local: number;
+  /**
+   * `sent`: handed to the backplane for the other nodes; `failed`: the
+   * backplane was unreachable (for a topic with history: the publish could
+   * not be stored, and no one got it); `none`: there are no other nodes
+   * (the local engine).
+   */
+  remote: "sent" | "failed" | "none";
+  /** In a topic with history: the publish's position. */
+  position?: StreamPosition;
+  /** In a topic with history: `true` when its key had been published already (nothing was sent again). */
+  duplicate?: boolean;
+}
+
+/** What a publish asks besides the push. */
+export interface PubSubPublishOptions {
+  /** A local member id that must not receive it (the sender); not in a topic with history. */
+  exclude?: string;
+  /** In a topic with history: an idempotency key (1–128 characters). */
+  key?: string;
+  /**
+   * Charged with the members the publish reaches (as best known now) and
+   * its size before it goes out; a throw refuses it (a sender's fan-out
+   * budget).
+   */
+  charge?: (members: number, bytes: number) => void;
+}
+
+/** Options of {@linkcode PubSub} (resolved server options). */
+export interface PubSubOptions {
+  /**
+   * The engine that reaches the other nodes.
+   * @default {new LocalBackplane()}
+   */
+  backplane?: Backplane;
+  /** Topics one connection may be in at once. */
+  maxTopicsPerConnection: number;
+  /** What each topic has besides delivery. */
+  policyOf: (topic: string) => ResolvedTopicPolicy;
+  /** Milliseconds between two presence diffs of one topic. */
+  presenceInterval: number;
+  /** Milliseconds a presence key stays after its last connection left. */
+  presenceGrace: number;
+  /** Publishes replayed at most to one joining member. */
+  maxReplay: number;
+  /** Milliseconds an idempotency key is remembered. */
+  publishKeyTtl: number;
+  /** Where to log backplane failures. */
+  logger: Logger;
+}
+
+/** What a join asks for besides membership. */
+export interface JoinOptions {
+  /**
+   * For a topic with presence: the presence key (one entry per key, however
+   * many connections share it) and the member's metadata (JSON, at most
+   * 1 KiB). Joining again with other metadata updates it.
+   * @default {{ key: the connection's id, meta: null }}
+   */
+  presence?: { key?: string; meta?: unknown };
+  /**
+   * For a topic with history: the last position the member saw. It gets
+   * every publish after it, in order, before any newer one, and
+   * `recovered: true`; or, when that is impossible (another epoch, history
+   * no longer reaches back, more than `maxReplay`), none of them and
+   * `recovered: false`. Joining again with `since` recovers again.
+   */
+  since?: StreamPosition;
+  /** For a topic with history, on a first join: the last this many publishes (at most `maxReplay`). */
+  last?: number;
+}
+
+/** What a join did. */
+export interface JoinResult {
+  /** The topic. */
+  topic: string;
+  /** `false` when the connection was a member already. */
+  joined: boolean;
+  /**
+   * In a topic with history: where the member's live stream starts. Every
+   * publish after it reaches the member live, in order; the replay, if any,
+   * ended here.
+   */
+  position?: StreamPosition;
+  /** With `since`: whether it got every publish it missed (always `false` in a topic without history). */
+  recovered?: boolean;
+  /**
+   * In a topic with history, what was sent from it before the join
+   * resolved: publishes, and their size in UTF-16 code units. A
+   * connection's replays are charged to its fan-out budget.
+   */
+  replayed?: { count: number; bytes: number };
+}
+
+/** Topic membership, publishing, presence and history for one node. */
+export class PubSub {
+  readonly #hub = new Hub();
+  readonly #backplane: Backplane;
+  readonly #options: PubSubOptions;
+  readonly #policyOf: (topic: string) => ResolvedTopicPolicy;
+  readonly #presence: PresenceTracker;
+  readonly #streams: StreamTracker;
+  #started: Promise<void> | undefined;
+
+  /**
+   * Makes the pub/sub of one node; nothing starts before `start`.
+   * @throws {TypeError} when a topic policy asks for history and the engine cannot number publishes.
+   */
+  constructor(options: PubSubOptions) {
+    const { backplane = new LocalBackplane(), logger } = options;
+    this.#backplane = backplane;
+    this.#options = options;
+    this.#policyOf = options.policyOf;
+    this.#presence = new PresenceTracker({
+      engine: presenceEngine(backplane),
+      interval: options.presenceInterval,
+      grace: options.presenceGrace,
+      deliver: (topic, text) => this.#hub.deliver(topic, text),
+      logger,
+    });
+    this.#streams = new StreamTracker({
+      read: (topic, since, limit) => this.#read(topic, since, limit),
+      deliver: (topic, text) => this.#hub.deliver(topic, text),
+      activate: (member, topic) => this.#hub.activate(member, topic),
+      maxReplay: options.maxReplay,
+      gapWait: 250,
+      logger,
+    });
+  }
+
+  /** The engine's kind: `local`, `broadcast-channel` or `redis`. */
+  get backplaneKind(): string {
+    return this.#backplane.kind;
+  }
+
+  /** Whether the engine can serve topics with history. */
+  get numbers(): boolean {
+    return typeof this.#backplane.append === "function";
+  }
+
+  /** Starts the backplane once; messages from other nodes reach local members. */
+  start(): Promise<void> {
+    const presence = this.#presence;
+    this.#started ??= this.#backplane.start((topic, text, position) => {
+      if (!isValidTopic(topic)) return;
+      if (position) {
+        this.#streams.receive(topic, position.offset, position.epoch, text);
+      } else this.#hub.deliver(topic, text);
+    }, {
+      presence: (topic, node, delta) => presence.receive(topic, node, delta),
+      nodeGone: (node) => presence.nodeGone(node),
+      resync: () => presence.resync(),
+      resubscribed: () => void this.#streams.catchUp(),
+    }).catch((error) => {
+      this.#options.logger.error("backplane failed to start", {
+        kind: this.#backplane.kind,
+        error,
+      });
+    });
+    return this.#started;
+  }
+
+  /**
+   * Adds a member to a topic. In a topic with presence, the member's
+   * presence key and metadata are tracked, and it gets the snapshot; in a
+   * topic with history, it is recovered from `since` (or gets the `last`
+   * publishes) before live delivery starts. Membership is immediate; the
+   * promise settles once the recovery is done.
+   * @throws {EventError} `BAD_TOPIC`, `TOO_MANY_TOPICS`, or `INVALID_DATA`
+   * for a bad presence key or metadata, `since` or `last`.
+   */
+  join(
+    member: Member,
+    topic: string,
+    options: JoinOptions = {},
+  ): Promise<JoinResult> {
+    assertTopic(topic);
+    const { presence, history } = this.#policyOf(topic);
+    const key = options.presence?.key ?? member.id;
+    const meta = options.presence?.meta ?? null;
+    if (presence) checkPresence(key, meta);
+    const { since, last } = options;
+    this.#checkRecovery(since, last);
+    const topics = this.#hub.topicsOf(member);
+    const joined = !topics.has(topic);
+    if (joined && topics.size >= this.#options.maxTopicsPerConnection) {
+      throw new EventError(
+        ErrorCode.TOO_MANY_TOPICS,
+        `A connection may be in at most ${this.#options.maxTopicsPerConnection} topics`,
+      );
+    }
+    if (joined) {
+      this.#hub.join(member, topic, history !== undefined);
+      const count = this.#hub.count(topic);
+      if (count === 1) this.#backplane.subscribe(topic);
+      this.#backplane.setLocalCount(topic, count);
+    }
+    if (presence && (joined || options.presence)) {
+      this.#presence.join(member, topic, key, meta, presence.maxMembers);
+    }
+    if (!history) {
+      return Promise.resolve(
+        since === undefined
+          ? { topic, joined }
+          : { topic, joined, recovered: false },
+      );
+    }
+    if (!joined && since === undefined && last === undefined) {
+      return Promise.resolve({ topic, joined });
+    }
+    // A member joining again to recover stops getting live publishes until
+    // it has what it missed.
+    if (!joined) this.#hub.deactivate(member, topic);
+    return this.#streams.recover(member, topic, { since, last }).then(
+      (recovery) => ({ topic, joined, ...recovery }),
+    );
+  }
+
+  /**
+   * Removes a member from a topic.
+   * @returns `false` when it was not a member (or the name is invalid).
+   */
+  leave(member: Member, topic: string): boolean {
+    if (!isValidTopic(topic) || !this.#hub.leave(member, topic)) return false;
+    this.#left(member, topic);
+    return true;
+  }
+
+  /** Removes a member from every topic; returns the topics it left. */
+  leaveAll(member: Member): string[] {
+    const topics = this.#hub.leaveAll(member);
+    for (const topic of topics) this.#left(member, topic);
+    return topics;
+  }
+
+  /** The topics a member is in. */
+  topicsOf(member: Member): ReadonlySet<string> {
+    return this.#hub.topicsOf(member);
+  }
+
+  /**
+   * The members a publish to `topic` reaches now, as best known without
+   * waiting: the local ones, plus what the engine last knew of the others.
+   */
+  memberCount(topic: string): number {
+    return this.#hub.count(topic) + (this.#backplane.remoteCount?.(topic) ?? 0);
+  }
+
+  /**
+   * Pushes an event to every member of a topic on every node, encoded once:
+   * the local members at once, the others through the backplane; the same
+   * text goes to each member. In a topic with history the engine numbers
+   * and stores it first, and members get it in offset order; if it cannot
+   * be stored, no one gets it (`remote: "failed"`).
+   *
+   * Rejects with `EventError` `BAD_TOPIC` (or the charge's refusal), and
+   * with `TypeError` for `exclude` in a topic with history or data there
+   * that is not an object.
+   */
+  publish(
+    topic: string,
+    event: string,
+    data: unknown,
+    options: PubSubPublishOptions = {},
+  ): Promise<PublishResult> {
+    try {
+      assertTopic(topic);
+      const numbered = this.#policyOf(topic).history !== undefined;
+      const text = numbered
+        ? positionedHead(event, topic, data)
+        : encodePush(event, data);
+      options.charge?.(this.memberCount(topic), text.length);
+      if (numbered) return this.#publishNumbered(topic, text, options);
+      const local = this.#hub.deliver(topic, text, options.exclude);
+      if (this.#backplane.kind === "local") {
+        return Promise.resolve({ local, remote: "none" });
+      }
+      return this.#backplane.publish(topic, text).then(
+        (sent): PublishResult => ({ local, remote: sent ? "sent" : "failed" }),
+        (): PublishResult => ({ local, remote: "failed" }),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The member count of a topic on every live node; in a topic with
+   * presence that this node serves, who the members are too.
+   */
+  presence(topic: string): Promise<Presence> {
+    assertTopic(topic);
+    const policy = this.#policyOf(topic).presence;
+    const state = policy && this.#presence.state(topic, policy.maxMembers);
+    if (state) {
+      return Promise.resolve({
+        count: state.count,
+        version: nowMicros(),
+        members: state.members,
+      });
+    }
+    return this.#backplane.presence(topic, this.#hub.count(topic));
+  }
+
+  /** The backplane's health. */
+  health(): BackplaneHealth & { kind: string } {
+    return { kind: this.#backplane.kind, ...this.#backplane.health() };
+  }
+
+  /** Shares what presence has pending, then stops the backplane. */
+  async close(): Promise<void> {
+    this.#presence.close();
+    this.#streams.close();
+    await this.#started;
+    await this.#backplane.close();
+  }
+
+  async #publishNumbered(
+    topic: string,
+    head: string,
+    options: PubSubPublishOptions,
+  ): Promise<PublishResult> {
+    if (options.exclude !== undefined) {
+      throw new TypeError(
+        `Cannot publish to "${topic}" without its sender: in a topic with history every member gets every publish, so positions stay contiguous`,
+      );
+    }
+    const { key } = options;
+    if (
+      key !== undefined &&
+      (typeof key !== "string" || key.length === 0 || key.length > 128)
+    ) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        "A publish key must be 1-128 characters",
+      );
+    }
+    const history = this.#policyOf(topic).history!;
+    let appended;
+    try {
+      appended = await this.#backplane.append!(topic, head, {
+        ...history,
+        key,
+        keyTtl: this.#options.publishKeyTtl,
+      });
+    } catch (error) {
+      this.#options.logger.warn("publish not stored", { topic, error });
+      return { local: 0, remote: "failed" };
+    }
+    const { offset, epoch, duplicate } = appended;
+    if (!duplicate) this.#streams.receive(topic, offset, epoch, appended.text);
+    return {
+      local: this.#hub.count(topic),
+      remote: this.#backplane.kind === "local" ? "none" : "sent",
+      position: { offset, epoch },
+      duplicate,
+    };
+  }
+
+  #read(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+  ): Promise<HistoryRead> {
+    const history = this.#policyOf(topic).history!;
+    return this.#backplane.readHistory!(topic, since, limit, history.ttl);
+  }
+
+  #checkRecovery(since: unknown, last: unknown): void {
+    if (since !== undefined && !isStreamPosition(since)) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        "since must be a position: {offset, epoch}",
+      );
+    }
+    if (
+      last !== undefined &&
+      (!Number.isSafeInteger(last) || (last as number) < 1 ||
+        (last as number) > this.#options.maxReplay)
+    ) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        `last must be an integer from 1 to ${this.#options.maxReplay}`,
+      );
+    }
+  }
+
+  #left(member: Member, topic: string): void {
+    this.#presence.leave(member, topic);
+    const count = this.#hub.count(topic);
+    if (count === 0) {
+      this.#backplane.unsubscribe(topic);
+      this.#streams.drop(topic);
+    }
+    this.#backplane.setLocalCount(topic, count);
+  }
+}
+
+/** The presence side of an engine; one without it keeps presence to this node. */
+function presenceEngine(backplane: Backplane): PresenceEngine {
+  return {
+    share: (topic, delta) =>
+      backplane.sharePresence?.(topic, delta) ?? Promise.resolve(),
+    load: (topic) =>
+      backplane.loadPresence?.(topic) ?? Promise.resolve(new Map()),
+    watch: (topic) => backplane.watchPresence?.(topic),
+    unwatch: (topic) => backplane.unwatchPresence?.(topic),
+  };
+}

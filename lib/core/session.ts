@@ -1,0 +1,362 @@
+/**
+ * The protocol session of one connection, whatever its transport: who it
+ * is (its state and identity over time), the `Context` its handlers see,
+ * what its messages may do (its limiter), where they go (the dispatcher),
+ * its topics and its requests to the client. The lifecycle under it is
+ * `connection_state.ts`; the transport is whatever implements `Transport`.
+ *
+ * @module
+ */
+
+import {
+  AUTH_REFRESH,
+  type AuthRefreshReply,
+  type ClientReplyEnvelope,
+  type CloseInfo,
+  encodePush,
+  type LibraryCloseKind,
+  ReadyState,
+} from "@duplex-ws/protocol";
+import type { AuthOptions, Identity } from "./auth/identity.ts";
+import { refreshIdentity } from "./auth/refresh.ts";
+import { AuthSession } from "./auth/session.ts";
+import { ConnectionState, type LifecycleShared } from "./connection_state.ts";
+import type {
+  ConnectionIdentity,
+  PublishData,
+  PublishOptions,
+  PushArgs,
+  PushMap,
+} from "./context.ts";
+import type { Dispatcher, DispatchTarget } from "./dispatch.ts";
+import { EventError } from "./event_error.ts";
+import {
+  ConnectionLimiter,
+  type ConnectionLimits,
+  type Verdict,
+} from "./limits.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Presence } from "./pubsub/backplane.ts";
+import type {
+  JoinOptions,
+  JoinResult,
+  PublishResult,
+  PubSub,
+} from "./pubsub/pubsub.ts";
+import {
+  type ServerRequest,
+  type ServerRequestOptions,
+  ServerRequests,
+} from "./server_request.ts";
+import {
+  joinTopic,
+  leaveTopic,
+  publishTo,
+  type TopicAccess,
+} from "./session_topics.ts";
+import type { Transport } from "./transport.ts";
+
+/** How a close the limiter decided is logged. */
+const LIMIT_LOG: Record<LibraryCloseKind, ["info" | "warn", string]> = {
+  TOO_BIG: ["info", "message too big"],
+  RATE_LIMIT: ["warn", "rate limit abuse"],
+  SLOW_CONSUMER: ["warn", "slow consumer"],
+  SHUTDOWN: ["info", "shutdown"],
+  UNSUPPORTED_DATA: ["info", "unsupported data"],
+  INTERNAL: ["warn", "internal error"],
+  TOKEN_EXPIRED: ["info", "token expired"],
+  FORBIDDEN: ["warn", "identity refused"],
+  PING_TIMEOUT: ["info", "no pong"],
+};
+
+/**
+ * What every session of one server shares: made once per server, so an
+ * idle connection costs only its own fields.
+ */
+export interface SessionShared<State, Push extends PushMap>
+  extends LifecycleShared {
+  /** Routes its messages. */
+  readonly dispatcher: Dispatcher<State, Push>;
+  /** The per-connection limits. */
+  readonly limits: ConnectionLimits;
+  /** Topic membership and publishing. */
+  readonly pubsub: PubSub;
+  /** The server's counters. */
+  readonly metrics: Metrics;
+  /** Identities, refreshes and topic permissions (the `auth` option). */
+  readonly auth?: AuthOptions<State>;
+  /** Milliseconds a connection has to refresh once asked. */
+  readonly refreshGrace: number;
+  /** Milliseconds a server request waits for its reply by default. */
+  readonly requestTimeout: number;
+  /** Server requests that may await replies at once. */
+  readonly maxPendingRequests: number;
+  /** Called once when the session has finished, before the close hook. */
+  readonly onFinished: (session: Session<State, Push>, info: CloseInfo) => void;
+  /**
+   * Called once when the transport has let go of the connection: at the
+   * finish when the transport closed first, else when it does (a peer that
+   * stopped reading can hold a terminated Deno socket as long as it likes).
+   */
+  readonly onReleased: (session: Session<State, Push>) => void;
+}
+
+/** What the handshake decided about a session. */
+export interface SessionInit<State> {
+  /** A unique id. */
+  readonly id: string;
+  /** The state `authenticate` returned (with `auth`: the identity's). */
+  readonly state: State;
+  /** With the `auth` option: who it is. */
+  readonly identity?: Identity<State>;
+  /** The negotiated subprotocol, or `""`. */
+  readonly protocol: string;
+  /** The client's address, when known. */
+  readonly address?: string;
+}
+
+/**
+ * A connection's session. Handlers see it as their `Context`. Internal:
+ * applications only ever hold a `Context`.
+ */
+export class Session<State = unknown, Push extends PushMap = PushMap>
+  extends ConnectionState
+  implements DispatchTarget<State, Push> {
+  /** The negotiated subprotocol, or `""`. */
+  readonly protocol: string;
+  /** The client's address, when known (counted per address until released). */
+  readonly address: string | undefined;
+  /** The authenticated subject counted against its limits (not for guests). */
+  readonly subject: string | undefined;
+  #state: State;
+  #auth: AuthSession<State> | undefined;
+  #shared: SessionShared<State, Push>;
+  #limiter: ConnectionLimiter | undefined;
+  #requests: ServerRequests | undefined;
+  #leftTopics: ReadonlySet<string> | undefined;
+
+  /**
+   * @param transport The connection under the session.
+   * @param init What the handshake decided.
+   * @param shared What every session of the server shares.
+   */
+  constructor(
+    transport: Transport,
+    init: SessionInit<State>,
+    shared: SessionShared<State, Push>,
+  ) {
+    super(init.id, transport, shared);
+    this.#state = init.state;
+    this.protocol = init.protocol;
+    this.address = init.address;
+    this.#shared = shared;
+    const { identity } = init;
+    this.subject = identity && !identity.guest ? identity.subject : undefined;
+    if (identity) {
+      this.#auth = new AuthSession(identity, shared.refreshGrace, {
+        ask: (request) => this.send(encodePush(AUTH_REFRESH, request)),
+        expire: () => this.closeFor("TOKEN_EXPIRED"),
+      });
+    }
+  }
+
+  /** The state the handshake (or the last refresh) gave it. */
+  get state(): State {
+    return this.#auth ? this.#auth.identity.state : this.#state;
+  }
+
+  /** Who it is, with the `auth` option. */
+  get identity(): ConnectionIdentity | undefined {
+    const identity = this.#auth?.identity;
+    if (identity === undefined) return undefined;
+    const { subject, expiresAt, guest = false } = identity;
+    return { subject, expiresAt, guest };
+  }
+
+  /** The transport's kind (`websocket`, `sse`). */
+  get transportKind(): string {
+    return this.transport.kind;
+  }
+
+  /** Asks the client for a fresh token now (see `DuplexServer.reauthenticate`). */
+  reauthenticate(): boolean {
+    if (this.#auth === undefined || this.readyState !== ReadyState.OPEN) {
+      return false;
+    }
+    this.#auth.request();
+    return true;
+  }
+
+  /** Verifies a refreshed token and swaps the identity in (`auth/refresh.ts`). */
+  refresh(token: string): Promise<AuthRefreshReply> {
+    return refreshIdentity(this, this.#auth, this.#shared, token);
+  }
+
+  /** Pushes an event; `false` when not open. */
+  emit<E extends keyof Push & string>(
+    event: E,
+    ...data: PushArgs<Push, E>
+  ): boolean {
+    return this.send(encodePush(event, data[0]));
+  }
+
+  /**
+   * Sends a raw text or binary frame; `false` when not open. Never blocks:
+   * a peer that lets more than `maxBufferedAmount` bytes pile up unread is
+   * closed with 1013 "slow consumer".
+   */
+  send(data: string | Uint8Array<ArrayBuffer> | ArrayBuffer): boolean {
+    if (this.readyState !== ReadyState.OPEN) return false;
+    const bytes = typeof data === "string" ? data.length : data.byteLength;
+    try {
+      this.transport.send(data);
+    } catch (error) {
+      this.sendFailed(error);
+      return false;
+    }
+    this.#shared.metrics.messageOut(bytes);
+    const verdict = this.limiter().sent(bytes, this.transport);
+    if (verdict) this.#act(verdict, undefined);
+    return true;
+  }
+
+  /** Sends a request to this client and awaits its reply (see `Context.request`). */
+  request<D, R>(
+    definition: ServerRequest<string, D, R>,
+    data: D,
+    options: ServerRequestOptions = {},
+  ): Promise<R> {
+    const { maxPendingRequests, requestTimeout } = this.#shared;
+    this.#requests ??= new ServerRequests(maxPendingRequests);
+    return this.#requests.request(
+      definition,
+      data,
+      options.timeout ?? requestTimeout,
+      (text) => this.send(text),
+    );
+  }
+
+  /** Settles a server request with the client's reply (the dispatcher's). */
+  settleReply(reply: ClientReplyEnvelope): void {
+    this.#requests?.settle(reply);
+  }
+
+  /** Joins a topic (see `Context.join`). */
+  join(topic: string, options: JoinOptions = {}): Promise<JoinResult> {
+    return joinTopic(this, this.#access(), topic, options);
+  }
+
+  /** Leaves a topic; `false` when not a member. */
+  leave(topic: string): boolean {
+    return leaveTopic(this, this.#shared.pubsub, topic);
+  }
+
+  /** Leaves a topic without charging it (the library's own decision). */
+  leaveTopic(topic: string): boolean {
+    return this.#shared.pubsub.leave(this, topic);
+  }
+
+  /** The topics it is in; once finished, the topics it was in. */
+  get topics(): ReadonlySet<string> {
+    return this.#leftTopics ?? this.#shared.pubsub.topicsOf(this);
+  }
+
+  /** Publishes to a topic on every node, charged to this connection's fan-out budget. */
+  publish<E extends keyof Push & string>(
+    topic: string,
+    event: E,
+    data: PublishData<Push[E]>,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    return publishTo(this, this.#access(), topic, event, data, options);
+  }
+
+  /** The member count of a topic on every live node. */
+  presence(topic: string): Promise<Presence> {
+    return this.#shared.pubsub.presence(topic);
+  }
+
+  /** A message arrived: judged by the limiter, then routed. */
+  received(data: string | ArrayBuffer): void {
+    if (this.readyState !== ReadyState.OPEN) return;
+    const { metrics, dispatcher, logger } = this.#shared;
+    try {
+      if (typeof data === "string") {
+        metrics.messageIn(data.length);
+        const verdict = this.limiter().admitText(data);
+        if (verdict) return this.#act(verdict, data);
+        const pending = dispatcher.text(this, data);
+        if (pending) this.#limiter!.track(pending);
+        return;
+      }
+      metrics.messageIn(data.byteLength);
+      const verdict = this.limiter().admitBinary(data.byteLength);
+      if (verdict) return this.#act(verdict, undefined);
+      if (!dispatcher.handlesBinary) return this.closeFor("UNSUPPORTED_DATA");
+      const pending = dispatcher.binary(this, new Uint8Array(data));
+      if (pending) this.#limiter!.track(pending);
+    } catch (error) {
+      logger.error("message routing failed", { conn: this.id, error });
+      this.closeFor("INTERNAL");
+    }
+  }
+
+  /** Its limiter, made on the first message or send: idle connections pay nothing. */
+  limiter(): ConnectionLimiter {
+    return this.#limiter ??= new ConnectionLimiter(this.#shared.limits);
+  }
+
+  /** Throws a refusal for the handler to answer; a close is acted on. */
+  charge(verdict: Verdict): void {
+    if (verdict === undefined) return;
+    if ("close" in verdict) return this.#act(verdict, undefined);
+    throw new EventError(verdict.refuse, verdict.message);
+  }
+
+  /** Runs the open hook; a throw closes with 1011. */
+  protected onOpen(): void {
+    this.#shared.dispatcher.open(this).then((opened) => {
+      if (!opened) this.closeFor("INTERNAL");
+    });
+  }
+
+  /** Leaves every topic, rejects requests, stops the identity's timers. */
+  protected onFinish(info: CloseInfo): void {
+    const shared = this.#shared;
+    this.#auth?.stop();
+    this.#requests?.rejectAll();
+    this.#leftTopics = new Set(shared.pubsub.leaveAll(this));
+    shared.logger.info("connection closed", { conn: this.id, ...info });
+    shared.metrics.closed(info.code);
+    shared.onFinished(this, info);
+  }
+
+  /** Runs the app's close hook. */
+  protected runCloseHook(info: CloseInfo): Promise<void> {
+    return this.#shared.dispatcher.close(this, info);
+  }
+
+  /** Gives the connection's place back. */
+  protected onRelease(): void {
+    this.#shared.onReleased(this);
+  }
+
+  #access(): TopicAccess<State> {
+    return {
+      pubsub: this.#shared.pubsub,
+      authorize: this.#shared.auth?.authorize,
+      identity: this.#auth?.identity,
+    };
+  }
+
+  /** Acts on a verdict: a close, or a refusal the router answers. */
+  #act(verdict: NonNullable<Verdict>, text: string | undefined): void {
+    if ("close" in verdict) {
+      const [level, message] = LIMIT_LOG[verdict.close];
+      this.#shared.logger[level](message, { conn: this.id });
+      this.closeFor(verdict.close);
+    } else {
+      this.#shared.dispatcher.reject(this, text, verdict);
+    }
+  }
+}
