@@ -10,7 +10,7 @@
  */
 
 import type { RefusalReason } from "./handshake.ts";
-import { TokenBucket } from "./limits.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 /** The admission limits of one server (resolved options). */
 export interface AdmissionLimits {

@@ -13,6 +13,7 @@
 import type { ErrorCode } from "@duplex-ws/protocol";
 import { utf8Length } from "@duplex-ws/protocol";
 import type { LibraryCloseKind } from "@duplex-ws/protocol";
+import { TokenBucket } from "./token_bucket.ts";
 /** Options of the per-connection rate limit (two token buckets). */
 export interface RateLimitOptions {
   /**
@@ -112,86 +113,6 @@ const TOPIC_CHANGES_LIMITED: Verdict = {
   refuse: "RATE_LIMITED",
   message: "Joining and leaving too fast: slow down",
 };
-
-/**
- * A token bucket: `rate` tokens per second, holding at most `capacity`.
- *
- * @example
- * ```ts
- * import { TokenBucket } from "./limits.ts";
- * const bucket = new TokenBucket(10, 2, () => 0);
- * console.assert(bucket.take(1) && bucket.take(1) && !bucket.take(1));
- * ```
- */
-export class TokenBucket {
-  #tokens: number;
-  #last: number;
-  readonly #rate: number;
-  readonly #capacity: number;
-  readonly #now: () => number;
-
-  /**
-   * @param rate Tokens added per second.
-   * @param capacity The most tokens held (and the start value).
-   * @param now A clock in milliseconds (default `Date.now`: a V8 builtin,
-   *   cheaper per message than `performance.now`, which is a runtime call;
-   *   a clock that goes back restarts the refill instead of stalling it).
-   */
-  constructor(
-    rate: number,
-    capacity: number,
-    now: () => number = Date.now,
-  ) {
-    this.#rate = rate;
-    this.#capacity = capacity;
-    this.#tokens = capacity;
-    this.#now = now;
-    this.#last = now();
-  }
-
-  /** The most tokens the bucket holds. */
-  get capacity(): number {
-    return this.#capacity;
-  }
-
-  /** Whether `cost` tokens are there now (refilling first); takes none. */
-  has(cost: number): boolean {
-    this.#refill();
-    return this.#tokens >= cost;
-  }
-
-  /**
-   * Takes `cost` tokens whatever is there, into debt down to minus the
-   * capacity: for a cost known only afterwards. Nothing passes until the
-   * debt is refilled.
-   */
-  charge(cost: number): void {
-    this.#refill();
-    this.#tokens = Math.max(-this.#capacity, this.#tokens - cost);
-  }
-
-  /** Takes `cost` tokens if there are that many; `false` leaves the bucket as it was. */
-  take(cost: number): boolean {
-    if (!this.has(cost)) return false;
-    this.#tokens -= cost;
-    return true;
-  }
-
-  #refill(): void {
-    const now = this.#now();
-    const elapsed = now - this.#last;
-    if (elapsed > 0) {
-      this.#tokens = Math.min(
-        this.#capacity,
-        this.#tokens + (elapsed * this.#rate) / 1000,
-      );
-      this.#last = now;
-    } else if (elapsed < 0) {
-      // The wall clock went back: start again from now, never stall.
-      this.#last = now;
-    }
-  }
-}
 
 function bucket(rate: number, burstSeconds: number): TokenBucket | undefined {
   return rate > 0

@@ -7,95 +7,34 @@
  */
 
 import type { PushMap } from "./context.ts";
-import { createLogger, type Logger } from "./logger.ts";
+import { DenoListener } from "./deno_listener.ts";
+import {
+  LISTEN_DEFAULTS,
+  type Listener,
+  type ListenOptions,
+} from "./listener.ts";
+import { createLogger } from "./logger.ts";
 import type { DuplexServer } from "./server_types.ts";
 
-/** The defaults of {@linkcode ListenOptions} (and of `listenNode`'s). */
-export const LISTEN_DEFAULTS = {
-  port: 8000,
-  hostname: "0.0.0.0",
-  stopTimeout: 1_000,
-  recoverFor: 30_000,
-  headerTimeout: 10_000,
-} as const;
-
-/** Options of {@linkcode listen}. */
-export interface ListenOptions {
-  /**
-   * The TCP port; `0` picks a free one.
-   * @default {8000}
-   */
-  port?: number;
-  /**
-   * The address to listen on.
-   * @default {"0.0.0.0"}
-   */
-  hostname?: string;
-  /**
-   * Called once listening.
-   * @default {nothing}
-   */
-  onListen?: (addr: Deno.NetAddr) => void;
-  /**
-   * Milliseconds `close` gives Deno's own graceful shutdown after the drain
-   * before it aborts the server (Deno can wait about 10 s on a socket that
-   * was closed while its peer was not reading).
-   * @default {1000}
-   */
-  stopTimeout?: number;
-  /**
-   * Milliseconds to keep trying to listen again after the listener failed;
-   * then `finished` rejects.
-   * @default {30000}
-   */
-  recoverFor?: number;
-  /**
-   * Where to log a lost listener and its recovery.
-   * @default {JSON lines on the console at level "info"}
-   */
-  logger?: Logger;
-}
-
-/** A listening server. */
-export interface Listener {
-  /** The address actually bound (the port is real even when 0 was asked). */
-  readonly addr: Deno.NetAddr;
-  /** Drains the duplex server, then stops the HTTP server. */
-  close(): Promise<void>;
-  /**
-   * Settles when the HTTP server has stopped after `close`; rejects with a
-   * {@linkcode ListenerLostError} when the listener failed and could not be
-   * brought back within `recoverFor`. A process should exit non-zero then:
-   * it serves its open sockets but accepts nothing new.
-   */
-  readonly finished: Promise<void>;
-}
-
-/** The listener failed (say, EMFILE in the runtime's accept loop) and could not be recovered. */
-export class ListenerLostError extends Error {
-  /**
-   * Makes the error.
-   * @param message What happened.
-   * @param options The runtime's error as `cause`.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ListenerLostError";
-  }
-}
-
-/** Delay before the `attempt`-th try to listen again: 100 ms doubling to 5 s, with jitter. */
-function relistenDelay(attempt: number): number {
-  const step = Math.min(5_000, 100 * 2 ** attempt);
-  return step / 2 + Math.random() * (step / 2);
-}
+export {
+  LISTEN_DEFAULTS,
+  type Listener,
+  ListenerLostError,
+  ListenError,
+  type ListenOptions,
+} from "./listener.ts";
 
 /**
  * Serves `app` with `Deno.serve`, and keeps serving: when the runtime's
  * listener fails while not closing (its accept loop stops for good on
  * EMFILE, with the established sockets still served), it logs that and
  * listens again on the same address with backoff until descriptors free up,
- * for at most `recoverFor`; then `finished` rejects.
+ * for at most `recoverFor` from the first loss (a listener that flaps, lost
+ * again within 10 s of coming back, does not start a new window); then
+ * `finished` rejects.
+ *
+ * @throws {ListenError} when the address cannot be listened on at all (in
+ * use, not allowed): a process should exit non-zero then.
  *
  * @example
  * ```ts ignore
@@ -108,115 +47,14 @@ export function listen<State, Push extends PushMap>(
   app: DuplexServer<State, Push>,
   options: ListenOptions = {},
 ): Listener {
-  const {
-    port = LISTEN_DEFAULTS.port,
-    hostname = LISTEN_DEFAULTS.hostname,
-    onListen = () => {},
-    stopTimeout = LISTEN_DEFAULTS.stopTimeout,
-    recoverFor = LISTEN_DEFAULTS.recoverFor,
-    logger = createLogger(),
-  } = options;
-  const handler = (request: Request, info: Deno.ServeHandlerInfo) =>
-    app.fetch(request, info);
-  // One abort per listener generation: a failed candidate is dropped alone.
-  let abort = new AbortController();
-  const serve = (at: number, announce: boolean, signal: AbortSignal) =>
-    Deno.serve({
-      port: at,
-      hostname,
-      signal,
-      onListen: (addr) => announce && onListen(addr as Deno.NetAddr),
-    }, handler);
-  let server = serve(port, true, abort.signal);
-  const addr = server.addr as Deno.NetAddr;
-  let closing: Promise<void> | undefined;
-  let resolveFinished!: () => void;
-  let rejectFinished!: (error: Error) => void;
-  const finished = new Promise<void>((resolve, reject) => {
-    resolveFinished = resolve;
-    rejectFinished = reject;
+  return new DenoListener(app, {
+    port: options.port ?? LISTEN_DEFAULTS.port,
+    hostname: options.hostname ?? LISTEN_DEFAULTS.hostname,
+    onListen: options.onListen ?? (() => {}),
+    stopTimeout: options.stopTimeout ?? LISTEN_DEFAULTS.stopTimeout,
+    recoverFor: options.recoverFor ?? LISTEN_DEFAULTS.recoverFor,
+    logger: options.logger ?? createLogger(),
   });
-
-  function watch(current: Deno.HttpServer): void {
-    current.finished.then(
-      () => closing ? resolveFinished() : recover(undefined),
-      (error) => closing ? resolveFinished() : recover(error),
-    );
-  }
-
-  /** Whether a connection of our own gets through the listener's accept. */
-  async function acceptsAgain(): Promise<boolean> {
-    const target = hostname === "0.0.0.0" || hostname === "::"
-      ? "127.0.0.1"
-      : hostname;
-    try {
-      const response = await fetch(`http://${target}:${addr.port}/`, {
-        signal: AbortSignal.timeout(1_000),
-      });
-      await response.body?.cancel();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  async function recover(cause: unknown): Promise<void> {
-    const lostAt = Date.now();
-    logger.error("listener lost: listening again", {
-      error: cause,
-      port: addr.port,
-    });
-    for (let attempt = 0; !closing; attempt++) {
-      await new Promise((resolve) =>
-        setTimeout(resolve, relistenDelay(attempt))
-      );
-      if (closing || Date.now() - lostAt >= recoverFor) break;
-      const candidate = new AbortController();
-      let next: typeof server;
-      try {
-        next = serve(addr.port, false, candidate.signal);
-      } catch {
-        continue;
-      }
-      // Binding can succeed while descriptors are still exhausted (the old
-      // listener's one was freed): only an accepted connection tells.
-      if (await acceptsAgain()) {
-        abort = candidate;
-        server = next;
-        logger.warn("listener recovered", { port: addr.port, attempt });
-        return watch(server);
-      }
-      candidate.abort();
-      await next.finished.catch(() => {});
-    }
-    if (closing) return resolveFinished();
-    logger.error("listener could not be recovered", { port: addr.port });
-    rejectFinished(
-      new ListenerLostError(
-        `Cannot listen on ${hostname}:${addr.port} again within ${recoverFor} ms`,
-        { cause },
-      ),
-    );
-  }
-
-  watch(server);
-  const stop = async () => {
-    await app.shutdown();
-    const timer = setTimeout(() => abort.abort(), stopTimeout);
-    try {
-      await server.shutdown();
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  return {
-    addr,
-    finished,
-    close() {
-      closing ??= stop();
-      return closing;
-    },
-  };
 }
 
 /** Options of {@linkcode shutdownOnSignals}. */

@@ -110,112 +110,113 @@ export class Metrics {
   /** The Prometheus text exposition. */
   render(snapshot: MetricsSnapshot): string {
     const out: string[] = [];
-    const family = (
-      name: string,
-      type: string,
-      help: string,
-      samples: [string, number][],
-    ) => {
+    for (const [name, type, help, samples] of this.#families(snapshot)) {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) {
         out.push(`${name}${labels} ${value}`);
       }
-    };
-    family("duplex_connections", "gauge", "Open WebSocket connections.", [[
-      "",
-      snapshot.connections,
-    ]]);
-    family(
-      "duplex_sockets_lingering",
-      "gauge",
-      "Sockets closed by duplex that the runtime still holds (they count against the caps).",
-      [["", snapshot.lingering]],
-    );
-    family(
-      "duplex_handshakes_total",
-      "counter",
-      "WebSocket handshakes by result and refusal reason.",
+    }
+    return out.join("\n") + "\n";
+  }
+
+  #families(snapshot: MetricsSnapshot): Family[] {
+    const { backplane } = snapshot;
+    const kind = `{kind="${escapeLabel(backplane.kind)}"}`;
+    const families: Family[] = [
+      ["duplex_connections", "gauge", "Open WebSocket connections.", [[
+        "",
+        snapshot.connections,
+      ]]],
       [
-        ['{result="accepted"}', this.#handshakesAccepted],
-        ...[...this.#handshakesRefused].map(([reason, n]): [string, number] => [
-          `{result="refused",reason="${escapeLabel(reason)}"}`,
-          n,
-        ]),
+        "duplex_sockets_lingering",
+        "gauge",
+        "Sockets closed by duplex that the runtime still holds (they count against the caps).",
+        [["", snapshot.lingering]],
       ],
-    );
-    family(
-      "duplex_messages_total",
-      "counter",
-      "WebSocket messages by direction.",
+      ...this.#counters(),
       [
-        ['{direction="in"}', this.#messagesIn],
-        ['{direction="out"}', this.#messagesOut],
+        "duplex_backplane_up",
+        "gauge",
+        "1 when the backplane reaches the other nodes.",
+        [[kind, backplane.state === "ok" ? 1 : 0]],
       ],
-    );
-    family(
-      "duplex_message_bytes_total",
-      "counter",
-      "Message sizes by direction (text in UTF-16 code units).",
       [
-        ['{direction="in"}', this.#bytesIn],
-        ['{direction="out"}', this.#bytesOut],
+        "duplex_backplane_dropped_frames_total",
+        "counter",
+        "Frames from other nodes dropped as too large, malformed or unsigned.",
+        [[kind, backplane.dropped ?? 0]],
       ],
-    );
-    family(
-      "duplex_errors_total",
-      "counter",
-      "Error envelopes sent, by code.",
-      [...this.#errors].map((
-        [code, n],
-      ) => [`{code="${escapeLabel(code)}"}`, n]),
-    );
-    family(
-      "duplex_closes_total",
-      "counter",
-      "Finished connections by close code (1006: abnormal).",
-      [...this.#closes].map(([code, n]) => [`{code="${code}"}`, n]),
-    );
-    family(
-      "duplex_auth_refreshes_total",
-      "counter",
-      "Token refreshes on live connections by result.",
-      [...this.#refreshes].map(([result, n]) => [`{result="${result}"}`, n]),
-    );
-    family(
-      "duplex_backplane_up",
-      "gauge",
-      "1 when the backplane reaches the other nodes.",
-      [
-        [
-          `{kind="${escapeLabel(snapshot.backplane.kind)}"}`,
-          snapshot.backplane.state === "ok" ? 1 : 0,
-        ],
-      ],
-    );
-    family(
-      "duplex_backplane_dropped_frames_total",
-      "counter",
-      "Frames from other nodes dropped as too large, malformed or unsigned.",
-      [[
-        `{kind="${escapeLabel(snapshot.backplane.kind)}"}`,
-        snapshot.backplane.dropped ?? 0,
-      ]],
-    );
-    const { history } = snapshot.backplane;
+    ];
+    const { history } = backplane;
     if (history) {
-      family(
+      families.push([
         "duplex_history_topics",
         "gauge",
         "Topics whose history this process holds in memory.",
         [["", history.topics]],
-      );
-      family(
+      ], [
         "duplex_history_bytes",
         "gauge",
-        "Bytes of history this process holds in memory (UTF-16 code units).",
+        "Bytes of history this process holds in memory.",
         [["", history.bytes]],
-      );
+      ]);
     }
-    return out.join("\n") + "\n";
+    return families;
+  }
+
+  #counters(): Family[] {
+    const by = (label: string, map: Map<string, number>): Sample[] =>
+      [...map].map(([key, n]) => [`{${label}="${escapeLabel(key)}"}`, n]);
+    return [
+      [
+        "duplex_handshakes_total",
+        "counter",
+        "WebSocket handshakes by result and refusal reason.",
+        [
+          ['{result="accepted"}', this.#handshakesAccepted],
+          ...[...this.#handshakesRefused].map(([reason, n]): Sample => [
+            `{result="refused",reason="${escapeLabel(reason)}"}`,
+            n,
+          ]),
+        ],
+      ],
+      ["duplex_messages_total", "counter", "WebSocket messages by direction.", [
+        ['{direction="in"}', this.#messagesIn],
+        ['{direction="out"}', this.#messagesOut],
+      ]],
+      [
+        "duplex_message_bytes_total",
+        "counter",
+        "Message sizes by direction (text in UTF-16 code units).",
+        [
+          ['{direction="in"}', this.#bytesIn],
+          ['{direction="out"}', this.#bytesOut],
+        ],
+      ],
+      [
+        "duplex_errors_total",
+        "counter",
+        "Error envelopes sent, by code.",
+        by("code", this.#errors),
+      ],
+      [
+        "duplex_closes_total",
+        "counter",
+        "Finished connections by close code (1006: abnormal).",
+        by("code", this.#closes),
+      ],
+      [
+        "duplex_auth_refreshes_total",
+        "counter",
+        "Token refreshes on live connections by result.",
+        by("result", this.#refreshes),
+      ],
+    ];
   }
 }
+
+/** One sample: its labels (`{a="b"}` or empty) and value. */
+type Sample = [labels: string, value: number];
+
+/** One metric family: name, type, help, samples. */
+type Family = [name: string, type: string, help: string, samples: Sample[]];

@@ -31,7 +31,8 @@
 
 export { createServer } from "./server.ts";
 export type { DuplexServer, ServerHealth } from "./server_types.ts";
-export { SERVER_DEFAULTS, type ServerOptions } from "./server_options.ts";
+export type { ServerOptions } from "./server_options.ts";
+export { SERVER_DEFAULTS } from "./server_defaults.ts";
 export { EventRouter } from "./event_router.ts";
 export type {
   ConnectionIdentity,

@@ -14,13 +14,11 @@ import {
   type ClientReplyEnvelope,
   type CloseInfo,
   encodePush,
-  type LibraryCloseKind,
   ReadyState,
 } from "@duplex-ws/protocol";
-import type { AuthOptions, Identity } from "./auth/identity.ts";
 import { refreshIdentity } from "./auth/refresh.ts";
 import { AuthSession } from "./auth/session.ts";
-import { ConnectionState, type LifecycleShared } from "./connection_state.ts";
+import { ConnectionState } from "./connection_state.ts";
 import type {
   ConnectionIdentity,
   PublishData,
@@ -28,20 +26,14 @@ import type {
   PushArgs,
   PushMap,
 } from "./context.ts";
-import type { Dispatcher, DispatchTarget } from "./dispatch.ts";
+import type { DispatchTarget } from "./dispatch.ts";
 import { EventError } from "./event_error.ts";
-import {
-  ConnectionLimiter,
-  type ConnectionLimits,
-  type Verdict,
-} from "./limits.ts";
-import type { Metrics } from "./metrics.ts";
+import { ConnectionLimiter, type Verdict } from "./limits.ts";
 import type { Presence } from "./pubsub/backplane.ts";
 import type {
   JoinOptions,
   JoinResult,
   PublishResult,
-  PubSub,
 } from "./pubsub/pubsub.ts";
 import {
   type ServerRequest,
@@ -54,66 +46,14 @@ import {
   publishTo,
   type TopicAccess,
 } from "./session_topics.ts";
+import {
+  LIMIT_LOG,
+  type SessionInit,
+  type SessionShared,
+} from "./session_shared.ts";
 import type { Transport } from "./transport.ts";
 
-/** How a close the limiter decided is logged. */
-const LIMIT_LOG: Record<LibraryCloseKind, ["info" | "warn", string]> = {
-  TOO_BIG: ["info", "message too big"],
-  RATE_LIMIT: ["warn", "rate limit abuse"],
-  SLOW_CONSUMER: ["warn", "slow consumer"],
-  SHUTDOWN: ["info", "shutdown"],
-  UNSUPPORTED_DATA: ["info", "unsupported data"],
-  INTERNAL: ["warn", "internal error"],
-  TOKEN_EXPIRED: ["info", "token expired"],
-  FORBIDDEN: ["warn", "identity refused"],
-  PING_TIMEOUT: ["info", "no pong"],
-};
-
-/**
- * What every session of one server shares: made once per server, so an
- * idle connection costs only its own fields.
- */
-export interface SessionShared<State, Push extends PushMap>
-  extends LifecycleShared {
-  /** Routes its messages. */
-  readonly dispatcher: Dispatcher<State, Push>;
-  /** The per-connection limits. */
-  readonly limits: ConnectionLimits;
-  /** Topic membership and publishing. */
-  readonly pubsub: PubSub;
-  /** The server's counters. */
-  readonly metrics: Metrics;
-  /** Identities, refreshes and topic permissions (the `auth` option). */
-  readonly auth?: AuthOptions<State>;
-  /** Milliseconds a connection has to refresh once asked. */
-  readonly refreshGrace: number;
-  /** Milliseconds a server request waits for its reply by default. */
-  readonly requestTimeout: number;
-  /** Server requests that may await replies at once. */
-  readonly maxPendingRequests: number;
-  /** Called once when the session has finished, before the close hook. */
-  readonly onFinished: (session: Session<State, Push>, info: CloseInfo) => void;
-  /**
-   * Called once when the transport has let go of the connection: at the
-   * finish when the transport closed first, else when it does (a peer that
-   * stopped reading can hold a terminated Deno socket as long as it likes).
-   */
-  readonly onReleased: (session: Session<State, Push>) => void;
-}
-
-/** What the handshake decided about a session. */
-export interface SessionInit<State> {
-  /** A unique id. */
-  readonly id: string;
-  /** The state `authenticate` returned (with `auth`: the identity's). */
-  readonly state: State;
-  /** With the `auth` option: who it is. */
-  readonly identity?: Identity<State>;
-  /** The negotiated subprotocol, or `""`. */
-  readonly protocol: string;
-  /** The client's address, when known. */
-  readonly address?: string;
-}
+export type { SessionInit, SessionShared } from "./session_shared.ts";
 
 /**
  * A connection's session. Handlers see it as their `Context`. Internal:

@@ -28,8 +28,8 @@ export class Sessions<State, Push extends PushMap> {
   }
 
   /** A session finished. */
-  delete(session: Session<State, Push>): void {
-    this.#open.delete(session.id);
+  delete(id: string): void {
+    this.#open.delete(id);
   }
 
   /**

@@ -10,11 +10,10 @@
 
 export {
   assertInteger,
-  type FanoutLimitOptions,
   INTEGER_OPTIONS,
   type IntegerOption,
-  type RateLimitOptions,
-} from "../server_options.ts";
+} from "../server_defaults.ts";
+export type { FanoutLimitOptions, RateLimitOptions } from "../limits.ts";
 export type { ShutdownOptions } from "../server_types.ts";
 export { descriptorBudget } from "../admission.ts";
 export { normalizeOrigin } from "../origin_policy.ts";

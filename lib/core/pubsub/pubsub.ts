@@ -6,9 +6,15 @@
  * @module
  */
 
+import {
+  encodePush,
+  ErrorCode,
+  isValidTopic,
+  MAX_TOPIC_LENGTH,
+  positionedHead,
+} from "@duplex-ws/protocol";
 import { EventError } from "../event_error.ts";
 import type { Logger } from "../logger.ts";
-import { ErrorCode } from "@duplex-ws/protocol";
 import {
   type Backplane,
   type BackplaneHealth,
@@ -16,19 +22,21 @@ import {
   nowMicros,
   type Presence,
 } from "./backplane.ts";
-import {
-  encodePush,
-  isValidTopic,
-  MAX_TOPIC_LENGTH,
-} from "@duplex-ws/protocol";
-import {
-  isStreamPosition,
-  positionedHead,
-  type StreamPosition,
-} from "@duplex-ws/protocol";
-import type { HistoryRead } from "./history.ts";
 import { Hub, type Member } from "./hub.ts";
-import { StreamTracker } from "./stream.ts";
+import { NumberedTopics } from "./numbered.ts";
+import type {
+  JoinOptions,
+  JoinResult,
+  PublishResult,
+  PubSubPublishOptions,
+} from "./topic_ops.ts";
+
+export type {
+  JoinOptions,
+  JoinResult,
+  PublishResult,
+  PubSubPublishOptions,
+} from "./topic_ops.ts";
 import {
   checkPresence,
   type PresenceEngine,
@@ -48,37 +56,6 @@ export function assertTopic(topic: unknown): asserts topic is string {
       `Topic must be 1-${MAX_TOPIC_LENGTH} characters of A-Z, a-z, 0-9, _, ., : and -`,
     );
   }
-}
-
-/** What a publish did. */
-export interface PublishResult {
-  /** Local members the message was (or is being) sent to. */
-  local: number;
-  /**
-   * `sent`: handed to the backplane for the other nodes; `failed`: the
-   * backplane was unreachable (for a topic with history: the publish could
-   * not be stored, and no one got it); `none`: there are no other nodes
-   * (the local engine).
-   */
-  remote: "sent" | "failed" | "none";
-  /** In a topic with history: the publish's position. */
-  position?: StreamPosition;
-  /** In a topic with history: `true` when its key had been published already (nothing was sent again). */
-  duplicate?: boolean;
-}
-
-/** What a publish asks besides the push. */
-export interface PubSubPublishOptions {
-  /** A local member id that must not receive it (the sender); not in a topic with history. */
-  exclude?: string;
-  /** In a topic with history: an idempotency key (1–128 characters). */
-  key?: string;
-  /**
-   * Charged with the members the publish reaches (as best known now) and
-   * its size before it goes out; a throw refuses it (a sender's fan-out
-   * budget).
-   */
-  charge?: (members: number, bytes: number) => void;
 }
 
 /** Options of {@linkcode PubSub} (resolved server options). */
@@ -104,49 +81,6 @@ export interface PubSubOptions {
   logger: Logger;
 }
 
-/** What a join asks for besides membership. */
-export interface JoinOptions {
-  /**
-   * For a topic with presence: the presence key (one entry per key, however
-   * many connections share it) and the member's metadata (JSON, at most
-   * 1 KiB). Joining again with other metadata updates it.
-   * @default {{ key: the connection's id, meta: null }}
-   */
-  presence?: { key?: string; meta?: unknown };
-  /**
-   * For a topic with history: the last position the member saw. It gets
-   * every publish after it, in order, before any newer one, and
-   * `recovered: true`; or, when that is impossible (another epoch, history
-   * no longer reaches back, more than `maxReplay`), none of them and
-   * `recovered: false`. Joining again with `since` recovers again.
-   */
-  since?: StreamPosition;
-  /** For a topic with history, on a first join: the last this many publishes (at most `maxReplay`). */
-  last?: number;
-}
-
-/** What a join did. */
-export interface JoinResult {
-  /** The topic. */
-  topic: string;
-  /** `false` when the connection was a member already. */
-  joined: boolean;
-  /**
-   * In a topic with history: where the member's live stream starts. Every
-   * publish after it reaches the member live, in order; the replay, if any,
-   * ended here.
-   */
-  position?: StreamPosition;
-  /** With `since`: whether it got every publish it missed (always `false` in a topic without history). */
-  recovered?: boolean;
-  /**
-   * In a topic with history, what was sent from it before the join
-   * resolved: publishes, and their size in UTF-16 code units. A
-   * connection's replays are charged to its fan-out budget.
-   */
-  replayed?: { count: number; bytes: number };
-}
-
 /** Topic membership, publishing, presence and history for one node. */
 export class PubSub {
   readonly #hub = new Hub();
@@ -154,7 +88,7 @@ export class PubSub {
   readonly #options: PubSubOptions;
   readonly #policyOf: (topic: string) => ResolvedTopicPolicy;
   readonly #presence: PresenceTracker;
-  readonly #streams: StreamTracker;
+  readonly #numbered: NumberedTopics;
   #started: Promise<void> | undefined;
 
   /**
@@ -173,14 +107,7 @@ export class PubSub {
       deliver: (topic, text) => this.#hub.deliver(topic, text),
       logger,
     });
-    this.#streams = new StreamTracker({
-      read: (topic, since, limit) => this.#read(topic, since, limit),
-      deliver: (topic, text) => this.#hub.deliver(topic, text),
-      activate: (member, topic) => this.#hub.activate(member, topic),
-      maxReplay: options.maxReplay,
-      gapWait: 250,
-      logger,
-    });
+    this.#numbered = new NumberedTopics(backplane, this.#hub, options);
   }
 
   /** The engine's kind: `local`, `broadcast-channel` or `redis`. */
@@ -198,14 +125,13 @@ export class PubSub {
     const presence = this.#presence;
     this.#started ??= this.#backplane.start((topic, text, position) => {
       if (!isValidTopic(topic)) return;
-      if (position) {
-        this.#streams.receive(topic, position.offset, position.epoch, text);
-      } else this.#hub.deliver(topic, text);
+      if (position) this.#numbered.receive(topic, position, text);
+      else this.#hub.deliver(topic, text);
     }, {
       presence: (topic, node, delta) => presence.receive(topic, node, delta),
       nodeGone: (node) => presence.nodeGone(node),
       resync: () => presence.resync(),
-      resubscribed: () => void this.#streams.catchUp(),
+      resubscribed: () => this.#numbered.catchUp(),
     }).catch((error) => {
       this.#options.logger.error("backplane failed to start", {
         kind: this.#backplane.kind,
@@ -235,7 +161,7 @@ export class PubSub {
     const meta = options.presence?.meta ?? null;
     if (presence) checkPresence(key, meta);
     const { since, last } = options;
-    this.#checkRecovery(since, last);
+    this.#numbered.checkRecovery(since, last);
     const topics = this.#hub.topicsOf(member);
     const joined = !topics.has(topic);
     if (joined && topics.size >= this.#options.maxTopicsPerConnection) {
@@ -266,7 +192,7 @@ export class PubSub {
     // A member joining again to recover stops getting live publishes until
     // it has what it missed.
     if (!joined) this.#hub.deactivate(member, topic);
-    return this.#streams.recover(member, topic, { since, last }).then(
+    return this.#numbered.recover(member, topic, { since, last }).then(
       (recovery) => ({ topic, joined, ...recovery }),
     );
   }
@@ -325,7 +251,7 @@ export class PubSub {
         ? positionedHead(event, topic, data)
         : encodePush(event, data);
       options.charge?.(this.memberCount(topic), text.length);
-      if (numbered) return this.#publishNumbered(topic, text, options);
+      if (numbered) return this.#numbered.publish(topic, text, options);
       const local = this.#hub.deliver(topic, text, options.exclude);
       if (this.#backplane.kind === "local") {
         return Promise.resolve({ local, remote: "none" });
@@ -365,79 +291,9 @@ export class PubSub {
   /** Shares what presence has pending, then stops the backplane. */
   async close(): Promise<void> {
     this.#presence.close();
-    this.#streams.close();
+    this.#numbered.close();
     await this.#started;
     await this.#backplane.close();
-  }
-
-  async #publishNumbered(
-    topic: string,
-    head: string,
-    options: PubSubPublishOptions,
-  ): Promise<PublishResult> {
-    if (options.exclude !== undefined) {
-      throw new TypeError(
-        `Cannot publish to "${topic}" without its sender: in a topic with history every member gets every publish, so positions stay contiguous`,
-      );
-    }
-    const { key } = options;
-    if (
-      key !== undefined &&
-      (typeof key !== "string" || key.length === 0 || key.length > 128)
-    ) {
-      throw new EventError(
-        ErrorCode.INVALID_DATA,
-        "A publish key must be 1-128 characters",
-      );
-    }
-    const history = this.#policyOf(topic).history!;
-    let appended;
-    try {
-      appended = await this.#backplane.append!(topic, head, {
-        ...history,
-        key,
-        keyTtl: this.#options.publishKeyTtl,
-      });
-    } catch (error) {
-      this.#options.logger.warn("publish not stored", { topic, error });
-      return { local: 0, remote: "failed" };
-    }
-    const { offset, epoch, duplicate } = appended;
-    if (!duplicate) this.#streams.receive(topic, offset, epoch, appended.text);
-    return {
-      local: this.#hub.count(topic),
-      remote: this.#backplane.kind === "local" ? "none" : "sent",
-      position: { offset, epoch },
-      duplicate,
-    };
-  }
-
-  #read(
-    topic: string,
-    since: number | undefined,
-    limit: number,
-  ): Promise<HistoryRead> {
-    const history = this.#policyOf(topic).history!;
-    return this.#backplane.readHistory!(topic, since, limit, history.ttl);
-  }
-
-  #checkRecovery(since: unknown, last: unknown): void {
-    if (since !== undefined && !isStreamPosition(since)) {
-      throw new EventError(
-        ErrorCode.INVALID_DATA,
-        "since must be a position: {offset, epoch}",
-      );
-    }
-    if (
-      last !== undefined &&
-      (!Number.isSafeInteger(last) || (last as number) < 1 ||
-        (last as number) > this.#options.maxReplay)
-    ) {
-      throw new EventError(
-        ErrorCode.INVALID_DATA,
-        `last must be an integer from 1 to ${this.#options.maxReplay}`,
-      );
-    }
   }
 
   #left(member: Member, topic: string): void {
@@ -445,7 +301,7 @@ export class PubSub {
     const count = this.#hub.count(topic);
     if (count === 0) {
       this.#backplane.unsubscribe(topic);
-      this.#streams.drop(topic);
+      this.#numbered.drop(topic);
     }
     this.#backplane.setLocalCount(topic, count);
   }

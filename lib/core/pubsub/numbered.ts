@@ -1,0 +1,173 @@
+/**
+ * The topics with history of one node: each publish is numbered and stored
+ * by the engine in one step, delivered here in offset order without a gap
+ * (`stream.ts`), and a joining member is recovered from its position.
+ * `PubSub` hands every numbered publish and recovery to this.
+ *
+ * @module
+ */
+
+import {
+  ErrorCode,
+  isStreamPosition,
+  type StreamPosition,
+} from "@duplex-ws/protocol";
+import { EventError } from "../event_error.ts";
+import type { Logger } from "../logger.ts";
+import type { Backplane } from "./backplane.ts";
+import type { HistoryRead } from "./history.ts";
+import type { Hub, Member } from "./hub.ts";
+import type { PublishResult, PubSubPublishOptions } from "./topic_ops.ts";
+import {
+  type Recovery,
+  type RecoveryRequest,
+  StreamTracker,
+} from "./stream.ts";
+import type { ResolvedTopicPolicy } from "./topic_policy.ts";
+
+/** What numbered topics need of the node's options. */
+export interface NumberedOptions {
+  /** What each topic has besides delivery. */
+  readonly policyOf: (topic: string) => ResolvedTopicPolicy;
+  /** Publishes replayed at most to one joining member. */
+  readonly maxReplay: number;
+  /** Milliseconds an idempotency key is remembered. */
+  readonly publishKeyTtl: number;
+  /** Where to log. */
+  readonly logger: Logger;
+}
+
+/** One node's topics with history. */
+export class NumberedTopics {
+  readonly #backplane: Backplane;
+  readonly #hub: Hub;
+  readonly #options: NumberedOptions;
+  readonly #streams: StreamTracker;
+
+  /** @param backplane An engine that numbers (`append`, `readHistory`). */
+  constructor(backplane: Backplane, hub: Hub, options: NumberedOptions) {
+    this.#backplane = backplane;
+    this.#hub = hub;
+    this.#options = options;
+    this.#streams = new StreamTracker({
+      read: (topic, since, limit) => this.read(topic, since, limit),
+      deliver: (topic, text) => hub.deliver(topic, text),
+      activate: (member, topic) => hub.activate(member, topic),
+      maxReplay: options.maxReplay,
+      gapWait: 250,
+      logger: options.logger,
+    });
+  }
+
+  /**
+   * Numbers, stores and sends a publish (its head, without a position): the
+   * engine's one step, then delivery here in order. A publish the engine
+   * cannot store is not sent at all (`remote: "failed"`).
+   * @throws {TypeError} for `exclude`: every member gets every publish, so positions stay contiguous.
+   * @throws {EventError} `INVALID_DATA` for a key that is not 1–128 characters.
+   */
+  async publish(
+    topic: string,
+    head: string,
+    options: PubSubPublishOptions,
+  ): Promise<PublishResult> {
+    if (options.exclude !== undefined) {
+      throw new TypeError(
+        `Cannot publish to "${topic}" without its sender: in a topic with history every member gets every publish, so positions stay contiguous`,
+      );
+    }
+    const { key } = options;
+    if (
+      key !== undefined &&
+      (typeof key !== "string" || key.length === 0 || key.length > 128)
+    ) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        "A publish key must be 1-128 characters",
+      );
+    }
+    const history = this.#options.policyOf(topic).history!;
+    let appended;
+    try {
+      appended = await this.#backplane.append!(topic, head, {
+        ...history,
+        key,
+        keyTtl: this.#options.publishKeyTtl,
+      });
+    } catch (error) {
+      this.#options.logger.warn("publish not stored", { topic, error });
+      return { local: 0, remote: "failed" };
+    }
+    const { offset, epoch, duplicate } = appended;
+    if (!duplicate) this.#streams.receive(topic, offset, epoch, appended.text);
+    return {
+      local: this.#hub.count(topic),
+      remote: this.#backplane.kind === "local" ? "none" : "sent",
+      position: { offset, epoch },
+      duplicate,
+    };
+  }
+
+  /** A numbered publish from another node. */
+  receive(topic: string, position: StreamPosition, text: string): void {
+    this.#streams.receive(topic, position.offset, position.epoch, text);
+  }
+
+  /** Recovers a joining member (a waiting member of the hub) from its position. */
+  recover(
+    member: Member,
+    topic: string,
+    request: RecoveryRequest,
+  ): Promise<Recovery> {
+    return this.#streams.recover(member, topic, request);
+  }
+
+  /** Reads a topic's history from the engine (its entries are wire text). */
+  read(
+    topic: string,
+    since: number | undefined,
+    limit: number,
+  ): Promise<HistoryRead> {
+    const history = this.#options.policyOf(topic).history!;
+    return this.#backplane.readHistory!(topic, since, limit, history.ttl);
+  }
+
+  /**
+   * Checks what a join asks of history.
+   * @throws {EventError} `INVALID_DATA` for a `since` that is not a position or a `last` out of range.
+   */
+  checkRecovery(since: unknown, last: unknown): void {
+    if (since !== undefined && !isStreamPosition(since)) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        "since must be a position: {offset, epoch}",
+      );
+    }
+    const { maxReplay } = this.#options;
+    if (
+      last !== undefined &&
+      (!Number.isSafeInteger(last) || (last as number) < 1 ||
+        (last as number) > maxReplay)
+    ) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        `last must be an integer from 1 to ${maxReplay}`,
+      );
+    }
+  }
+
+  /** The engine lost publishes (its subscriptions were down): read what was missed. */
+  catchUp(): void {
+    void this.#streams.catchUp();
+  }
+
+  /** No local member is left in `topic`: stop following it. */
+  drop(topic: string): void {
+    this.#streams.drop(topic);
+  }
+
+  /** Stops every timer. */
+  close(): void {
+    this.#streams.close();
+  }
+}

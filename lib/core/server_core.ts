@@ -1,0 +1,232 @@
+/**
+ * A server's parts and what they do together: the handshake pipeline and
+ * the Deno upgrade, sessions started on any transport, the HTTP routes,
+ * health and shutdown. `createServer` wraps it in the public object; the
+ * transports reach it through the server's internals.
+ *
+ * @module
+ */
+
+import { AUTH_REFRESH } from "@duplex-ws/protocol";
+import {
+  Admission,
+  descriptorBudget,
+  PROCESS_SOCKETS,
+  readDescriptorLimit,
+} from "./admission.ts";
+import { refreshRoute } from "./auth/refresh_route.ts";
+import type { PushMap } from "./context.ts";
+import { upgradeDeno } from "./deno_websocket.ts";
+import { Dispatcher } from "./dispatch.ts";
+import { type Admitted, Gate } from "./gate.ts";
+import { isUpgradeAttempt, refusal } from "./handshake.ts";
+import { HttpRouter } from "./http_router.ts";
+import type { Logger } from "./logger.ts";
+import { Metrics } from "./metrics.ts";
+import { createOriginPolicy } from "./origin_policy.ts";
+import { PubSub } from "./pubsub/pubsub.ts";
+import { topicPolicies } from "./pubsub/topic_policy.ts";
+import type { ResolvedServerOptions } from "./server_options.ts";
+import type { DuplexServer, ServerHealth } from "./server_types.ts";
+import { Session, type SessionShared } from "./session.ts";
+import { Sessions } from "./sessions.ts";
+import type { Transport } from "./transport.ts";
+
+/** The node's pub/sub for a server's options, checked against its topic policies. */
+function createPubSub<State, Push extends PushMap>(
+  config: ResolvedServerOptions<State, Push>,
+): PubSub {
+  const pubsub = new PubSub({
+    ...config,
+    policyOf: topicPolicies(config.topics),
+  });
+  if (config.topics.some((policy) => policy.history) && !pubsub.numbers) {
+    throw new TypeError(
+      `Cannot create server: topics with history need an engine that numbers publishes (local or Redis), not ${pubsub.backplaneKind}`,
+    );
+  }
+  return pubsub;
+}
+
+/** The admission counts, with the descriptor budget the options ask for. */
+function createAdmission<State, Push extends PushMap>(
+  config: ResolvedServerOptions<State, Push>,
+): Admission {
+  const limit = config.maxSockets === "auto"
+    ? readDescriptorLimit()
+    : undefined;
+  return new Admission({
+    ...config,
+    socketBudget: config.maxSockets !== "auto"
+      ? config.maxSockets
+      : limit
+      ? descriptorBudget(limit)
+      : Infinity,
+    // Descriptors are the process's: every server in it spends one budget.
+    sockets: PROCESS_SOCKETS,
+  });
+}
+
+/** One server's parts, wired together. */
+export class ServerCore<State, Push extends PushMap> {
+  /** The resolved options. */
+  readonly config: ResolvedServerOptions<State, Push>;
+  /** The counters `/metrics` renders. */
+  readonly metrics: Metrics = new Metrics();
+  /** The node's topics, presence and history. */
+  readonly pubsub: PubSub;
+  /** The sessions not yet finished. */
+  readonly sessions: Sessions<State, Push> = new Sessions();
+  /** Who may connect now. */
+  readonly admission: Admission;
+  /** The handshake pipeline. */
+  readonly gate: Gate<State>;
+  /** Settles once the engine has started. */
+  readonly ready: Promise<void>;
+  readonly #http: HttpRouter;
+  readonly #logger: Logger;
+  readonly #shared: SessionShared<State, Push>;
+  #stopping: Promise<void> | undefined;
+
+  /** Builds the parts; the engine starts at once. */
+  constructor(config: ResolvedServerOptions<State, Push>) {
+    this.config = config;
+    this.#logger = config.logger;
+    this.#http = config.http ?? new HttpRouter();
+    this.pubsub = createPubSub(config);
+    this.ready = this.pubsub.start();
+    this.admission = createAdmission(config);
+    this.gate = new Gate<State>(config, {
+      admission: this.admission,
+      metrics: this.metrics,
+      closing: () => this.#stopping !== undefined,
+      originAllowed: createOriginPolicy(config),
+    });
+    this.#shared = this.#sessionShared();
+  }
+
+  /** Whether `shutdown` has begun. */
+  get stopping(): boolean {
+    return this.#stopping !== undefined;
+  }
+
+  /** Open sockets duplex no longer counts as connections. */
+  lingering(): number {
+    const { open, reserved } = this.admission;
+    return open - reserved - this.sessions.size;
+  }
+
+  /** Answers a request: plain HTTP, or an upgrade through the Deno transport. */
+  async fetch(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    server: DuplexServer<State, never>,
+  ): Promise<Response> {
+    if (!isUpgradeAttempt(request)) return this.http(request, info, server);
+    try {
+      return await this.#upgrade(request, info);
+    } catch (error) {
+      this.#logger.error("request failed", { error });
+      return new Response("Internal server error\n", { status: 500 });
+    }
+  }
+
+  /** Answers a plain HTTP request with the routes, their handlers seeing `server`. */
+  async http(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    server: DuplexServer<State, never>,
+  ): Promise<Response> {
+    try {
+      return await this.#http.handle(request, { info, server });
+    } catch (error) {
+      this.#logger.error("request failed", { error });
+      return new Response("Internal server error\n", { status: 500 });
+    }
+  }
+
+  /** Starts a session on an upgraded transport and registers it. */
+  accept(
+    transport: Transport,
+    admitted: Admitted<State>,
+  ): Session<State, Push> {
+    const session = new Session<State, Push>(transport, {
+      id: crypto.randomUUID(),
+      state: admitted.state,
+      identity: admitted.identity,
+      protocol: admitted.protocol ?? "",
+      address: admitted.address,
+    }, this.#shared);
+    this.sessions.add(session);
+    this.admission.commit(admitted.reservation);
+    this.metrics.handshakeAccepted();
+    this.#logger.info("connection opened", {
+      conn: session.id,
+      transport: transport.kind,
+      protocol: session.protocol || undefined,
+      remote: admitted.address,
+      subject: admitted.identity?.subject,
+    });
+    return session;
+  }
+
+  /** The status, the connection count and the engine's health. */
+  health(): ServerHealth {
+    const backplane = this.pubsub.health();
+    const status = this.#stopping
+      ? "shutting_down"
+      : backplane.state === "ok"
+      ? "ok"
+      : "degraded";
+    const connections = this.sessions.size;
+    return { status, connections, lingering: this.lingering(), backplane };
+  }
+
+  /** Drains the sessions, then stops the engine; once. */
+  shutdown(drainTimeout = this.config.drainTimeout): Promise<void> {
+    this.#stopping ??= this.sessions.drain(drainTimeout)
+      .then(() => this.pubsub.close());
+    return this.#stopping;
+  }
+
+  async #upgrade(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> {
+    const admitted = await this.gate.admit(request, info);
+    if (admitted instanceof Response) return admitted;
+    try {
+      const { response, transport } = upgradeDeno(
+        request,
+        this.config.idleTimeout,
+        admitted.protocol,
+      );
+      transport.attach(this.accept(transport, admitted));
+      return response;
+    } catch (error) {
+      this.#logger.warn("upgrade failed", { error });
+      this.gate.cancel(admitted);
+      return this.gate.refuse(refusal("upgrade_failed"), request);
+    }
+  }
+
+  #sessionShared(): SessionShared<State, Push> {
+    const { config, metrics, pubsub, sessions, admission } = this;
+    return {
+      ...config,
+      dispatcher: new Dispatcher(config.router, {
+        logger: config.logger,
+        metrics,
+        library: config.auth
+          ? new Map([[AUTH_REFRESH, refreshRoute]])
+          : undefined,
+      }),
+      limits: config,
+      pubsub,
+      metrics,
+      onFinished: (session) => sessions.delete(session.id),
+      onReleased: (session) =>
+        admission.release(session.address, session.subject),
+    };
+  }
+}
