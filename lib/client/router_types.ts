@@ -1,0 +1,42 @@
+/**
+ * The server's router as the client's types see it: `typeof router` on the
+ * server gives the events, pushes and requests the client is typed with,
+ * without any server code reaching the client.
+ *
+ * @module
+ */
+
+import type { LibraryPushes } from "@duplex-ws/protocol";
+
+/**
+ * A router type, seen from the client: its events and its pushes. An
+ * `EventRouter` chain's type (`typeof router`) has this shape.
+ */
+export interface RouterShape {
+  /** Client-to-server events: name → `{ data, reply }`. */
+  readonly events: Record<string, { data: unknown; reply: unknown }>;
+  /** Pushes (server-to-client events): name → payload. */
+  readonly pushes: Record<string, unknown>;
+  /** Server-to-client requests: name → `{ data, reply }`. */
+  readonly requests?: Record<string, { data: unknown; reply: unknown }>;
+}
+
+/** The requests (server-to-client, with a reply) of a router type. */
+export type RouterRequests<R extends RouterShape> = NonNullable<
+  R["requests"]
+>;
+
+/** The events (client-to-server) of a router type. */
+export type RouterEvents<R extends RouterShape> = R["events"];
+
+/** The pushes (server-to-client events) of a router type, with the library's own. */
+export type RouterPushes<R extends RouterShape> = R["pushes"] & LibraryPushes;
+
+/**
+ * Answers one server request: its return value (awaited) is the reply; a
+ * throw answers with an error (`code` when the thrown value has a string
+ * one, else `HANDLER_ERROR`).
+ */
+export type RequestHandler<Data, Reply> = (
+  data: Data,
+) => Reply | Promise<Reply>;
