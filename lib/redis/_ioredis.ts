@@ -7,4 +7,3 @@
  */
 
 export { Cluster, Redis } from "npm:ioredis@5.9.2";
-export type { ClusterOptions, RedisOptions } from "npm:ioredis@5.9.2";

@@ -1,0 +1,265 @@
+/**
+ * The Redis engine's presence: each node's member count per topic (a hash,
+ * summed over live nodes), each node's presence entries per topic (a hash,
+ * shared and sent in one script), and the heartbeats that tell which nodes
+ * are alive (a sorted set on Redis's clock). Kept in this node's memory too,
+ * so it can be written again after an outage and when its keys' expiry is
+ * refreshed.
+ *
+ * @module
+ */
+
+import {
+  type BackplaneEvents,
+  nowMicros,
+  type Presence,
+  type PresenceDelta,
+  type PresenceEntry,
+} from "@duplex-ws/duplex/engine";
+import type { Commands } from "./redis_connect.ts";
+import { parsePresenceDelta } from "./redis_frames.ts";
+import { MAX_NODE_COUNT } from "./redis_scripts.ts";
+
+/** What presence needs of its engine. */
+export interface PresenceContext {
+  /** This node's id. */
+  readonly node: string;
+  /** Milliseconds after its last heartbeat that a node is dead. */
+  readonly presenceTtl: number;
+  /** Whether this is a cluster (no cross-slot scripts). */
+  readonly cluster: boolean;
+  /** A topic's key or channel of a kind (`c` counts, `pm` members, `pr` presence channel). */
+  key(topic: string, kind: string): string;
+  /** The heartbeats' key. */
+  readonly nodesKey: string;
+  /** `PUBLISH`, or `SPUBLISH` on a cluster. */
+  readonly publishCommand: string;
+  /** A signed frame of `body` for `topic`. */
+  frame(topic: string, body: string): string;
+  /** The command client, when connected. */
+  commands(): Commands | undefined;
+  /** Where node deaths go. */
+  events(): BackplaneEvents | undefined;
+}
+
+/** One node's presence in Redis. */
+export class RedisPresence {
+  readonly #context: PresenceContext;
+  #local = new Map<string, number>();
+  /** Recently read remote member counts, least recently read first (bounded). */
+  #remoteCounts = new Map<string, { count: number; at: number }>();
+  /** This node's presence entries, by topic: shared again after an outage and on refresh. */
+  #entries = new Map<string, Map<string, PresenceEntry>>();
+  #live = new Set<string>();
+  /** Nodes whose presence changes were taken in since the last heartbeat. */
+  #heard = new Set<string>();
+
+  /** @param context The engine's keys, clients and events. */
+  constructor(context: PresenceContext) {
+    this.#context = context;
+  }
+
+  /** Records this node's count of the topic in Redis (and again after an outage). */
+  setLocalCount(topic: string, count: number): void {
+    if (count === 0) this.#local.delete(topic);
+    else this.#local.set(topic, count);
+    const pub = this.#ready();
+    if (!pub) return;
+    const { node, presenceTtl } = this.#context;
+    pub.duplexSetCount(
+      this.#context.key(topic, "c"),
+      node,
+      count,
+      presenceTtl * 6,
+    )
+      .catch(() => {});
+  }
+
+  /** The sum over live nodes; during an outage, this node's own count. */
+  async presence(topic: string, localCount: number): Promise<Presence> {
+    const pub = this.#ready();
+    if (pub) {
+      try {
+        const [count, version] = this.#context.cluster
+          ? [await this.#countOnCluster(topic), nowMicros()]
+          : await pub.duplexCount(
+            this.#context.key(topic, "c"),
+            this.#context.nodesKey,
+            this.#context.presenceTtl,
+          );
+        this.#remember(topic, Math.max(0, Number(count) - localCount));
+        return { count: Number(count), version: Number(version) };
+      } catch {
+        // fall through to the local view
+      }
+    }
+    return { count: localCount, version: nowMicros() };
+  }
+
+  /**
+   * The other nodes' members of `topic` as last read (at most a second
+   * old: an older figure is refreshed in the background).
+   */
+  remoteCount(topic: string): number {
+    const known = this.#remoteCounts.get(topic);
+    if (known === undefined || performance.now() - known.at > 1_000) {
+      // Marked fresh at once: one refresh at a time per topic.
+      this.#remember(topic, known?.count ?? 0);
+      this.presence(topic, this.#local.get(topic) ?? 0).catch(() => {});
+    }
+    return known?.count ?? 0;
+  }
+
+  /** Stores this node's presence changes to a topic and sends them, in one script. */
+  async share(topic: string, delta: PresenceDelta): Promise<void> {
+    let entries = this.#entries.get(topic);
+    if (!entries) this.#entries.set(topic, entries = new Map());
+    for (const [key, entry] of Object.entries(delta)) {
+      if (entry === null) entries.delete(key);
+      else entries.set(key, entry);
+    }
+    if (entries.size === 0) this.#entries.delete(topic);
+    await this.#share(topic, delta);
+  }
+
+  /** The other live nodes' presence entries of a topic, by node. */
+  async load(
+    topic: string,
+  ): Promise<Map<string, Record<string, PresenceEntry>>> {
+    const loaded = new Map<string, Record<string, PresenceEntry>>();
+    const pub = this.#ready();
+    if (!pub) return loaded;
+    // Liveness read now, not from the last heartbeat: a node that started
+    // since must not look dead.
+    const live = await this.beat();
+    const key = this.#context.key(topic, "pm");
+    const fields = await pub.hgetall(key);
+    const dead: string[] = [];
+    for (const [field, json] of Object.entries(fields)) {
+      const node = field.slice(0, 36);
+      const member = field.slice(37);
+      if (node === this.#context.node) continue;
+      if (!live.has(node)) {
+        dead.push(field);
+        continue;
+      }
+      const delta = parsePresenceDelta(`{${JSON.stringify(member)}:${json}}`);
+      if (!delta || delta[member] === null) continue;
+      let entries = loaded.get(node);
+      if (!entries) loaded.set(node, entries = Object.create(null));
+      entries![member] = delta[member]!;
+    }
+    if (dead.length > 0) pub.hdel(key, ...dead).catch(() => {});
+    return loaded;
+  }
+
+  /** A node whose presence changes were just taken in (dropped again if it is not beating). */
+  heard(node: string): void {
+    this.#heard.add(node);
+  }
+
+  /**
+   * Heartbeat: the live nodes now; those that fell silent since the last
+   * beat are gone. During an outage, the last known ones.
+   */
+  async beat(): Promise<Set<string>> {
+    const pub = this.#ready();
+    if (!pub) return this.#live;
+    try {
+      const { nodesKey, node, presenceTtl } = this.#context;
+      const now = new Set(
+        await pub.duplexHeartbeat(nodesKey, node, presenceTtl),
+      );
+      for (const node of new Set([...this.#live, ...this.#heard])) {
+        if (!now.has(node)) this.#context.events()?.nodeGone(node);
+      }
+      this.#heard.clear();
+      this.#live = now;
+    } catch {
+      // an outage: the next beat tells
+    }
+    return this.#live;
+  }
+
+  /** Writes this node's counts and presence entries again (expiry refreshed). */
+  refresh(): void {
+    void this.beat();
+    for (const [topic, count] of this.#local) this.setLocalCount(topic, count);
+    for (const [topic, entries] of this.#entries) {
+      this.#share(topic, Object.fromEntries(entries)).catch(() => {});
+    }
+  }
+
+  /** Removes this node's counts, entries and heartbeat (the engine is closing). */
+  async remove(pub: Commands): Promise<void> {
+    const { key, node } = this.#context;
+    // One command per key: a cluster refuses a batch across slots.
+    const removals: Promise<unknown>[] = [];
+    for (const topic of this.#local.keys()) {
+      removals.push(pub.hdel(key(topic, "c"), node));
+    }
+    for (const [topic, entries] of this.#entries) {
+      const fields = [...entries.keys()].map((member) => `${node}:${member}`);
+      if (fields.length > 0) {
+        removals.push(pub.hdel(key(topic, "pm"), ...fields));
+      }
+    }
+    removals.push(pub.zrem(this.#context.nodesKey, node));
+    await Promise.allSettled(removals);
+  }
+
+  #ready(): Commands | undefined {
+    const pub = this.#context.commands();
+    return pub?.status === "ready" ? pub : undefined;
+  }
+
+  #share(topic: string, delta: PresenceDelta): Promise<void> {
+    const pub = this.#ready();
+    if (!pub) return Promise.resolve();
+    const pairs: string[] = [];
+    for (const [key, entry] of Object.entries(delta)) {
+      pairs.push(key, entry === null ? "" : JSON.stringify(entry));
+    }
+    const { key, node, presenceTtl, publishCommand } = this.#context;
+    return pub.duplexSharePresence(
+      key(topic, "pm"),
+      node,
+      presenceTtl * 6,
+      key(topic, "pr"),
+      this.#context.frame(topic, JSON.stringify(delta)),
+      publishCommand,
+      ...pairs,
+    ).then(() => {});
+  }
+
+  /**
+   * The sum of live nodes' counts on a cluster, where the counts (the
+   * topic's slot) and the heartbeats (their own slot) cannot meet in one
+   * script: the live nodes are read first, then the counts; dead nodes'
+   * counts are deleted as `COUNT` does.
+   */
+  async #countOnCluster(topic: string): Promise<number> {
+    const pub = this.#ready()!;
+    const live = await this.beat();
+    const key = this.#context.key(topic, "c");
+    const fields = await pub.hgetall(key);
+    let sum = 0;
+    const dead: string[] = [];
+    for (const [node, value] of Object.entries(fields)) {
+      const n = Number(value);
+      if (live.has(node) || node === this.#context.node) {
+        if (Number.isFinite(n)) sum += Math.max(0, Math.min(n, MAX_NODE_COUNT));
+      } else dead.push(node);
+    }
+    if (dead.length > 0) pub.hdel(key, ...dead).catch(() => {});
+    return sum;
+  }
+
+  #remember(topic: string, count: number): void {
+    this.#remoteCounts.delete(topic);
+    if (this.#remoteCounts.size >= 1_000) {
+      this.#remoteCounts.delete(this.#remoteCounts.keys().next().value!);
+    }
+    this.#remoteCounts.set(topic, { count, at: performance.now() });
+  }
+}
