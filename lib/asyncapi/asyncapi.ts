@@ -14,15 +14,25 @@
  * @module
  */
 
-import type { EventRouter, PushMap, StandardSchemaV1 } from "@duplex-ws/duplex";
+import type { EventRouter, PushMap } from "@duplex-ws/duplex";
 import {
   describeRouter,
   type EventDefinitions,
   type RequestDefinitions,
+  type RouterDescription,
 } from "@duplex-ws/duplex/router";
+import {
+  envelope,
+  int,
+  type JsonSchema,
+  object,
+  replyEnvelope,
+  str,
+  toJsonSchema,
+  WIRE_ERROR,
+} from "./json_schema.ts";
 
-/** A JSON Schema object, as the document carries it. */
-export type JsonSchema = Record<string, unknown>;
+export { type JsonSchema, toJsonSchema } from "./json_schema.ts";
 
 /** Options of {@linkcode asyncApi}. */
 export interface AsyncApiOptions {
@@ -58,15 +68,6 @@ export type AsyncApiDocument = Record<string, unknown> & { asyncapi: string };
 export const ASYNCAPI_VERSION = "3.0.0";
 
 const CHANNEL = "socket";
-const ID_SCHEMA: JsonSchema = {
-  description: "Present when the sender wants exactly one reply.",
-  oneOf: [{ type: "string", maxLength: 128 }, { type: "number" }],
-};
-const WIRE_ERROR: JsonSchema = {
-  type: "object",
-  properties: { code: { type: "string" }, message: { type: "string" } },
-  required: ["code", "message"],
-};
 const MEMBERS: JsonSchema = {
   type: "object",
   description: "Presence key → the member's metadata.",
@@ -112,95 +113,6 @@ const LIBRARY_PUSHES: Record<string, { summary: string; schema: JsonSchema }> =
     },
   };
 
-function str(): JsonSchema {
-  return { type: "string" };
-}
-
-function int(): JsonSchema {
-  return { type: "integer", minimum: 0 };
-}
-
-/** An object schema whose every property is required. */
-function object(properties: Record<string, JsonSchema>): JsonSchema {
-  return { type: "object", properties, required: Object.keys(properties) };
-}
-
-interface JsonSchemaConverter {
-  input(options: { target: string }): JsonSchema;
-  output(options: { target: string }): JsonSchema;
-}
-
-/** Accepts `undefined` and refuses `null`: a schema for "no payload". */
-function onlyUndefined(schema: StandardSchemaV1): boolean {
-  try {
-    const none = schema["~standard"].validate(undefined);
-    const nil = schema["~standard"].validate(null);
-    if (none instanceof Promise || nil instanceof Promise) return false;
-    return !none.issues && Boolean(nil.issues);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A payload schema as JSON Schema, or `undefined` for "no payload".
- *
- * @param direction `input` for what a client sends, `output` for what the
- * server sends.
- */
-export function toJsonSchema(
-  schema: StandardSchemaV1,
-  direction: "input" | "output",
-): JsonSchema | undefined {
-  const standard = schema["~standard"] as
-    & StandardSchemaV1["~standard"]
-    & { jsonSchema?: JsonSchemaConverter };
-  try {
-    const converted = standard.jsonSchema?.[direction]({ target: "draft-07" });
-    if (converted) {
-      const { $schema: _, ...rest } = converted;
-      return rest;
-    }
-  } catch {
-    // Not expressible: fall through.
-  }
-  if (onlyUndefined(schema)) return undefined;
-  return {
-    description:
-      `Any JSON: this ${standard.vendor} schema has no JSON Schema form.`,
-  };
-}
-
-/** The envelope around a payload: `{event, data?, id?}`. */
-function envelope(
-  event: string,
-  data: JsonSchema | undefined,
-  id: "none" | "optional" | "required",
-): JsonSchema {
-  const properties: Record<string, JsonSchema> = { event: { const: event } };
-  const required = ["event"];
-  if (data !== undefined) {
-    properties.data = data;
-    required.push("data");
-  }
-  if (id === "optional") properties.id = ID_SCHEMA;
-  if (id === "required") {
-    properties.id = { type: "integer", minimum: 1 };
-    required.push("id");
-  }
-  return { type: "object", properties, required };
-}
-
-/** A reply: `{id, data}` or `{id, error}`. */
-function replyEnvelope(data: JsonSchema | undefined): JsonSchema {
-  return {
-    oneOf: [
-      object({ id: ID_SCHEMA, data: data ?? {} }),
-      object({ id: ID_SCHEMA, error: WIRE_ERROR }),
-    ],
-  };
-}
-
 function message(
   name: string,
   payload: JsonSchema,
@@ -242,78 +154,10 @@ export function asyncApi<State, Push extends PushMap>(
   options: AsyncApiOptions,
 ): AsyncApiDocument {
   const parts = describeRouter(router);
-  const messages: Record<string, JsonSchema> = {};
-  const operations: Record<string, JsonSchema> = {};
-  const channel = { $ref: `#/channels/${CHANNEL}` };
-
-  for (const [event, route] of parts.events) {
-    const data = toJsonSchema(route.schema, "input");
-    const reply = route.reply ? toJsonSchema(route.reply, "output") : {};
-    messages[`event.${key(event)}`] = message(
-      event,
-      envelope(event, data, "optional"),
-      route,
-    );
-    messages[`reply.${key(event)}`] = message(
-      `${event} reply`,
-      replyEnvelope(reply),
-      { summary: `The reply to "${event}" (when it had an id).` },
-    );
-    operations[`receive.${key(event)}`] = {
-      action: "receive",
-      channel,
-      ...(route.summary ? { summary: route.summary } : {}),
-      messages: [ref(`event.${key(event)}`)],
-      reply: { channel, messages: [ref(`reply.${key(event)}`)] },
-    };
-  }
-
-  const pushes = new Map(
-    [...parts.pushes].map(([event, docs]) => [event, {
-      summary: docs.summary,
-      description: docs.description,
-      schema: toJsonSchema(docs.schema, "output"),
-    }]),
-  );
-  if (options.libraryPushes ?? true) {
-    for (const [event, docs] of Object.entries(LIBRARY_PUSHES)) {
-      if (!pushes.has(event)) pushes.set(event, { ...docs, description: "" });
-    }
-  }
-  for (const [event, docs] of pushes) {
-    messages[`push.${key(event)}`] = message(
-      event,
-      envelope(event, docs.schema, "none"),
-      docs,
-    );
-    operations[`send.${key(event)}`] = {
-      action: "send",
-      channel,
-      ...(docs.summary ? { summary: docs.summary } : {}),
-      messages: [ref(`push.${key(event)}`)],
-    };
-  }
-
-  for (const [event, request] of parts.requests) {
-    messages[`request.${key(event)}`] = message(
-      event,
-      envelope(event, toJsonSchema(request.data, "output"), "required"),
-      { summary: request.summary },
-    );
-    messages[`answer.${key(event)}`] = message(
-      `${event} answer`,
-      replyEnvelope(toJsonSchema(request.reply, "input")),
-      { summary: `The client's answer to "${event}".` },
-    );
-    operations[`request.${key(event)}`] = {
-      action: "send",
-      channel,
-      ...(request.summary ? { summary: request.summary } : {}),
-      messages: [ref(`request.${key(event)}`)],
-      reply: { channel, messages: [ref(`answer.${key(event)}`)] },
-    };
-  }
-
+  const doc: Sections = { messages: {}, operations: {} };
+  addEvents(doc, parts.events);
+  addPushes(doc, parts.pushes, options.libraryPushes ?? true);
+  addRequests(doc, parts.requests);
   const info: JsonSchema = { title: options.title, version: options.version };
   if (options.description) info.description = options.description;
   const document: AsyncApiDocument = {
@@ -326,11 +170,106 @@ export function asyncApi<State, Push extends PushMap>(
       address: options.path ?? "/",
       description:
         "One WebSocket: JSON text frames as in docs/PROTOCOL.md (events with an optional id, replies, pushes).",
-      messages,
+      messages: doc.messages,
     },
   };
-  document.operations = operations;
+  document.operations = doc.operations;
   return withServers(document, options.servers);
+}
+
+/** The document's messages and operations, as they are added. */
+interface Sections {
+  messages: Record<string, JsonSchema>;
+  operations: Record<string, JsonSchema>;
+}
+
+const CHANNEL_REF = { $ref: `#/channels/${CHANNEL}` };
+
+/** The client's events: each a message, its reply, and a receive operation. */
+function addEvents(
+  doc: Sections,
+  events: RouterDescription["events"],
+): void {
+  for (const [event, route] of events) {
+    const data = toJsonSchema(route.schema, "input");
+    const reply = route.reply ? toJsonSchema(route.reply, "output") : {};
+    doc.messages[`event.${key(event)}`] = message(
+      event,
+      envelope(event, data, "optional"),
+      route,
+    );
+    doc.messages[`reply.${key(event)}`] = message(
+      `${event} reply`,
+      replyEnvelope(reply),
+      { summary: `The reply to "${event}" (when it had an id).` },
+    );
+    doc.operations[`receive.${key(event)}`] = {
+      action: "receive",
+      channel: CHANNEL_REF,
+      ...(route.summary ? { summary: route.summary } : {}),
+      messages: [ref(`event.${key(event)}`)],
+      reply: { channel: CHANNEL_REF, messages: [ref(`reply.${key(event)}`)] },
+    };
+  }
+}
+
+/** The documented pushes, and the library's own unless left out: each a message and a send operation. */
+function addPushes(
+  doc: Sections,
+  documented: RouterDescription["pushes"],
+  library: boolean,
+): void {
+  const pushes = new Map(
+    [...documented].map(([event, docs]) => [event, {
+      summary: docs.summary,
+      description: docs.description,
+      schema: toJsonSchema(docs.schema, "output"),
+    }]),
+  );
+  if (library) {
+    for (const [event, docs] of Object.entries(LIBRARY_PUSHES)) {
+      if (!pushes.has(event)) pushes.set(event, { ...docs, description: "" });
+    }
+  }
+  for (const [event, docs] of pushes) {
+    doc.messages[`push.${key(event)}`] = message(
+      event,
+      envelope(event, docs.schema, "none"),
+      docs,
+    );
+    doc.operations[`send.${key(event)}`] = {
+      action: "send",
+      channel: CHANNEL_REF,
+      ...(docs.summary ? { summary: docs.summary } : {}),
+      messages: [ref(`push.${key(event)}`)],
+    };
+  }
+}
+
+/** The server's requests: each a message, the client's answer, and a send operation. */
+function addRequests(
+  doc: Sections,
+  requests: RouterDescription["requests"],
+): void {
+  for (const [event, request] of requests) {
+    doc.messages[`request.${key(event)}`] = message(
+      event,
+      envelope(event, toJsonSchema(request.data, "output"), "required"),
+      { summary: request.summary },
+    );
+    doc.messages[`answer.${key(event)}`] = message(
+      `${event} answer`,
+      replyEnvelope(toJsonSchema(request.reply, "input")),
+      { summary: `The client's answer to "${event}".` },
+    );
+    doc.operations[`request.${key(event)}`] = {
+      action: "send",
+      channel: CHANNEL_REF,
+      ...(request.summary ? { summary: request.summary } : {}),
+      messages: [ref(`request.${key(event)}`)],
+      reply: { channel: CHANNEL_REF, messages: [ref(`answer.${key(event)}`)] },
+    };
+  }
 }
 
 /** A document with `servers`, and its channel pointing at them; the rest is shared, not copied. */

@@ -52,6 +52,8 @@ export interface TestProxy {
    * client's messages reach the server, its replies do not.
    */
   muteDownstream(): void;
+  /** Bytes forwarded so far: `up` to the target, `down` from it. */
+  readonly bytes: { readonly up: number; readonly down: number };
   /** Cuts everything and stops listening. */
   close(): Promise<void>;
 }
@@ -62,105 +64,126 @@ interface Pair {
   done: Promise<void>;
 }
 
-/** Starts a proxy on 127.0.0.1 (port 0) forwarding to `target`. */
-export function startProxy(target: ProxyTarget): TestProxy {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const pairs = new Set<Pair>();
+function end(pair: Pair): void {
+  for (const conn of [pair.client, pair.server]) {
+    try {
+      conn.close();
+    } catch { /* closed already */ }
+  }
+}
+
+/** A TCP proxy that can cut, refuse and mute. */
+class TcpProxy implements TestProxy {
+  readonly port: number;
+  readonly #target: ProxyTarget;
+  readonly #listener: Deno.TcpListener;
+  readonly #pairs = new Set<Pair>();
   /** Accepted, waiting for the target. */
-  const connecting = new Set<Deno.TcpConn>();
-  const forwards = new Set<Promise<void>>();
-  let refuseUntil = 0;
-  let muted = false;
+  readonly #connecting = new Set<Deno.TcpConn>();
+  readonly #forwards = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+  #refuseUntil = 0;
+  #muted = false;
+  /** Bytes forwarded each way so far. */
+  readonly bytes = { up: 0, down: 0 };
 
-  const end = (pair: Pair) => {
-    for (const conn of [pair.client, pair.server]) {
-      try {
-        conn.close();
-      } catch { /* closed already */ }
+  constructor(target: ProxyTarget) {
+    this.#target = target;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.#accepting = this.#accept();
+  }
+
+  wsUrl(path = "/"): string {
+    return `ws://127.0.0.1:${this.port}${path}`;
+  }
+
+  get connections(): number {
+    return this.#pairs.size;
+  }
+
+  cut(options: { refuseFor?: number } = {}): void {
+    this.#muted = false;
+    this.#refuseUntil = Date.now() + (options.refuseFor ?? 0);
+    for (const pair of this.#pairs) end(pair);
+    for (const client of this.#connecting) client.close();
+    this.#connecting.clear();
+  }
+
+  muteDownstream(): void {
+    this.#muted = true;
+  }
+
+  async close(): Promise<void> {
+    this.#listener.close();
+    await this.#accepting;
+    this.cut();
+    await Promise.all(this.#forwards);
+    await Promise.all([...this.#pairs].map((pair) => pair.done));
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        const forwarding = this.#forward(conn).finally(() =>
+          this.#forwards.delete(forwarding)
+        );
+        this.#forwards.add(forwarding);
+      }
+    } catch { /* listener closed */ }
+  }
+
+  async #forward(client: Deno.TcpConn): Promise<void> {
+    if (Date.now() < this.#refuseUntil) return client.close();
+    this.#connecting.add(client);
+    let server: Deno.TcpConn;
+    try {
+      server = await Deno.connect({
+        hostname: this.#target.hostname ?? "127.0.0.1",
+        port: this.#target.port,
+      });
+    } catch {
+      if (this.#connecting.delete(client)) client.close();
+      return;
     }
-  };
+    if (!this.#connecting.delete(client)) {
+      // Cut while it was connecting.
+      return server.close();
+    }
+    const pair: Pair = { client, server, done: Promise.resolve() };
+    pair.done = Promise.race([
+      this.#pipe(client, server, false),
+      this.#pipe(server, client, true),
+    ]).then(() => {
+      end(pair);
+      this.#pairs.delete(pair);
+    });
+    this.#pairs.add(pair);
+  }
 
-  const pipe = async (
+  async #pipe(
     from: Deno.TcpConn,
     to: Deno.TcpConn,
     downstream: boolean,
-  ) => {
+  ): Promise<void> {
     const buffer = new Uint8Array(64 * 1024);
     try {
       for (;;) {
         const n = await from.read(buffer);
         if (n === null) return;
-        if (downstream && muted) continue;
+        if (downstream && this.#muted) continue;
+        if (downstream) this.bytes.down += n;
+        else this.bytes.up += n;
         let written = 0;
         while (written < n) {
           written += await to.write(buffer.subarray(written, n));
         }
       }
     } catch { /* cut, or the other side went away */ }
-  };
+  }
+}
 
-  const forward = async (client: Deno.TcpConn) => {
-    if (Date.now() < refuseUntil) return client.close();
-    connecting.add(client);
-    let server: Deno.TcpConn;
-    try {
-      server = await Deno.connect({
-        hostname: target.hostname ?? "127.0.0.1",
-        port: target.port,
-      });
-    } catch {
-      if (connecting.delete(client)) client.close();
-      return;
-    }
-    if (!connecting.delete(client)) {
-      // Cut while it was connecting.
-      return server.close();
-    }
-    const pair: Pair = { client, server, done: Promise.resolve() };
-    pair.done = Promise.race([
-      pipe(client, server, false),
-      pipe(server, client, true),
-    ]).then(() => {
-      end(pair);
-      pairs.delete(pair);
-    });
-    pairs.add(pair);
-  };
-
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        const forwarding = forward(conn).finally(() =>
-          forwards.delete(forwarding)
-        );
-        forwards.add(forwarding);
-      }
-    } catch { /* listener closed */ }
-  })();
-
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    wsUrl: (path = "/") =>
-      `ws://127.0.0.1:${(listener.addr as Deno.NetAddr).port}${path}`,
-    get connections() {
-      return pairs.size;
-    },
-    cut(options = {}) {
-      muted = false;
-      refuseUntil = Date.now() + (options.refuseFor ?? 0);
-      for (const pair of pairs) end(pair);
-      for (const client of connecting) client.close();
-      connecting.clear();
-    },
-    muteDownstream() {
-      muted = true;
-    },
-    async close() {
-      listener.close();
-      await accepting;
-      this.cut();
-      await Promise.all(forwards);
-      await Promise.all([...pairs].map((pair) => pair.done));
-    },
-  };
+/** Starts a proxy on 127.0.0.1 (port 0) forwarding to `target`. */
+export function startProxy(target: ProxyTarget): TestProxy {
+  return new TcpProxy(target);
 }
