@@ -11,6 +11,9 @@
  *                                    are sane)
  *   deno task bench --suite core --workload "throughput 4 KiB" \
  *     --server "raw Deno echo" --server duplex
+ *   deno task bench --suite core --base ../duplex-before
+ *                                    adds an older checkout's duplex as
+ *                                    "duplex (base)", to measure a change
  *                                    one cell (or a few) again, by name
  *
  * Suites: `core` (duplex against the floor, raw JSON and the peers: Node +
@@ -44,6 +47,7 @@ const { values: flags } = parseArgs({
     suite: { type: "string", multiple: true },
     workload: { type: "string", multiple: true },
     server: { type: "string", multiple: true },
+    base: { type: "string" },
     out: {
       type: "string",
       default: new URL("./results/", import.meta.url).pathname,
@@ -90,6 +94,8 @@ interface Server {
   args?: string[];
   /** Its wire, when not duplex's envelope. */
   protocol?: "socketio";
+  /** The directory it runs in (its `deno.json`), when not this checkout. */
+  cwd?: string;
 }
 
 /**
@@ -157,6 +163,14 @@ function coreServers(): { servers: Server[]; notes: string[] } {
     { name: FLOOR, runtime: "deno", script: ECHO },
     { name: "raw Deno JSON", runtime: "deno", script: RAW },
     { name: "duplex", runtime: "deno", script: DUPLEX },
+    ...(flags.base
+      ? [{
+        name: "duplex (base)",
+        runtime: "deno" as const,
+        script: `${flags.base}/bench/duplex_server.ts`,
+        cwd: flags.base,
+      }]
+      : []),
     {
       name: "Node + ws",
       runtime: "node",
@@ -509,6 +523,7 @@ function command(
   args: string[],
   env: Record<string, string> = {},
   program: string = Deno.execPath(),
+  cwd?: string,
 ) {
   const [run, argv] = PINNED
     ? ["taskset", ["-c", String(core), program, ...args]]
@@ -516,6 +531,7 @@ function command(
   return new Deno.Command(run, {
     args: argv,
     env,
+    cwd,
     stdout: "piped",
     stderr: "inherit",
   });
@@ -556,10 +572,16 @@ interface Started {
 
 function spawnServer(server: Server, port: number, core = 0) {
   const [program, args] = serverCommand(server);
-  return command(core, args, {
-    ...server.env,
-    PORT: String(port),
-  }, program).spawn();
+  return command(
+    core,
+    args,
+    {
+      ...server.env,
+      PORT: String(port),
+    },
+    program,
+    server.cwd,
+  ).spawn();
 }
 
 async function startServer(server: Server, core = 0): Promise<Started> {

@@ -38,7 +38,6 @@ export abstract class ConnectionState {
   readonly id: string;
   /** The transport under the connection. */
   protected readonly transport: Transport;
-  #shared: LifecycleShared;
   #readyState: ReadyState = ReadyState.CONNECTING;
   #abort: AbortController | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -52,13 +51,14 @@ export abstract class ConnectionState {
   /**
    * @param id The connection's id.
    * @param transport The connection under it.
-   * @param shared What every connection of the server shares.
    */
-  constructor(id: string, transport: Transport, shared: LifecycleShared) {
+  constructor(id: string, transport: Transport) {
     this.id = id;
     this.transport = transport;
-    this.#shared = shared;
   }
+
+  /** What every connection of the server shares (kept by the subclass, once). */
+  protected abstract get lifecycle(): LifecycleShared;
 
   /** CONNECTING, OPEN, CLOSING or CLOSED. */
   get readyState(): ReadyState {
@@ -143,7 +143,7 @@ export abstract class ConnectionState {
 
   /** Logs a transport failure to send. */
   protected sendFailed(error: unknown): void {
-    this.#shared.logger.warn("send failed", { conn: this.id, error });
+    this.lifecycle.logger.warn("send failed", { conn: this.id, error });
   }
 
   #closeWith(code: number, reason: string): void {
@@ -156,7 +156,7 @@ export abstract class ConnectionState {
     this.#readyState = ReadyState.CLOSING;
     this.#sentClose = { code, reason };
     this.#abort?.abort();
-    const { closeTimeout, logger } = this.#shared;
+    const { closeTimeout, logger } = this.lifecycle;
     this.#closeTimer = setTimeout(
       () =>
         this.terminate(

@@ -16,7 +16,9 @@ const EVENTS = ["open", "message", "close"] as const;
  */
 export class DenoWebSocket implements Transport, EventListenerObject {
   /** `websocket`. */
-  readonly kind = "websocket";
+  get kind(): string {
+    return "websocket";
+  }
   readonly #ws: WebSocket;
   #driver: SessionDriver | undefined;
 

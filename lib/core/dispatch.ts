@@ -101,16 +101,16 @@ export class Dispatcher<State, Push extends PushMap> {
     text: string,
   ): Promise<void> | undefined {
     const parsed = parseEnvelope(text);
-    if (!parsed.ok) {
+    if ("problem" in parsed) {
       const { id, code, message } = parsed.problem;
       this.#sendError(ctx, id, code, message);
       return;
     }
-    if (parsed.reply) {
+    if ("reply" in parsed) {
       ctx.settleReply(parsed.reply);
       return;
     }
-    const { event, data, id } = parsed.envelope;
+    const { event, data, id } = parsed;
     const route = this.#env.library?.get(event) ??
       this.#parts.routes.get(event);
     if (route === undefined) {
@@ -148,7 +148,11 @@ export class Dispatcher<State, Push extends PushMap> {
     refusal: Refusal,
   ): void {
     const parsed = text === undefined ? undefined : parseEnvelope(text);
-    const id = parsed?.ok ? parsed.envelope?.id : parsed?.problem.id;
+    const id = parsed === undefined || "reply" in parsed
+      ? undefined
+      : "problem" in parsed
+      ? parsed.problem.id
+      : parsed.id;
     this.#sendError(ctx, id, refusal.refuse, refusal.message);
   }
 

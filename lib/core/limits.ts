@@ -241,8 +241,10 @@ export class ConnectionLimiter {
   }
 
   #admit(bytes: number): Verdict {
-    const allowed = (this.#messages?.take(1) ?? true) &&
-      (this.#bytes?.take(bytes) ?? true);
+    // One clock reading for both buckets.
+    const now = Date.now();
+    const allowed = (this.#messages?.take(1, now) ?? true) &&
+      (this.#bytes?.take(bytes, now) ?? true);
     if (!allowed) {
       this.#refusedInARow++;
       const { rateLimit } = this.#limits;

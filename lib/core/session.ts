@@ -85,7 +85,7 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
     init: SessionInit<State>,
     shared: SessionShared<State, Push>,
   ) {
-    super(init.id, transport, shared);
+    super(init.id, transport);
     this.#state = init.state;
     this.protocol = init.protocol;
     this.address = init.address;
@@ -251,6 +251,11 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
     if (verdict === undefined) return;
     if ("close" in verdict) return this.#act(verdict, undefined);
     throw new EventError(verdict.refuse, verdict.message);
+  }
+
+  /** What every session of the server shares. */
+  protected get lifecycle(): SessionShared<State, Push> {
+    return this.#shared;
   }
 
   /** Runs the open hook; a throw closes with 1011. */

@@ -47,9 +47,12 @@ export class TokenBucket {
     return this.#capacity;
   }
 
-  /** Whether `cost` tokens are there now (refilling first); takes none. */
-  has(cost: number): boolean {
-    this.#refill();
+  /**
+   * Whether `cost` tokens are there now (refilling first); takes none.
+   * @param now The clock's reading, when the caller has one already.
+   */
+  has(cost: number, now: number = this.#now()): boolean {
+    this.#refill(now);
     return this.#tokens >= cost;
   }
 
@@ -59,19 +62,22 @@ export class TokenBucket {
    * debt is refilled.
    */
   charge(cost: number): void {
-    this.#refill();
+    this.#refill(this.#now());
     this.#tokens = Math.max(-this.#capacity, this.#tokens - cost);
   }
 
-  /** Takes `cost` tokens if there are that many; `false` leaves the bucket as it was. */
-  take(cost: number): boolean {
-    if (!this.has(cost)) return false;
+  /**
+   * Takes `cost` tokens if there are that many; `false` leaves the bucket
+   * as it was.
+   * @param now The clock's reading, when the caller has one already.
+   */
+  take(cost: number, now: number = this.#now()): boolean {
+    if (!this.has(cost, now)) return false;
     this.#tokens -= cost;
     return true;
   }
 
-  #refill(): void {
-    const now = this.#now();
+  #refill(now: number): void {
     const elapsed = now - this.#last;
     if (elapsed > 0) {
       this.#tokens = Math.min(
