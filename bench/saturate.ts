@@ -70,7 +70,7 @@ function cpuTicks(pid: number): number {
 }
 
 async function lines(
-  stream: ReadableStream<Uint8Array>,
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
   each: (line: string) => void,
 ): Promise<void> {
   let buffer = "";

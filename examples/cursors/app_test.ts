@@ -6,12 +6,7 @@
 
 import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
-import {
-  delay,
-  eventually,
-  nextClose,
-  startServer,
-} from "@duplex-ws/testing";
+import { delay, eventually, nextClose, startServer } from "@duplex-ws/testing";
 import {
   BAD_FRAME,
   createCursorsApp,

@@ -14,19 +14,14 @@ import {
   ErrorCode,
 } from "@duplex-ws/protocol";
 import { RequestError } from "./errors.ts";
-import type { RequestOptions } from "./requests.ts";
+import type { Call } from "./requests.ts";
 
 /** What refreshing needs of the client. */
 export interface RefreshPort {
   /** `getToken`'s next token (`undefined`: none to give). */
   token(): Promise<string | undefined>;
   /** Sends a request before everything else. */
-  call(
-    event: string,
-    data: unknown,
-    options: RequestOptions,
-    now: boolean,
-  ): Promise<unknown>;
+  readonly call: Call;
   /** Whether the connection the request came on is still the current one. */
   current(): boolean;
   /** Records a failure the app can read (`authError`). */

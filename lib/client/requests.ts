@@ -36,6 +36,14 @@ export interface RequestOptions {
   resend?: boolean;
 }
 
+/** Sends a request and resolves with its reply; `now` skips the outbox. */
+export type Call = (
+  event: string,
+  data: unknown,
+  options: RequestOptions,
+  now: boolean,
+) => Promise<unknown>;
+
 /** What the requests need of the connection. */
 export interface RequestPort {
   /** Whether a message may go out now: open, and not rejoining. */

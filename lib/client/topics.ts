@@ -25,7 +25,7 @@ import {
 } from "@duplex-ws/protocol";
 import { Backoff } from "./backoff.ts";
 import { RequestError } from "./errors.ts";
-import type { RequestOptions } from "./requests.ts";
+import type { Call } from "./requests.ts";
 import {
   judge,
   type Push,
@@ -52,12 +52,7 @@ interface JoinEntry {
 /** What the topics need of the client. */
 export interface TopicsPort {
   /** Sends a request (`now`: before the outbox). */
-  call(
-    event: string,
-    data: unknown,
-    options: RequestOptions,
-    now: boolean,
-  ): Promise<unknown>;
+  readonly call: Call;
   /** Whether the connection is open. */
   readonly open: boolean;
   /** Whether the client has closed for good. */

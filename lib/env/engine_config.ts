@@ -27,7 +27,7 @@ export const BACKPLANES = [
 export type BackplaneKind = typeof BACKPLANES[number];
 
 /** Settings every Redis engine takes from the environment. */
-interface RedisSettings {
+export interface RedisSettings {
   /** `REDIS_PREFIX`. */
   prefix?: string;
   /** `PRESENCE_TTL`, milliseconds. */

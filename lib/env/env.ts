@@ -45,6 +45,7 @@ export {
   type BackplaneKind,
   BACKPLANES,
   type EngineConfig,
+  type RedisSettings,
 } from "./engine_config.ts";
 
 /** The server options the environment can set (every one optional). */

@@ -46,7 +46,10 @@ export class PendingTable<Meta> {
   readonly #error: (code: string, message: string) => Error;
   #next = 1;
 
-  /** @param error Makes the error a request is rejected with (the side's own class). */
+  /**
+   * Makes an empty table.
+   * @param error Makes the error a request is rejected with (the side's own class).
+   */
   constructor(error: (code: string, message: string) => Error) {
     this.#error = error;
   }

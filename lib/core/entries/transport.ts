@@ -13,4 +13,8 @@ export { serverInternals } from "../server_internals.ts";
 export type { ServerInternals } from "../server_types.ts";
 export type { Admitted, Refused } from "../gate.ts";
 export type { Reservation } from "../admission.ts";
-export type { HandshakeRefusal, RefusalReason } from "../handshake.ts";
+export {
+  HANDSHAKE_REFUSALS,
+  type HandshakeRefusal,
+  type RefusalReason,
+} from "../handshake.ts";
