@@ -16,6 +16,7 @@
 import {
   installProcessGuard,
   listen,
+  ListenError,
   shutdownOnSignals,
 } from "@duplex-ws/duplex";
 import { LISTEN_DEFAULTS } from "@duplex-ws/duplex/options";
@@ -23,6 +24,9 @@ import { ConfigError, readEnv } from "@duplex-ws/env";
 import { loadEngine } from "@duplex-ws/env/engine";
 import { createApp } from "./routes/app.ts";
 import { readAppEnv } from "./routes/config.ts";
+
+type Env = ReturnType<typeof readEnv>;
+type App = ReturnType<typeof createApp>;
 
 /** The configuration and the app, or exit 1 naming what is wrong. */
 async function configure() {
@@ -51,30 +55,41 @@ async function configure() {
   }
 }
 
-const { env, app } = await configure();
-// Deno ends the process on an uncaught error or rejection: log those that
-// application code leaves behind instead of dropping every connection.
-installProcessGuard(env.server.logger!);
-const entry: Partial<Deno.ServeDefaultExport> = { fetch: app.fetch };
-export default entry;
-
-if (import.meta.main && Deno.args.includes("--listen")) {
-  delete entry.fetch;
+/** Listens as the environment says, or exits 1 naming why it cannot. */
+async function listenOrExit(env: Env, app: App) {
   const options = {
     ...env.listen,
     logger: env.server.logger,
     onListen: ({ hostname, port }: Deno.NetAddr) =>
       console.log(`duplex: Listening on http://${hostname}:${port}/`),
   };
-  // TRANSPORT=node: node:http and npm:ws, loaded only when asked for.
-  const listener = env.transport === "node"
-    ? await (await import("@duplex-ws/node")).listenNode(app, options)
-    : listen(app, options);
+  try {
+    // TRANSPORT=node: node:http and npm:ws, loaded only when asked for.
+    return env.transport === "node"
+      ? await (await import("@duplex-ws/node")).listenNode(app, options)
+      : listen(app, options);
+  } catch (error) {
+    if (!(error instanceof ListenError)) throw error;
+    console.error(`duplex: ${error.message}`);
+    Deno.exit(1);
+  }
+}
+
+const { env, app } = await configure();
+const entry: Partial<Deno.ServeDefaultExport> = { fetch: app.fetch };
+export default entry;
+
+if (import.meta.main && Deno.args.includes("--listen")) {
+  delete entry.fetch;
+  // Starting is not guarded: a failure there ends the process non-zero.
+  const listener = await listenOrExit(env, app);
+  guard(env);
   shutdownOnSignals(() => listener.close());
   // A listener that could not be brought back: exit non-zero, so that a
   // supervisor restarts the process instead of believing it is serving.
   listener.finished.catch(() => Deno.exit(1));
 } else {
+  guard(env);
   // `deno serve` reads DENO_SERVE_ADDRESS when it starts listening, after
   // this module has run: map PORT and HOSTNAME onto it.
   if (
@@ -88,4 +103,13 @@ if (import.meta.main && Deno.args.includes("--listen")) {
   // gets its 1001 "Server shutting down" at once); this still refuses new
   // handshakes and lets every onClose run before the process ends.
   shutdownOnSignals(() => app.shutdown());
+}
+
+/**
+ * Deno ends the process on an uncaught error or rejection: from here on,
+ * log those that application code leaves behind instead of dropping every
+ * connection.
+ */
+function guard(env: Env): void {
+  installProcessGuard(env.server.logger!);
 }

@@ -84,7 +84,7 @@ async function lines(
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -102,7 +102,7 @@ export async function saturatedRun(
     inflight: number;
   },
 ): Promise<{ usPerMessage: number; perSecond: number }> {
-  const port = await freePort();
+  const port = freePort();
   const server = new Deno.Command("taskset", {
     args: ["-c", "0", Deno.execPath(), "run", "-A", spec.script],
     cwd: spec.root,

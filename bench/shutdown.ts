@@ -41,6 +41,7 @@ const server = new Deno.Command(Deno.execPath(), {
     LOG_LEVEL: "error",
     DRAIN_TIMEOUT: String(values.drain),
     MAX_CONNECTIONS_PER_IP: "0",
+    ADDRESS_BUDGET: "0",
     HANDSHAKES_PER_IP: "0",
   },
   stdout: "piped",

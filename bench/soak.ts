@@ -77,6 +77,7 @@ const server = new Deno.Command(Deno.execPath(), {
     // Every soak client comes from 127.0.0.1: the per-address caps would
     // see one client with thousands of sockets.
     MAX_CONNECTIONS_PER_IP: "0",
+    ADDRESS_BUDGET: "0",
     HANDSHAKES_PER_IP: "0",
   },
   stdout: "null",

@@ -1,11 +1,12 @@
 /**
- * The example app's identity: HS256 JWTs signed with `AUTH_SECRET`, from a
- * `duplex_session` cookie (the page, after `POST /login`), an
- * `Authorization: Bearer` header (other clients) or the `duplex.bearer.`
- * subprotocol (the typed client's refreshable access tokens). `sub` is the
- * user; `exp` is required; `aud`, when present, must be `duplex`. No token
- * at all: a guest (`guest-…`), public rooms only. A token that is present
- * but bad: 401, never a guest.
+ * The example app's identity: HS256 JWTs signed with `AUTH_SECRET`, from an
+ * `Authorization: Bearer` header or the `duplex.bearer.` subprotocol (the
+ * typed client's refreshable access tokens, which the page gets from
+ * `POST /auth/token`). `sub` is the user; `exp` is required; `aud`, when
+ * present, must be `duplex`: the session cookie's tokens (`aud:
+ * duplex-session`) open no socket, and the socket reads no cookie (a page
+ * on another site cannot ride one). No token at all: a guest (`guest-…`),
+ * public rooms only. A token that is present but bad: 401, never a guest.
  *
  * Private rooms: the rooms of `PRIVATE_ROOMS` are open to their listed
  * users and to tokens whose `rooms` claim names them; every other room is
@@ -20,6 +21,7 @@ import {
   type Identity,
 } from "@duplex-ws/duplex";
 import { jwtAuth } from "@duplex-ws/jwt";
+import type { Users } from "./users.ts";
 
 /** What every connection of the example app carries. */
 export interface UserState {
@@ -56,12 +58,33 @@ export interface AuthConfig {
    * @default {nobody}
    */
   admins?: readonly string[];
+  /**
+   * Accounts with password hashes (`USERS`): `POST /login` then needs the
+   * name's password.
+   * @default {none}
+   */
+  users?: Users;
+  /**
+   * What `POST /login` takes: a name and its password (`"password"`), any
+   * name (`"name"`, a demo) or nothing (`"off"`: guests and tokens from
+   * elsewhere only).
+   * @default {"password" with `users`, else "name"}
+   */
+  logins?: "password" | "name" | "off";
+  /**
+   * Whether the session cookie is always `Secure` (production, behind a
+   * TLS proxy); otherwise only when the request came over HTTPS.
+   * @default {false}
+   */
+  secureCookie?: boolean;
 }
 
 /** The session cookie `POST /login` sets. */
 export const SESSION_COOKIE = "duplex_session";
-/** The audience the app issues, and accepts when a token names one. */
+/** The audience of access tokens, which the socket accepts when a token names one. */
 export const AUDIENCE = "duplex";
+/** The audience of session tokens: `/auth/token` only, never the socket. */
+export const SESSION_AUDIENCE = "duplex-session";
 /** Defaults of {@linkcode AuthConfig}. */
 export const AUTH_DEFAULTS = { sessionTtl: 86_400, tokenTtl: 300 } as const;
 
@@ -105,7 +128,7 @@ export function appAuth(config: AuthConfig): AuthOptions<UserState> {
     key: config.secret,
     audience: AUDIENCE,
     requireAudience: false,
-    from: ["bearer", "protocol", { cookie: SESSION_COOKIE }],
+    from: ["bearer", "protocol"],
     state: (claims) => {
       if (!isUserName(claims.sub)) {
         throw new AuthFailure(

@@ -76,9 +76,9 @@ function asset(
 export function httpRoutes(auth: AuthConfig): HttpRouter {
   const session = sessionHandlers(auth);
   return new HttpRouter()
-    .post("/login", (request) => session.login(request))
+    .post("/login", (request, ctx) => session.login(request, ctx))
     .post("/auth/token", (request) => session.token(request))
-    .post("/logout", (request) => session.logout(request))
+    .post("/logout", (request, ctx) => session.logout(request, ctx))
     .get("/", () =>
       new Response(CHAT_HTML, {
         headers: {

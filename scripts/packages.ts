@@ -13,6 +13,7 @@ import { packageSizes } from "./size.ts";
 const ROOT = new URL("../", import.meta.url);
 const deno = Deno.execPath();
 const decoder = new TextDecoder();
+// deno-lint-ignore no-control-regex
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 
 interface Member {

@@ -30,13 +30,16 @@ async function errors(document: unknown): Promise<string[]> {
     .map((d) => `${d.code} at ${d.path.join("/")}: ${d.message}`);
 }
 
-Deno.test("GET /asyncapi.json: the example app's contract, valid for @asyncapi/parser", async () => {
+Deno.test("GET /asyncapi.json: the example app's contract, valid for @asyncapi/parser, never cached across hosts", async () => {
   const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
   const response = await app.fetch(
     new Request("http://chat.example:8000/asyncapi.json"),
   );
   assert.equal(response.status, 200);
   assert.match(response.headers.get("content-type")!, /application\/json/);
+  // N18: a document made from Host is never shared by a cache across hosts.
+  assert.equal(response.headers.get("vary"), "Host");
+  assert.equal(response.headers.get("cache-control"), "no-store");
   const doc = await response.json() as Doc;
   assert.equal(doc.asyncapi, "3.0.0");
   assert.deepEqual(await errors(doc), []);

@@ -247,6 +247,7 @@ function assertBystander(base: number[], during: number[]): void {
 Deno.test("presence amplification: join/leave in a loop on a 1,000-member room is coalesced and rate limited; a bystander barely notices", async () => {
   const node = await startMain("listen", {
     MAX_CONNECTIONS_PER_IP: "0",
+    ADDRESS_BUDGET: "0",
     HANDSHAKES_PER_IP: "0",
     PRESENCE_GRACE: "0",
     LOG_LEVEL: "warn",
@@ -298,6 +299,7 @@ Deno.test("presence amplification: join/leave in a loop on a 1,000-member room i
 Deno.test("fan-out is charged: chat.say in a loop to a 500-member room is cut by the fan-out budget; a bystander barely notices", async () => {
   const node = await startMain("listen", {
     MAX_CONNECTIONS_PER_IP: "0",
+    ADDRESS_BUDGET: "0",
     HANDSHAKES_PER_IP: "0",
     LOG_LEVEL: "warn",
   });
@@ -309,7 +311,8 @@ Deno.test("fan-out is charged: chat.say in a loop to a 500-member room is cut by
     token: await tokenFor("talker"),
   });
   try {
-    await talker.request("chat.join", { room: "big" });
+    const joined = await talker.request("chat.join", { room: "big" });
+    assert.equal(joined.error, undefined, JSON.stringify(joined));
     await delay(500);
     const base = await echoTimes(bystander);
     const before = await room.received();

@@ -22,6 +22,10 @@ import { type AppOptions, createApp } from "../routes/app.ts";
 import { readAppEnv } from "../routes/config.ts";
 import { TEST_IDENTITY, TEST_SECRET, tokenFor } from "./_auth.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
+import { hashPassword } from "../routes/users.ts";
+
+/** Ada's password hash for `USERS` (few iterations: a test, not a vault). */
+const ADA_HASH = await hashPassword("correct horse", 1000);
 
 type Message = {
   event?: string;
@@ -104,7 +108,6 @@ Deno.test("a bad token is refused at the handshake with 401 and a JSON reason, c
         const headers of [
           { authorization: `Bearer ${token}` },
           { "sec-websocket-protocol": `duplex, duplex.bearer.${token}` },
-          { cookie: `duplex_session=${token}` },
         ] as Record<string, string>[]
       ) {
         const refused = await handshake(server.port, headers);
@@ -180,19 +183,44 @@ Deno.test("a good token works from each transport; none at all is a guest; ?user
       });
       assert.equal((await whoami(socket)).user, "ada");
     });
-    await t.step("the session cookie", async () => {
-      const socket = await TestSocket.open(server.wsUrl, {
-        headers: { cookie: `a=1; duplex_session=${token}` },
-      });
-      assert.equal((await whoami(socket)).user, "ada");
-    });
     await t.step(
-      "a cookie that is not valid percent-encoding: 401",
+      "the example's socket reads no cookie: a page elsewhere cannot ride it",
       async () => {
-        const refused = await handshake(server.port, {
-          cookie: "duplex_session=%E0%A4%A",
+        const socket = await TestSocket.open(server.wsUrl, {
+          headers: { cookie: `a=1; duplex_session=${token}` },
         });
-        assert.equal(refused.status, 401);
+        assert.match((await whoami(socket)).user, /^guest-/);
+      },
+    );
+    await t.step(
+      "jwtAuth from a cookie, where an app asks for it",
+      async () => {
+        const cookies = startServer(createServer({
+          logger: silentLogger,
+          router: new EventRouter<string>().on(
+            "whoami",
+            z.undefined(),
+            (_data, ctx) => ({ user: ctx.state }),
+          ),
+          auth: jwtAuth<string>({
+            algorithms: ["HS256"],
+            key: TEST_SECRET,
+            from: [{ cookie: "duplex_session" }],
+            state: (claims) => claims.sub,
+          }),
+        }));
+        try {
+          const socket = await TestSocket.open(cookies.wsUrl, {
+            headers: { cookie: `a=1; duplex_session=${token}` },
+          });
+          assert.equal((await whoami(socket)).user, "ada");
+          const refused = await handshake(cookies.port, {
+            cookie: "duplex_session=%E0%A4%A",
+          });
+          assert.equal(refused.status, 401, "not valid percent-encoding");
+        } finally {
+          await cookies.close();
+        }
       },
     );
     await t.step("no token: a guest; ?user= changes nothing", async () => {
@@ -581,14 +609,30 @@ Deno.test("per-subject handshake rate: a reconnect storm of one account is slowe
   }
 });
 
-Deno.test("the example app's login: an HttpOnly session cookie that the handshake takes, access tokens for it, same-origin only", async () => {
+/** POSTs JSON to the example app; the response. */
+function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The status of a response, its body discarded. */
+async function statusOf(response: Promise<Response>): Promise<number> {
+  const answered = await response;
+  await answered.body?.cancel();
+  return answered.status;
+}
+
+Deno.test("the example app's demo login: an HttpOnly session cookie for /auth/token only, access tokens that renew nothing, same-origin only, logout revokes", async () => {
   const server = startServer(app());
   try {
-    const login = await fetch(`${server.url}/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name: "ada" }),
-    });
+    const login = await post(`${server.url}/login`, { name: "ada" });
     assert.equal(login.status, 200);
     assert.deepEqual(await login.json(), { user: "ada" });
     const cookie = login.headers.get("set-cookie") ?? "";
@@ -597,17 +641,16 @@ Deno.test("the example app's login: an HttpOnly session cookie that the handshak
       /^duplex_session=[\w.-]+; Max-Age=86400; Path=\/; HttpOnly; SameSite=Strict$/,
     );
     const session = cookie.split(";")[0];
-    const socket = await TestSocket.open(server.wsUrl, {
-      headers: { cookie: session },
-    });
+    const sessionToken = session.slice("duplex_session=".length);
+    // N7: the session token opens no socket, by any means.
     assert.equal(
-      ((await socket.request("whoami")).data as { user: string }).user,
-      "ada",
+      (await handshake(server.port, {
+        authorization: `Bearer ${sessionToken}`,
+      })).status,
+      401,
     );
-    await socket.close();
-    const issued = await fetch(`${server.url}/auth/token`, {
-      method: "POST",
-      headers: { cookie: session },
+    const issued = await post(`${server.url}/auth/token`, {}, {
+      cookie: session,
     });
     const { token, expiresIn } = await issued.json();
     assert.equal(expiresIn, 300);
@@ -616,32 +659,100 @@ Deno.test("the example app's login: an HttpOnly session cookie that the handshak
       ((await withToken.request("whoami")).data as { user: string }).user,
       "ada",
     );
-    await withToken.close();
-    const noCookie = await fetch(`${server.url}/auth/token`, {
-      method: "POST",
-    });
-    assert.equal(noCookie.status, 401);
-    await noCookie.body?.cancel();
-    const crossSite = await fetch(`${server.url}/login`, {
-      method: "POST",
-      headers: {
+    // N7: an access token in the cookie gets no other token.
+    assert.equal(
+      await statusOf(post(`${server.url}/auth/token`, {}, {
+        cookie: `duplex_session=${token}`,
+      })),
+      401,
+    );
+    assert.equal(await statusOf(post(`${server.url}/auth/token`, {})), 401);
+    assert.equal(
+      await statusOf(post(`${server.url}/login`, { name: "ada" }, {
         origin: "https://evil.example",
-        "content-type": "application/json",
-      },
-      body: JSON.stringify({ name: "ada" }),
-    });
-    assert.equal(crossSite.status, 403);
-    await crossSite.body?.cancel();
-    const badName = await fetch(`${server.url}/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name: "guest-1" }),
-    });
-    assert.equal(badName.status, 400);
-    await badName.body?.cancel();
-    const logout = await fetch(`${server.url}/logout`, { method: "POST" });
+      })),
+      403,
+    );
+    assert.equal(
+      await statusOf(post(`${server.url}/login`, { name: "guest-1" })),
+      400,
+    );
+    // N7: logging out revokes the session and asks its sockets to refresh.
+    const logout = await post(`${server.url}/logout`, {}, { cookie: session });
     assert.equal(logout.status, 204);
     assert.match(logout.headers.get("set-cookie") ?? "", /Max-Age=0/);
+    const asked = await nextEvent(withToken, "auth.refresh", 2000);
+    assert.equal(asked.data!.reason, "requested");
+    await withToken.close();
+    assert.equal(
+      await statusOf(post(`${server.url}/auth/token`, {}, { cookie: session })),
+      401,
+      "a revoked session gets no token",
+    );
+    // A new login of the same user is a new session.
+    const again = await post(`${server.url}/login`, { name: "ada" });
+    const fresh = (again.headers.get("set-cookie") ?? "").split(";")[0];
+    await again.body?.cancel();
+    assert.equal(
+      await statusOf(post(`${server.url}/auth/token`, {}, { cookie: fresh })),
+      200,
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("the example app's login with USERS: the password is checked, tries are limited per address, bodies are bounded, the cookie is Secure behind TLS", async () => {
+  const users = readAppEnv((name) =>
+    ({
+      AUTH_SECRET: TEST_SECRET,
+      USERS: `ada:${ADA_HASH}`,
+      ADMIN_USERS: "ada",
+    })[name]
+  ).identity;
+  const server = startServer(app({ identity: users }));
+  try {
+    assert.equal(
+      await statusOf(post(`${server.url}/login`, { name: "ada" })),
+      401,
+      "a name alone is not a login",
+    );
+    assert.equal(
+      await statusOf(post(`${server.url}/login`, {
+        name: "bob",
+        password: "correct horse",
+      })),
+      401,
+      "nor is an unknown name",
+    );
+    const ok = await post(`${server.url}/login`, {
+      name: "ada",
+      password: "correct horse",
+    }, { "x-forwarded-proto": "https" });
+    assert.equal(ok.status, 200);
+    assert.match(ok.headers.get("set-cookie") ?? "", /; Secure$/);
+    await ok.body?.cancel();
+    // N8: a large body is refused before it is held.
+    const big = await fetch(`${server.url}/login`, {
+      method: "POST",
+      body: new Uint8Array(5000),
+    });
+    assert.equal(big.status, 413);
+    await big.body?.cancel();
+    // N1: 10 tries a minute per address (4 made above), then 429.
+    const statuses = [];
+    for (let i = 0; i < 8; i++) {
+      statuses.push(
+        await statusOf(post(`${server.url}/login`, {
+          name: "ada",
+          password: `guess ${i}`,
+        })),
+      );
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429, 429]);
+    const limited = await post(`${server.url}/login`, {});
+    assert.ok(Number(limited.headers.get("retry-after")) > 0);
+    await limited.body?.cancel();
   } finally {
     await server.close();
   }
@@ -664,11 +775,41 @@ Deno.test("AUTH_SECRET: required in production, at least 32 characters, generate
   const dev = readAppEnv(env({}));
   assert.equal(dev.generatedSecret, true);
   assert.ok(dev.identity.secret.length >= 32);
+  // N22: a placeholder of the right length is refused too.
+  assert.throws(
+    () => readAppEnv(env({ AUTH_SECRET: "x".repeat(40) })),
+    /AUTH_SECRET looks like a placeholder/,
+  );
+  // N1: settings that trust a login's name need USERS outside development.
+  for (const name of ["ADMIN_USERS", "PRIVATE_ROOMS"]) {
+    const value = name === "ADMIN_USERS" ? "alice" : "staff=alice";
+    assert.throws(
+      () => readAppEnv(env({ AUTH_SECRET: TEST_SECRET, [name]: value })),
+      new RegExp(`${name} trusts login names: set USERS`),
+    );
+    assert.equal(
+      readAppEnv(env({ [name]: value, APP_ENV: "development" })).identity
+        .logins,
+      "name",
+    );
+  }
+  assert.equal(
+    readAppEnv(env({ AUTH_SECRET: TEST_SECRET, APP_ENV: "production" }))
+      .identity.logins,
+    "off",
+    "no USERS in production: no logins",
+  );
+  assert.throws(
+    () => readAppEnv(env({ USERS: "alice:plaintext" })),
+    /USERS must be name:hash pairs/,
+  );
   const set = readAppEnv(env({
     AUTH_SECRET: TEST_SECRET,
     PRIVATE_ROOMS: "staff=alice,bob;ops=carol",
     TOKEN_TTL: "120",
+    USERS: `alice:${ADA_HASH}`,
   }));
+  assert.equal(set.identity.logins, "password");
   assert.equal(set.generatedSecret, false);
   assert.deepEqual([...set.identity.privateRooms!], [
     ["staff", ["alice", "bob"]],
@@ -676,7 +817,10 @@ Deno.test("AUTH_SECRET: required in production, at least 32 characters, generate
   ]);
   assert.equal(set.identity.tokenTtl, 120);
   assert.throws(
-    () => readAppEnv(env({ PRIVATE_ROOMS: "staff=al ice" })),
+    () =>
+      readAppEnv(
+        env({ PRIVATE_ROOMS: "staff=al ice", USERS: `a:${ADA_HASH}` }),
+      ),
     /PRIVATE_ROOMS/,
   );
 });

@@ -104,7 +104,11 @@ Deno.test({
   ignore: !HAS_CHROMIUM,
   async fn() {
     // "staff" is private to alice.
-    const env = { LOG_LEVEL: "warn", PRIVATE_ROOMS: "staff=alice" };
+    const env = {
+      LOG_LEVEL: "warn",
+      PRIVATE_ROOMS: "staff=alice",
+      APP_ENV: "development",
+    };
     let server: MainProcess | undefined = await startMain("listen", env);
     const port = server.port;
     const url = `http://127.0.0.1:${port}/`;

@@ -93,10 +93,15 @@ async function expectCloseFrame(
   code: number,
 ): Promise<void> {
   const peer = await h.peer();
+  const before = h.observed.closes.length;
   await peer.write(bytes);
   const frame = await closeOrEof(peer);
   assert.ok(frame, "expected a close frame");
   assert.equal(readClose(frame).code, code);
+  // onClose reports the close the peer was sent, not another.
+  peer.close();
+  await eventually(() => h.observed.closes.length > before, 3000, "onClose");
+  assert.equal(h.observed.closes.at(-1)!.info.code, code);
 }
 
 Deno.test("framing faults the runtime rejects: dropped, never routed (T-21, T-23, T-24, T-26, T-27)", async (t) => {

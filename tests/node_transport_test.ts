@@ -27,6 +27,7 @@ Deno.test("TRANSPORT=node routes each upgrade to its endpoint: /admin with its o
   const node = await startMain("listen", {
     TRANSPORT: "node",
     ADMIN_USERS: "root",
+    APP_ENV: "development",
     AUTH_SECRET: TEST_SECRET,
     LOG_LEVEL: "error",
   });

@@ -303,7 +303,8 @@ function withServers(
 
 /**
  * An HTTP handler that serves a router's AsyncAPI document as JSON, with a
- * server entry for the host it was asked on. Mount it where you like, say
+ * server entry for the host it was asked on (then `Vary: Host` and
+ * `Cache-Control: no-store`), unless `options.servers` names them. Mount it where you like, say
  * `http.get("/asyncapi.json", asyncApiHandler(router, {...}))`.
  */
 export function asyncApiHandler<State, Push extends PushMap>(
@@ -321,8 +322,14 @@ export function asyncApiHandler<State, Push extends PushMap>(
         protocol: url.protocol === "https:" ? "wss" : "ws",
       },
     };
+    // A document made from `Host` is one per host: a shared cache must not
+    // hand one host's (or a forged `Host`'s) to another.
+    const reflected = options.servers === undefined;
     return Response.json(withServers(document, servers), {
-      headers: { "access-control-allow-origin": "*" },
+      headers: {
+        "access-control-allow-origin": "*",
+        ...(reflected ? { vary: "Host", "cache-control": "no-store" } : {}),
+      },
     });
   };
 }

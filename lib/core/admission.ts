@@ -186,6 +186,11 @@ export class Admission {
     );
   }
 
+  /** Sockets the process may hold at most (`Infinity`: no budget). */
+  get socketBudget(): number {
+    return this.#limits.socketBudget;
+  }
+
   /** Sockets open now, lingering ones included, and handshakes holding a reservation. */
   get open(): number {
     return this.#open;

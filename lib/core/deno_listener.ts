@@ -62,7 +62,7 @@ export class DenoListener<State, Push extends PushMap> implements Listener {
       const why = error instanceof Deno.errors.AddrInUse
         ? "address in use"
         : (error as Error).message;
-      throw new ListenError(`Cannot listen on ${hostname}:${port}: ${why}`, {
+      throw new ListenError(`cannot listen on ${hostname}:${port}: ${why}`, {
         cause: error,
       });
     }

@@ -8,7 +8,15 @@
 
 import type { SessionDriver, Transport } from "./transport.ts";
 
-const EVENTS = ["open", "message", "close"] as const;
+const EVENTS = ["open", "message", "error", "close"] as const;
+
+/**
+ * Deno's errors after which it has sent the peer a close frame of its own
+ * while reporting the close as code 0: `onClose` reports what was sent.
+ */
+const SENT_ON_ERROR: Readonly<Record<string, number>> = {
+  "Invalid close code": 1002,
+};
 
 /**
  * Deno's server-side WebSocket as a transport. It is its socket's event
@@ -21,6 +29,8 @@ export class DenoWebSocket implements Transport, EventListenerObject {
   }
   readonly #ws: WebSocket;
   #driver: SessionDriver | undefined;
+  /** The close code Deno sent after an error, if it sent one. */
+  #sent: number | undefined;
 
   /** Listens to `ws`; events wait for {@linkcode attach}. */
   constructor(ws: WebSocket) {
@@ -63,9 +73,15 @@ export class DenoWebSocket implements Transport, EventListenerObject {
         return driver.received((event as MessageEvent).data);
       case "open":
         return driver.opened();
+      case "error":
+        this.#sent = SENT_ON_ERROR[(event as ErrorEvent).message];
+        return;
       case "close": {
         for (const type of EVENTS) this.#ws.removeEventListener(type, this);
         const { code, reason, wasClean } = event as CloseEvent;
+        if (code === 0 && this.#sent) {
+          return driver.closed(this.#sent, "", true);
+        }
         return driver.closed(code, reason, wasClean);
       }
     }

@@ -9,7 +9,7 @@
  */
 
 import type { PushMap } from "./context.ts";
-import { isUpgradeAttempt } from "./handshake.ts";
+import { isUpgradeAttempt, pathOf } from "./handshake.ts";
 import type { Admitted } from "./gate.ts";
 import { serverInternals, setServerInternals } from "./server_internals.ts";
 import type {
@@ -111,15 +111,6 @@ export function combineServers<State, Push extends PushMap>(
   return combined;
 }
 
-/** A request's path; an unparsable URL (a bad `Host`) has none. */
-function pathOf(request: Request): string | undefined {
-  try {
-    return new URL(request.url).pathname;
-  } catch {
-    return undefined;
-  }
-}
-
 interface Endpoint {
   server: AnyServer;
   internals: ServerInternals<unknown>;
@@ -186,6 +177,7 @@ function combinedInternals<State>(
       ),
       idleTimeout: main.config.idleTimeout,
       closeTimeout: main.config.closeTimeout,
+      socketBudget: main.config.socketBudget,
     },
     http: (request, info) => main.http(request, info, combined),
     lingering: () =>

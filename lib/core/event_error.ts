@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isErrorCode } from "@duplex-ws/protocol";
+
 /**
  * Thrown by a handler to answer with a code and message of its choosing.
  * Unlike any other error, its code and message are sent to the client.
@@ -29,7 +31,7 @@ export class EventError extends Error {
    */
   constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options);
-    if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(code)) {
+    if (!isErrorCode(code)) {
       throw new TypeError(
         `Cannot create EventError: code "${code}" is not 1-64 characters of A-Z, 0-9 and _`,
       );

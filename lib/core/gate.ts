@@ -25,6 +25,7 @@ import {
   checkHandshake,
   type HandshakeRefusal,
   negotiateProtocol,
+  pathOf,
   refusal,
   refusalResponse,
 } from "./handshake.ts";
@@ -56,6 +57,8 @@ export interface GateConfig<State> {
   readonly path: string;
   /** Proxies whose `X-Forwarded-For` is trusted. */
   readonly trustProxy: number;
+  /** Which peers those proxies are (empty: any). */
+  readonly trustedProxies: readonly string[];
   /** Seconds of `Retry-After` on a 503 or 429. */
   readonly retryAfter: number;
   /** Subprotocols the server speaks, in order of preference. */
@@ -69,22 +72,53 @@ export interface GateConfig<State> {
 }
 
 /**
- * The client's address: the TCP peer's, or with `trustProxy` hops the entry
- * that many from the right of `X-Forwarded-For` (read before the upgrade,
- * after which Deno refuses).
+ * Whether `address` is one of `proxies`: an address, or an IPv4 range
+ * (`10.0.0.0/8`).
+ */
+export function isTrustedProxy(
+  address: string,
+  proxies: readonly string[],
+): boolean {
+  const ipv4 = (text: string) => {
+    const parts = text.split(".").map(Number);
+    return parts.length === 4 && parts.every((p) => p >= 0 && p <= 255)
+      ? parts.reduce((n, p) => n * 256 + p, 0)
+      : undefined;
+  };
+  return proxies.some((proxy) => {
+    const [range, bits] = proxy.split("/");
+    if (bits === undefined) return range === address;
+    const [from, at] = [ipv4(range), ipv4(address)];
+    if (from === undefined || at === undefined) return false;
+    const size = 2 ** (32 - Number(bits));
+    return Math.floor(at / size) === Math.floor(from / size);
+  });
+}
+
+/**
+ * The client's address: the TCP peer's, or with `trustProxy` hops (from a
+ * peer among `trustedProxies`, when any are named) the entry that many
+ * from the right of `X-Forwarded-For` (read before the upgrade, after
+ * which Deno refuses).
  */
 export function clientAddress(
   request: Request,
   info: Deno.ServeHandlerInfo | undefined,
-  trustProxy: number,
+  config: Pick<GateConfig<unknown>, "trustProxy" | "trustedProxies">,
 ): string | undefined {
-  if (trustProxy > 0) {
+  const addr = info?.remoteAddr;
+  const peer = addr && "hostname" in addr ? addr.hostname : undefined;
+  const { trustProxy, trustedProxies } = config;
+  if (
+    trustProxy > 0 &&
+    (trustedProxies.length === 0 ||
+      (peer !== undefined && isTrustedProxy(peer, trustedProxies)))
+  ) {
     const hops = request.headers.get("x-forwarded-for")?.split(",");
     const entry = hops?.[hops.length - trustProxy]?.trim();
     if (entry) return entry.slice(0, 64);
   }
-  const addr = info?.remoteAddr;
-  return addr && "hostname" in addr ? addr.hostname : undefined;
+  return peer;
 }
 
 /** The handshake pipeline of one server. */
@@ -130,7 +164,7 @@ export class Gate<State> {
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response | Admitted<State>> {
-    const address = clientAddress(request, info, this.#config.trustProxy);
+    const address = clientAddress(request, info, this.#config);
     const invalid = this.#checkRequest(request);
     if (invalid) return this.refuse(invalid, request);
     // Capacity is reserved before the hook runs, so that handshakes waiting
@@ -173,7 +207,7 @@ export class Gate<State> {
     this.#logRefusal("handshake refused", {
       reason,
       status: response.status,
-      path: new URL(request.url).pathname,
+      path: pathOf(request)?.slice(0, 200),
       origin: request.headers.get("origin") ?? undefined,
     });
     return response;
@@ -186,9 +220,9 @@ export class Gate<State> {
 
   /** What the request itself gets wrong: path, RFC 6455, Origin. */
   #checkRequest(request: Request): HandshakeRefusal | null {
-    if (new URL(request.url).pathname !== this.#config.path) {
-      return refusal("bad_path");
-    }
+    const path = pathOf(request);
+    if (path === undefined) return refusal("bad_host");
+    if (path !== this.#config.path) return refusal("bad_path");
     const invalid = checkHandshake(request);
     if (invalid) return invalid;
     return this.#originAllowed(request) ? null : refusal("bad_origin");

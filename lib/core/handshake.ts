@@ -28,6 +28,7 @@ export const HANDSHAKE_REFUSALS = {
     message: 'Connection header must include "Upgrade"',
   },
   missing_host: { status: 400, message: "Host header is required" },
+  bad_host: { status: 400, message: "Host header is not a valid host" },
   bad_version: {
     status: 426,
     message: "Sec-WebSocket-Version must be 13",
@@ -114,6 +115,18 @@ export function refusal(
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
+
+/**
+ * A request's path; `undefined` when its URL cannot be parsed (a `Host`
+ * such as `a b` or `[`, which the runtime puts into the URL as it is).
+ */
+export function pathOf(request: Request): string | undefined {
+  try {
+    return new URL(request.url).pathname;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Splits a comma-separated header into lower-case tokens. */
 export function headerTokens(value: string | null): string[] {

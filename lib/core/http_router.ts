@@ -5,6 +5,7 @@
  * @module
  */
 
+import { HttpError } from "./http_body.ts";
 import type { DuplexServer } from "./server_types.ts";
 
 /** What an HTTP handler gets besides the request. */
@@ -13,6 +14,12 @@ export interface HttpContext {
   params: Record<string, string | undefined>;
   /** Connection info from `Deno.serve`, when there is some. */
   info?: Deno.ServeHandlerInfo;
+  /**
+   * The client's address as the server counts it: the TCP peer's, or one
+   * from `X-Forwarded-For` by the `trustProxy` rules (a per-address limit
+   * of the app's keys on it).
+   */
+  address?: string;
   /**
    * The server serving the request: its health, metrics, `publish`… (absent
    * when the router is called on its own, as in a unit test).
@@ -44,8 +51,21 @@ export function jsonError(
   return Response.json({ error: code, message }, { status });
 }
 
+/** A handler's answer, with an {@linkcode HttpError} it throws sent as JSON. */
+async function answered(
+  handler: () => Response | Promise<Response>,
+): Promise<Response> {
+  try {
+    return await handler();
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    return jsonError(error.status, error.code, error.message);
+  }
+}
+
 /**
- * Routes HTTP requests by method and path. An unmatched path answers a JSON
+ * Routes HTTP requests by method and path. A handler may throw an
+ * {@linkcode HttpError} (as {@linkcode readJson} does) to answer it as JSON. An unmatched path answers a JSON
  * 404; a matched path with another method answers 405 with `Allow`. `HEAD`
  * is served by the `GET` route.
  *
@@ -99,10 +119,9 @@ export class HttpRouter {
         allowed.push(route.method);
         continue;
       }
-      return route.handler(request, {
-        ...options,
-        params: match.pathname.groups,
-      });
+      return answered(() =>
+        route.handler(request, { ...options, params: match.pathname.groups })
+      );
     }
     if (allowed.length > 0) {
       const response = jsonError(

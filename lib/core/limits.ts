@@ -13,7 +13,10 @@
 import type { ErrorCode } from "@duplex-ws/protocol";
 import { utf8Length } from "@duplex-ws/protocol";
 import type { LibraryCloseKind } from "@duplex-ws/protocol";
-import { TokenBucket } from "./token_bucket.ts";
+import { Budget, type ResolvedFanoutLimit } from "./budget.ts";
+import { bucket, type TokenBucket } from "./token_bucket.ts";
+
+export type { FanoutLimitOptions, ResolvedFanoutLimit } from "./budget.ts";
 /** Options of the per-connection rate limit (two token buckets). */
 export interface RateLimitOptions {
   /**
@@ -38,34 +41,8 @@ export interface RateLimitOptions {
   closeAfter?: number;
 }
 
-/**
- * Options of the per-connection fan-out budget: what a connection's
- * publishes make the server send, charged as deliveries (members reached)
- * and bytes (message size × members reached).
- */
-export interface FanoutLimitOptions {
-  /**
-   * Deliveries per second, sustained; `0` disables this bucket.
-   * @default {20000}
-   */
-  deliveriesPerSecond?: number;
-  /**
-   * Bytes delivered per second, sustained; `0` disables this bucket.
-   * @default {16777216}
-   */
-  bytesPerSecond?: number;
-  /**
-   * Seconds of fan-out a bucket holds above the rate.
-   * @default {2}
-   */
-  burstSeconds?: number;
-}
-
 /** {@linkcode RateLimitOptions} with every default filled in. */
 export type ResolvedRateLimit = Required<RateLimitOptions>;
-
-/** {@linkcode FanoutLimitOptions} with every default filled in. */
-export type ResolvedFanoutLimit = Required<FanoutLimitOptions>;
 
 /** The limits every connection of one server shares (resolved options). */
 export interface ConnectionLimits {
@@ -114,12 +91,6 @@ const TOPIC_CHANGES_LIMITED: Verdict = {
   message: "Joining and leaving too fast: slow down",
 };
 
-function bucket(rate: number, burstSeconds: number): TokenBucket | undefined {
-  return rate > 0
-    ? new TokenBucket(rate, Math.max(1, rate * burstSeconds))
-    : undefined;
-}
-
 /**
  * The limiter of one connection. Made on its first message or send, so an
  * idle connection pays for none of it.
@@ -128,16 +99,21 @@ export class ConnectionLimiter {
   readonly #limits: ConnectionLimits;
   readonly #messages: TokenBucket | undefined;
   readonly #bytes: TokenBucket | undefined;
-  #deliveries: TokenBucket | undefined;
-  #fanoutBytes: TokenBucket | undefined;
-  #topicChanges: TokenBucket | undefined;
+  /** This connection's fan-out and topic-change budget. */
+  #own: Budget | undefined;
+  /** Its address's, shared by every connection of the address. */
+  readonly #shared: Budget | undefined;
   #refusedInARow = 0;
   #inFlight = 0;
   #sentSinceCheck = 0;
 
-  /** Builds the buckets from the server's limits. */
-  constructor(limits: ConnectionLimits) {
+  /**
+   * Builds the buckets from the server's limits.
+   * @param shared The budget of the connection's address, if any.
+   */
+  constructor(limits: ConnectionLimits, shared?: Budget) {
     this.#limits = limits;
+    this.#shared = shared;
     const { rateLimit } = limits;
     if (rateLimit) {
       this.#messages = bucket(
@@ -181,63 +157,56 @@ export class ConnectionLimiter {
   }
 
   /**
-   * Charges a publish reaching `members` members with a message of `bytes`
-   * bytes against the fan-out budget; nothing is charged when refused.
+   * Charges a fan-out (a publish, a presence change) reaching `members`
+   * members with `bytes` bytes each against this connection's budget and
+   * its address's; nothing is charged when either refuses.
    */
   publish(members: number, bytes: number): Verdict {
-    const limit = this.#limits.fanoutLimit;
-    if (!limit || members === 0) return undefined;
-    this.#deliveries ??= bucket(limit.deliveriesPerSecond, limit.burstSeconds);
-    this.#fanoutBytes ??= bucket(limit.bytesPerSecond, limit.burstSeconds);
-    const deliveries = this.#deliveries;
-    const sized = this.#fanoutBytes;
-    // A message bigger than a whole bucket could never pass: charge what fits.
-    const fits = (b: TokenBucket | undefined, cost: number) =>
-      b === undefined || b.has(Math.min(cost, b.capacity));
-    if (!fits(deliveries, members) || !fits(sized, members * bytes)) {
+    if (!this.#limits.fanoutLimit || members === 0) return undefined;
+    const own = this.#budget();
+    if (
+      !own.fits(members, bytes) || this.#shared?.fits(members, bytes) === false
+    ) {
       return FANOUT_LIMITED;
     }
-    deliveries?.take(Math.min(members, deliveries.capacity));
-    sized?.take(Math.min(members * bytes, sized.capacity));
+    own.take(members, bytes);
+    this.#shared?.take(members, bytes);
     return undefined;
   }
 
   /**
    * Whether a join may replay history now: refused while the fan-out budget
-   * is spent, since a replay costs what a publish to the member costs.
+   * (its own or its address's) is spent, since a replay costs what a
+   * publish to the member costs.
    */
   replay(): Verdict {
-    const limit = this.#limits.fanoutLimit;
-    if (!limit) return undefined;
-    const empty = (b: TokenBucket | undefined) => b !== undefined && !b.has(1);
-    return empty(this.#deliveries) || empty(this.#fanoutBytes)
+    if (!this.#limits.fanoutLimit) return undefined;
+    return this.#budget().spent() || this.#shared?.spent()
       ? FANOUT_LIMITED
       : undefined;
   }
 
   /**
-   * Charges a replay that happened (`count` publishes, `bytes` in all)
-   * against the fan-out budget, into debt if need be: the next replay or
-   * publish waits until the budget has refilled.
+   * Charges a replay that happened (`count` publishes, `bytes` in all),
+   * into debt if need be: the next replay or publish waits until the budget
+   * has refilled.
    */
   replayed(count: number, bytes: number): void {
-    const limit = this.#limits.fanoutLimit;
-    if (!limit || count === 0) return;
-    this.#deliveries ??= bucket(limit.deliveriesPerSecond, limit.burstSeconds);
-    this.#fanoutBytes ??= bucket(limit.bytesPerSecond, limit.burstSeconds);
-    this.#deliveries?.charge(count);
-    this.#fanoutBytes?.charge(bytes);
+    if (!this.#limits.fanoutLimit || count === 0) return;
+    this.#budget().charge(count, bytes);
+    this.#shared?.charge(count, bytes);
   }
 
-  /** Charges one join or leave against the topic-change rate. */
+  /** Charges one join or leave against the topic-change rate (its own and its address's). */
   topicChange(): Verdict {
-    const rate = this.#limits.topicChangesPerSecond;
-    if (rate === 0) return undefined;
-    this.#topicChanges ??= new TokenBucket(
-      rate,
-      Math.max(rate * 2, this.#limits.maxTopicsPerConnection),
-    );
-    return this.#topicChanges.take(1) ? undefined : TOPIC_CHANGES_LIMITED;
+    if (this.#limits.topicChangesPerSecond === 0) return undefined;
+    const ok = this.#budget().topicChange() &&
+      (this.#shared?.topicChange() ?? true);
+    return ok ? undefined : TOPIC_CHANGES_LIMITED;
+  }
+
+  #budget(): Budget {
+    return this.#own ??= new Budget(this.#limits);
   }
 
   #admit(bytes: number): Verdict {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ErrorCode, NoReplyCode } from "@duplex-ws/protocol";
+
 /** What the gauges are read from when rendering. */
 export interface MetricsSnapshot {
   /** Open connections. */
@@ -19,6 +21,14 @@ export interface MetricsSnapshot {
     history?: { topics: number; bytes: number };
   };
 }
+
+/** Error codes counted under their own label besides the library's. */
+export const MAX_ERROR_LABELS = 50;
+
+const LIBRARY_CODES: ReadonlySet<string> = new Set([
+  ...Object.values(ErrorCode),
+  ...Object.values(NoReplyCode),
+]);
 
 function bump<K>(map: Map<K, number>, key: K, by = 1): void {
   map.set(key, (map.get(key) ?? 0) + by);
@@ -60,6 +70,8 @@ export class Metrics {
   #bytesIn = 0;
   #bytesOut = 0;
   #errors = new Map<string, number>();
+  /** Error codes not the library's that have a series of their own. */
+  #appLabels = 0;
   #closes = new Map<string, number>();
   #refreshes = new Map<string, number>();
 
@@ -85,9 +97,20 @@ export class Metrics {
     this.#bytesOut += size;
   }
 
-  /** An error envelope was sent with `code`. */
+  /**
+   * An error envelope was sent with `code`. Codes are labels, and a client
+   * can make the server send codes of its choosing (an answer to a server
+   * request that a handler rethrows): the library's codes and the first
+   * {@linkcode MAX_ERROR_LABELS} others get their own series, the rest
+   * count as `other`.
+   */
   error(code: string): void {
-    bump(this.#errors, code);
+    let label = code;
+    if (!this.#errors.has(code) && !LIBRARY_CODES.has(code)) {
+      if (this.#appLabels < MAX_ERROR_LABELS) this.#appLabels++;
+      else label = "other";
+    }
+    bump(this.#errors, label);
   }
 
   /**

@@ -50,9 +50,11 @@ export {
   HttpRouter,
   jsonError,
 } from "./http_router.ts";
+export { HttpError, readJson } from "./http_body.ts";
 export {
   listen,
   type Listener,
+  ListenError,
   type ListenOptions,
   shutdownOnSignals,
 } from "./listen.ts";

@@ -57,7 +57,7 @@ export function createServer<State, Push extends PushMap>(
     accept: (transport, admitted) => core.accept(transport, admitted),
     refuse: (refused, request) => gate.refuse(refused, request),
     cancel: (admitted) => gate.cancel(admitted),
-    config,
+    config: { ...config, socketBudget: core.admission.socketBudget },
     http: (request, info, on) => core.http(request, info, on),
     lingering: () => core.lingering(),
   });

@@ -15,10 +15,11 @@ import {
   readDescriptorLimit,
 } from "./admission.ts";
 import { refreshRoute } from "./auth/refresh_route.ts";
+import { AddressBudgets } from "./budget.ts";
 import type { PushMap } from "./context.ts";
 import { upgradeDeno } from "./deno_websocket.ts";
 import { Dispatcher } from "./dispatch.ts";
-import { type Admitted, Gate } from "./gate.ts";
+import { type Admitted, clientAddress, Gate } from "./gate.ts";
 import { isUpgradeAttempt, refusal } from "./handshake.ts";
 import { HttpRouter } from "./http_router.ts";
 import type { Logger } from "./logger.ts";
@@ -55,6 +56,16 @@ function createAdmission<State, Push extends PushMap>(
   const limit = config.maxSockets === "auto"
     ? readDescriptorLimit()
     : undefined;
+  if (config.maxSockets === "auto" && limit === undefined) {
+    config.logger.warn(
+      "the descriptor limit cannot be read: no socket budget, so the runtime may run out of descriptors (EMFILE) before 503s begin; set maxSockets (MAX_SOCKETS or DESCRIPTOR_LIMIT), or run with --allow-read",
+    );
+  }
+  if (config.trustProxy > 0 && config.trustedProxies.length === 0) {
+    config.logger.warn(
+      "trustProxy without trustedProxies: any peer's X-Forwarded-For is believed, so one that reaches the server directly can claim any address; list the proxies (TRUSTED_PROXIES)",
+    );
+  }
   return new Admission({
     ...config,
     socketBudget: config.maxSockets !== "auto"
@@ -138,7 +149,8 @@ export class ServerCore<State, Push extends PushMap> {
     server: DuplexServer<State, never>,
   ): Promise<Response> {
     try {
-      return await this.#http.handle(request, { info, server });
+      const address = clientAddress(request, info, this.config);
+      return await this.#http.handle(request, { info, server, address });
     } catch (error) {
       this.#logger.error("request failed", { error });
       return new Response("Internal server error\n", { status: 500 });
@@ -222,6 +234,7 @@ export class ServerCore<State, Push extends PushMap> {
           : undefined,
       }),
       limits: config,
+      budgets: new AddressBudgets(config, config.addressBudget),
       pubsub,
       metrics,
       onFinished: (session) => sessions.delete(session.id),

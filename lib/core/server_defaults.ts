@@ -36,6 +36,7 @@ export const SERVER_DEFAULTS = {
   requestTimeout: 10_000,
   maxPendingRequests: 64,
   trustProxy: 0,
+  trustedProxies: [] as readonly string[],
   maxSockets: "auto" as number | "auto",
   retryAfter: 5,
   maxMessageSize: 1_048_576,
@@ -63,6 +64,7 @@ export const SERVER_DEFAULTS = {
     burstSeconds: 2,
   } as ResolvedFanoutLimit,
   topicChangesPerSecond: 10,
+  addressBudget: 4,
 } as const;
 
 /**
@@ -93,6 +95,7 @@ export const INTEGER_OPTIONS = {
   maxInFlight: 1,
   maxPendingHandshakes: 1,
   topicChangesPerSecond: 0,
+  addressBudget: 0,
 } as const;
 
 /** One of the {@linkcode INTEGER_OPTIONS}. */

@@ -114,10 +114,19 @@ export interface ServerOptions<State, Push extends PushMap> {
   /**
    * Proxies in front of the server whose `X-Forwarded-For` is trusted: the
    * client address is the entry that many from the right. `0` uses the TCP
-   * peer's address.
+   * peer's address. Anyone who can reach the server directly could then
+   * claim any address: list the proxies in `trustedProxies`.
    * @default {0}
    */
   trustProxy?: number;
+  /**
+   * The proxies whose `X-Forwarded-For` `trustProxy` trusts, by address or
+   * IPv4 range (`10.0.0.0/8`); a request from any other peer is counted
+   * under the peer's own address. Empty: every peer is trusted (a warning
+   * at start says so).
+   * @default {[]}
+   */
+  trustedProxies?: readonly string[];
   /**
    * Open sockets at most for this process, lingering ones included: past it
    * handshakes get 503 before the runtime runs out of descriptors (EMFILE).
@@ -236,6 +245,16 @@ export interface ServerOptions<State, Push extends PushMap> {
    * @default {{ deliveriesPerSecond: 20000, bytesPerSecond: 16777216, burstSeconds: 2 }}
    */
   fanoutLimit?: FanoutLimitOptions | false;
+  /**
+   * The budgets one client address shares across all its connections, in
+   * connections' worth: its fan-out (publishes, replays, presence changes)
+   * and its topic changes may add up to this many connections' budgets, so
+   * that opening more connections, or reconnecting for fresh buckets, does
+   * not multiply what one client makes the server send. Each connection
+   * still has its own. `0` disables it.
+   * @default {4}
+   */
+  addressBudget?: number;
   /**
    * Joins and leaves per second one connection may make (each changes
    * presence, which every member hears about); past it `join`/`leave` answer

@@ -108,6 +108,8 @@ export interface ServerInternals<State> {
     readonly maxMessageSize: number;
     readonly idleTimeout: number;
     readonly closeTimeout: number;
+    /** Sockets the process may hold at most (`Infinity`: no budget). */
+    readonly socketBudget: number;
   };
   /** Answers a plain HTTP request with the server's routes, `server` being the one named. */
   http(

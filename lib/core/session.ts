@@ -29,6 +29,7 @@ import type {
 import type { DispatchTarget } from "./dispatch.ts";
 import { EventError } from "./event_error.ts";
 import { ConnectionLimiter, type Verdict } from "./limits.ts";
+import { drained } from "./pubsub/paced.ts";
 import type { Presence } from "./pubsub/backplane.ts";
 import type {
   JoinOptions,
@@ -160,6 +161,31 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
     return true;
   }
 
+  /**
+   * Bytes it can queue now while staying under half of `maxBufferedAmount`
+   * (a long replay or a stream waits for `drained` past it instead of
+   * tripping the cap).
+   */
+  room(): number {
+    const cap = this.#shared.limits.maxBufferedAmount;
+    if (cap === 0) return Infinity;
+    return cap / 2 - this.transport.bufferedAmount;
+  }
+
+  /**
+   * Resolves once a quarter of `maxBufferedAmount` or less is unsent;
+   * `false` once closed.
+   */
+  drained(): Promise<boolean> {
+    const { transport } = this;
+    return drained({
+      get bufferedAmount() {
+        return transport.bufferedAmount;
+      },
+      isOpen: () => this.readyState === ReadyState.OPEN,
+    }, this.#shared.limits.maxBufferedAmount / 4);
+  }
+
   /** Sends a request to this client and awaits its reply (see `Context.request`). */
   request<D, R>(
     definition: ServerRequest<string, D, R>,
@@ -243,7 +269,11 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
 
   /** Its limiter, made on the first message or send: idle connections pay nothing. */
   limiter(): ConnectionLimiter {
-    return this.#limiter ??= new ConnectionLimiter(this.#shared.limits);
+    const { limits, budgets } = this.#shared;
+    return this.#limiter ??= new ConnectionLimiter(
+      limits,
+      budgets.of(this.address),
+    );
   }
 
   /** Throws a refusal for the handler to answer; a close is acted on. */
@@ -290,7 +320,7 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
     return {
       pubsub: this.#shared.pubsub,
       authorize: this.#shared.auth?.authorize,
-      identity: this.#auth?.identity,
+      identity: () => this.#auth?.identity,
     };
   }
 

@@ -11,6 +11,7 @@ import type { AuthOptions, Identity } from "./auth/identity.ts";
 import type { LifecycleShared } from "./connection_state.ts";
 import type { PushMap } from "./context.ts";
 import type { Dispatcher } from "./dispatch.ts";
+import type { AddressBudgets } from "./budget.ts";
 import type { ConnectionLimits } from "./limits.ts";
 import type { Metrics } from "./metrics.ts";
 import type { PubSub } from "./pubsub/pubsub.ts";
@@ -38,6 +39,8 @@ export interface SessionShared<State, Push extends PushMap>
   readonly dispatcher: Dispatcher<State, Push>;
   /** The per-connection limits. */
   readonly limits: ConnectionLimits;
+  /** The budgets client addresses share across their connections. */
+  readonly budgets: AddressBudgets;
   /** Topic membership and publishing. */
   readonly pubsub: PubSub;
   /** The server's counters. */

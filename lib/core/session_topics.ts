@@ -39,8 +39,8 @@ export interface TopicAccess<State> {
   readonly pubsub: PubSub;
   /** The `auth` option's rule, if any. */
   readonly authorize: AuthOptions<State>["authorize"];
-  /** The session's identity now, if it has one. */
-  readonly identity: Identity<State> | undefined;
+  /** The session's identity now, if it has one (it changes with a refresh). */
+  identity(): Identity<State> | undefined;
 }
 
 /** Joins a topic (see `Context.join`). */
@@ -73,8 +73,14 @@ function charged(
   }
   try {
     // A join changes presence; so does new presence metadata on a rejoin.
-    if (!pubsub.topicsOf(session).has(topic) || options.presence) {
-      session.charge(session.limiter().topicChange());
+    const changes = !pubsub.topicsOf(session).has(topic) || options.presence;
+    if (changes) session.charge(session.limiter().topicChange());
+    // In a topic with presence, every member hears of it: a fan-out.
+    if (changes && pubsub.hasPresence(topic)) {
+      const { key = session.id, meta = null } = options.presence ?? {};
+      const bytes = String(key).length + jsonLength(meta);
+      const members = pubsub.memberCount(topic);
+      session.charge(session.limiter().publish(members, bytes + 32));
     }
     // A replay sends what a publish to this member would: it is charged to
     // the fan-out budget, and refused while that is spent.
@@ -125,8 +131,26 @@ export function publishTo<State>(
       pubsub.publish(topic, event, data, {
         exclude: options.excludeSelf ? session.id : undefined,
         key: options.key,
+        keyScope: scopeOf(session, access.identity()),
         charge: (members, bytes) =>
           session.charge(session.limiter().publish(members, bytes)),
       }),
   );
+}
+
+/** Whose publish keys a session's are: its subject's, a guest's its own. */
+function scopeOf(
+  session: TopicSession,
+  identity: Identity<unknown> | undefined,
+) {
+  return identity && !identity.guest ? identity.subject : session.id;
+}
+
+/** The length of a value's JSON; 0 when it has none (the join then refuses it). */
+function jsonLength(value: unknown): number {
+  try {
+    return JSON.stringify(value)?.length ?? 0;
+  } catch {
+    return 0;
+  }
 }

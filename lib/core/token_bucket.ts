@@ -91,3 +91,16 @@ export class TokenBucket {
     }
   }
 }
+
+/**
+ * A bucket of `rate` tokens per second holding `burstSeconds` of them (at
+ * least one); `undefined` for a rate of 0 (no limit).
+ */
+export function bucket(
+  rate: number,
+  burstSeconds: number,
+): TokenBucket | undefined {
+  return rate > 0
+    ? new TokenBucket(rate, Math.max(1, rate * burstSeconds))
+    : undefined;
+}

@@ -101,6 +101,7 @@ const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   MAX_IN_FLIGHT: "maxInFlight",
   MAX_PENDING_HANDSHAKES: "maxPendingHandshakes",
   TOPIC_CHANGES_PER_SECOND: "topicChangesPerSecond",
+  ADDRESS_BUDGET: "addressBudget",
   PRESENCE_INTERVAL: "presenceInterval",
   PRESENCE_GRACE: "presenceGrace",
   MAX_REPLAY: "maxReplay",
@@ -169,6 +170,8 @@ export function readEnv(get: EnvGetter): EnvConfig {
   const engine = readEngine(get);
   const server: EnvServerOptions = {
     allowedOrigins: origins(get, "ALLOWED_ORIGINS"),
+    trustedProxies: text(get, "TRUSTED_PROXIES")?.split(",")
+      .map((proxy) => proxy.trim()).filter(Boolean),
     requireOrigin: boolean(get, "REQUIRE_ORIGIN"),
     rateLimit: rateLimit(get),
     logger,

@@ -75,6 +75,13 @@ export interface JwtAuthOptions<State> {
    */
   requireExpiry?: boolean;
   /**
+   * The longest a token may live, in seconds: one whose `exp` is further
+   * than this from its `iat` (or without `iat`) is refused (`claims`), so a
+   * token signed for years cannot be used for them.
+   * @default {no limit}
+   */
+  maxTokenAge?: number;
+  /**
    * Where a handshake's token is read, in order.
    * @default {["bearer", "protocol"]}
    */

@@ -97,6 +97,14 @@ export async function verify<State>(
   if (!audienceAllowed(payload.aud, options.audience)) {
     return new AuthFailure("audience", "Token refused: audience");
   }
+  const { maxTokenAge } = options;
+  if (
+    maxTokenAge !== undefined &&
+    !(typeof payload.iat === "number" && typeof payload.exp === "number" &&
+      payload.exp - payload.iat <= maxTokenAge)
+  ) {
+    return new AuthFailure("claims", "Token refused: lives too long");
+  }
   const claims = payload as JwtClaims;
   let state: State;
   try {
@@ -109,5 +117,6 @@ export async function verify<State>(
     subject: claims.sub,
     state,
     expiresAt: claims.exp === undefined ? undefined : claims.exp * 1000,
+    issuedAt: claims.iat === undefined ? undefined : claims.iat * 1000,
   };
 }

@@ -32,12 +32,14 @@ import {
   createLogger,
   type DuplexServer,
   type Listener,
+  ListenError,
   type ListenOptions,
   type Logger,
   type PushMap,
 } from "@duplex-ws/duplex";
 import { LISTEN_DEFAULTS } from "@duplex-ws/duplex/options";
 import {
+  ListenerLostError,
   type ServerInternals,
   serverInternals,
 } from "@duplex-ws/duplex/transport";
@@ -49,6 +51,7 @@ import {
   writeRaw,
   writeResponse,
 } from "./http_bridge.ts";
+import { AcceptWatch } from "./accept_watch.ts";
 import { WsSocket } from "./ws_socket.ts";
 
 /** Options of {@linkcode listenNode}. */
@@ -154,6 +157,7 @@ export function listenNode<State, Push extends PushMap>(
     onListen = () => {},
     stopTimeout = LISTEN_DEFAULTS.stopTimeout,
     headerTimeout = LISTEN_DEFAULTS.headerTimeout,
+    recoverFor = LISTEN_DEFAULTS.recoverFor,
     logger = createLogger(),
   } = options;
   const internal = serverInternals(app as DuplexServer<State, never>);
@@ -200,7 +204,8 @@ export function listenNode<State, Push extends PushMap>(
     clearInterval(heartbeat);
     await stopServer(server, serving.sockets, stopTimeout);
   };
-  return listening(server, { port, hostname, onListen }, stop);
+  const at = { port, hostname, onListen, recoverFor, logger };
+  return listening(server, at, stop);
 }
 
 /** Stops accepting, ends idle sockets, and drops the rest after `stopTimeout`. */
@@ -223,13 +228,26 @@ async function stopServer(
 /** Listens, and resolves with the listener once bound. */
 function listening(
   server: http.Server,
-  at: Required<Pick<ListenOptions, "port" | "hostname" | "onListen">>,
+  at:
+    & Required<
+      Pick<ListenOptions, "port" | "hostname" | "onListen" | "recoverFor">
+    >
+    & { logger: Logger },
   stop: () => Promise<void>,
 ): Promise<Listener> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const refused = (error: Error & { code?: string }) => {
+      const why = error.code === "EADDRINUSE"
+        ? "address in use"
+        : error.message;
+      const where = `${at.hostname}:${at.port}`;
+      reject(
+        new ListenError(`cannot listen on ${where}: ${why}`, { cause: error }),
+      );
+    };
+    server.once("error", refused);
     server.listen(at.port, at.hostname, () => {
-      server.off("error", reject);
+      server.off("error", refused);
       const bound = server.address() as { address: string; port: number };
       const addr: Deno.NetAddr = {
         transport: "tcp",
@@ -238,13 +256,24 @@ function listening(
       };
       at.onListen(addr);
       let closing: Promise<void> | undefined;
-      const finished = new Promise<void>((done) => {
-        server.once("close", () => closing?.then(done) ?? done());
+      let lost: (error: Error) => void = () => {};
+      const finished = new Promise<void>((done, fail) => {
+        lost = fail;
+        // Only a close asked for ends it: a listener brought back closes too.
+        server.on("close", () => closing?.then(done));
+      });
+      const watch = new AcceptWatch(server, {
+        hostname: at.hostname,
+        port: bound.port,
+        recoverFor: at.recoverFor,
+        logger: at.logger,
+        onLost: (error) => lost(new ListenerLostError(error.message)),
       });
       resolve({
         addr,
         finished,
         close() {
+          watch.stop();
           closing ??= stop();
           return closing;
         },

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ErrorCode } from "./error_code.ts";
+import { ErrorCode, isErrorCode } from "./error_code.ts";
 import type { PresenceDiff, PresenceState } from "./presence.ts";
 import type { StreamReset } from "./stream.ts";
 import type { AuthRefreshRequest, TopicLeft } from "./auth.ts";
@@ -79,9 +79,21 @@ function parseReply(record: Record<string, unknown>): ParsedEnvelope {
       "Reply error must be {code, message} strings, without data",
     );
   }
-  const code = error.code.slice(0, MAX_EVENT_LENGTH);
   const message = error.message.slice(0, 1024);
-  return { reply: { id, error: { code, message } } };
+  if (!isErrorCode(error.code)) {
+    // The answer settles its request, as a reply the client got wrong.
+    return {
+      reply: {
+        id,
+        error: {
+          code: ErrorCode.INVALID_DATA,
+          message:
+            "The answer's error code is not 1-64 characters of A-Z, 0-9 and _",
+        },
+      },
+    };
+  }
+  return { reply: { id, error: { code: error.code, message } } };
 }
 
 function isMessageId(id: unknown): id is MessageId {

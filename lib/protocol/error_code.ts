@@ -7,6 +7,14 @@
  * @module
  */
 
+/**
+ * Whether a string is an error code: 1–64 characters of `A-Z`, `0-9` and
+ * `_`, starting with a letter (the library's and any app's).
+ */
+export function isErrorCode(code: unknown): code is string {
+  return typeof code === "string" && /^[A-Z][A-Z0-9_]{0,63}$/.test(code);
+}
+
 /** Error codes the server answers with. */
 export const ErrorCode = {
   /** The text frame is not JSON. */

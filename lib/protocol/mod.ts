@@ -37,6 +37,7 @@ export {
 export {
   ClientErrorCode,
   ErrorCode,
+  isErrorCode,
   NoReplyCode,
   TEMPORARY_ERROR_CODES,
 } from "./error_code.ts";

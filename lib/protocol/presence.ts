@@ -37,6 +37,11 @@ export interface PresenceDiff {
   leaves: PresenceMembers;
   /** How many members the topic has now. */
   count: number;
+  /**
+   * `true` when more members changed than a diff lists (the topic's
+   * `maxMembers`): the lists are a part of the change; `count` is exact.
+   */
+  truncated?: true;
 }
 
 /**

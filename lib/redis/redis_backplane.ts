@@ -269,7 +269,8 @@ export class RedisBackplane implements Backplane {
     return {
       pub: pub?.status === "ready" ? pub : undefined,
       key: (topic, kind) => this.#key(topic, kind),
-      prefix: (topic, head) => this.#frames.prefix(topic, this.#node, head),
+      frames: this.#frames,
+      node: this.#node,
       publishCommand: this.#cluster ? "SPUBLISH" : "PUBLISH",
     };
   }

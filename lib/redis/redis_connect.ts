@@ -15,6 +15,7 @@ import {
   COUNT,
   HEARTBEAT,
   HISTORY,
+  SEAL,
   SET_COUNT,
   SHARE_PRESENCE,
 } from "./redis_scripts.ts";
@@ -62,15 +63,22 @@ export interface Commands {
     keys: number,
     ...args: (string | number)[]
   ): Promise<[number, number, string]>;
-  /** `HISTORY`. */
+  /** `HISTORY`: two or three keys (the seals, with a secret), given per call. */
   duplexHistory(
-    meta: string,
-    stream: string,
-    since: string,
-    limit: number,
-    ttl: number,
-    epoch: string,
+    keys: number,
+    ...args: (string | number)[]
   ): Promise<(string | number)[]>;
+  /** `SEAL`. */
+  duplexSeal(
+    seals: string,
+    offset: number,
+    seal: string,
+    size: number,
+    ttl: number,
+    channel: string,
+    frame: string,
+    command: string,
+  ): Promise<number>;
 }
 
 /** What the engine needs of a subscriber client, one Redis or a cluster. */
@@ -180,7 +188,8 @@ function defineScripts(pub: Commands): void {
   define("duplexSharePresence", { numberOfKeys: 1, lua: SHARE_PRESENCE });
   // Two or three keys (the idempotency key is optional): given per call.
   define("duplexAppend", { lua: APPEND });
-  define("duplexHistory", { numberOfKeys: 2, lua: HISTORY });
+  define("duplexHistory", { lua: HISTORY });
+  define("duplexSeal", { numberOfKeys: 1, lua: SEAL });
 }
 
 /**

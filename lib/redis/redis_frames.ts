@@ -4,7 +4,9 @@
  * on its channels must not be able to reach clients with it. A frame is
  * `<node>\n<signature>\n<body>`: the sending node's id, an HMAC-SHA256 of
  * the topic, node and body when a shared secret is configured (empty
- * otherwise), and the body. A node drops (and counts) a frame that is too
+ * otherwise), and the body; a numbered publish's body starts with its
+ * position (`@<offset>:<epoch>\n`), which the signature covers, and its
+ * history entry is sealed the same way. A node drops (and counts) a frame that is too
  * large, malformed, unsigned or wrongly signed, or whose body is not what
  * its channel carries: a push envelope (`{"event":…}`, never a reply) on a
  * topic channel, a presence delta on a presence channel.
@@ -52,13 +54,65 @@ export class FrameCodec {
     return `${node}\n${this.#sign(topic, node, body)}\n${body}`;
   }
 
+  /** Whether frames are signed (a secret is set). */
+  get signed(): boolean {
+    return this.#secret !== undefined;
+  }
+
   /**
-   * The start of a numbered frame, which the engine completes with
-   * `@<offset>:<epoch>\n<head>` once it has numbered the publish: the
-   * signature covers `@` and the head, the position is Redis's.
+   * The start of a numbered frame that the `APPEND` script completes with
+   * `@<offset>:<epoch>\n<head>` once it has numbered the publish: for an
+   * engine without a secret only (nothing is signed then).
    */
-  prefix(topic: string, node: string, head: string): string {
-    return `${node}\n${this.#sign(topic, node, `@${head}`)}\n`;
+  prefix(node: string): string {
+    return `${node}\n\n`;
+  }
+
+  /**
+   * A numbered frame with its position, signed whole: with a secret, the
+   * signature covers the position, so a frame sent again at another
+   * position is dropped.
+   */
+  numbered(
+    topic: string,
+    node: string,
+    position: { offset: number; epoch: string },
+    head: string,
+  ): string {
+    return this.encode(
+      topic,
+      node,
+      `@${position.offset}:${position.epoch}\n${head}`,
+    );
+  }
+
+  /**
+   * What is stored beside a history entry when frames are signed: its node
+   * and the signature of its position and head.
+   */
+  seal(
+    topic: string,
+    node: string,
+    position: { offset: number; epoch: string },
+    head: string,
+  ): string {
+    const body = `@${position.offset}:${position.epoch}\n${head}`;
+    return `${node}.${this.#sign(topic, node, body)}`;
+  }
+
+  /** Whether a history entry's seal is this cluster's for its position and head. */
+  sealed(
+    topic: string,
+    seal: string | undefined,
+    position: { offset: number; epoch: string },
+    head: string,
+  ): boolean {
+    if (this.#secret === undefined) return true;
+    if (seal === undefined || seal.length < 38) return false;
+    const node = seal.slice(0, 36);
+    const body = `@${position.offset}:${position.epoch}\n${head}`;
+    return NODE_ID.test(node) &&
+      sameText(seal.slice(37), this.#sign(topic, node, body));
   }
 
   /**
@@ -81,23 +135,18 @@ export class FrameCodec {
     const node = frame.slice(0, first);
     if (!NODE_ID.test(node)) return undefined;
     const signature = frame.slice(first + 1, second);
-    let body = frame.slice(second + 1);
-    let signed = body;
-    let position: { offset: number; epoch: string } | undefined;
-    if (body.startsWith("@")) {
-      const line = body.indexOf("\n");
-      const match = /^@(\d{1,15}):([0-9a-z]{1,64})$/.exec(body.slice(0, line));
-      if (line < 0 || !match) return undefined;
-      position = { offset: Number(match[1]), epoch: match[2] };
-      body = body.slice(line + 1);
-      signed = `@${body}`;
-    }
+    const signed = frame.slice(second + 1);
     if (this.#secret !== undefined) {
       if (!sameText(signature, this.#sign(topic, node, signed))) {
         return undefined;
       }
     } else if (signature !== "") return undefined;
-    return position ? { node, body, position } : { node, body };
+    if (!signed.startsWith("@")) return { node, body: signed };
+    const line = signed.indexOf("\n");
+    const match = /^@(\d{1,15}):([0-9a-z]{1,64})$/.exec(signed.slice(0, line));
+    if (line < 0 || !match) return undefined;
+    const position = { offset: Number(match[1]), epoch: match[2] };
+    return { node, body: signed.slice(line + 1), position };
   }
 
   #sign(topic: string, node: string, body: string): string {

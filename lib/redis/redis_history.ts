@@ -1,35 +1,53 @@
 /**
- * A topic's numbered stream in Redis: the `APPEND` script numbers, stores
- * and publishes a push in one step (so live order is replay order), and
- * `HISTORY` reads it back, each entry given its position again.
+ * A topic's numbered stream in Redis. Without a secret, the `APPEND` script
+ * numbers, stores and publishes a push in one step (so live order is replay
+ * order). With one, nothing a node did not sign may pass, position
+ * included, so a publish is two steps: `APPEND` numbers and stores it, then
+ * the node signs the head with its position and `SEAL` stores that seal
+ * beside the entry and publishes the signed frame (nodes order what they
+ * receive by offset, so the order members get is unchanged). `HISTORY`
+ * reads a stream back; with a secret, an entry whose seal does not check
+ * (written into Redis by anyone else, or moved) is left out, as lost.
  *
  * @module
  */
 
-import {
-  type Appended,
-  type AppendOptions,
-  type HistoryRead,
-  newEpoch,
+import type {
+  Appended,
+  AppendOptions,
+  HistoryEntry,
+  HistoryRead,
 } from "@duplex-ws/duplex/engine";
+import { newEpoch } from "@duplex-ws/duplex/engine";
 import { withPosition } from "@duplex-ws/protocol";
 import type { Commands } from "./redis_connect.ts";
+import { type FrameCodec, isPushBody } from "./redis_frames.ts";
 
 /** What the history scripts need of the engine. */
 export interface HistoryContext {
   /** The command client, when ready. */
   readonly pub: Commands | undefined;
-  /** A topic's key of a kind (`h` meta, `s` stream, `t` channel, `k:<key>`). */
+  /** A topic's key of a kind (`h` meta, `s` stream, `g` seals, `t` channel, `k:<key>`). */
   key(topic: string, kind: string): string;
-  /** The signed start of a numbered frame. */
-  prefix(topic: string, head: string): string;
+  /** Signs and checks frames. */
+  readonly frames: FrameCodec;
+  /** This node's id. */
+  readonly node: string;
   /** `PUBLISH`, or `SPUBLISH` on a cluster. */
   readonly publishCommand: string;
 }
 
+/** `offset:epoch`, `empty` (only if the topic has none), or `` (no condition). */
+function expected(ifPosition: AppendOptions["ifPosition"]): string {
+  if (ifPosition === undefined) return "";
+  return ifPosition === null
+    ? "empty"
+    : `${ifPosition.offset}:${ifPosition.epoch}`;
+}
+
 /**
- * Numbers, stores and publishes a push (its head) in one script; rejects
- * during an outage: then it was not published.
+ * Numbers, stores and publishes a push (its head); rejects during an
+ * outage: then it was not published.
  */
 export async function appendPublish(
   context: HistoryContext,
@@ -37,11 +55,12 @@ export async function appendPublish(
   head: string,
   options: AppendOptions,
 ): Promise<Appended> {
-  const { pub, key } = context;
+  const { pub, key, frames, node, publishCommand } = context;
   if (!pub) throw new Error("Redis is unavailable");
   const keys = [key(topic, "h"), key(topic, "s")];
   if (options.key !== undefined) keys.push(key(topic, `k:${options.key}`));
-  const [duplicate, offset, epoch] = await pub.duplexAppend(
+  const channel = key(topic, "t");
+  const [outcome, offset, epoch] = await pub.duplexAppend(
     keys.length,
     ...keys,
     head,
@@ -49,15 +68,29 @@ export async function appendPublish(
     options.ttl,
     options.keyTtl,
     newEpoch(),
-    key(topic, "t"),
-    context.prefix(topic, head),
-    context.publishCommand,
+    frames.signed ? "" : channel,
+    frames.prefix(node),
+    publishCommand,
+    expected(options.ifPosition),
   );
+  const position = { offset: Number(offset), epoch: String(epoch) };
+  if (Number(outcome) === 0 && frames.signed) {
+    await pub.duplexSeal(
+      key(topic, "g"),
+      position.offset,
+      frames.seal(topic, node, position, head),
+      options.size,
+      options.ttl,
+      channel,
+      frames.numbered(topic, node, position, head),
+      publishCommand,
+    );
+  }
   return {
-    offset: Number(offset),
-    epoch: String(epoch),
-    text: withPosition(head, Number(offset), String(epoch)),
-    duplicate: Number(duplicate) === 1,
+    ...position,
+    text: withPosition(head, position.offset, position.epoch),
+    duplicate: Number(outcome) === 1,
+    conflict: Number(outcome) === 2 || undefined,
   };
 }
 
@@ -69,24 +102,29 @@ export async function readHistory(
   limit: number,
   ttl: number,
 ): Promise<HistoryRead> {
-  const { pub, key } = context;
+  const { pub, key, frames } = context;
   if (!pub) throw new Error("Redis is unavailable");
+  const keys = [key(topic, "h"), key(topic, "s")];
+  if (frames.signed) keys.push(key(topic, "g"));
   const out = await pub.duplexHistory(
-    key(topic, "h"),
-    key(topic, "s"),
+    keys.length,
+    ...keys,
     since === undefined ? "" : String(since),
     limit,
     ttl,
     newEpoch(),
   );
   const epoch = String(out[0]);
-  const entries = [];
-  for (let i = 3; i + 1 < out.length; i += 2) {
+  const step = frames.signed ? 3 : 2;
+  const entries: HistoryEntry[] = [];
+  for (let i = 3; i + step - 1 < out.length; i += step) {
     const offset = Number(out[i]);
-    entries.push({
-      offset,
-      text: withPosition(String(out[i + 1]), offset, epoch),
-    });
+    const head = String(out[i + 1]);
+    const seal = frames.signed ? String(out[i + 2]) : undefined;
+    // What a node did not publish is not replayed: it reads as lost.
+    if (!isPushBody(`${head}}}`)) continue;
+    if (!frames.sealed(topic, seal, { offset, epoch }, head)) continue;
+    entries.push({ offset, text: withPosition(head, offset, epoch) });
   }
   const first = Number(out[2]);
   return {

@@ -84,13 +84,17 @@ export const STREAM_META_TTL = 86_400_000;
  * Numbers, stores and publishes a push in one step (so live order is replay
  * order): an idempotency key already seen answers its position instead; a
  * topic without a stream (new, or lost with Redis's data) starts one with
- * the given epoch; the stream is trimmed to exactly `size` entries and
- * expires `ttl` after the last publish; the frame goes out with its
- * position. Returns {duplicate, offset, epoch}.
+ * the given epoch; with an expected position (`offset:epoch`, or `empty`:
+ * only if the topic has no publish yet) the push is stored only if the
+ * stream is still there, else the current position is answered; the stream
+ * is trimmed to exactly `size` entries and expires `ttl` after the last
+ * publish; the frame goes out with its position unless the channel is
+ * empty (a signing engine publishes it itself, see `SEAL`).
+ * Returns {0 stored | 1 duplicate | 2 conflict, offset, epoch}.
  * KEYS: meta, stream[, key]. ARGV: head, size, ttl, key ttl, new epoch,
- * channel, frame prefix, publish command (`PUBLISH`, or `SPUBLISH` on a
- * Redis Cluster: the channel has the topic's slot, so the script stays on
- * one shard).
+ * channel (or empty), frame prefix, publish command (`PUBLISH`, or
+ * `SPUBLISH` on a Redis Cluster: the channel has the topic's slot, so the
+ * script stays on one shard), expected position (or empty).
  */
 export const APPEND = `
 if KEYS[3] then
@@ -101,6 +105,11 @@ if KEYS[3] then
   end
 end
 local epoch = redis.call('HGET', KEYS[1], 'e')
+local top = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+if ARGV[9] ~= '' then
+  local current = (epoch and top > 0) and (top .. ':' .. epoch) or 'empty'
+  if ARGV[9] ~= current then return {2, top, epoch or ''} end
+end
 if not epoch then
   epoch = ARGV[5]
   redis.call('DEL', KEYS[2])
@@ -115,16 +124,33 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if KEYS[3] then
   redis.call('SET', KEYS[3], offset .. ':' .. epoch, 'PX', ARGV[4])
 end
-redis.call(ARGV[8], ARGV[6], ARGV[7] .. '@' .. offset .. ':' .. epoch .. '\\n' .. ARGV[1])
+if ARGV[6] ~= '' then
+  redis.call(ARGV[8], ARGV[6], ARGV[7] .. '@' .. offset .. ':' .. epoch .. '\\n' .. ARGV[1])
+end
 return {0, offset, epoch}`;
+
+/**
+ * A signing engine's second step after `APPEND`: stores the entry's seal
+ * (its node and the signature of its position and head), forgets the seal
+ * of the entry the stream trimmed, and publishes the signed frame.
+ * KEYS: seals. ARGV: offset, seal, size, ttl, channel, frame, publish
+ * command.
+ */
+export const SEAL = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[1], tostring(tonumber(ARGV[1]) - tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call(ARGV[7], ARGV[5], ARGV[6])
+return 1`;
 
 /**
  * Reads a topic's history: the first `limit` entries after `since` (or the
  * last `limit` when `since` is empty), skipping those older than `ttl`.
  * A topic without a stream gets one, so its epoch holds from the first
  * join; it expires after `ttl` unless a publish comes (a publish keeps the
- * epoch for `STREAM_META_TTL`). Returns {epoch, top, first young offset or -1, offset, head, …}.
- * KEYS: meta, stream. ARGV: since, limit, ttl, new epoch.
+ * epoch for `STREAM_META_TTL`). Returns {epoch, top, first young offset or -1,
+ * offset, head[, seal], …}: with a seals key, each entry's seal too.
+ * KEYS: meta, stream[, seals]. ARGV: since, limit, ttl, new epoch.
  */
 export const HISTORY = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
@@ -167,7 +193,9 @@ else
   entries = redis.call('XRANGE', KEYS[2], '0-' .. from, '+', 'COUNT', limit)
 end
 for _, entry in ipairs(entries) do
-  out[#out + 1] = tonumber(string.sub(entry[1], 3))
+  local offset = string.sub(entry[1], 3)
+  out[#out + 1] = tonumber(offset)
   out[#out + 1] = entry[2][2]
+  if KEYS[3] then out[#out + 1] = redis.call('HGET', KEYS[3], offset) or '' end
 end
 return out`;

@@ -151,12 +151,13 @@ export class TestSocket {
 
   /**
    * Sends `{event, data, id}` with a fresh id and returns the reply with
-   * that id; other messages that arrive first stay queued for `next`.
+   * that id (typed as `T`, unchecked); other messages that arrive first
+   * stay queued for `next`.
    */
-  async request(
+  async request<T = Record<string, unknown>>(
     event: string,
     data?: unknown,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<T> {
     const id = this.#nextId++;
     this.json(data === undefined ? { event, id } : { event, data, id });
     const skipped: string[] = [];
@@ -168,7 +169,7 @@ export class TestSocket {
           throw new Error("Expected a text reply, got binary");
         }
         const message = JSON.parse(raw);
-        if (message.id === id) return message;
+        if (message.id === id) return message as T;
         skipped.push(raw);
       }
     } finally {

@@ -17,6 +17,7 @@ const $ = <T extends HTMLElement>(id: string) =>
   document.getElementById(id) as T;
 const form = $<HTMLFormElement>("join");
 const nameInput = $<HTMLInputElement>("name");
+const passwordInput = $<HTMLInputElement>("password");
 const roomInput = $<HTMLInputElement>("room");
 const sayForm = $<HTMLFormElement>("say");
 const textInput = $<HTMLInputElement>("text");
@@ -70,11 +71,11 @@ function line(text: string, kind = "message"): void {
 }
 
 /** Logs in: the server sets its HttpOnly session cookie; script never sees it. */
-async function login(name: string): Promise<string> {
+async function login(name: string, password: string): Promise<string> {
   const response = await fetch("/login", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name }),
+    body: JSON.stringify({ name, password }),
   });
   const body = await response.json();
   if (!response.ok) throw new Error(body.error?.message ?? "login failed");
@@ -100,7 +101,7 @@ form.addEventListener("submit", async (event) => {
   room = roomInput.value.trim() || "lobby";
   let user: string;
   try {
-    user = await login(nameInput.value.trim());
+    user = await login(nameInput.value.trim(), passwordInput.value);
   } catch (error) {
     stateBadge.textContent = (error as Error).message;
     return;

@@ -37,10 +37,11 @@ export const CHAT_HTML = `<!doctype html>
 </head>
 <body data-state="idle">
 <header><h1>duplex chat</h1><span id="state" data-state="idle">not connected</span></header>
-<p class="help">HTTP and WebSocket on one port, served by a Deno server. Pick a name (it signs you in) and a room.
+<p class="help">HTTP and WebSocket on one port, served by a Deno server. Sign in with your name (and password, when the server has accounts) and pick a room.
 The wire protocol is JSON: <code>{"event":"chat.say","data":{"room":"lobby","text":"hi"},"id":1}</code>.</p>
 <form id="join">
-  <input id="name" placeholder="your name (letters, digits, _ -)" autocomplete="off">
+  <input id="name" placeholder="your name (letters, digits, _ -)" autocomplete="username">
+  <input id="password" type="password" placeholder="password (if asked)" autocomplete="current-password">
   <input id="room" placeholder="room" value="lobby" autocomplete="off">
   <button>Join</button>
 </form>

@@ -26,6 +26,12 @@ export interface Identity<State> {
    * `refreshGrace`. Absent: it never expires.
    */
   expiresAt?: number;
+  /**
+   * When it was issued, in milliseconds since the epoch (a token's `iat`):
+   * after `server.reauthenticate`, a refresh must bring an identity issued
+   * since, so an old token cannot answer it.
+   */
+  issuedAt?: number;
   /** A connection without credentials: per-subject limits do not apply. */
   guest?: boolean;
 }

@@ -31,27 +31,33 @@ import type { AuthSession } from "./session.ts";
 /**
  * Runs `authorize` for a topic: `then` at once when it answers
  * synchronously (or there is no rule), after it when it is async; a no is
- * `FORBIDDEN` naming the topic.
+ * `FORBIDDEN` naming the topic. When a refresh swaps the identity while an
+ * async verdict is pending, the rule is asked again for the new one: a
+ * verdict never outlives the identity it was given.
  */
 export function authorized<State, T>(
   authorize: AuthOptions<State>["authorize"],
-  identity: Identity<State> | undefined,
+  identity: () => Identity<State> | undefined,
   topic: string,
   action: TopicAction,
   then: () => Promise<T>,
 ): Promise<T> {
-  if (!authorize || !identity) return then();
-  const forbidden = () =>
-    Promise.reject(
-      new EventError(
-        ErrorCode.FORBIDDEN,
-        `Not allowed to ${action} "${topic}"`,
-      ),
-    );
-  const verdict = authorize(identity, topic, action);
+  const asked = identity();
+  if (!authorize || !asked) return then();
+  const verdict = authorize(asked, topic, action);
   if (verdict === true) return then();
-  if (verdict === false) return forbidden();
-  return verdict.then((ok) => ok ? then() : forbidden());
+  if (verdict === false) return forbidden(action, topic);
+  return verdict.then((ok) => {
+    if (!ok) return forbidden(action, topic);
+    if (identity() === asked) return then();
+    return authorized(authorize, identity, topic, action, then);
+  });
+}
+
+function forbidden(action: TopicAction, topic: string): Promise<never> {
+  return Promise.reject(
+    new EventError(ErrorCode.FORBIDDEN, `Not allowed to ${action} "${topic}"`),
+  );
 }
 
 /** What a refresh needs of the connection it runs on. */
@@ -135,6 +141,20 @@ export async function refreshIdentity<State>(
     throw new EventError(
       ErrorCode.FORBIDDEN,
       "The token is for another subject",
+    );
+  }
+  const asked = session.requestedAt;
+  // After reauthenticate, the token must be newer than the request (`iat`
+  // in whole seconds): the old one, still unexpired, does not answer it.
+  if (
+    asked !== undefined &&
+    !(result.issuedAt !== undefined &&
+      result.issuedAt >= asked - (asked % 1000))
+  ) {
+    metrics.refreshed("token_stale");
+    throw new EventError(
+      ErrorCode.UNAUTHORIZED,
+      "A token issued since re-authentication was asked for is needed",
     );
   }
   if (connection.readyState !== ReadyState.OPEN) return {};

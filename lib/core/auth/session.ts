@@ -29,6 +29,7 @@ export class AuthSession<State> {
   readonly #hooks: AuthSessionHooks;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #deadline: number | undefined;
+  #requestedAt: number | undefined;
 
   /**
    * Starts watching `identity`'s expiry.
@@ -55,14 +56,24 @@ export class AuthSession<State> {
     return this.#deadline;
   }
 
+  /**
+   * When the app last asked for re-authentication, until an identity issued
+   * since replaces the current one.
+   */
+  get requestedAt(): number | undefined {
+    return this.#requestedAt;
+  }
+
   /** The app asks for re-authentication now. */
   request(): void {
+    this.#requestedAt = Date.now();
     if (this.#deadline === undefined) this.#ask("requested");
   }
 
   /** A verified identity (same subject) replaces the current one. */
   replace(identity: Identity<State>): void {
     this.stop();
+    this.#requestedAt = undefined;
     this.#identity = identity;
     this.#schedule();
   }

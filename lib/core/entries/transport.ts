@@ -18,3 +18,4 @@ export {
   type HandshakeRefusal,
   type RefusalReason,
 } from "../handshake.ts";
+export { ListenerLostError } from "../listener.ts";

@@ -151,9 +151,10 @@ export interface LocalBackplaneOptions {
    */
   maxHistoryTopics?: number;
   /**
-   * Bytes of history kept at most, all topics together (UTF-16 code units
-   * of the stored pushes); past it topics go the same way.
-   * @default {67108864}
+   * Bytes of memory the history may take, all topics together: a stored
+   * push counts one byte a character (two when any is past Latin-1, as V8
+   * stores it) and 64 for its entry; past it topics go the same way.
+   * @default {33554432}
    */
   maxHistoryBytes?: number;
 }
@@ -171,7 +172,7 @@ export class LocalBackplane implements Backplane {
   constructor(options: LocalBackplaneOptions = {}) {
     this.#history = new MemoryHistory({
       maxTopics: options.maxHistoryTopics ?? 10_000,
-      maxBytes: options.maxHistoryBytes ?? 67_108_864,
+      maxBytes: options.maxHistoryBytes ?? 33_554_432,
     });
   }
 

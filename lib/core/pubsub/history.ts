@@ -10,6 +10,23 @@
  */
 
 import { withPosition } from "@duplex-ws/protocol";
+import { PublishKeys } from "./publish_keys.ts";
+
+/** A character past Latin-1. */
+const WIDE = /[\u0100-\uffff]/;
+
+/** What one stored entry costs besides its text (the entry object, its slot). */
+const ENTRY_OVERHEAD = 64;
+
+/**
+ * The memory a stored push takes: its characters at one byte each, or two
+ * when any is past Latin-1 (V8 then stores every character in two), plus
+ * the entry. Testing the text also flattens it, so it keeps no parent
+ * string alive.
+ */
+export function memoryOf(text: string): number {
+  return text.length * (WIDE.test(text) ? 2 : 1) + ENTRY_OVERHEAD;
+}
 
 /** How long and how much of a topic's stream is kept. */
 export interface HistoryPolicy {
@@ -25,6 +42,15 @@ export interface AppendOptions extends HistoryPolicy {
   readonly key?: string;
   /** Milliseconds a key is remembered. */
   readonly keyTtl: number;
+  /**
+   * Store it only if the topic's latest publish is still this one (`null`:
+   * only if the topic has none yet); otherwise store nothing and answer the
+   * current position with `conflict: true`. Checked in the same atomic step
+   * as the append.
+   */
+  readonly ifPosition?:
+    | { readonly offset: number; readonly epoch: string }
+    | null;
 }
 
 /** A publish numbered and stored. */
@@ -37,6 +63,12 @@ export interface Appended {
   readonly text: string;
   /** `true` when its key was seen already: nothing was published again. */
   readonly duplicate: boolean;
+  /**
+   * `true` when `ifPosition` no longer held: nothing was stored, and
+   * `offset`/`epoch` are the topic's current position (0 and the epoch, or
+   * an empty epoch, when it has no publish).
+   */
+  readonly conflict?: boolean;
 }
 
 /** One stored publish. */
@@ -95,14 +127,11 @@ function emptyStream(): Stream {
 export interface MemoryHistoryOptions {
   /** Topics with a stream at most; past it the least recently published goes. */
   maxTopics: number;
-  /** Bytes (UTF-16 code units) of history kept at most; past it topics go the same way. */
+  /** Bytes of memory history may take at most (see `memoryOf`); past it topics go the same way. */
   maxBytes: number;
   /** A clock in milliseconds. */
   now?: () => number;
 }
-
-/** Idempotency keys remembered at most (oldest forgotten first). */
-const MAX_KEYS = 100_000;
 
 /**
  * In-memory history for every topic of one process.
@@ -123,10 +152,7 @@ export class MemoryHistory {
   readonly #now: () => number;
   /** Topic → stream; least recently published first. */
   readonly #streams = new Map<string, Stream>();
-  readonly #keys = new Map<
-    string,
-    { offset: number; epoch: string; until: number }
-  >();
+  readonly #keys = new PublishKeys();
   #bytes = 0;
 
   /** @param options The caps and the clock. */
@@ -148,12 +174,10 @@ export class MemoryHistory {
   /** Numbers a publish and stores it (or returns the position its key already got). */
   append(topic: string, head: string, options: AppendOptions): Appended {
     const now = this.#now();
-    const keyed = options.key === undefined
-      ? undefined
-      : `${topic}\u0000${options.key}`;
-    if (keyed !== undefined) {
-      const seen = this.#keys.get(keyed);
-      if (seen && seen.until > now) {
+    const { key } = options;
+    if (key !== undefined) {
+      const seen = this.#keys.get(topic, key, now);
+      if (seen) {
         const text = withPosition(head, seen.offset, seen.epoch);
         return {
           offset: seen.offset,
@@ -163,21 +187,45 @@ export class MemoryHistory {
         };
       }
     }
+    const conflict = this.#conflict(topic, options.ifPosition);
+    if (conflict) return conflict;
     let stream = this.#streams.get(topic);
     if (stream) this.#streams.delete(topic);
     else stream = emptyStream();
     this.#streams.set(topic, stream);
     const offset = ++stream.top;
     const text = withPosition(head, offset, stream.epoch);
-    stream.entries.push({ offset, text, at: now, bytes: text.length });
-    stream.bytes += text.length;
-    this.#bytes += text.length;
+    const bytes = memoryOf(text);
+    stream.entries.push({ offset, text, at: now, bytes });
+    stream.bytes += bytes;
+    this.#bytes += bytes;
     this.#trim(stream, options, now);
-    if (keyed !== undefined) {
-      this.#remember(keyed, offset, stream.epoch, now + options.keyTtl);
+    if (key !== undefined) {
+      const { epoch } = stream;
+      this.#keys.set(topic, key, {
+        offset,
+        epoch,
+        until: now + options.keyTtl,
+      });
     }
     this.#evict(topic);
     return { offset, epoch: stream.epoch, text, duplicate: false };
+  }
+
+  /** The current position when `ifPosition` no longer holds, else `undefined`. */
+  #conflict(
+    topic: string,
+    ifPosition: AppendOptions["ifPosition"],
+  ): Appended | undefined {
+    if (ifPosition === undefined) return undefined;
+    const stream = this.#streams.get(topic);
+    const top = stream?.top ?? 0;
+    const epoch = stream?.epoch ?? "";
+    const holds = ifPosition === null
+      ? top === 0
+      : top > 0 && top === ifPosition.offset && epoch === ifPosition.epoch;
+    if (holds) return undefined;
+    return { offset: top, epoch, text: "", duplicate: false, conflict: true };
   }
 
   /**
@@ -241,14 +289,7 @@ export class MemoryHistory {
       if (topic === keep) continue;
       this.#bytes -= stream.bytes;
       this.#streams.delete(topic);
+      this.#keys.drop(topic);
     }
-  }
-
-  #remember(key: string, offset: number, epoch: string, until: number): void {
-    this.#keys.delete(key);
-    if (this.#keys.size >= MAX_KEYS) {
-      this.#keys.delete(this.#keys.keys().next().value!);
-    }
-    this.#keys.set(key, { offset, epoch, until });
   }
 }

@@ -13,6 +13,13 @@ export interface Member {
   readonly id: string;
   /** Sends a text frame; `false` when the connection is not open. */
   send(text: string): boolean;
+  /**
+   * Bytes it can take now without nearing its slow-consumer cap. With
+   * `drained`, a long replay is paced by it; without, never.
+   */
+  room?(): number;
+  /** Resolves once it has room again; `false` when it is gone. */
+  drained?(): Promise<boolean>;
 }
 
 /**

@@ -91,7 +91,7 @@ export class NumberedTopics {
     try {
       appended = await this.#backplane.append!(topic, head, {
         ...history,
-        key,
+        key: scopedKey(key, options.keyScope),
         keyTtl: this.#options.publishKeyTtl,
       });
     } catch (error) {
@@ -170,4 +170,10 @@ export class NumberedTopics {
   close(): void {
     this.#streams.close();
   }
+}
+
+/** A key made distinct per scope (length-prefixed, so no two pairs collide). */
+function scopedKey(key: string | undefined, scope: string | undefined) {
+  if (key === undefined || scope === undefined) return key;
+  return `${scope.length}:${scope}:${key}`;
 }

@@ -117,7 +117,7 @@ export class PresenceTracker {
     meta: unknown,
     maxMembers: number,
   ): void {
-    const tp = this.#topic(topic);
+    const tp = this.#topic(topic, maxMembers);
     let keys = this.#keys.get(member);
     if (!keys) this.#keys.set(member, keys = new Map());
     const previous = keys.get(topic);
@@ -227,10 +227,10 @@ export class PresenceTracker {
     this.#timer = undefined;
   }
 
-  #topic(topic: string): TopicPresence {
+  #topic(topic: string, maxMembers: number): TopicPresence {
     let tp = this.#topics.get(topic);
     if (tp) return tp;
-    tp = new TopicPresence(topic);
+    tp = new TopicPresence(topic, maxMembers);
     this.#topics.set(topic, tp);
     const { engine, logger } = this.#options;
     engine.watch(topic);
@@ -295,7 +295,7 @@ export class PresenceTracker {
         busy = true;
       }
       if (tp.loaded) {
-        const diff = tp.diff();
+        const diff = tp.diff(tp.maxMembers);
         if (diff) {
           deliver(topic, encodePush(PRESENCE_DIFF, diff));
           busy = true;

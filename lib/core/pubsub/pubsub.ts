@@ -219,6 +219,11 @@ export class PubSub {
     return this.#hub.topicsOf(member);
   }
 
+  /** Whether `topic` has presence with members (its policy says so). */
+  hasPresence(topic: string): boolean {
+    return this.#policyOf(topic).presence !== undefined;
+  }
+
   /**
    * The members a publish to `topic` reaches now, as best known without
    * waiting: the local ones, plus what the engine last knew of the others.

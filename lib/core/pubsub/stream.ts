@@ -15,11 +15,15 @@
  * @module
  */
 
+import {
+  encodePush,
+  STREAM_RESET,
+  type StreamPosition,
+} from "@duplex-ws/protocol";
 import type { Logger } from "../logger.ts";
-import { encodePush } from "@duplex-ws/protocol";
-import { STREAM_RESET, type StreamPosition } from "@duplex-ws/protocol";
 import type { HistoryRead } from "./history.ts";
 import type { Member } from "./hub.ts";
+import { sendPaced } from "./paced.ts";
 
 /** What a member asks of history when it joins. */
 export interface RecoveryRequest {
@@ -155,11 +159,7 @@ export class StreamTracker {
         ? undefined
         : isContinuous(since, read, maxReplay);
       const replay = since === undefined || recovered ? read.entries : [];
-      let bytes = 0;
-      for (const entry of replay) {
-        member.send(entry.text);
-        bytes += entry.text.length;
-      }
+      const bytes = await sendPaced(member, replay.map((e) => e.text));
       const position = {
         offset: Math.max(read.top, replay.at(-1)?.offset ?? 0),
         epoch: read.epoch,
@@ -342,7 +342,9 @@ function isContinuous(
   if (since.epoch !== read.epoch || since.offset > read.top) return false;
   if (since.offset === read.top) return true;
   const { entries } = read;
+  // Every offset after `since` is there: none missing in the middle.
   return entries.length <= maxReplay &&
+    entries.length === read.top - since.offset &&
     entries[0]?.offset === since.offset + 1 &&
     entries.at(-1)?.offset === read.top;
 }

@@ -32,6 +32,13 @@ export interface PubSubPublishOptions {
   /** In a topic with history: an idempotency key (1–128 characters). */
   key?: string;
   /**
+   * Whose key it is: the same key from two scopes is two keys, so one
+   * client cannot answer another's publish with its own position. A session
+   * passes its subject (its connection id for a guest).
+   * @default {one scope for the server's own publishes}
+   */
+  keyScope?: string;
+  /**
    * Charged with the members the publish reaches (as best known now) and
    * its size before it goes out; a throw refuses it (a sender's fan-out
    * budget).

@@ -51,7 +51,11 @@ export class TopicPresence {
   /** Local connections in the topic. */
   connections = 0;
 
-  constructor(readonly topic: string) {}
+  /**
+   * @param topic The topic.
+   * @param maxMembers Members a snapshot or a diff lists at most.
+   */
+  constructor(readonly topic: string, readonly maxMembers: number) {}
 
   get loaded(): boolean {
     return this.buffered === undefined;
@@ -121,22 +125,26 @@ export class TopicPresence {
     return { topic: this.topic, members, count: this.holders.size };
   }
 
-  /** What changed since the last diff, or `undefined`; forgets it. */
-  diff(): PresenceDiff | undefined {
+  /**
+   * What changed since the last diff (at most `limit` members, with
+   * `truncated` when more changed), or `undefined`; forgets it.
+   */
+  diff(limit: number): PresenceDiff | undefined {
     const joins: PresenceMembers = record();
     const leaves: PresenceMembers = record();
-    let changed = false;
+    let changed = 0;
     for (const [key, before] of this.told) {
       const entry = this.view(key);
       const now = entry ? JSON.stringify(entry.meta) : undefined;
       if (now === before) continue;
-      changed = true;
+      // A diff lists `limit` members at most, whatever changed.
+      if (++changed > limit) continue;
       if (entry) joins[key] = entry.meta;
       else leaves[key] = JSON.parse(before!);
     }
     this.told.clear();
-    return changed
-      ? { topic: this.topic, joins, leaves, count: this.holders.size }
-      : undefined;
+    if (changed === 0) return undefined;
+    const diff = { topic: this.topic, joins, leaves, count: this.holders.size };
+    return changed > limit ? { ...diff, truncated: true } : diff;
   }
 }
