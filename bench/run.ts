@@ -38,6 +38,7 @@ import {
 import { startRedis } from "../tests/_redis.ts";
 import { capacityComparison } from "./capacity.ts";
 import { channelsComparison } from "./cluster_channels.ts";
+import { stateComparison } from "./state.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -492,6 +493,7 @@ const SUITES: Suite[] = [
   },
   { name: "capacity", measure: capacityComparison },
   { name: "channels", measure: channelsComparison },
+  { name: "state", measure: stateComparison },
   {
     name: "history",
     redis: true,

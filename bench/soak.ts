@@ -10,12 +10,19 @@
  *   deno task soak                      2000 connections, 60 s
  *   deno task soak --quick              200 connections, 5 s (CI runs this)
  *   deno task soak --connections 5000 --seconds 300 --returning 0
+ *   deno task soak cluster              50,000 sockets on 3 nodes and Redis,
+ *                                       10 minutes (see soak_cluster.ts)
  */
 
 import { parseArgs } from "node:util";
 import { DuplexClient } from "@duplex-ws/client";
 import { startProxy } from "@duplex-ws/testing";
 import type { ExampleRouter } from "../routes/events.ts";
+
+if (Deno.args[0] === "cluster") {
+  const { runClusterSoak } = await import("./soak_cluster.ts");
+  Deno.exit(await runClusterSoak(Deno.args.slice(1)));
+}
 
 const { values: flags } = parseArgs({
   args: Deno.args,

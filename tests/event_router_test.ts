@@ -348,6 +348,8 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
     topics: new Set<string>(),
     publish: () => Promise.resolve({ local: 0, remote: "none" as const }),
     presence: () => Promise.resolve({ count: 0, version: 0 }),
+    history: () => Promise.resolve({ entries: [], position: null }),
+    requestScope: "guest",
     request: () => Promise.reject(new Error("no client")),
     settleReply: () => {},
     refresh: () => Promise.reject(new Error("no auth")),

@@ -23,14 +23,11 @@ import {
 } from "@duplex-ws/duplex/router";
 import {
   envelope,
-  int,
   type JsonSchema,
-  object,
   replyEnvelope,
-  str,
   toJsonSchema,
-  WIRE_ERROR,
 } from "./json_schema.ts";
+import { libraryPushes } from "./library_pushes.ts";
 
 export { type JsonSchema, toJsonSchema } from "./json_schema.ts";
 
@@ -68,51 +65,6 @@ export type AsyncApiDocument = Record<string, unknown> & { asyncapi: string };
 export const ASYNCAPI_VERSION = "3.0.0";
 
 const CHANNEL = "socket";
-const MEMBERS: JsonSchema = {
-  type: "object",
-  description: "Presence key → the member's metadata.",
-  additionalProperties: true,
-};
-
-/** The library's pushes (docs/PROTOCOL.md), which every duplex client may receive. */
-const LIBRARY_PUSHES: Record<string, { summary: string; schema: JsonSchema }> =
-  {
-    "presence.state": {
-      summary: "Who is in a topic when the connection joined.",
-      schema: object({ topic: str(), members: MEMBERS, count: int() }),
-    },
-    "presence.diff": {
-      summary: "Who joined and who left a topic.",
-      schema: object({
-        topic: str(),
-        joins: MEMBERS,
-        leaves: MEMBERS,
-        count: int(),
-      }),
-    },
-    "stream.reset": {
-      summary:
-        "A topic's stream cannot go on from the client's position: join again with since.",
-      schema: object({ topic: str() }),
-    },
-    "auth.refresh": {
-      summary:
-        "The identity expires: send auth.refresh with a new token before the deadline.",
-      schema: object({
-        reason: { enum: ["expired", "requested"] },
-        deadline: int(),
-      }),
-    },
-    "topic.left": {
-      summary: "The connection was removed from a topic, and why.",
-      schema: object({ topic: str(), code: str(), message: str() }),
-    },
-    error: {
-      summary: "An error for a message sent without an id.",
-      schema: WIRE_ERROR,
-    },
-  };
-
 function message(
   name: string,
   payload: JsonSchema,
@@ -156,7 +108,8 @@ export function asyncApi<State, Push extends PushMap>(
   const parts = describeRouter(router);
   const doc: Sections = { messages: {}, operations: {} };
   addEvents(doc, parts.events);
-  addPushes(doc, parts.pushes, options.libraryPushes ?? true);
+  const meta = parts.presence && toJsonSchema(parts.presence, "output");
+  addPushes(doc, parts.pushes, options.libraryPushes ?? true, meta);
   addRequests(doc, parts.requests);
   const info: JsonSchema = { title: options.title, version: options.version };
   if (options.description) info.description = options.description;
@@ -193,6 +146,11 @@ function addEvents(
   for (const [event, route] of events) {
     const data = toJsonSchema(route.schema, "input");
     const reply = route.reply ? toJsonSchema(route.reply, "output") : {};
+    const errors = Object.fromEntries(
+      Object.entries(route.errors ?? {}).map((
+        [code, schema],
+      ) => [code, toJsonSchema(schema, "output") ?? {}]),
+    );
     doc.messages[`event.${key(event)}`] = message(
       event,
       envelope(event, data, "optional"),
@@ -200,7 +158,7 @@ function addEvents(
     );
     doc.messages[`reply.${key(event)}`] = message(
       `${event} reply`,
-      replyEnvelope(reply),
+      replyEnvelope(reply, errors),
       { summary: `The reply to "${event}" (when it had an id).` },
     );
     doc.operations[`receive.${key(event)}`] = {
@@ -218,6 +176,7 @@ function addPushes(
   doc: Sections,
   documented: RouterDescription["pushes"],
   library: boolean,
+  meta: JsonSchema | undefined,
 ): void {
   const pushes = new Map(
     [...documented].map(([event, docs]) => [event, {
@@ -227,7 +186,7 @@ function addPushes(
     }]),
   );
   if (library) {
-    for (const [event, docs] of Object.entries(LIBRARY_PUSHES)) {
+    for (const [event, docs] of Object.entries(libraryPushes(meta))) {
       if (!pushes.has(event)) pushes.set(event, { ...docs, description: "" });
     }
   }

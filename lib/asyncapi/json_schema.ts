@@ -104,11 +104,28 @@ export function envelope(
   return { type: "object", properties, required };
 }
 
-/** A reply: `{id, data}` or `{id, error}`. */
-export function replyEnvelope(data: JsonSchema | undefined): JsonSchema {
+/**
+ * A reply: `{id, data}` or `{id, error}`; each declared error code is its
+ * own variant, with its `data`.
+ */
+export function replyEnvelope(
+  data: JsonSchema | undefined,
+  errors: Record<string, JsonSchema> = {},
+): JsonSchema {
+  const declared = Object.entries(errors).map(([code, schema]) =>
+    object({
+      id: ID_SCHEMA,
+      error: object({
+        code: { const: code },
+        message: { type: "string" },
+        data: schema,
+      }),
+    })
+  );
   return {
     oneOf: [
       object({ id: ID_SCHEMA, data: data ?? {} }),
+      ...declared,
       object({ id: ID_SCHEMA, error: WIRE_ERROR }),
     ],
   };

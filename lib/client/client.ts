@@ -31,13 +31,16 @@ import { ClientCore } from "./client_core.ts";
 import type { ClientState } from "./link.ts";
 import type { RequestOptions } from "./requests.ts";
 import type {
+  EventErrors,
   RequestHandler,
   RouterEvents,
+  RouterPresence,
   RouterPushes,
   RouterRequests,
   RouterShape,
 } from "./router_types.ts";
 import type { RejoinEvent } from "./topics.ts";
+import { RequestError } from "./errors.ts";
 import { type ClientOptions, resolveClientOptions } from "./options.ts";
 
 export { RequestError, UnauthorizedError } from "./errors.ts";
@@ -46,8 +49,10 @@ export type { ClientOptions } from "./options.ts";
 export type { RequestOptions } from "./requests.ts";
 export type { RejoinEvent } from "./topics.ts";
 export type {
+  EventErrors,
   RequestHandler,
   RouterEvents,
+  RouterPresence,
   RouterPushes,
   RouterRequests,
   RouterShape,
@@ -230,6 +235,30 @@ export class DuplexClient<R extends RouterShape> {
   }
 
   /**
+   * Whether `error` is `code` as the server's router declares it for
+   * `event` (`errors` in `on`'s options): then its `data` is typed.
+   *
+   * @example
+   * ```ts ignore
+   * try {
+   *   await client.request("bid", { amount: 50 });
+   * } catch (error) {
+   *   if (client.isError(error, "bid", "BID_TOO_LOW")) show(error.data.price);
+   * }
+   * ```
+   */
+  isError<
+    E extends keyof RouterEvents<R> & string,
+    C extends keyof EventErrors<R, E> & string,
+  >(
+    error: unknown,
+    _event: E,
+    code: C,
+  ): error is RequestError<C, EventErrors<R, E>[C]> {
+    return error instanceof RequestError && error.code === code;
+  }
+
+  /**
    * Sends a joining request (say `chat.join {room}`) now, or as soon as the
    * client is open, and again after every reconnect until `leave` forgets
    * it. When its reply names a `topic` with a `position` (what `ctx.join`
@@ -247,10 +276,15 @@ export class DuplexClient<R extends RouterShape> {
   /**
    * Who is in a topic with presence, as the server last told: presence key
    * → metadata (empty for a topic without presence, or before the
-   * snapshot). Kept up to date from `presence.state` and `presence.diff`.
+   * snapshot). Kept up to date from `presence.state` and `presence.diff`:
+   * updated before that push's handlers run, so a handler reads the new
+   * membership. Typed by the router's `presence(schema)`.
    */
-  members(topic: string): ReadonlyMap<string, unknown> {
-    return this.#core.topics.members(topic);
+  members(topic: string): ReadonlyMap<string, RouterPresence<R>> {
+    return this.#core.topics.members(topic) as ReadonlyMap<
+      string,
+      RouterPresence<R>
+    >;
   }
 
   /** The last position delivered from a topic with history, if any. */

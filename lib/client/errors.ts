@@ -6,15 +6,16 @@
  */
 
 /** Why a request failed. */
-export class RequestError extends Error {
+export class RequestError<Code extends string = string, Data = unknown>
+  extends Error {
   /**
    * The server's error code (`INVALID_DATA`, `NOT_A_MEMBER`…), or one of
    * the client's own (`ClientErrorCode`: `TIMEOUT`, `CONNECTION_LOST`,
    * `OUTBOX_FULL`, `CLOSED`).
    */
-  readonly code: string;
+  readonly code: Code;
   /** The error's data, when the server sent some (an `EventError`'s `data`). */
-  readonly data: unknown;
+  readonly data: Data;
 
   /**
    * Makes the error.
@@ -22,11 +23,11 @@ export class RequestError extends Error {
    * @param message What happened.
    * @param data What the server sent with it, if anything.
    */
-  constructor(code: string, message: string, data?: unknown) {
+  constructor(code: Code, message: string, data?: Data) {
     super(message);
     this.name = "RequestError";
     this.code = code;
-    this.data = data;
+    this.data = data as Data;
   }
 }
 

@@ -27,13 +27,19 @@ export interface RequestOptions {
   /**
    * When the connection is lost before the reply: send the request again on
    * the next connection, once the client has joined its topics again,
-   * instead of rejecting with `CONNECTION_LOST`. Only for requests the
-   * server handles idempotently: give the data a key the server remembers
-   * (the example's `chat.say {key: crypto.randomUUID()}`), so that a resend
-   * of a request the server already did is answered, not done twice.
+   * instead of rejecting with `CONNECTION_LOST`. The request then carries a
+   * random `key` (PROTOCOL.md §2.5): the server runs its handler once and
+   * answers a resend with the first run's reply, on any node.
    * @default {false}
    */
   resend?: boolean;
+  /**
+   * The request's idempotency key (1–128 characters): the same key sent
+   * again gets the first reply while the handler runs once. Make it
+   * unguessable.
+   * @default {a random UUID with `resend`, else none}
+   */
+  key?: string;
 }
 
 /** Sends a request and resolves with its reply; `now` skips the outbox. */
@@ -115,7 +121,9 @@ export class Requests {
     now = false,
   ): Promise<unknown> {
     const id = this.#table.nextId();
-    const text = encodeEvent(event, data, id);
+    const key = options.key ??
+      (options.resend ? crypto.randomUUID() : undefined);
+    const text = encodeEvent(event, data, id, key);
     const port = this.#port;
     let sent: "sent" | "queued" | false;
     if (now && port.open) {

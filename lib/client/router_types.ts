@@ -13,13 +13,22 @@ import type { LibraryPushes } from "@duplex-ws/protocol";
  * `EventRouter` chain's type (`typeof router`) has this shape.
  */
 export interface RouterShape {
-  /** Client-to-server events: name → `{ data, reply }`. */
-  readonly events: Record<string, { data: unknown; reply: unknown }>;
+  /** Client-to-server events: name → `{ data, reply, errors? }`. */
+  readonly events: Record<
+    string,
+    { data: unknown; reply: unknown; errors?: Record<string, unknown> }
+  >;
   /** Pushes (server-to-client events): name → payload. */
   readonly pushes: Record<string, unknown>;
   /** Server-to-client requests: name → `{ data, reply }`. */
   readonly requests?: Record<string, { data: unknown; reply: unknown }>;
+  /** The presence metadata of its topics (`router.presence(schema)`). */
+  readonly presenceMeta?: unknown;
 }
+
+/** The presence metadata of a router type (`unknown` when undeclared). */
+export type RouterPresence<R extends RouterShape> = unknown extends
+  R["presenceMeta"] ? unknown : NonNullable<R["presenceMeta"]>;
 
 /** The requests (server-to-client, with a reply) of a router type. */
 export type RouterRequests<R extends RouterShape> = NonNullable<
@@ -28,6 +37,10 @@ export type RouterRequests<R extends RouterShape> = NonNullable<
 
 /** The events (client-to-server) of a router type. */
 export type RouterEvents<R extends RouterShape> = R["events"];
+
+/** The error codes an event of a router type declares, each with its `data`. */
+export type EventErrors<R extends RouterShape, E extends keyof R["events"]> =
+  NonNullable<R["events"][E]["errors"]>;
 
 /** The pushes (server-to-client events) of a router type, with the library's own. */
 export type RouterPushes<R extends RouterShape> = R["pushes"] & LibraryPushes;

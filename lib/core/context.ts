@@ -8,6 +8,7 @@
 import type { ReadyState } from "@duplex-ws/protocol";
 import type { StreamPosition } from "@duplex-ws/protocol";
 import type { Presence } from "./pubsub/backplane.ts";
+import type { HistoryOptions, TopicHistory } from "./pubsub/history_view.ts";
 import type { ServerRequest, ServerRequestOptions } from "./server_request.ts";
 import type {
   JoinOptions,
@@ -45,6 +46,15 @@ export interface PublishOptions {
    * published again: it answers the first one's position, `duplicate: true`.
    */
   key?: string;
+  /**
+   * In a topic with history: publish only if the topic's latest position is
+   * still this one (`null`: only if the topic has no publish yet), decided
+   * in the engine's one atomic step, so two nodes racing from the same
+   * position never both win. Otherwise nothing is published and it throws
+   * `PositionConflict` (`CONFLICT`, with the topic's position now): read the
+   * topic again (`ctx.history`) and decide again.
+   */
+  ifPosition?: StreamPosition | null;
 }
 
 /** Who a connection is, as its handlers see it (the `auth` option). */
@@ -161,4 +171,12 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
    * @throws {EventError} `BAD_TOPIC`.
    */
   presence(topic: string): Promise<Presence>;
+  /**
+   * Reads a topic with history from the engine: its last `last` publishes
+   * (or those after `since`), decoded, and its position now even when
+   * history keeps nothing. With `ifPosition` on the next publish, a
+   * decision made on what was read holds on every node.
+   * @throws {EventError} `BAD_TOPIC` for a topic without history.
+   */
+  history(topic: string, options?: HistoryOptions): Promise<TopicHistory>;
 }

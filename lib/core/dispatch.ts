@@ -17,6 +17,7 @@ import {
   type RouterParts,
   routerParts,
 } from "./event_router.ts";
+import type { KeyedRequests, Outcome } from "./keyed_requests.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { CloseInfo } from "@duplex-ws/protocol";
@@ -39,6 +40,8 @@ export interface DispatchEnv {
   readonly metrics?: Metrics;
   /** The library's own events (`auth.refresh`), routed before the app's. */
   readonly library?: ReadonlyMap<string, LibraryRoute>;
+  /** Runs requests that carry a key once per key (absent: keys are ignored). */
+  readonly keyed?: KeyedRequests;
 }
 
 /**
@@ -52,6 +55,8 @@ export interface DispatchTarget<State, Push extends PushMap>
   settleReply(reply: ClientReplyEnvelope): void;
   /** Verifies a refreshed token and swaps the identity in (`auth.refresh`). */
   refresh(token: string): Promise<AuthRefreshReply>;
+  /** Whose request keys its are: its subject, or one scope for guests. */
+  readonly requestScope: string;
 }
 
 /** One of the library's own events (`auth.refresh`), routed before the app's. */
@@ -110,7 +115,7 @@ export class Dispatcher<State, Push extends PushMap> {
       ctx.settleReply(parsed.reply);
       return;
     }
-    const { event, data, id } = parsed;
+    const { event, data, id, key } = parsed;
     const route = this.#env.library?.get(event) ??
       this.#parts.routes.get(event);
     if (route === undefined) {
@@ -122,20 +127,19 @@ export class Dispatcher<State, Push extends PushMap> {
       );
       return;
     }
-    let result;
-    try {
-      result = route.schema["~standard"].validate(data);
-    } catch (error) {
-      this.#fail(ctx, event, id, error);
-      return;
+    const keyed = this.#env.keyed;
+    if (key !== undefined && keyed !== undefined) {
+      return keyed.once(
+        ctx.requestScope,
+        key,
+        () => this.#outcome(ctx, route, event, data),
+      ).then((outcome) => this.#deliver(ctx, event, id, outcome));
     }
-    if (result instanceof Promise) {
-      return result.then(
-        (settled) => this.#run(ctx, route, event, id, settled),
-        (error) => this.#fail(ctx, event, id, error),
-      );
+    const outcome = this.#outcome(ctx, route, event, data);
+    if (outcome instanceof Promise) {
+      return outcome.then((done) => this.#deliver(ctx, event, id, done));
     }
-    return this.#run(ctx, route, event, id, result);
+    this.#deliver(ctx, event, id, outcome);
   }
 
   /**
@@ -173,11 +177,22 @@ export class Dispatcher<State, Push extends PushMap> {
       if (out instanceof Promise) {
         return out.then(
           () => {},
-          (error) => this.#fail(ctx, "binary", undefined, error),
+          (error) =>
+            this.#deliver(
+              ctx,
+              "binary",
+              undefined,
+              this.#failed(ctx, "binary", error),
+            ),
         );
       }
     } catch (error) {
-      this.#fail(ctx, "binary", undefined, error);
+      this.#deliver(
+        ctx,
+        "binary",
+        undefined,
+        this.#failed(ctx, "binary", error),
+      );
     }
     return undefined;
   }
@@ -208,51 +223,70 @@ export class Dispatcher<State, Push extends PushMap> {
     }
   }
 
+  /** Validates and runs: what the message came to, at once when it can. */
+  #outcome(
+    ctx: DispatchTarget<State, Push>,
+    route: Route | LibraryRoute,
+    event: string,
+    data: unknown,
+  ): Outcome | Promise<Outcome> {
+    let result;
+    try {
+      result = route.schema["~standard"].validate(data);
+    } catch (error) {
+      return this.#failed(ctx, event, error);
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (settled) => this.#run(ctx, route, event, settled),
+        (error) => this.#failed(ctx, event, error),
+      );
+    }
+    return this.#run(ctx, route, event, result);
+  }
+
   #run(
     ctx: DispatchTarget<State, Push>,
     route: Route | LibraryRoute,
     event: string,
-    id: MessageId | undefined,
     result: StandardSchemaResult<unknown>,
-  ): Promise<void> | undefined {
+  ): Outcome | Promise<Outcome> {
     if (result.issues) {
-      this.#sendError(
-        ctx,
-        id,
-        ErrorCode.INVALID_DATA,
-        formatIssues(result.issues),
-      );
-      return;
+      const message = formatIssues(result.issues);
+      return { error: { code: ErrorCode.INVALID_DATA, message } };
     }
     let out: unknown;
     try {
       out = route.handler(result.value, ctx as never);
     } catch (error) {
-      this.#fail(ctx, event, id, error);
-      return;
+      return this.#failed(ctx, event, error);
     }
     if (out instanceof Promise) {
       return out.then(
-        (value) => this.#reply(ctx, event, id, value),
-        (error) => this.#fail(ctx, event, id, error),
+        (value): Outcome => ({ data: value }),
+        (error) => this.#failed(ctx, event, error),
       );
     }
-    this.#reply(ctx, event, id, out);
+    return { data: out };
   }
 
-  #reply(
+  /** Sends what a message came to: a reply (to an id), or an error. */
+  #deliver(
     ctx: DispatchTarget<State, Push>,
     event: string,
     id: MessageId | undefined,
-    value: unknown,
+    outcome: Outcome,
   ): void {
+    if ("error" in outcome) {
+      const { code, message, data } = outcome.error;
+      return this.#sendError(ctx, id, code, message, data);
+    }
     if (id === undefined) return;
     let text: string;
     try {
-      text = encodeReply(id, value);
+      text = encodeReply(id, outcome.data);
     } catch (error) {
-      this.#fail(ctx, event, id, error);
-      return;
+      return this.#deliver(ctx, event, id, this.#failed(ctx, event, error));
     }
     ctx.send(text);
   }
@@ -262,22 +296,35 @@ export class Dispatcher<State, Push extends PushMap> {
     id: MessageId | undefined,
     code: string,
     message: string,
+    data?: unknown,
   ): void {
     this.#env.metrics?.error(code);
-    ctx.send(encodeError(id, code, message));
+    let text: string;
+    try {
+      text = encodeError(id, code, message, data);
+    } catch (error) {
+      // An EventError's data that is not JSON: the code and message still go.
+      this.#env.logger.error("error data not serialisable", { code, error });
+      text = encodeError(id, code, message);
+    }
+    ctx.send(text);
   }
 
-  #fail(
+  /** A failure as the client may see it: an `EventError`'s own, else `HANDLER_ERROR` (logged). */
+  #failed(
     ctx: DispatchTarget<State, Push>,
     event: string,
-    id: MessageId | undefined,
     error: unknown,
-  ): void {
+  ): Outcome {
     if (error instanceof EventError) {
-      this.#sendError(ctx, id, error.code, error.message);
-      return;
+      const { code, message, data } = error;
+      return {
+        error: data === undefined ? { code, message } : { code, message, data },
+      };
     }
     this.#env.logger.error("handler failed", { conn: ctx.id, event, error });
-    this.#sendError(ctx, id, ErrorCode.HANDLER_ERROR, "Internal error");
+    return {
+      error: { code: ErrorCode.HANDLER_ERROR, message: "Internal error" },
+    };
   }
 }

@@ -91,6 +91,7 @@ export function combineServers<State, Push extends PushMap>(
     publish: (topic, event, data, options) =>
       main.publish(topic, event, data, options),
     presence: (topic) => main.presence(topic),
+    history: (topic, options) => main.history(topic, options),
     reauthenticate: (subject) =>
       all.reduce((sum, s) => sum + s.reauthenticate(subject), 0),
     health: () => combinedHealth(all),

@@ -6,8 +6,7 @@
  * @module
  */
 
-import type { CloseInfo } from "@duplex-ws/protocol";
-import type { Context, PushMap } from "./context.ts";
+import type { PushMap } from "./context.ts";
 import { MAX_EVENT_LENGTH } from "@duplex-ws/protocol";
 import type { ServerRequest } from "./server_request.ts";
 import {
@@ -16,111 +15,44 @@ import {
   isStandardSchema,
   type StandardSchemaV1,
 } from "./standard_schema.ts";
-
-/** A client-to-server event as the type system sees it: what it takes, what it replies. */
-export interface EventDefinition {
-  /** The payload the client sends (the schema's input type). */
-  data: unknown;
-  /** What the handler replies with. */
-  reply: unknown;
-}
-
-/** Client-to-server events: event name → definition. */
-export type EventDefinitions = Record<string, EventDefinition>;
-
-/**
- * Handles one event. Its return value (awaited) is the reply when the client
- * sent an `id`; throw an {@linkcode EventError} to answer with your own code.
- */
-export type EventHandler<Data, Reply, State, Push extends PushMap> = (
-  data: Data,
-  ctx: Context<State, Push>,
-) => Reply | Promise<Reply>;
-
-/** Handles one binary message. */
-export type BinaryHandler<State, Push extends PushMap> = (
-  data: Uint8Array<ArrayBuffer>,
-  ctx: Context<State, Push>,
-) => unknown;
-
-/** Runs once when a connection opens. Throwing closes it with 1011. */
-export type OpenHandler<State, Push extends PushMap> = (
-  ctx: Context<State, Push>,
-) => unknown;
-
-/** Runs exactly once when a connection has closed. */
-export type CloseHandler<State, Push extends PushMap> = (
-  ctx: Context<State, Push>,
-  info: CloseInfo,
-) => unknown;
-
-/** What an event, a push or a request says about itself, for the AsyncAPI document. */
-export interface EventDocs {
-  /** One line. */
-  summary?: string;
-  /** More, in CommonMark. */
-  description?: string;
-}
-
-/** Options of {@linkcode EventRouter.on}. */
-export interface EventOptions extends EventDocs {
-  /**
-   * The schema of the handler's reply: documentation for the AsyncAPI
-   * document (replies are not validated at run time).
-   */
-  reply?: StandardSchemaV1;
-}
-
-/** One registered event: its schema and handler. */
-export interface Route extends EventOptions {
-  /** Validates the payload. */
-  schema: StandardSchemaV1;
-  /** Runs with the validated payload. */
-  handler: (data: unknown, ctx: Context<never, never>) => unknown;
-}
-
-/** A documented push: its schema and words. */
-export interface PushDocs extends EventDocs {
-  /** The schema of the push's payload. */
-  schema: StandardSchemaV1;
-}
-
-/** Server-to-client requests as the type system sees them: event name → data and reply. */
-export type RequestDefinitions = Record<string, EventDefinition>;
-
-/** What the dispatcher reads of a router (internal to the library). */
-export interface RouterParts<State, Push extends PushMap> {
-  /** Event name → route. */
-  routes: ReadonlyMap<string, Route>;
-  /** The binary handler, if any. */
-  binary?: BinaryHandler<State, Push>;
-  /** The open hook, if any. */
-  open?: OpenHandler<State, Push>;
-  /** The close hook, if any. */
-  close?: CloseHandler<State, Push>;
-  /** Documented pushes, by event. */
-  pushes: ReadonlyMap<string, PushDocs>;
-  /** Registered server-to-client requests, by event. */
-  requests: ReadonlyMap<string, ServerRequest>;
-}
+export type {
+  BinaryHandler,
+  CloseHandler,
+  ErrorSchemas,
+  ErrorTypes,
+  EventDefinition,
+  EventDefinitions,
+  EventDocs,
+  EventHandler,
+  EventOptions,
+  OpenHandler,
+  PushDocs,
+  RequestDefinitions,
+  Route,
+  RouterDescription,
+  RouterParts,
+} from "./event_types.ts";
+import type {
+  BinaryHandler,
+  CloseHandler,
+  ErrorSchemas,
+  ErrorTypes,
+  EventDefinitions,
+  EventDocs,
+  EventHandler,
+  EventOptions,
+  OpenHandler,
+  PushDocs,
+  RequestDefinitions,
+  Route,
+  RouterDescription,
+  RouterParts,
+} from "./event_types.ts";
 
 /** Reads a router's live parts; set by `EventRouter`'s static block. Internal. */
 export let routerParts: <State, Push extends PushMap>(
   router: EventRouter<State, Push, EventDefinitions, RequestDefinitions>,
 ) => RouterParts<State, Push>;
-
-/** What a router says about itself: its events, pushes and requests, without the handlers. */
-export interface RouterDescription {
-  /** Client-to-server events: name → payload schema, reply schema and words. */
-  readonly events: ReadonlyMap<
-    string,
-    EventOptions & { readonly schema: StandardSchemaV1 }
-  >;
-  /** Documented pushes, by event. */
-  readonly pushes: ReadonlyMap<string, PushDocs>;
-  /** Registered server-to-client requests, by event. */
-  readonly requests: ReadonlyMap<string, ServerRequest>;
-}
 
 /**
  * Describes a router: what the AsyncAPI generator (and any other
@@ -138,7 +70,7 @@ export function describeRouter(
   // deno-lint-ignore no-explicit-any
   router: EventRouter<any, any, EventDefinitions, RequestDefinitions>,
 ): RouterDescription {
-  const { routes, pushes, requests } = routerParts(router);
+  const { routes, pushes, requests, presence } = routerParts(router);
   const events = new Map<
     string,
     EventOptions & { readonly schema: StandardSchemaV1 }
@@ -146,7 +78,7 @@ export function describeRouter(
   for (const [event, { handler: _handler, ...docs }] of routes) {
     events.set(event, docs);
   }
-  return { events, pushes, requests };
+  return { events, pushes, requests, presence };
 }
 
 /**
@@ -178,6 +110,7 @@ export class EventRouter<
   Events extends EventDefinitions = {},
   // deno-lint-ignore ban-types
   Requests extends RequestDefinitions = {},
+  Meta = unknown,
 > {
   #routes = new Map<string, Route>();
   #pushes = new Map<string, PushDocs>();
@@ -193,6 +126,8 @@ export class EventRouter<
   declare readonly pushes: Push;
   /** Type-only: the server-to-client requests of this router. */
   declare readonly requests: Requests;
+  /** Type-only: the presence metadata of its topics (see `presence`). */
+  declare readonly presenceMeta: Meta;
 
   /**
    * Registers the handler of one event.
@@ -200,19 +135,33 @@ export class EventRouter<
    * @param event The event name: 1–128 characters, not registered yet.
    * @param schema A Standard Schema for the payload (Zod, Valibot, ArkType…).
    * @param handler Gets the validated payload and the connection's context.
-   * @param options The reply's schema and words, for the AsyncAPI document.
+   * @param options The reply's schema, the error codes it may answer with,
+   * and words, for the client's types and the AsyncAPI document.
    * @throws {TypeError} for a bad or duplicate name, or a schema that is not Standard Schema.
    */
-  on<E extends string, S extends StandardSchemaV1, R>(
+  on<
+    E extends string,
+    S extends StandardSchemaV1,
+    R,
+    X extends ErrorSchemas = Record<never, never>,
+  >(
     event: E,
     schema: S,
     handler: EventHandler<InferOutput<S>, R, State, Push>,
-    options: EventOptions = {},
+    options: EventOptions & { errors?: X } = {},
   ): EventRouter<
     State,
     Push,
-    Events & { [K in E]: { data: InferInput<S>; reply: Awaited<R> } },
-    Requests
+    & Events
+    & {
+      [K in E]: {
+        data: InferInput<S>;
+        reply: Awaited<R>;
+        errors: ErrorTypes<X>;
+      };
+    },
+    Requests,
+    Meta
   > {
     if (
       typeof event !== "string" || event.length === 0 ||
@@ -273,7 +222,8 @@ export class EventRouter<
     State,
     Push,
     Events,
-    Requests & { [K in E]: { data: D; reply: R } }
+    Requests & { [K in E]: { data: D; reply: R } },
+    Meta
   > {
     if (this.#requests.has(definition.event)) {
       throw new TypeError(
@@ -281,6 +231,25 @@ export class EventRouter<
       );
     }
     this.#requests.set(definition.event, definition as ServerRequest);
+    return this as never;
+  }
+
+  /**
+   * Declares the presence metadata its topics carry (what `ctx.join`'s
+   * `presence.meta` holds): the typed client's `members()` gives it typed,
+   * and the AsyncAPI document describes it. Not checked at run time.
+   *
+   * @throws {TypeError} for a schema that is not Standard Schema.
+   */
+  presence<S extends StandardSchemaV1>(
+    schema: S,
+  ): EventRouter<State, Push, Events, Requests, InferOutput<S>> {
+    if (!isStandardSchema(schema)) {
+      throw new TypeError(
+        "Cannot declare presence metadata: schema does not implement Standard Schema v1",
+      );
+    }
+    this.#parts.presence = schema;
     return this as never;
   }
 

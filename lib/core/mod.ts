@@ -43,6 +43,7 @@ export type {
   PushMap,
 } from "./context.ts";
 export { EventError } from "./event_error.ts";
+export { PositionConflict } from "./position_conflict.ts";
 export { defineRequest, type ServerRequest } from "./server_request.ts";
 export {
   type HttpContext,
@@ -67,6 +68,7 @@ export {
   type Identity,
 } from "./auth/identity.ts";
 export type { TopicPolicy } from "./pubsub/topic_policy.ts";
+export type { TopicHistory } from "./pubsub/history_view.ts";
 export type {
   JoinOptions,
   JoinResult,

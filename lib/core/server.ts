@@ -48,6 +48,7 @@ export function createServer<State, Push extends PushMap>(
     publish: (topic, event, data, options = {}) =>
       pubsub.publish(topic, event, data, options),
     presence: (topic) => pubsub.presence(topic),
+    history: (topic, options) => pubsub.history(topic, options),
     reauthenticate: (subject) => sessions.reauthenticate(subject),
     health: () => core.health(),
     metrics: () => metrics.render(core.health()),

@@ -22,6 +22,8 @@ import { Dispatcher } from "./dispatch.ts";
 import { type Admitted, clientAddress, Gate } from "./gate.ts";
 import { isUpgradeAttempt, refusal } from "./handshake.ts";
 import { HttpRouter } from "./http_router.ts";
+import { KeyedRequests } from "./keyed_requests.ts";
+import { MemoryReplies } from "./pubsub/reply_store.ts";
 import type { Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
 import { createOriginPolicy } from "./origin_policy.ts";
@@ -232,6 +234,12 @@ export class ServerCore<State, Push extends PushMap> {
         library: config.auth
           ? new Map([[AUTH_REFRESH, refreshRoute]])
           : undefined,
+        keyed: new KeyedRequests({
+          store: config.backplane?.replies ?? new MemoryReplies(),
+          ttl: config.publishKeyTtl,
+          wait: config.requestTimeout,
+          logger: config.logger,
+        }),
       }),
       limits: config,
       budgets: new AddressBudgets(config, config.addressBudget),

@@ -8,9 +8,15 @@
  */
 
 import type { Admitted, Refused } from "./gate.ts";
-import type { Context, PublishData, PushMap } from "./context.ts";
+import type {
+  Context,
+  PublishData,
+  PublishOptions,
+  PushMap,
+} from "./context.ts";
 import type { BackplaneHealth, Presence } from "./pubsub/backplane.ts";
 import type { PublishResult } from "./pubsub/pubsub.ts";
+import type { HistoryOptions, TopicHistory } from "./pubsub/history_view.ts";
 import type { SessionDriver, Transport } from "./transport.ts";
 
 /** Options of {@linkcode DuplexServer.shutdown}. */
@@ -61,17 +67,21 @@ export interface DuplexServer<
   readonly ready: Promise<void>;
   /**
    * Pushes an event to every member of a topic on every node; the envelope
-   * is encoded once.
+   * is encoded once. `key` and `ifPosition` are as for `ctx.publish` (the
+   * server's own keys are one scope).
    * @throws {EventError} `BAD_TOPIC`.
+   * @throws {PositionConflict} when `ifPosition` no longer holds.
    */
   publish<E extends keyof Push & string>(
     topic: string,
     event: E,
     data: PublishData<Push[E]>,
-    options?: { key?: string },
+    options?: Pick<PublishOptions, "key" | "ifPosition">,
   ): Promise<PublishResult>;
   /** The member count of a topic on every live node. */
   presence(topic: string): Promise<Presence>;
+  /** Reads a topic with history (see `Context.history`). */
+  history(topic: string, options?: HistoryOptions): Promise<TopicHistory>;
   /**
    * Asks connections for a fresh token now (after a permission change,
    * say): those of `subject`, or all. Each gets `auth.refresh` with reason

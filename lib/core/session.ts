@@ -29,8 +29,9 @@ import type {
 import type { DispatchTarget } from "./dispatch.ts";
 import { EventError } from "./event_error.ts";
 import { ConnectionLimiter, type Verdict } from "./limits.ts";
-import { drained } from "./pubsub/paced.ts";
+import { drained, roomUnder } from "./pubsub/paced.ts";
 import type { Presence } from "./pubsub/backplane.ts";
+import type { HistoryOptions, TopicHistory } from "./pubsub/history_view.ts";
 import type {
   JoinOptions,
   JoinResult,
@@ -161,29 +162,21 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
     return true;
   }
 
-  /**
-   * Bytes it can queue now while staying under half of `maxBufferedAmount`
-   * (a long replay or a stream waits for `drained` past it instead of
-   * tripping the cap).
-   */
+  /** Bytes it can queue now under half its `maxBufferedAmount` (paced sends wait past it). */
   room(): number {
-    const cap = this.#shared.limits.maxBufferedAmount;
-    if (cap === 0) return Infinity;
-    return cap / 2 - this.transport.bufferedAmount;
+    return roomUnder(this.#shared.limits.maxBufferedAmount, this.transport);
   }
 
-  /**
-   * Resolves once a quarter of `maxBufferedAmount` or less is unsent;
-   * `false` once closed.
-   */
+  /** Resolves once a quarter of `maxBufferedAmount` or less is unsent; `false` once closed. */
   drained(): Promise<boolean> {
-    const { transport } = this;
-    return drained({
-      get bufferedAmount() {
-        return transport.bufferedAmount;
-      },
-      isOpen: () => this.readyState === ReadyState.OPEN,
-    }, this.#shared.limits.maxBufferedAmount / 4);
+    const open = () => this.readyState === ReadyState.OPEN;
+    const below = this.#shared.limits.maxBufferedAmount / 4;
+    return drained(this.transport, open, below);
+  }
+
+  /** Whose request keys its are: its subject, or one scope for every guest. */
+  get requestScope(): string {
+    return this.subject ?? "guest";
   }
 
   /** Sends a request to this client and awaits its reply (see `Context.request`). */
@@ -240,6 +233,11 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
   /** The member count of a topic on every live node. */
   presence(topic: string): Promise<Presence> {
     return this.#shared.pubsub.presence(topic);
+  }
+
+  /** Reads a topic's history (see `Context.history`). */
+  history(topic: string, options?: HistoryOptions): Promise<TopicHistory> {
+    return this.#shared.pubsub.history(topic, options);
   }
 
   /** A message arrived: judged by the limiter, then routed. */

@@ -132,6 +132,7 @@ export function publishTo<State>(
         exclude: options.excludeSelf ? session.id : undefined,
         key: options.key,
         keyScope: scopeOf(session, access.identity()),
+        ifPosition: options.ifPosition,
         charge: (members, bytes) =>
           session.charge(session.limiter().publish(members, bytes)),
       }),

@@ -19,6 +19,8 @@ export type MessageId = string | number;
 export const MAX_EVENT_LENGTH = 128;
 /** The most characters a string id may have. */
 export const MAX_ID_LENGTH = 128;
+/** The most characters a request's idempotency key may have. */
+export const MAX_KEY_LENGTH = 128;
 
 /** A well-formed client message. */
 export interface ClientEnvelope {
@@ -28,6 +30,12 @@ export interface ClientEnvelope {
   data: unknown;
   /** Present when the client wants exactly one reply. */
   id?: MessageId;
+  /**
+   * With an `id`: the request's idempotency key (1–128 characters). A
+   * request sent again with the same key gets the first one's reply, and
+   * its handler runs once (§2.5).
+   */
+  key?: string;
 }
 
 /** Why a text frame is not a usable message. */
@@ -149,13 +157,25 @@ export function parseEnvelope(text: string): ParsedEnvelope {
   }
   const answerId = id as MessageId | undefined;
   for (const key in record) {
-    if (key !== "event" && key !== "data" && key !== "id") {
+    if (key !== "event" && key !== "data" && key !== "id" && key !== "key") {
       return problem(
         ErrorCode.BAD_ENVELOPE,
-        "Message has a key other than event, data and id",
+        "Message has a key other than event, data, id and key",
         answerId,
       );
     }
+  }
+  const { key } = record;
+  if (
+    key !== undefined &&
+    (answerId === undefined || typeof key !== "string" || key.length === 0 ||
+      key.length > MAX_KEY_LENGTH)
+  ) {
+    return problem(
+      ErrorCode.BAD_ENVELOPE,
+      `Message key must be 1-${MAX_KEY_LENGTH} characters, with an id`,
+      answerId,
+    );
   }
   if (typeof event !== "string" || event.length === 0) {
     return problem(
@@ -180,15 +200,18 @@ export function encodeReply(id: MessageId, data: unknown): string {
 }
 
 /**
- * Encodes an error: `{"id":…,"error":{code,message}}` when the message had an
- * id, else the push `{"event":"error","data":{code,message}}`.
+ * Encodes an error: `{"id":…,"error":{code,message,data?}}` when the message
+ * had an id, else the push `{"event":"error","data":{code,message,data?}}`.
  */
 export function encodeError(
   id: MessageId | undefined,
   code: string,
   message: string,
+  data?: unknown,
 ): string {
-  const error = { code, message };
+  const error = data === undefined
+    ? { code, message }
+    : { code, message, data };
   return id === undefined
     ? JSON.stringify({ event: "error", data: error })
     : JSON.stringify({ id, error });
@@ -207,6 +230,8 @@ export interface WireError {
   code: string;
   /** A sentence for people. */
   message: string;
+  /** What the error carries besides (an `EventError`'s `data`), if anything. */
+  data?: unknown;
 }
 
 /** The library's pushes, by event: what every duplex client may receive. */
@@ -251,10 +276,12 @@ export function encodeEvent(
   event: string,
   data?: unknown,
   id?: MessageId,
+  key?: string,
 ): string {
-  const message: { event: string; data?: unknown; id?: MessageId } = { event };
+  const message: Partial<ClientEnvelope> = { event };
   if (data !== undefined) message.data = data;
   if (id !== undefined) message.id = id;
+  if (key !== undefined) message.key = key;
   return JSON.stringify(message);
 }
 

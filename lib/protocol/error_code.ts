@@ -39,6 +39,12 @@ export const ErrorCode = {
   FORBIDDEN: "FORBIDDEN",
   /** A token sent in `auth.refresh` was refused (forged, expired, another audience…). */
   UNAUTHORIZED: "UNAUTHORIZED",
+  /**
+   * A conditional publish (`ifPosition`) found the topic moved on: nothing
+   * was published; the error's `data` is `{topic, position}`, the topic's
+   * position now.
+   */
+  CONFLICT: "CONFLICT",
 } as const;
 
 /** One of the server's {@linkcode ErrorCode} values. */

@@ -34,6 +34,7 @@ import {
   type BackplaneEvents,
   type BackplaneHealth,
   type BackplaneSink,
+  type HistoryEntry,
   type HistoryRead,
   type Presence,
   type PresenceDelta,
@@ -46,11 +47,13 @@ import {
   type Subscriber,
 } from "./redis_connect.ts";
 import { FrameCodec } from "./redis_frames.ts";
+import { RedisReplies, type ReplyCommands } from "./redis_replies.ts";
 import { Inbox } from "./redis_inbox.ts";
 import {
   appendPublish,
   type HistoryContext,
   readHistory,
+  readLatest,
 } from "./redis_history.ts";
 import { RedisPresence } from "./redis_presence.ts";
 import {
@@ -80,6 +83,8 @@ export class RedisBackplane implements Backplane {
   /** Whether publishes may have been missed (an outage since the last catch-up). */
   #missed = false;
   readonly #inbox: Inbox;
+  /** Replies to keyed requests, for every node. */
+  readonly replies: RedisReplies;
 
   /**
    * Creates the engine; nothing connects before `start`.
@@ -110,6 +115,12 @@ export class RedisBackplane implements Backplane {
       commands: () => this.#pub,
       events: () => this.#events,
     });
+    this.replies = new RedisReplies(
+      () => this.#pub as (Commands & ReplyCommands) | undefined,
+      this.#frames,
+      this.#node,
+      this.#options.prefix,
+    );
   }
 
   /** This node's id in Redis. */
@@ -220,6 +231,11 @@ export class RedisBackplane implements Backplane {
     return readHistory(this.#history(), topic, since, limit, ttl);
   }
 
+  /** A `latest` topic's values, from its hash. */
+  readLatest(topic: string): Promise<HistoryEntry[]> {
+    return readLatest(this.#history(), topic);
+  }
+
   /** Stores this node's presence changes to a topic and sends them, in one script. */
   sharePresence(topic: string, delta: PresenceDelta): Promise<void> {
     return this.#presence.share(topic, delta);
@@ -256,8 +272,7 @@ export class RedisBackplane implements Backplane {
   async close(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
-    const pub = this.#pub;
-    const sub = this.#sub;
+    const [pub, sub] = [this.#pub, this.#sub];
     this.#pub = this.#sub = undefined;
     if (pub?.status === "ready") await this.#presence.remove(pub);
     await Promise.allSettled([pub, sub].map((client) => quit(client)));

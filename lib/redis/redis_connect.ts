@@ -71,6 +71,7 @@ export interface Commands {
   /** `SEAL`. */
   duplexSeal(
     seals: string,
+    latest: string,
     offset: number,
     seal: string,
     size: number,
@@ -78,6 +79,8 @@ export interface Commands {
     channel: string,
     frame: string,
     command: string,
+    latestKey: string,
+    latestValue: string,
   ): Promise<number>;
 }
 
@@ -189,7 +192,7 @@ function defineScripts(pub: Commands): void {
   // Two or three keys (the idempotency key is optional): given per call.
   define("duplexAppend", { lua: APPEND });
   define("duplexHistory", { lua: HISTORY });
-  define("duplexSeal", { numberOfKeys: 1, lua: SEAL });
+  define("duplexSeal", { numberOfKeys: 2, lua: SEAL });
 }
 
 /**

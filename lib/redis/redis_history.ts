@@ -57,9 +57,10 @@ export async function appendPublish(
 ): Promise<Appended> {
   const { pub, key, frames, node, publishCommand } = context;
   if (!pub) throw new Error("Redis is unavailable");
-  const keys = [key(topic, "h"), key(topic, "s")];
+  const keys = [key(topic, "h"), key(topic, "s"), key(topic, "l")];
   if (options.key !== undefined) keys.push(key(topic, `k:${options.key}`));
   const channel = key(topic, "t");
+  const { latest } = options;
   const [outcome, offset, epoch] = await pub.duplexAppend(
     keys.length,
     ...keys,
@@ -72,18 +73,24 @@ export async function appendPublish(
     frames.prefix(node),
     publishCommand,
     expected(options.ifPosition),
+    latest?.key ?? "",
+    latest?.maxKeys ?? 0,
   );
   const position = { offset: Number(offset), epoch: String(epoch) };
   if (Number(outcome) === 0 && frames.signed) {
+    const seal = frames.seal(topic, node, position, head);
     await pub.duplexSeal(
       key(topic, "g"),
+      key(topic, "l"),
       position.offset,
-      frames.seal(topic, node, position, head),
+      seal,
       options.size,
       options.ttl,
       channel,
       frames.numbered(topic, node, position, head),
       publishCommand,
+      latest?.key ?? "",
+      `${position.offset}:${position.epoch}\n${seal}\n${head}`,
     );
   }
   return {
@@ -91,7 +98,32 @@ export async function appendPublish(
     text: withPosition(head, position.offset, position.epoch),
     duplicate: Number(outcome) === 1,
     conflict: Number(outcome) === 2 || undefined,
+    full: Number(outcome) === 3 || undefined,
   };
+}
+
+/**
+ * A `latest` topic's values (`offset:epoch\nseal\nhead` per key), oldest
+ * first; with a secret, one whose seal does not check is left out.
+ */
+export async function readLatest(
+  context: HistoryContext,
+  topic: string,
+): Promise<HistoryEntry[]> {
+  const { pub, key, frames } = context;
+  if (!pub) throw new Error("Redis is unavailable");
+  const entries: HistoryEntry[] = [];
+  for (const value of Object.values(await pub.hgetall(key(topic, "l")))) {
+    const [at, seal, ...rest] = value.split("\n");
+    const head = rest.join("\n");
+    const match = /^(\d{1,15}):([0-9a-z]{1,64})$/.exec(at);
+    if (!match || !isPushBody(`${head}}}`)) continue;
+    const position = { offset: Number(match[1]), epoch: match[2] };
+    if (!frames.sealed(topic, seal || undefined, position, head)) continue;
+    const text = withPosition(head, position.offset, position.epoch);
+    entries.push({ offset: position.offset, text });
+  }
+  return entries.sort((a, b) => a.offset - b.offset);
 }
 
 /** Reads a topic's history (see `HISTORY`); rejects during an outage. */

@@ -86,19 +86,22 @@ export const STREAM_META_TTL = 86_400_000;
  * topic without a stream (new, or lost with Redis's data) starts one with
  * the given epoch; with an expected position (`offset:epoch`, or `empty`:
  * only if the topic has no publish yet) the push is stored only if the
- * stream is still there, else the current position is answered; the stream
- * is trimmed to exactly `size` entries and expires `ttl` after the last
- * publish; the frame goes out with its position unless the channel is
- * empty (a signing engine publishes it itself, see `SEAL`).
- * Returns {0 stored | 1 duplicate | 2 conflict, offset, epoch}.
- * KEYS: meta, stream[, key]. ARGV: head, size, ttl, key ttl, new epoch,
- * channel (or empty), frame prefix, publish command (`PUBLISH`, or
+ * stream is still there, else the current position is answered; in a
+ * `latest` topic it is kept as its key's latest value (a new key past the
+ * most kept is refused); the stream is trimmed to exactly `size` entries
+ * and expires `ttl` after the last publish; the frame goes out with its
+ * position unless the channel is empty (a signing engine publishes it
+ * itself, see `SEAL`).
+ * Returns {0 stored | 1 duplicate | 2 conflict | 3 latest full, offset, epoch}.
+ * KEYS: meta, stream, latest[, key]. ARGV: head, size, ttl, key ttl, new
+ * epoch, channel (or empty), frame prefix, publish command (`PUBLISH`, or
  * `SPUBLISH` on a Redis Cluster: the channel has the topic's slot, so the
- * script stays on one shard), expected position (or empty).
+ * script stays on one shard), expected position (or empty), latest key (or
+ * empty), most latest keys.
  */
 export const APPEND = `
-if KEYS[3] then
-  local seen = redis.call('GET', KEYS[3])
+if KEYS[4] then
+  local seen = redis.call('GET', KEYS[4])
   if seen then
     local cut = string.find(seen, ':', 1, true)
     return {1, tonumber(string.sub(seen, 1, cut - 1)), string.sub(seen, cut + 1)}
@@ -110,9 +113,13 @@ if ARGV[9] ~= '' then
   local current = (epoch and top > 0) and (top .. ':' .. epoch) or 'empty'
   if ARGV[9] ~= current then return {2, top, epoch or ''} end
 end
+if ARGV[10] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[10]) == 0
+  and redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[11]) then
+  return {3, top, epoch or ''}
+end
 if not epoch then
   epoch = ARGV[5]
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
 end
 local offset = redis.call('HINCRBY', KEYS[1], 's', 1)
@@ -121,8 +128,12 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'h', ARGV[1], 't', now)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-if KEYS[3] then
-  redis.call('SET', KEYS[3], offset .. ':' .. epoch, 'PX', ARGV[4])
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[10], offset .. ':' .. epoch .. '\\n\\n' .. ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], ${STREAM_META_TTL})
+end
+if KEYS[4] then
+  redis.call('SET', KEYS[4], offset .. ':' .. epoch, 'PX', ARGV[4])
 end
 if ARGV[6] ~= '' then
   redis.call(ARGV[8], ARGV[6], ARGV[7] .. '@' .. offset .. ':' .. epoch .. '\\n' .. ARGV[1])
@@ -132,14 +143,21 @@ return {0, offset, epoch}`;
 /**
  * A signing engine's second step after `APPEND`: stores the entry's seal
  * (its node and the signature of its position and head), forgets the seal
- * of the entry the stream trimmed, and publishes the signed frame.
- * KEYS: seals. ARGV: offset, seal, size, ttl, channel, frame, publish
- * command.
+ * of the entry the stream trimmed, seals the topic's latest value for its
+ * key when it is still this entry, and publishes the signed frame.
+ * KEYS: seals, latest. ARGV: offset, seal, size, ttl, channel, frame,
+ * publish command, latest key (or empty), the latest value sealed.
  */
 export const SEAL = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[1], tostring(tonumber(ARGV[1]) - tonumber(ARGV[3])))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if ARGV[8] ~= '' then
+  local kept = redis.call('HGET', KEYS[2], ARGV[8])
+  if kept and string.sub(kept, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+    redis.call('HSET', KEYS[2], ARGV[8], ARGV[9])
+  end
+end
 redis.call(ARGV[7], ARGV[5], ARGV[6])
 return 1`;
 

@@ -52,7 +52,8 @@ export function startServer<S, P extends PushMap>(
 ): TestServer {
   const listener = listen(app, { port: 0, hostname: "127.0.0.1" });
   const port = listener.addr.port;
-  const clients = new Set<DuplexClient<RouterShape>>();
+  // deno-lint-ignore no-explicit-any
+  const clients = new Set<DuplexClient<any>>();
   return {
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
@@ -65,7 +66,7 @@ export function startServer<S, P extends PushMap>(
         url: `ws://127.0.0.1:${port}${path}`,
         ...rest,
       });
-      clients.add(client as DuplexClient<RouterShape>);
+      clients.add(client);
       return client;
     },
     async close() {
@@ -110,7 +111,9 @@ export async function handshakeStatus(
 }
 
 /** Closes a client and waits until its socket has closed. */
-async function closeClient(client: DuplexClient<RouterShape>): Promise<void> {
+async function closeClient<R extends RouterShape>(
+  client: DuplexClient<R>,
+): Promise<void> {
   if (client.state === "closed") return;
   const closed = new Promise<void>((resolve) => {
     const stop = client.onState((state) => {
@@ -145,8 +148,8 @@ async function closeClient(client: DuplexClient<RouterShape>): Promise<void> {
  * await server.close();
  * ```
  */
-export function nextClose(
-  client: DuplexClient<RouterShape>,
+export function nextClose<R extends RouterShape>(
+  client: DuplexClient<R>,
   ms = 5000,
 ): Promise<{ code: number; reason: string }> {
   let stop = () => {};

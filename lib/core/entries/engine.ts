@@ -27,3 +27,4 @@ export {
   MAX_PRESENCE_KEY_LENGTH,
   MAX_PRESENCE_META_BYTES,
 } from "../pubsub/presence.ts";
+export { MemoryReplies, type ReplyStore } from "../pubsub/reply_store.ts";

@@ -7,14 +7,20 @@
  * @module
  */
 
+import type { ReplyStore } from "./reply_store.ts";
 import type { StreamPosition } from "@duplex-ws/protocol";
 import {
   type Appended,
   type AppendOptions,
+  type HistoryEntry,
   type HistoryRead,
   MemoryHistory,
 } from "./history.ts";
-import type { PresenceDelta, PresenceEntry } from "./presence.ts";
+import type {
+  PresenceDelta,
+  PresenceEngine,
+  PresenceEntry,
+} from "./presence.ts";
 
 /**
  * What a backplane calls with messages published on other nodes; a publish
@@ -131,8 +137,18 @@ export interface Backplane {
     limit: number,
     ttl: number,
   ): Promise<HistoryRead>;
+  /**
+   * A `latest` topic's values (what `append` kept with `latest`), oldest
+   * first; each entry's text is its push with its position.
+   */
+  readLatest?(topic: string): Promise<HistoryEntry[]>;
   /** Current health. */
   health(): BackplaneHealth;
+  /**
+   * Where replies to keyed requests are kept for every node (a retry on
+   * another node gets the first reply). Without it, each node keeps its own.
+   */
+  readonly replies?: ReplyStore;
   /** Stops the engine and frees its connections. */
   close(): Promise<void>;
 }
@@ -194,6 +210,11 @@ export class LocalBackplane implements Backplane {
   ): Promise<HistoryRead> {
     return Promise.resolve(this.#history.read(topic, since, limit, ttl));
   }
+
+  /** A `latest` topic's values, from memory. */
+  readLatest(topic: string): Promise<HistoryEntry[]> {
+    return Promise.resolve(this.#history.latest(topic));
+  }
   /** Nothing to start. */
   start(_sink: BackplaneSink): Promise<void> {
     return Promise.resolve();
@@ -221,4 +242,16 @@ export class LocalBackplane implements Backplane {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** The presence side of an engine; one without it keeps presence to this node. */
+export function presenceEngine(backplane: Backplane): PresenceEngine {
+  return {
+    share: (topic, delta) =>
+      backplane.sharePresence?.(topic, delta) ?? Promise.resolve(),
+    load: (topic) =>
+      backplane.loadPresence?.(topic) ?? Promise.resolve(new Map()),
+    watch: (topic) => backplane.watchPresence?.(topic),
+    unwatch: (topic) => backplane.unwatchPresence?.(topic),
+  };
 }

@@ -51,6 +51,12 @@ export interface AppendOptions extends HistoryPolicy {
   readonly ifPosition?:
     | { readonly offset: number; readonly epoch: string }
     | null;
+  /**
+   * Keep it as the topic's latest value for `key` (`""` in a topic that
+   * keeps one), at most `maxKeys` of them; a new key past that is refused
+   * (`full: true`, nothing stored).
+   */
+  readonly latest?: { readonly key: string; readonly maxKeys: number };
 }
 
 /** A publish numbered and stored. */
@@ -69,6 +75,8 @@ export interface Appended {
    * an empty epoch, when it has no publish).
    */
   readonly conflict?: boolean;
+  /** `true` when `latest` was refused: the topic keeps `maxKeys` values already. */
+  readonly full?: boolean;
 }
 
 /** One stored publish. */
@@ -114,6 +122,8 @@ interface Stream {
   entries: Stored[];
   start: number;
   bytes: number;
+  /** Key → its latest publish (`latest` topics). */
+  latest?: Map<string, Stored>;
 }
 
 /** What a dropped slot holds until the array is compacted. */
@@ -187,7 +197,8 @@ export class MemoryHistory {
         };
       }
     }
-    const conflict = this.#conflict(topic, options.ifPosition);
+    const conflict = this.#conflict(topic, options.ifPosition) ??
+      this.#full(topic, options.latest);
     if (conflict) return conflict;
     let stream = this.#streams.get(topic);
     if (stream) this.#streams.delete(topic);
@@ -196,9 +207,11 @@ export class MemoryHistory {
     const offset = ++stream.top;
     const text = withPosition(head, offset, stream.epoch);
     const bytes = memoryOf(text);
-    stream.entries.push({ offset, text, at: now, bytes });
+    const stored = { offset, text, at: now, bytes };
+    stream.entries.push(stored);
     stream.bytes += bytes;
     this.#bytes += bytes;
+    if (options.latest) this.#keep(stream, options.latest.key, stored);
     this.#trim(stream, options, now);
     if (key !== undefined) {
       const { epoch } = stream;
@@ -210,6 +223,36 @@ export class MemoryHistory {
     }
     this.#evict(topic);
     return { offset, epoch: stream.epoch, text, duplicate: false };
+  }
+
+  /** A topic's latest values, oldest first. */
+  latest(topic: string): HistoryEntry[] {
+    const kept = this.#streams.get(topic)?.latest;
+    if (!kept) return [];
+    return [...kept.values()].sort((a, b) => a.offset - b.offset)
+      .map(({ offset, text }) => ({ offset, text }));
+  }
+
+  #keep(stream: Stream, key: string, stored: Stored): void {
+    stream.latest ??= new Map();
+    const before = stream.latest.get(key);
+    if (before) {
+      stream.bytes -= before.bytes;
+      this.#bytes -= before.bytes;
+    }
+    stream.latest.set(key, stored);
+    stream.bytes += stored.bytes;
+    this.#bytes += stored.bytes;
+  }
+
+  /** `full: true` when `latest` asks for a new key past `maxKeys`. */
+  #full(topic: string, latest: AppendOptions["latest"]): Appended | undefined {
+    const kept = latest && this.#streams.get(topic)?.latest;
+    if (!kept || kept.has(latest.key) || kept.size < latest.maxKeys) {
+      return undefined;
+    }
+    const { top: offset, epoch } = this.#streams.get(topic)!;
+    return { offset, epoch, text: "", duplicate: false, full: true };
   }
 
   /** The current position when `ifPosition` no longer holds, else `undefined`. */

@@ -13,6 +13,8 @@ import {
   type StreamPosition,
 } from "@duplex-ws/protocol";
 import { EventError } from "../event_error.ts";
+import { PositionConflict } from "../position_conflict.ts";
+import { decode } from "./history_view.ts";
 import type { Logger } from "../logger.ts";
 import type { Backplane } from "./backplane.ts";
 import type { HistoryRead } from "./history.ts";
@@ -65,6 +67,7 @@ export class NumberedTopics {
    * cannot store is not sent at all (`remote: "failed"`).
    * @throws {TypeError} for `exclude`: every member gets every publish, so positions stay contiguous.
    * @throws {EventError} `INVALID_DATA` for a key that is not 1–128 characters.
+   * @throws {PositionConflict} when `ifPosition` no longer holds (nothing was published).
    */
   async publish(
     topic: string,
@@ -86,6 +89,15 @@ export class NumberedTopics {
         "A publish key must be 1-128 characters",
       );
     }
+    const { ifPosition } = options;
+    if (ifPosition !== undefined && ifPosition !== null) {
+      if (!isStreamPosition(ifPosition)) {
+        throw new EventError(
+          ErrorCode.INVALID_DATA,
+          "ifPosition must be a position {offset, epoch}, or null",
+        );
+      }
+    }
     const history = this.#options.policyOf(topic).history!;
     let appended;
     try {
@@ -93,10 +105,24 @@ export class NumberedTopics {
         ...history,
         key: scopedKey(key, options.keyScope),
         keyTtl: this.#options.publishKeyTtl,
+        ifPosition,
+        latest: this.#latest(topic, options.latestKey),
       });
     } catch (error) {
       this.#options.logger.warn("publish not stored", { topic, error });
       return { local: 0, remote: "failed" };
+    }
+    if (appended.full) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        `"${topic}" keeps the latest value of at most ${
+          this.#latest(topic, "")!.maxKeys
+        } keys`,
+      );
+    }
+    if (appended.conflict) {
+      const { offset, epoch } = appended;
+      throw new PositionConflict(topic, offset > 0 ? { offset, epoch } : null);
     }
     const { offset, epoch, duplicate } = appended;
     if (!duplicate) this.#streams.receive(topic, offset, epoch, appended.text);
@@ -106,6 +132,21 @@ export class NumberedTopics {
       position: { offset, epoch },
       duplicate,
     };
+  }
+
+  /** What `append` keeps as `topic`'s latest value, if it keeps any. */
+  #latest(topic: string, key: string | undefined) {
+    const latest = this.#options.policyOf(topic).latest;
+    return latest && { key: key ?? "", maxKeys: latest.maxKeys };
+  }
+
+  /** A `latest` topic's values no newer than `position`, decoded. */
+  async latest(topic: string, position: StreamPosition | undefined) {
+    if (!position || !this.#backplane.readLatest) return [];
+    const kept = await this.#backplane.readLatest(topic);
+    return kept.filter((entry) => entry.offset <= position.offset)
+      .map((entry) => decode(entry.text))
+      .filter((item) => item.position.epoch === position.epoch);
   }
 
   /** A numbered publish from another node. */

@@ -9,12 +9,15 @@
 
 import type { Member } from "./hub.ts";
 
-/** What can wait for its unsent bytes to come down. */
-export interface Drainable {
+/** Something with bytes queued and not yet sent (a transport). */
+export interface Buffered {
   /** Bytes queued and not yet sent. */
   readonly bufferedAmount: number;
-  /** Whether it is still open. */
-  isOpen(): boolean;
+}
+
+/** Bytes `target` can queue under half of `cap` (`0`: no cap, any). */
+export function roomUnder(cap: number, target: Buffered): number {
+  return cap === 0 ? Infinity : cap / 2 - target.bufferedAmount;
 }
 
 /**
@@ -23,11 +26,12 @@ export interface Drainable {
  * raise no drain event).
  */
 export async function drained(
-  target: Drainable,
+  target: Buffered,
+  isOpen: () => boolean,
   below: number,
 ): Promise<boolean> {
   let wait = 1;
-  while (target.isOpen()) {
+  while (isOpen()) {
     if (target.bufferedAmount <= below) return true;
     await new Promise((done) => setTimeout(done, wait));
     wait = Math.min(wait * 2, 50);

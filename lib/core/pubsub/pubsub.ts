@@ -10,7 +10,6 @@ import {
   encodePush,
   ErrorCode,
   isValidTopic,
-  MAX_TOPIC_LENGTH,
   positionedHead,
 } from "@duplex-ws/protocol";
 import { EventError } from "../event_error.ts";
@@ -21,9 +20,15 @@ import {
   LocalBackplane,
   nowMicros,
   type Presence,
+  presenceEngine,
 } from "./backplane.ts";
 import { Hub, type Member } from "./hub.ts";
 import { NumberedTopics } from "./numbered.ts";
+import {
+  type HistoryOptions,
+  readHistory,
+  type TopicHistory,
+} from "./history_view.ts";
 import type {
   JoinOptions,
   JoinResult,
@@ -31,32 +36,16 @@ import type {
   PubSubPublishOptions,
 } from "./topic_ops.ts";
 
+export { assertTopic } from "./topic_ops.ts";
 export type {
   JoinOptions,
   JoinResult,
   PublishResult,
   PubSubPublishOptions,
 } from "./topic_ops.ts";
-import {
-  checkPresence,
-  type PresenceEngine,
-  PresenceTracker,
-} from "./presence.ts";
+import { checkPresence, PresenceTracker } from "./presence.ts";
+import { assertTopic, latestKeyOf } from "./topic_ops.ts";
 import type { ResolvedTopicPolicy } from "./topic_policy.ts";
-
-/**
- * Checks a topic name.
- *
- * @throws {EventError} `BAD_TOPIC`, which a handler lets through to the client.
- */
-export function assertTopic(topic: unknown): asserts topic is string {
-  if (!isValidTopic(topic)) {
-    throw new EventError(
-      ErrorCode.BAD_TOPIC,
-      `Topic must be 1-${MAX_TOPIC_LENGTH} characters of A-Z, a-z, 0-9, _, ., : and -`,
-    );
-  }
-}
 
 /** Options of {@linkcode PubSub} (resolved server options). */
 export interface PubSubOptions {
@@ -86,7 +75,6 @@ export class PubSub {
   readonly #hub = new Hub();
   readonly #backplane: Backplane;
   readonly #options: PubSubOptions;
-  readonly #policyOf: (topic: string) => ResolvedTopicPolicy;
   readonly #presence: PresenceTracker;
   readonly #numbered: NumberedTopics;
   #started: Promise<void> | undefined;
@@ -99,7 +87,6 @@ export class PubSub {
     const { backplane = new LocalBackplane(), logger } = options;
     this.#backplane = backplane;
     this.#options = options;
-    this.#policyOf = options.policyOf;
     this.#presence = new PresenceTracker({
       engine: presenceEngine(backplane),
       interval: options.presenceInterval,
@@ -156,7 +143,8 @@ export class PubSub {
     options: JoinOptions = {},
   ): Promise<JoinResult> {
     assertTopic(topic);
-    const { presence, history } = this.#policyOf(topic);
+    const policy = this.#options.policyOf(topic);
+    const { presence, history } = policy;
     const key = options.presence?.key ?? member.id;
     const meta = options.presence?.meta ?? null;
     if (presence) checkPresence(key, meta);
@@ -193,7 +181,12 @@ export class PubSub {
     // it has what it missed.
     if (!joined) this.#hub.deactivate(member, topic);
     return this.#numbered.recover(member, topic, { since, last }).then(
-      (recovery) => ({ topic, joined, ...recovery }),
+      async (recovery): Promise<JoinResult> => {
+        const result = { topic, joined, ...recovery };
+        if (!policy.latest || since !== undefined) return result;
+        const latest = await this.#numbered.latest(topic, recovery.position);
+        return { ...result, latest };
+      },
     );
   }
 
@@ -221,7 +214,7 @@ export class PubSub {
 
   /** Whether `topic` has presence with members (its policy says so). */
   hasPresence(topic: string): boolean {
-    return this.#policyOf(topic).presence !== undefined;
+    return this.#options.policyOf(topic).presence !== undefined;
   }
 
   /**
@@ -251,12 +244,15 @@ export class PubSub {
   ): Promise<PublishResult> {
     try {
       assertTopic(topic);
-      const numbered = this.#policyOf(topic).history !== undefined;
+      const numbered = this.#options.policyOf(topic).history !== undefined;
       const text = numbered
         ? positionedHead(event, topic, data)
         : encodePush(event, data);
       options.charge?.(this.memberCount(topic), text.length);
-      if (numbered) return this.#numbered.publish(topic, text, options);
+      if (numbered) {
+        const latestKey = latestKeyOf(this.#options.policyOf(topic), data);
+        return this.#numbered.publish(topic, text, { ...options, latestKey });
+      }
       const local = this.#hub.deliver(topic, text, options.exclude);
       if (this.#backplane.kind === "local") {
         return Promise.resolve({ local, remote: "none" });
@@ -271,12 +267,33 @@ export class PubSub {
   }
 
   /**
+   * Reads a topic's history from the engine, decoded (see `HistoryOptions`).
+   * @throws {EventError} `BAD_TOPIC` for a topic that keeps no history.
+   */
+  history(topic: string, options: HistoryOptions = {}): Promise<TopicHistory> {
+    try {
+      assertTopic(topic);
+      if (this.#options.policyOf(topic).history === undefined) {
+        throw new EventError(
+          ErrorCode.BAD_TOPIC,
+          `"${topic}" keeps no history`,
+        );
+      }
+      const read = (since: number | undefined, limit: number) =>
+        this.#numbered.read(topic, since, limit);
+      return readHistory(read, options, this.#options.maxReplay);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
    * The member count of a topic on every live node; in a topic with
    * presence that this node serves, who the members are too.
    */
   presence(topic: string): Promise<Presence> {
     assertTopic(topic);
-    const policy = this.#policyOf(topic).presence;
+    const policy = this.#options.policyOf(topic).presence;
     const state = policy && this.#presence.state(topic, policy.maxMembers);
     if (state) {
       return Promise.resolve({
@@ -310,16 +327,4 @@ export class PubSub {
     }
     this.#backplane.setLocalCount(topic, count);
   }
-}
-
-/** The presence side of an engine; one without it keeps presence to this node. */
-function presenceEngine(backplane: Backplane): PresenceEngine {
-  return {
-    share: (topic, delta) =>
-      backplane.sharePresence?.(topic, delta) ?? Promise.resolve(),
-    load: (topic) =>
-      backplane.loadPresence?.(topic) ?? Promise.resolve(new Map()),
-    watch: (topic) => backplane.watchPresence?.(topic),
-    unwatch: (topic) => backplane.unwatchPresence?.(topic),
-  };
 }

@@ -23,6 +23,7 @@ import {
 import type { Logger } from "../logger.ts";
 import type { HistoryRead } from "./history.ts";
 import type { Member } from "./hub.ts";
+import { isContinuous } from "./history_view.ts";
 import { sendPaced } from "./paced.ts";
 
 /** What a member asks of history when it joins. */
@@ -72,11 +73,7 @@ const MAX_HELD = 10_000;
 /** Publishes read at once per topic when catching up after an outage. */
 const CATCH_UP_BATCH = 1_000;
 
-interface Kept {
-  offset: number;
-  epoch: string;
-  text: string;
-}
+type Kept = { offset: number; epoch: string; text: string };
 
 class TopicStream {
   epoch: string | undefined;
@@ -164,6 +161,10 @@ export class StreamTracker {
         offset: Math.max(read.top, replay.at(-1)?.offset ?? 0),
         epoch: read.epoch,
       };
+      // History can be ahead of what this node has delivered live: the
+      // member waits (aside) until the node catches up to its position, so
+      // a publish it was replayed never reaches it live again.
+      await this.#caughtUp(ts, position);
       this.#flush(member, topic, aside, position);
       const replayed = { count: replay.length, bytes };
       return recovered === undefined
@@ -235,6 +236,15 @@ export class StreamTracker {
     let ts = this.#topics.get(topic);
     if (!ts) this.#topics.set(topic, ts = new TopicStream());
     return ts;
+  }
+
+  /** Resolves once the node has delivered up to `position` (or after 4 gap waits). */
+  async #caughtUp(ts: TopicStream, position: StreamPosition): Promise<void> {
+    const until = Date.now() + 4 * this.#options.gapWait;
+    while (
+      ts.epoch === position.epoch && ts.last < position.offset &&
+      Date.now() < until
+    ) await new Promise((done) => setTimeout(done, 10));
   }
 
   /** What came live while a member was recovered: after `from`, in order, each once. */
@@ -331,20 +341,4 @@ export class StreamTracker {
   #reset(topic: string): void {
     this.#options.deliver(topic, encodePush(STREAM_RESET, { topic }));
   }
-}
-
-/** Whether history after `since` is all there, within the replay cap. */
-function isContinuous(
-  since: StreamPosition,
-  read: HistoryRead,
-  maxReplay: number,
-): boolean {
-  if (since.epoch !== read.epoch || since.offset > read.top) return false;
-  if (since.offset === read.top) return true;
-  const { entries } = read;
-  // Every offset after `since` is there: none missing in the middle.
-  return entries.length <= maxReplay &&
-    entries.length === read.top - since.offset &&
-    entries[0]?.offset === since.offset + 1 &&
-    entries.at(-1)?.offset === read.top;
 }

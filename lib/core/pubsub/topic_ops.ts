@@ -6,7 +6,15 @@
  * @module
  */
 
-import type { StreamPosition } from "@duplex-ws/protocol";
+import {
+  ErrorCode,
+  isValidTopic,
+  MAX_TOPIC_LENGTH,
+  type StreamPosition,
+} from "@duplex-ws/protocol";
+import { EventError } from "../event_error.ts";
+import type { ResolvedTopicPolicy } from "./topic_policy.ts";
+import type { HistoryItem } from "./history_view.ts";
 
 /** What a publish did. */
 export interface PublishResult {
@@ -39,6 +47,14 @@ export interface PubSubPublishOptions {
    */
   keyScope?: string;
   /**
+   * In a topic with history: publish only if the topic's latest position
+   * is still this one (`null`: only if it has none yet), checked in the
+   * engine's one step; else `PositionConflict`.
+   */
+  ifPosition?: StreamPosition | null;
+  /** In a `latest` topic: the key it is the latest value of (`PubSub` sets it). */
+  latestKey?: string;
+  /**
    * Charged with the members the publish reaches (as best known now) and
    * its size before it goes out; a throw refuses it (a sender's fan-out
    * budget).
@@ -69,6 +85,12 @@ export interface JoinOptions {
 
 /** What a join did. */
 export interface JoinResult {
+  /**
+   * In a `latest` topic, on a join without `since`: its latest values
+   * (oldest first), each no newer than `position`; what comes after arrives
+   * live.
+   */
+  latest?: HistoryItem[];
   /** The topic. */
   topic: string;
   /** `false` when the connection was a member already. */
@@ -87,4 +109,45 @@ export interface JoinResult {
    * connection's replays are charged to its fan-out budget.
    */
   replayed?: { count: number; bytes: number };
+}
+
+/**
+ * Checks a topic name.
+ *
+ * @throws {EventError} `BAD_TOPIC`, which a handler lets through to the client.
+ */
+export function assertTopic(topic: unknown): asserts topic is string {
+  if (!isValidTopic(topic)) {
+    throw new EventError(
+      ErrorCode.BAD_TOPIC,
+      `Topic must be 1-${MAX_TOPIC_LENGTH} characters of A-Z, a-z, 0-9, _, ., : and -`,
+    );
+  }
+}
+
+/**
+ * What a publish is the latest value of in a `latest` topic: its `key`
+ * field's value (`""` in a topic that keeps one value), or `undefined` in
+ * a topic that keeps none.
+ * @throws {EventError} `INVALID_DATA` when the field is not a string or number of 1–128 characters.
+ */
+export function latestKeyOf(
+  policy: ResolvedTopicPolicy,
+  data: unknown,
+): string | undefined {
+  const field = policy.latest?.key;
+  if (!policy.latest || field === undefined) {
+    return policy.latest ? "" : undefined;
+  }
+  const value = (data as Record<string, unknown> | null)?.[field];
+  const key = typeof value === "number" && Number.isFinite(value)
+    ? String(value)
+    : value;
+  if (typeof key !== "string" || key.length === 0 || key.length > 128) {
+    throw new EventError(
+      ErrorCode.INVALID_DATA,
+      `data.${field} must name what the value is of: a string or number of 1-128 characters`,
+    );
+  }
+  return key;
 }

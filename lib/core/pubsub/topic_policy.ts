@@ -36,6 +36,23 @@ export interface HistoryPolicyOptions {
   ttl?: number;
 }
 
+/** The latest value a topic keeps for joiners (Centrifugo's cache mode). */
+export interface LatestPolicy {
+  /**
+   * A field of the published data whose value (a string or number of 1–128
+   * characters) names what the value is of: the latest publish per value
+   * is kept (a price per symbol, a cursor per user). Without it, the one
+   * latest publish.
+   */
+  key?: string;
+  /**
+   * Values kept at most; a publish for a new one past it is refused
+   * (`INVALID_DATA`).
+   * @default {1000}
+   */
+  maxKeys?: number;
+}
+
 /** What a topic has besides delivery. */
 export interface TopicPolicy {
   /**
@@ -57,6 +74,15 @@ export interface TopicPolicy {
    * @default {false}
    */
   history?: boolean | HistoryPolicyOptions;
+  /**
+   * Keep the latest publish (or the latest per `key`) in the engine, for as
+   * long as the topic is published to (a day after its last publish on
+   * Redis), and give it to a joining member in its join result
+   * (`JoinResult.latest`) without a long history. Implies history (of 1
+   * when none is asked for).
+   * @default {false}
+   */
+  latest?: boolean | LatestPolicy;
 }
 
 /** A policy with its matcher compiled and its defaults filled in. */
@@ -65,9 +91,17 @@ export interface ResolvedTopicPolicy {
   readonly presence: { readonly maxMembers: number } | undefined;
   /** Whether the topic keeps history, and how much. */
   readonly history: { readonly size: number; readonly ttl: number } | undefined;
+  /** Whether the topic keeps its latest values, and of what. */
+  readonly latest:
+    | { readonly key?: string; readonly maxKeys: number }
+    | undefined;
 }
 
-const NONE: ResolvedTopicPolicy = { presence: undefined, history: undefined };
+const NONE: ResolvedTopicPolicy = {
+  presence: undefined,
+  history: undefined,
+  latest: undefined,
+};
 
 function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -105,7 +139,7 @@ export function topicPolicies(
   policies: readonly TopicPolicy[],
 ): (topic: string) => ResolvedTopicPolicy {
   const compiled = policies.map((policy) => {
-    const { match, presence, history } = policy;
+    const { match, presence, history, latest } = policy;
     if (
       !(typeof match === "string" || match instanceof RegExp ||
         typeof match === "function")
@@ -114,7 +148,10 @@ export function topicPolicies(
         "Cannot create server: a topic policy's match must be a string, a RegExp or a function",
       );
     }
-    const historyOptions = history === true ? {} : history || undefined;
+    const historyOptions = history === true
+      ? {}
+      : history || (latest ? { size: 1 } : undefined);
+    const latestOptions = latest === true ? {} : latest || undefined;
     const resolved: ResolvedTopicPolicy = {
       presence: presence
         ? {
@@ -128,6 +165,12 @@ export function topicPolicies(
         ? {
           size: positive("history.size", historyOptions.size ?? 100),
           ttl: positive("history.ttl", historyOptions.ttl ?? 300_000),
+        }
+        : undefined,
+      latest: latestOptions
+        ? {
+          key: latestOptions.key,
+          maxKeys: positive("latest.maxKeys", latestOptions.maxKeys ?? 1000),
         }
         : undefined,
     };
