@@ -39,6 +39,7 @@ import { startRedis } from "../tests/_redis.ts";
 import { capacityComparison } from "./capacity.ts";
 import { channelsComparison } from "./cluster_channels.ts";
 import { stateComparison } from "./state.ts";
+import { httpComparison } from "./http_transport.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -494,6 +495,7 @@ const SUITES: Suite[] = [
   { name: "capacity", measure: capacityComparison },
   { name: "channels", measure: channelsComparison },
   { name: "state", measure: stateComparison },
+  { name: "http", measure: httpComparison },
   {
     name: "history",
     redis: true,

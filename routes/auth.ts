@@ -128,7 +128,8 @@ export function appAuth(config: AuthConfig): AuthOptions<UserState> {
     key: config.secret,
     audience: AUDIENCE,
     requireAudience: false,
-    from: ["bearer", "protocol"],
+    // `query`: an EventSource's `?access_token=` on the HTTP transport only.
+    from: ["bearer", "protocol", "query"],
     state: (claims) => {
       if (!isUserName(claims.sub)) {
         throw new AuthFailure(

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { delay, eventually, TestSocket } from "@duplex-ws/testing";
+import { delay, TestSocket } from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 import { type MainProcess, startMain } from "./_process.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -24,6 +24,15 @@ export async function health(
 ): Promise<Record<string, unknown>> {
   const response = await fetch(`${node.url}/healthz`);
   return await response.json();
+}
+
+/** Waits until a node's `/healthz` says it has reached its engine. */
+export async function reachedEngine(node: MainProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await health(node)).status !== "ok") {
+    if (Date.now() > deadline) throw new Error("node never reached its engine");
+    await delay(50);
+  }
 }
 
 /**
@@ -49,14 +58,7 @@ export async function withCluster(
         }),
       );
     }
-    await eventually(() => true);
-    for (const node of nodes) {
-      const deadline = Date.now() + 10_000;
-      while ((await health(node)).status !== "ok") {
-        if (Date.now() > deadline) throw new Error("node never reached Redis");
-        await delay(50);
-      }
-    }
+    for (const node of nodes) await reachedEngine(node);
     await fn(nodes, redis);
   } finally {
     for (const node of nodes) await node.stop("SIGTERM");

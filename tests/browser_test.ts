@@ -1,8 +1,9 @@
 /**
  * The chat page in a real browser: Debian's Chromium, headless, driven by
  * puppeteer-core. Two pages join one room, one speaks, the other shows it
- * and the count; the server restarts and both pages recover. A screenshot
- * goes to tests/artifacts/chat.png.
+ * and the count; the server restarts and both pages recover; a page with no
+ * WebSocket chats over HTTP streaming. Screenshots go to
+ * tests/artifacts/chat.png and chat-http.png.
  */
 
 /// <reference lib="dom" />
@@ -243,6 +244,33 @@ Deno.test({
         }
       }, url);
       assert.deepEqual(reply, { from: "a plain module" });
+
+      // A page whose network lets no WebSocket through (here: the browser
+      // has none) chats through HTTP streaming, with the same page.
+      const blocked = await newUserPage(browser);
+      await blocked.evaluateOnNewDocument(() => {
+        Object.defineProperty(globalThis, "WebSocket", { value: undefined });
+      });
+      await blocked.setViewport({ width: 900, height: 700 });
+      await join(blocked, url, "dora");
+      assert.equal(
+        await blocked.evaluate(() => document.body.dataset.transport),
+        "sse",
+      );
+      await blocked.type("#text", "hello over HTTP");
+      await blocked.click("#say button");
+      await shows(blocked, "dora: hello over HTTP");
+      await bob.bringToFront();
+      await shows(bob, "dora: hello over HTTP");
+      await bob.type("#text", "hi dora");
+      await bob.click("#say button");
+      await blocked.bringToFront();
+      await shows(blocked, "bob: hi dora");
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      const fallback = new URL("chat-http.png", ARTIFACTS)
+        .pathname as `${string}.png`;
+      await blocked.screenshot({ path: fallback });
+      assert.ok(Deno.statSync(fallback).size > 1000);
 
       await Deno.mkdir(ARTIFACTS, { recursive: true });
       const path = new URL("chat.png", ARTIFACTS).pathname as `${string}.png`;

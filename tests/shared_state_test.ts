@@ -10,12 +10,24 @@
  */
 
 import assert from "node:assert/strict";
+import { z } from "zod";
+import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
 import { DuplexClient } from "@duplex-ws/client";
-import { startProxy, TestSocket } from "@duplex-ws/testing";
+import { RedisBackplane } from "@duplex-ws/redis";
+import {
+  eventually,
+  startProxy,
+  startServer,
+  TestSocket,
+} from "@duplex-ws/testing";
 import { type MainProcess, startMain } from "./_process.ts";
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { startRedisCluster } from "./_redis_cluster.ts";
-import type { AuctionRouter } from "../examples/auction/app.ts";
+import { reachedEngine } from "./_cluster.ts";
+import {
+  type AuctionRouter,
+  createAuctionApp,
+} from "../examples/auction/app.ts";
 
 const AUCTION = new URL("../examples/auction/main.ts", import.meta.url)
   .pathname;
@@ -43,6 +55,7 @@ async function withNodes(
     });
   const [a, b] = [await start(), await start()];
   try {
+    for (const node of [a, b]) await reachedEngine(node);
     await run(a, b);
   } finally {
     await a.stop();
@@ -179,3 +192,113 @@ for (const engine of ["redis", "cluster"] as const) {
     },
   });
 }
+
+/** A server whose topic keeps the latest price per symbol, at most 2. */
+function latestApp(backplane?: RedisBackplane) {
+  return createServer({
+    router: new EventRouter().on(
+      "watch",
+      z.undefined(),
+      async (_data, ctx) => (await ctx.join("prices")).latest,
+    ),
+    logger: silentLogger,
+    backplane,
+    topics: [{ match: "prices", latest: { key: "symbol", maxKeys: 2 } }],
+  });
+}
+
+async function latestPerKey(backplane?: RedisBackplane): Promise<void> {
+  const app = latestApp(backplane);
+  const server = startServer(app);
+  try {
+    await app.ready;
+    await app.publish("prices", "price", { symbol: "A", price: 1 });
+    await app.publish("prices", "price", { symbol: "B", price: 2 });
+    await app.publish("prices", "price", { symbol: "A", price: 3 });
+    await assert.rejects(
+      () => app.publish("prices", "price", { symbol: "C", price: 4 }),
+      /at most 2 keys/,
+    );
+    await assert.rejects(
+      () => app.publish("prices", "price", { price: 5 }),
+      /data.symbol must name/,
+    );
+    const socket = await TestSocket.open(server.wsUrl);
+    const reply = await socket.request<{ data: { data: unknown }[] }>("watch");
+    assert.deepEqual(reply.data.map((item) => item.data), [
+      { symbol: "B", price: 2 },
+      { symbol: "A", price: 3 },
+    ]);
+    await socket.close();
+  } finally {
+    await server.close();
+  }
+}
+
+Deno.test("latest per key: a joiner gets the latest value of each key, at most maxKeys of them (local engine)", () =>
+  latestPerKey());
+
+Deno.test({
+  name:
+    "latest per key on Redis, signed: a joiner gets the latest value of each key, at most maxKeys of them",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    try {
+      await latestPerKey(
+        new RedisBackplane({ url: redis.url, secret: "latest values' secret" }),
+      );
+    } finally {
+      await redis.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Redis down: a conditional publish is refused BUSY (nothing published), a plain one answers remote failed; both work again once Redis is back",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const app = createAuctionApp({
+      logger: silentLogger,
+      backplane: new RedisBackplane({ url: redis.url }),
+    });
+    const server = startServer(app);
+    try {
+      await app.ready;
+      const socket = await TestSocket.open(`${server.wsUrl}/?user=x`);
+      try {
+        await redis.stop();
+        const refused = await socket.request<Reply>("bid.at", {
+          item: "cup",
+          amount: 1,
+          ifPosition: null,
+        });
+        assert.equal(refused.error?.code, "BUSY");
+        const plain = await app.publish("auction:cup", "bid", {
+          amount: 1,
+          by: "x",
+        });
+        assert.equal(plain.remote, "failed");
+        await redis.restart();
+        await eventually(() => app.health().status === "ok");
+        const won = await socket.request<Reply>("bid.at", {
+          item: "cup",
+          amount: 2,
+          ifPosition: null,
+        });
+        assert.equal(
+          won.data?.position.offset,
+          1,
+          "the refused bid left no trace",
+        );
+      } finally {
+        await socket.close();
+      }
+    } finally {
+      await server.close();
+      await redis.close();
+    }
+  },
+});

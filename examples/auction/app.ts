@@ -23,6 +23,7 @@ import {
   type DuplexServer,
   EventError,
   EventRouter,
+  HttpRouter,
   PositionConflict,
   type ServerOptions,
   type StreamPosition,
@@ -125,6 +126,13 @@ export function createAuctionApp(
     authenticate: (request) => ({
       user: new URL(request.url).searchParams.get("user")?.slice(0, 40) ??
         "anonymous",
+    }),
+    // What a load balancer asks: 200 while the node serves, with its engine's state.
+    http: new HttpRouter().get("/healthz", (_request, { server }) => {
+      const health = server!.health();
+      return Response.json(health, {
+        status: health.status === "shutting_down" ? 503 : 200,
+      });
     }),
     ...options,
     router: auctionRouter,

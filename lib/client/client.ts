@@ -28,7 +28,7 @@ import {
   type StreamPosition,
 } from "@duplex-ws/protocol";
 import { ClientCore } from "./client_core.ts";
-import type { ClientState } from "./link.ts";
+import type { ClientState, Transport } from "./link.ts";
 import type { RequestOptions } from "./requests.ts";
 import type {
   EventErrors,
@@ -44,7 +44,7 @@ import { RequestError } from "./errors.ts";
 import { type ClientOptions, resolveClientOptions } from "./options.ts";
 
 export { RequestError, UnauthorizedError } from "./errors.ts";
-export type { ClientState } from "./link.ts";
+export type { ClientState, Transport } from "./link.ts";
 export type { ClientOptions } from "./options.ts";
 export type { RequestOptions } from "./requests.ts";
 export type { RejoinEvent } from "./topics.ts";
@@ -92,6 +92,14 @@ export class DuplexClient<R extends RouterShape> {
   /** connecting, open, reconnecting, unauthorized or closed. */
   get state(): ClientState {
     return this.#core.link.state;
+  }
+
+  /**
+   * The transport in use: `websocket`, or `sse` (HTTP streaming) when a
+   * WebSocket could not open (see `transports`).
+   */
+  get transport(): Transport {
+    return this.#core.link.transport;
   }
 
   /** The code and reason of the last close, if any. */

@@ -16,6 +16,7 @@ import {
 } from "@duplex-ws/protocol";
 import { Backoff } from "./backoff.ts";
 import { UnauthorizedError } from "./errors.ts";
+import { HttpStreamSocket } from "./http_socket.ts";
 
 /**
  * The connection's state, as a page shows it. `unauthorized`: `getToken`
@@ -45,7 +46,17 @@ export interface LinkOptions {
   readonly maxReconnectDelay: number;
   /** Whether to reconnect after the server closed with this code. */
   readonly shouldReconnect: (code: number) => boolean;
+  /** The transports to use, in order of preference. */
+  readonly transports: readonly Transport[];
+  /** Milliseconds a WebSocket has to open before the next transport is tried. */
+  readonly openTimeout: number;
 }
+
+/** A way to the server: a WebSocket, or HTTP streaming (SSE down, `POST` up). */
+export type Transport = "websocket" | "sse";
+
+/** After a WebSocket failed to open, HTTP streaming is used this long. */
+const FALLBACK_FOR = 60_000;
 
 /** What the link tells its client. */
 export interface LinkEvents {
@@ -67,6 +78,9 @@ export class Link {
   readonly #backoff: Backoff;
   readonly #listeners = new Set<(state: ClientState, code?: number) => void>();
   #ws: WebSocket | undefined;
+  #transport: Transport = "websocket";
+  /** When a WebSocket last failed to open. */
+  #wsFailedAt = -Infinity;
   #state: ClientState = "connecting";
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closedByUser = false;
@@ -93,7 +107,12 @@ export class Link {
 
   /** Whether messages can be sent now. */
   get isOpen(): boolean {
-    return this.#ws?.readyState === WebSocket.OPEN;
+    return this.#ws?.readyState === 1;
+  }
+
+  /** The transport in use, or the one being tried. */
+  get transport(): Transport {
+    return this.#transport;
   }
 
   /** Whether the app closed the client. */
@@ -154,7 +173,7 @@ export class Link {
   close(code: number, reason: string): void {
     this.#closedByUser = true;
     clearTimeout(this.#timer);
-    if (this.#ws && this.#ws.readyState < WebSocket.CLOSING) {
+    if (this.#ws && this.#ws.readyState < 2) {
       this.#ws.close(code, reason);
     } else this.#setState("closed", code);
   }
@@ -208,14 +227,25 @@ export class Link {
     return protocols;
   }
 
+  /** WebSocket, unless one failed to open lately and HTTP streaming may be used. */
+  #choose(): Transport {
+    const { transports, WebSocket } = this.#options;
+    // A page where WebSocket is missing (blocked, or an old embedded view).
+    const ws = transports.includes("websocket") &&
+      typeof WebSocket === "function";
+    const recent = performance.now() - this.#wsFailedAt < FALLBACK_FOR;
+    return ws && !(recent && transports.includes("sse")) ? "websocket" : "sse";
+  }
+
   #open(token: string | undefined): void {
     const { url } = this.#options;
+    const at = typeof url === "function" ? url() : url;
+    const transport = this.#transport = this.#choose();
     let ws: WebSocket;
     try {
-      ws = new this.#options.WebSocket(
-        typeof url === "function" ? url() : url,
-        this.#protocols(token),
-      );
+      ws = transport === "sse"
+        ? new HttpStreamSocket(at, token) as unknown as WebSocket
+        : new this.#options.WebSocket(at, this.#protocols(token));
     } catch (error) {
       // A token that cannot be a subprotocol (not an HTTP token).
       return this.#unauthorized(error);
@@ -223,13 +253,25 @@ export class Link {
     this.#token = { value: token, expired: false };
     this.#ws = ws;
     ws.binaryType = "arraybuffer";
+    // A WebSocket that does not open in time (a proxy swallowing the
+    // upgrade) is given up: the next attempt may use HTTP streaming.
+    const timer = transport === "websocket"
+      ? setTimeout(() => ws.close(), this.#options.openTimeout)
+      : undefined;
     ws.onopen = () => {
+      clearTimeout(timer);
       this.#backoff.reset();
       this.#setState("open");
       this.#events.opened();
     };
     ws.onmessage = (event) => this.#events.message(event.data);
-    ws.onclose = (event) => this.#closed(event);
+    ws.onclose = (event) => {
+      clearTimeout(timer);
+      if (transport === "websocket" && this.#state !== "open") {
+        this.#wsFailedAt = performance.now();
+      }
+      this.#closed(event);
+    };
   }
 
   #closed(event: CloseEvent): void {

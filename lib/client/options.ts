@@ -6,7 +6,7 @@
  */
 
 import { shouldReconnect } from "@duplex-ws/protocol";
-import type { LinkOptions } from "./link.ts";
+import type { LinkOptions, Transport } from "./link.ts";
 
 /** Options of `DuplexClient`. */
 export interface ClientOptions {
@@ -52,6 +52,20 @@ export interface ClientOptions {
    */
   WebSocket?: typeof WebSocket;
   /**
+   * The transports to use, in order: when a WebSocket cannot open (the
+   * upgrade refused, or no `open` within `openTimeout`), the client uses
+   * HTTP streaming (`sse`: Server-Sent Events down, `POST` up) with the same
+   * API for a minute, then tries the WebSocket again on its next connect.
+   * `state.transport` (`client.transport`) says which is in use.
+   * @default {["websocket", "sse"]}
+   */
+  transports?: readonly Transport[];
+  /**
+   * Milliseconds a WebSocket has to open before HTTP streaming is tried.
+   * @default {5000}
+   */
+  openTimeout?: number;
+  /**
    * Gives a token for the server's `auth` option: called before every
    * connect (the token rides in the `duplex.bearer.<token>` subprotocol,
    * which browsers can send and proxies do not log) and when the server
@@ -87,6 +101,8 @@ export function resolveClientOptions(
     protocols: [],
     shouldReconnect,
     WebSocket: globalThis.WebSocket,
+    transports: ["websocket", "sse"],
+    openTimeout: 5_000,
     ...withoutUndefined(options),
   };
 }

@@ -9,6 +9,7 @@
  */
 
 import type { PushMap } from "./context.ts";
+import { isStreamRequest } from "./http_stream.ts";
 import { isUpgradeAttempt, pathOf } from "./handshake.ts";
 import type { Admitted } from "./gate.ts";
 import { serverInternals, setServerInternals } from "./server_internals.ts";
@@ -67,9 +68,9 @@ export function combineServers<State, Push extends PushMap>(
   let stopping: Promise<void> | undefined;
   const combined: DuplexServer<State, Push> = {
     fetch(request, info) {
-      if (!isUpgradeAttempt(request)) {
-        return mainInternals.http(request, info, combined as never);
-      }
+      // An upgrade, or the HTTP transport's request: to its endpoint.
+      const endpoint = !isUpgradeAttempt(request) && !isStreamRequest(request);
+      if (endpoint) return mainInternals.http(request, info, combined as never);
       return (byPath.get(pathOf(request) ?? "")?.server ?? main).fetch(
         request,
         info,

@@ -159,13 +159,18 @@ export class Gate<State> {
     );
   }
 
-  /** Runs every stage: the refusal `Response`, or who to accept. */
+  /**
+   * Runs every stage: the refusal `Response`, or who to accept. A `stream`
+   * (the HTTP transport's `GET`) skips RFC 6455's header checks, nothing
+   * else.
+   */
   async admit(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
+    kind: "websocket" | "stream" = "websocket",
   ): Promise<Response | Admitted<State>> {
     const address = clientAddress(request, info, this.#config);
-    const invalid = this.#checkRequest(request);
+    const invalid = this.#checkRequest(request, kind);
     if (invalid) return this.refuse(invalid, request);
     // Capacity is reserved before the hook runs, so that handshakes waiting
     // in it at once cannot all take the last place.
@@ -187,7 +192,7 @@ export class Gate<State> {
       this.#admission.cancel(reservation);
       return this.refuse(who, request);
     }
-    const protocol = this.#negotiate(request);
+    const protocol = kind === "stream" ? undefined : this.#negotiate(request);
     return { ...who, protocol, address, reservation };
   }
 
@@ -219,11 +224,14 @@ export class Gate<State> {
   }
 
   /** What the request itself gets wrong: path, RFC 6455, Origin. */
-  #checkRequest(request: Request): HandshakeRefusal | null {
+  #checkRequest(
+    request: Request,
+    kind: "websocket" | "stream",
+  ): HandshakeRefusal | null {
     const path = pathOf(request);
     if (path === undefined) return refusal("bad_host");
     if (path !== this.#config.path) return refusal("bad_path");
-    const invalid = checkHandshake(request);
+    const invalid = kind === "websocket" ? checkHandshake(request) : null;
     if (invalid) return invalid;
     return this.#originAllowed(request) ? null : refusal("bad_origin");
   }

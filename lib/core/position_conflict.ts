@@ -28,6 +28,8 @@ export class PositionConflict extends EventError {
   readonly topic: string;
 
   /**
+   * The refusal for one topic.
+   *
    * @param topic The topic published to.
    * @param position Its latest position now.
    */

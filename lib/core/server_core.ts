@@ -22,6 +22,8 @@ import { Dispatcher } from "./dispatch.ts";
 import { type Admitted, clientAddress, Gate } from "./gate.ts";
 import { isUpgradeAttempt, refusal } from "./handshake.ts";
 import { HttpRouter } from "./http_router.ts";
+import { ControlPlane } from "./control.ts";
+import { HttpStreams } from "./http_stream.ts";
 import { KeyedRequests } from "./keyed_requests.ts";
 import { MemoryReplies } from "./pubsub/reply_store.ts";
 import type { Logger } from "./logger.ts";
@@ -38,10 +40,12 @@ import type { Transport } from "./transport.ts";
 /** The node's pub/sub for a server's options, checked against its topic policies. */
 function createPubSub<State, Push extends PushMap>(
   config: ResolvedServerOptions<State, Push>,
+  control: (message: string) => void,
 ): PubSub {
   const pubsub = new PubSub({
     ...config,
     policyOf: topicPolicies(config.topics),
+    control,
   });
   if (config.topics.some((policy) => policy.history) && !pubsub.numbers) {
     throw new TypeError(
@@ -96,6 +100,10 @@ export class ServerCore<State, Push extends PushMap> {
   readonly gate: Gate<State>;
   /** Settles once the engine has started. */
   readonly ready: Promise<void>;
+  /** Messages between this node and the others of the engine. */
+  readonly control: ControlPlane;
+  /** The HTTP transport (SSE down, `POST` up). */
+  readonly streams: HttpStreams<State>;
   readonly #http: HttpRouter;
   readonly #logger: Logger;
   readonly #shared: SessionShared<State, Push>;
@@ -106,16 +114,27 @@ export class ServerCore<State, Push extends PushMap> {
     this.config = config;
     this.#logger = config.logger;
     this.#http = config.http ?? new HttpRouter();
-    this.pubsub = createPubSub(config);
+    this.pubsub = createPubSub(config, (m) => this.control.receive(m));
+    this.control = new ControlPlane(this.pubsub.engine, config.logger);
     this.ready = this.pubsub.start();
     this.admission = createAdmission(config);
+    const originAllowed = createOriginPolicy(config);
     this.gate = new Gate<State>(config, {
       admission: this.admission,
       metrics: this.metrics,
       closing: () => this.#stopping !== undefined,
-      originAllowed: createOriginPolicy(config),
+      originAllowed,
     });
     this.#shared = this.#sessionShared();
+    this.streams = new HttpStreams({
+      gate: this.gate,
+      control: this.control,
+      path: config.path,
+      maxBodySize: config.maxMessageSize,
+      heartbeat: Math.min(15_000, config.idleTimeout * 500 || 15_000),
+      originAllowed,
+      accept: (transport, admitted, id) => this.accept(transport, admitted, id),
+    });
   }
 
   /** Whether `shutdown` has begun. */
@@ -129,15 +148,20 @@ export class ServerCore<State, Push extends PushMap> {
     return open - reserved - this.sessions.size;
   }
 
-  /** Answers a request: plain HTTP, or an upgrade through the Deno transport. */
+  /** Answers a request: plain HTTP, the HTTP transport, or an upgrade through the Deno transport. */
   async fetch(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
     server: DuplexServer<State, never>,
   ): Promise<Response> {
-    if (!isUpgradeAttempt(request)) return this.http(request, info, server);
+    const stream = !isUpgradeAttempt(request) && this.streams.claims(request);
+    if (!stream && !isUpgradeAttempt(request)) {
+      return this.http(request, info, server);
+    }
     try {
-      return await this.#upgrade(request, info);
+      return await (stream
+        ? this.streams.handle(request, info)
+        : this.#upgrade(request, info));
     } catch (error) {
       this.#logger.error("request failed", { error });
       return new Response("Internal server error\n", { status: 500 });
@@ -159,13 +183,14 @@ export class ServerCore<State, Push extends PushMap> {
     }
   }
 
-  /** Starts a session on an upgraded transport and registers it. */
+  /** Starts a session on an upgraded transport (or a stream) and registers it. */
   accept(
     transport: Transport,
     admitted: Admitted<State>,
+    id: string = crypto.randomUUID(),
   ): Session<State, Push> {
     const session = new Session<State, Push>(transport, {
-      id: crypto.randomUUID(),
+      id,
       state: admitted.state,
       identity: admitted.identity,
       protocol: admitted.protocol ?? "",

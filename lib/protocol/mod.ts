@@ -91,3 +91,11 @@ export {
   withPosition,
 } from "./stream.ts";
 export { type Pending, PendingTable } from "./pending.ts";
+export {
+  SESSION_HEADER,
+  SSE_BINARY,
+  SSE_CLOSE,
+  type SseEvent,
+  SseReader,
+  STREAM_WELCOME,
+} from "./http_stream.ts";

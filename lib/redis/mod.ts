@@ -22,3 +22,4 @@ export {
   RedisBackplane,
   type RedisBackplaneOptions,
 } from "./redis_backplane.ts";
+export { RedisReplies } from "./redis_replies.ts";

@@ -47,8 +47,8 @@ import {
   type Subscriber,
 } from "./redis_connect.ts";
 import { FrameCodec } from "./redis_frames.ts";
-import { RedisReplies, type ReplyCommands } from "./redis_replies.ts";
-import { Inbox } from "./redis_inbox.ts";
+import { RedisReplies } from "./redis_replies.ts";
+import { controlTopic, Inbox } from "./redis_inbox.ts";
 import {
   appendPublish,
   type HistoryContext,
@@ -115,11 +115,12 @@ export class RedisBackplane implements Backplane {
       commands: () => this.#pub,
       events: () => this.#events,
     });
+    const { prefix } = this.#options;
     this.replies = new RedisReplies(
-      () => this.#pub as (Commands & ReplyCommands) | undefined,
+      () => this.#pub,
       this.#frames,
       this.#node,
-      this.#options.prefix,
+      prefix,
     );
   }
 
@@ -128,31 +129,26 @@ export class RedisBackplane implements Backplane {
     return this.#node;
   }
 
-  /** Frames from Redis dropped since start (too large, malformed, unsigned). */
-  get dropped(): number {
-    return this.#inbox.dropped;
-  }
-
-  /** Connects both clients; resolves once connected, or at once if Redis is down (it keeps retrying). */
+  /** Connects; resolves once listening for control messages, or at once if Redis is down. */
   async start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void> {
     this.#events = events;
     this.#inbox.start(sink, events);
     await this.#frames.ready();
     const { pub, sub, connect } = await createRedisClients(this.#options, {
       message: (channel, frame) => this.#inbox.receive(channel, frame),
-      down: () => {
-        this.#wasDown = true;
-        this.#missed = true;
-      },
+      down: () => void (this.#wasDown = this.#missed = true),
       ready: () => this.#caughtUp(),
       commandsReady: () => this.#available(),
     });
-    this.#pub = pub;
-    this.#sub = sub;
+    [this.#pub, this.#sub] = [pub, sub];
     await connect();
+    await Promise.all(
+      ["*", this.#node].map((to) =>
+        this.#listen(this.#key(controlTopic(to), "c"))
+      ),
+    );
     this.#every(this.#options.heartbeatInterval, () => this.#presence.beat());
-    // Counts and entries expire after 6 TTLs unless refreshed: crashed
-    // nodes' keys go by themselves, live ones are written again well before.
+    // Keys expire after 6 TTLs unless refreshed: crashed nodes' go by themselves.
     this.#every(this.#options.presenceTtl * 2, () => this.#presence.refresh());
     if (this.#cluster) {
       // A shard's failover leaves the cluster "ready": notice the recovery.
@@ -170,23 +166,18 @@ export class RedisBackplane implements Backplane {
 
   /** Unsubscribes from the topic's channel. */
   unsubscribe(topic: string): void {
-    this.#unlisten(this.#key(topic, "t"));
+    this.#listen(this.#key(topic, "t"), false);
   }
 
   /** Publishes to the topic's channel; `false` during an outage or for a frame over the size cap. */
-  async publish(topic: string, text: string): Promise<boolean> {
-    const pub = this.#pub;
-    if (pub?.status !== "ready") return false;
-    const frame = this.#frames.encode(topic, this.#node, text);
-    if (frame.length > this.#options.maxFrameSize) return false;
-    try {
-      const channel = this.#key(topic, "t");
-      await (this.#cluster
-        ? pub.spublish(channel, frame)
-        : pub.publish(channel, frame));
-      return true;
-    } catch {
-      return false;
+  publish(topic: string, text: string): Promise<boolean> {
+    return this.#send(topic, "t", text);
+  }
+
+  /** Sends a control message to node `to`, or to every other node (`"*"`). */
+  async control(to: string, message: string): Promise<void> {
+    if (!await this.#send(controlTopic(to), "c", message)) {
+      throw new Error("Redis is unavailable, or the message is too large");
     }
   }
 
@@ -255,16 +246,15 @@ export class RedisBackplane implements Backplane {
 
   /** Unsubscribes from it. */
   unwatchPresence(topic: string): void {
-    this.#unlisten(this.#key(topic, "pr"));
+    this.#listen(this.#key(topic, "pr"), false);
   }
 
   /** `degraded` while either client is not connected; the frames dropped so far. */
   health(): BackplaneHealth {
     const states = [this.#pub?.status, this.#sub?.status];
     const dropped = this.#inbox.dropped;
-    if (states.every((state) => state === "ready")) {
-      return { state: "ok", dropped };
-    }
+    const ok = states.every((state) => state === "ready");
+    if (ok) return { state: "ok", dropped };
     return { state: "degraded", detail: `redis ${states.join("/")}`, dropped };
   }
 
@@ -276,6 +266,20 @@ export class RedisBackplane implements Backplane {
     this.#pub = this.#sub = undefined;
     if (pub?.status === "ready") await this.#presence.remove(pub);
     await Promise.allSettled([pub, sub].map((client) => quit(client)));
+  }
+
+  /** Sends a signed (with a secret) frame on a channel of `topic`. */
+  async #send(topic: string, kind: string, body: string): Promise<boolean> {
+    const pub = this.#pub;
+    if (pub?.status !== "ready") return false;
+    const frame = this.#frames.encode(topic, this.#node, body);
+    if (frame.length > this.#options.maxFrameSize) return false;
+    const channel = this.#key(topic, kind);
+    return await (this.#cluster ? pub.spublish : pub.publish).call(
+      pub,
+      channel,
+      frame,
+    ).then(() => true, () => false);
   }
 
   /** What the history scripts need: the ready client, keys, frames. */
@@ -291,9 +295,8 @@ export class RedisBackplane implements Backplane {
   }
 
   #every(ms: number, run: () => void): void {
-    const timer = setInterval(run, ms);
-    Deno.unrefTimer(timer);
-    this.#timers.push(timer);
+    this.#timers.push(setInterval(run, ms));
+    Deno.unrefTimer(this.#timers.at(-1)!);
   }
 
   /** Redis is back for commands: say so once, resync presence, rewrite this node's keys. */
@@ -306,20 +309,15 @@ export class RedisBackplane implements Backplane {
     this.#presence.refresh();
   }
 
-  #listen(channel: string): void {
-    this.#channels.add(channel);
+  #listen(channel: string, on = true): Promise<unknown> | undefined {
+    if (on) this.#channels.add(channel);
+    else this.#channels.delete(channel);
     const sub = this.#sub;
     if (!sub) return;
-    (this.#cluster ? sub.ssubscribe(channel) : sub.subscribe(channel))
-      .catch(() => {});
-  }
-
-  #unlisten(channel: string): void {
-    this.#channels.delete(channel);
-    const sub = this.#sub;
-    if (!sub) return;
-    (this.#cluster ? sub.sunsubscribe(channel) : sub.unsubscribe(channel))
-      .catch(() => {});
+    const command = this.#cluster
+      ? (on ? sub.ssubscribe : sub.sunsubscribe)
+      : (on ? sub.subscribe : sub.unsubscribe);
+    return command.call(sub, channel).catch(() => {});
   }
 
   /**

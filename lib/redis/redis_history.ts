@@ -73,7 +73,7 @@ export async function appendPublish(
     frames.prefix(node),
     publishCommand,
     expected(options.ifPosition),
-    latest?.key ?? "",
+    latestField(latest),
     latest?.maxKeys ?? 0,
   );
   const position = { offset: Number(offset), epoch: String(epoch) };
@@ -89,7 +89,7 @@ export async function appendPublish(
       channel,
       frames.numbered(topic, node, position, head),
       publishCommand,
-      latest?.key ?? "",
+      latestField(latest),
       `${position.offset}:${position.epoch}\n${seal}\n${head}`,
     );
   }
@@ -100,6 +100,11 @@ export async function appendPublish(
     conflict: Number(outcome) === 2 || undefined,
     full: Number(outcome) === 3 || undefined,
   };
+}
+
+/** The hash field of a `latest` value ("" when the topic keeps none). */
+function latestField(latest: AppendOptions["latest"]): string {
+  return latest ? `k${latest.key}` : "";
 }
 
 /**

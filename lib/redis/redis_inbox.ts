@@ -1,8 +1,9 @@
 /**
  * What arrives from Redis, and what a node believes of it: a frame on a
  * topic channel must be a signed (when a secret is set) push envelope, on a
- * presence channel a presence delta; anything else is dropped, counted, and
- * logged at most once per ten seconds, before any client sees it.
+ * presence channel a presence delta, on a control channel (this node's, or
+ * every node's) a message for the control plane; anything else is dropped,
+ * counted, and logged at most once per ten seconds, before any client sees it.
  *
  * @module
  */
@@ -15,6 +16,14 @@ import {
   isPushBody,
   parsePresenceDelta,
 } from "./redis_frames.ts";
+
+/**
+ * The channel name (as a topic) control messages to node `to` go on, or to
+ * every node with `"*"`.
+ */
+export function controlTopic(to: string): string {
+  return to === "*" ? "_ctl" : `_node.${to}`;
+}
 
 /** Dropped frames are logged at most this often (milliseconds). */
 const DROP_LOG_EVERY = 10_000;
@@ -78,6 +87,7 @@ export class Inbox {
       const text = withPosition(body, position.offset, position.epoch);
       return this.#sink?.(topic, text, position);
     }
+    if (kind === "c") return this.#events?.control?.(decoded.body);
     if (kind === "pr") {
       const delta = parsePresenceDelta(decoded.body);
       if (!delta) return this.#drop(channel, "bad presence");

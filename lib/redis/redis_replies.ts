@@ -29,19 +29,21 @@ export interface ReplyCommands {
 
 /** Keyed replies in Redis (see the module docs). */
 export class RedisReplies implements ReplyStore {
-  readonly #commands: () => (Commands & ReplyCommands) | undefined;
+  readonly #commands: () => Commands | undefined;
   readonly #frames: FrameCodec;
   readonly #node: string;
   readonly #prefix: string;
 
   /**
+   * A store over the engine's connection (the engine makes it).
+   *
    * @param commands The command client, when connected.
    * @param frames Signs and checks what is stored.
    * @param node This node's id.
    * @param prefix The engine's key prefix.
    */
   constructor(
-    commands: () => (Commands & ReplyCommands) | undefined,
+    commands: () => Commands | undefined,
     frames: FrameCodec,
     node: string,
     prefix: string,
@@ -79,7 +81,7 @@ export class RedisReplies implements ReplyStore {
   }
 
   #ready(): Commands & ReplyCommands {
-    const redis = this.#commands();
+    const redis = this.#commands() as (Commands & ReplyCommands) | undefined;
     if (!redis || redis.status !== "ready") {
       throw new Error("Redis is unavailable");
     }

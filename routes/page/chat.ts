@@ -56,10 +56,14 @@ function showMembers(): void {
 }
 
 function show(state: ClientState, code?: number): void {
+  // Over HTTP streaming (no WebSocket through this network), say so.
+  const http = state === "open" && client?.transport === "sse";
   stateBadge.textContent = state +
-    (state === "reconnecting" && code ? ` (${code})` : "");
+    (state === "reconnecting" && code ? ` (${code})` : "") +
+    (http ? " (HTTP)" : "");
   stateBadge.dataset.state = state;
   document.body.dataset.state = state;
+  document.body.dataset.transport = client?.transport ?? "";
 }
 
 function line(text: string, kind = "message"): void {

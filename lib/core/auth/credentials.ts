@@ -8,8 +8,13 @@
 
 import { BEARER_PROTOCOL_PREFIX } from "@duplex-ws/protocol";
 
-/** A place a token can come from. */
-export type TokenSource = "bearer" | "protocol" | { cookie: string };
+/**
+ * A place a token can come from: `Authorization: Bearer`, the
+ * `duplex.bearer.` subprotocol, a cookie, or (`query`) the `access_token`
+ * query parameter of an HTTP stream's `GET`, for `EventSource`, which
+ * cannot set headers: never read from an upgrade, and never logged.
+ */
+export type TokenSource = "bearer" | "protocol" | "query" | { cookie: string };
 
 /** Tokens longer than this are not read (a JWT is a few hundred bytes). */
 export const MAX_TOKEN_LENGTH = 4096;
@@ -71,6 +76,10 @@ export function readToken(
       token = /^Bearer +(\S+)\s*$/i.exec(header)?.[1] ?? null;
     } else if (source === "protocol") {
       token = tokenFromProtocols(request.headers.get("sec-websocket-protocol"));
+    } else if (source === "query") {
+      if (request.headers.has("sec-websocket-key")) continue;
+      token = new URL(request.url).searchParams.get("access_token") ??
+        undefined;
     } else {
       token = readCookie(request, source.cookie);
     }

@@ -31,9 +31,11 @@ export {
 export type { AnyServer } from "../endpoints.ts";
 export type {
   HistoryPolicyOptions,
+  LatestPolicy,
   PresencePolicy,
   TopicMatcher,
 } from "../pubsub/topic_policy.ts";
 export type { LocalBackplaneOptions } from "../pubsub/backplane.ts";
 export type { BroadcastChannelBackplaneOptions } from "../pubsub/broadcast_channel_backplane.ts";
 export type { HandleOptions } from "../http_router.ts";
+export type { HistoryItem, HistoryOptions } from "../pubsub/history_view.ts";

@@ -22,6 +22,7 @@ export {
   type RequestDefinitions,
   type RouterDescription,
 } from "../event_router.ts";
+export type { ErrorSchemas, ErrorTypes } from "../event_types.ts";
 export type {
   DefineRequestOptions,
   ServerRequestOptions,

@@ -45,6 +45,8 @@ export interface BackplaneEvents {
    * publishes made meanwhile never reached this node; history has them.
    */
   resubscribed?(): void;
+  /** A control message sent to this node, or to every node (see `Backplane.control`). */
+  control?(message: string): void;
 }
 
 /** A backplane's health, as `/healthz` and the metrics report it. */
@@ -149,6 +151,15 @@ export interface Backplane {
    * another node gets the first reply). Without it, each node keeps its own.
    */
   readonly replies?: ReplyStore;
+  /** This node's id in the engine, when the engine addresses nodes. */
+  readonly node?: string;
+  /**
+   * Sends a control message to node `to`, or to every other node with
+   * `"*"` (a node hears only others' messages, through
+   * `BackplaneEvents.control`): how work reaches the node that holds a
+   * session, and an action every node. Without it, there is one node.
+   */
+  control?(to: string, message: string): Promise<void>;
   /** Stops the engine and frees its connections. */
   close(): Promise<void>;
 }

@@ -21,6 +21,7 @@ type ChannelMessage =
   | { type: "publish"; topic: string; text: string }
   | { type: "count"; node: string; topic: string; count: number }
   | { type: "presence"; node: string; topic: string; delta: PresenceDelta }
+  | { type: "control"; to: string; message: string }
   | { type: "hello"; node: string }
   | { type: "bye"; node: string };
 
@@ -62,6 +63,17 @@ export class BroadcastChannelBackplane implements Backplane {
       this.#receive(event.data, sink);
     this.#channel = channel;
     this.#post({ type: "hello", node: this.#node });
+    return Promise.resolve();
+  }
+
+  /** This isolate's id. */
+  get node(): string {
+    return this.#node;
+  }
+
+  /** Posts a control message to one isolate, or every other (`"*"`). */
+  control(to: string, message: string): Promise<void> {
+    this.#post({ type: "control", to, message });
     return Promise.resolve();
   }
 
@@ -158,6 +170,11 @@ export class BroadcastChannelBackplane implements Backplane {
     switch (message.type) {
       case "publish":
         sink(message.topic, message.text);
+        break;
+      case "control":
+        if (message.to === "*" || message.to === this.#node) {
+          this.#events?.control?.(message.message);
+        }
         break;
       case "count": {
         let counts = this.#remote.get(message.node);

@@ -110,7 +110,12 @@ export class NumberedTopics {
       });
     } catch (error) {
       this.#options.logger.warn("publish not stored", { topic, error });
-      return { local: 0, remote: "failed" };
+      if (ifPosition === undefined) return { local: 0, remote: "failed" };
+      // A decision cannot be answered "maybe": say it was not taken.
+      throw new EventError(
+        ErrorCode.BUSY,
+        "The engine is unavailable: nothing was published, try again",
+      );
     }
     if (appended.full) {
       throw new EventError(

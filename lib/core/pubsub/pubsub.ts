@@ -68,6 +68,8 @@ export interface PubSubOptions {
   publishKeyTtl: number;
   /** Where to log backplane failures. */
   logger: Logger;
+  /** Control messages from other nodes (`BackplaneEvents.control`). */
+  control?: (message: string) => void;
 }
 
 /** Topic membership, publishing, presence and history for one node. */
@@ -97,6 +99,11 @@ export class PubSub {
     this.#numbered = new NumberedTopics(backplane, this.#hub, options);
   }
 
+  /** The engine. */
+  get engine(): Backplane {
+    return this.#backplane;
+  }
+
   /** The engine's kind: `local`, `broadcast-channel` or `redis`. */
   get backplaneKind(): string {
     return this.#backplane.kind;
@@ -119,6 +126,7 @@ export class PubSub {
       nodeGone: (node) => presence.nodeGone(node),
       resync: () => presence.resync(),
       resubscribed: () => this.#numbered.catchUp(),
+      control: (message) => this.#options.control?.(message),
     }).catch((error) => {
       this.#options.logger.error("backplane failed to start", {
         kind: this.#backplane.kind,

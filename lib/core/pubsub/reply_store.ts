@@ -32,7 +32,11 @@ export class MemoryReplies implements ReplyStore {
   >();
   readonly #now: () => number;
 
-  /** @param now A clock in milliseconds. */
+  /**
+   * An empty store.
+   *
+   * @param now A clock in milliseconds.
+   */
   constructor(now: () => number = Date.now) {
     this.#now = now;
   }

@@ -1,0 +1,136 @@
+/**
+ * The HTTP transport as the client sees it (PROTOCOL.md §7), shaped like
+ * the part of `WebSocket` the link uses, so that nothing above it knows
+ * which one it has: a `GET` with `Accept: text/event-stream` read with
+ * `fetch` (so it can carry `Authorization`), whose first event names the
+ * session; messages go up as `POST`s with `Duplex-Session`, one at a time,
+ * each carrying every message queued meanwhile, one per line.
+ *
+ * @module
+ */
+
+import {
+  SESSION_HEADER,
+  SSE_BINARY,
+  SSE_CLOSE,
+  SseReader,
+  STREAM_WELCOME,
+} from "@duplex-ws/protocol";
+
+/** `WebSocket`'s readyState values. */
+const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
+
+/** The stream and its `POST`s, as a `WebSocket`-like object. */
+export class HttpStreamSocket {
+  readyState = CONNECTING;
+  binaryType = "arraybuffer";
+  onopen: (() => void) | null = null;
+  onmessage: ((event: { data: string | ArrayBuffer }) => void) | null = null;
+  onclose:
+    | ((event: { code: number; reason: string; wasClean: boolean }) => void)
+    | null = null;
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
+  readonly #abort = new AbortController();
+  #session: string | undefined;
+  #queue: string[] = [];
+  #posting = false;
+
+  /**
+   * Opens the stream.
+   * @param url The WebSocket URL (`ws:`/`wss:` become `http:`/`https:`).
+   * @param token A token for `Authorization: Bearer`, if any.
+   */
+  constructor(url: string, token?: string) {
+    this.#url = url.replace(/^ws/, "http");
+    this.#headers = token ? { authorization: `Bearer ${token}` } : {};
+    this.#read().catch(() => this.#closed(1006, "", false));
+  }
+
+  /** Sends a text message (binary is not carried up). */
+  send(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
+    if (this.readyState !== OPEN) throw new Error("not open");
+    if (typeof data !== "string") throw new TypeError("text only over HTTP");
+    this.#queue.push(data);
+    void this.#post();
+  }
+
+  /** Ends the stream: the server sees the client go. */
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= CLOSING) return;
+    this.readyState = CLOSING;
+    this.#abort.abort();
+    this.#closed(code, reason, true);
+  }
+
+  async #read(): Promise<void> {
+    const response = await fetch(this.#url, {
+      headers: { accept: "text/event-stream", ...this.#headers },
+      signal: this.#abort.signal,
+    });
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      return this.#closed(1006, `HTTP ${response.status}`, false);
+    }
+    const reader = new SseReader();
+    const text = response.body.pipeThrough(new TextDecoderStream())
+      .getReader();
+    for (let read = await text.read(); !read.done; read = await text.read()) {
+      for (const event of reader.feed(read.value)) {
+        if (this.readyState >= CLOSING) return void text.cancel();
+        this.#event(event.event, event.data);
+      }
+    }
+    this.#closed(1006, "", false);
+  }
+
+  #event(kind: string, data: string): void {
+    if (kind === SSE_CLOSE) {
+      const { code = 1005, reason = "" } = JSON.parse(data);
+      return this.#closed(code, reason, true);
+    }
+    if (kind === SSE_BINARY) {
+      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+      return this.onmessage?.({ data: bytes.buffer });
+    }
+    if (this.#session === undefined) {
+      // The first event is the transport's own: it names the session.
+      const first = JSON.parse(data);
+      if (first?.event !== STREAM_WELCOME) throw new Error("no session");
+      this.#session = String(first.data.session);
+      this.readyState = OPEN;
+      return this.onopen?.();
+    }
+    this.onmessage?.({ data });
+  }
+
+  /** Sends what is queued, one `POST` at a time, so the order holds. */
+  async #post(): Promise<void> {
+    if (this.#posting) return;
+    this.#posting = true;
+    try {
+      while (this.#queue.length > 0 && this.readyState === OPEN) {
+        const body = this.#queue.splice(0).join("\n") + "\n";
+        const response = await fetch(this.#url, {
+          method: "POST",
+          headers: { [SESSION_HEADER]: this.#session!, ...this.#headers },
+          body,
+          signal: this.#abort.signal,
+        });
+        await response.body?.cancel();
+        if (response.status !== 202) this.#closed(1006, "session lost", false);
+      }
+    } catch {
+      this.#closed(1006, "", false);
+    } finally {
+      this.#posting = false;
+    }
+  }
+
+  #closed(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    this.#abort.abort();
+    this.onclose?.({ code, reason, wasClean });
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The HTTP transport (PROTOCOL.md §7): the chat between a WebSocket member
+ * and an HTTP member, both ways; a stream cut and resumed; the client
+ * falling back by itself behind a proxy that refuses upgrades; every bad
+ * `POST` answered; a query token never logged; shutdown closing the
+ * stream; and, on Redis, a `POST` to the other node forwarded to the
+ * session's own.
+ */
+
+import assert from "node:assert/strict";
+import { type Logger, silentLogger } from "@duplex-ws/duplex";
+import { DuplexClient } from "@duplex-ws/client";
+import { SseReader } from "@duplex-ws/protocol";
+import {
+  eventually,
+  startProxy,
+  startServer,
+  type TestServer,
+} from "@duplex-ws/testing";
+import { type AppOptions, createApp } from "../routes/app.ts";
+import type { ExampleRouter } from "../routes/events.ts";
+import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
+import { startMain } from "./_process.ts";
+import { reachedEngine } from "./_cluster.ts";
+import { NO_REDIS, startRedis } from "./_redis.ts";
+
+type Chat = DuplexClient<ExampleRouter>;
+
+function serve(options: AppOptions = {}): TestServer {
+  return startServer(createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    presenceGrace: 0,
+    ...options,
+  }));
+}
+
+function member(
+  url: string,
+  user: string,
+  transports: ("websocket" | "sse")[],
+): Chat {
+  return new DuplexClient<ExampleRouter>({
+    url,
+    transports,
+    minReconnectDelay: 50,
+    getToken: () => tokenFor(user),
+  });
+}
+
+/** Every chat message a client gets, as `from: text`. */
+function heard(client: Chat): string[] {
+  const lines: string[] = [];
+  client.on("chat.message", (m) => lines.push(`${m.from}: ${m.text}`));
+  return lines;
+}
+
+/** An open SSE stream read by hand: its events, as they come. */
+async function stream(url: string, headers: Record<string, string> = {}) {
+  const abort = new AbortController();
+  const response = await fetch(url, {
+    headers: { accept: "text/event-stream", ...headers },
+    signal: abort.signal,
+  });
+  const events: { event: string; data: string; id?: string }[] = [];
+  const reader = new SseReader();
+  const reading = (async () => {
+    try {
+      const text = response.body!.pipeThrough(new TextDecoderStream());
+      for await (const chunk of text) events.push(...reader.feed(chunk));
+    } catch {
+      // aborted
+    }
+  })();
+  await eventually(() => events.length > 0, 5000, "the first event");
+  const session = JSON.parse(events[0].data).data.session as string;
+  return {
+    response,
+    events,
+    session,
+    async close() {
+      abort.abort();
+      await reading;
+    },
+  };
+}
+
+function post(url: string, session: string, body: BodyInit): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { "duplex-session": session },
+    body,
+  });
+}
+
+Deno.test("HTTP transport: a WebSocket member and an HTTP member chat both ways; the stream resumes after a cut", async () => {
+  const server = serve();
+  const proxy = startProxy({ port: server.port });
+  const ws = member(`${server.wsUrl}/`, "ada", ["websocket"]);
+  const http = member(proxy.wsUrl("/"), "bob", ["sse"]);
+  const [adaHeard, bobHeard] = [heard(ws), heard(http)];
+  try {
+    await ws.join("chat.join", { room: "r" });
+    await http.join("chat.join", { room: "r" });
+    assert.equal(http.transport, "sse");
+    assert.equal(ws.transport, "websocket");
+    await ws.request("chat.say", { room: "r", text: "hi bob" });
+    await http.request("chat.say", { room: "r", text: "hi ada" });
+    await eventually(() => adaHeard.length === 2 && bobHeard.length === 2);
+    assert.deepEqual(bobHeard, ["ada: hi bob", "bob: hi ada"]);
+    // The stream is cut; what is said meanwhile arrives once it resumes.
+    proxy.cut({ refuseFor: 300 });
+    await ws.request("chat.say", { room: "r", text: "while you were away" });
+    await eventually(() => bobHeard.length === 3, 10_000, "the resumed stream");
+    assert.equal(bobHeard[2], "ada: while you were away");
+    assert.equal(new Set(bobHeard).size, 3, "each once");
+  } finally {
+    ws.close();
+    http.close();
+    await proxy.close();
+    await server.close();
+  }
+});
+
+Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client falls back to SSE by itself", async () => {
+  const server = serve();
+  // A real HTTP proxy that answers 403 to every upgrade and forwards the rest.
+  const blocker = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    (request) => {
+      if (request.headers.get("upgrade")) {
+        return new Response("no websockets here", { status: 403 });
+      }
+      const target = new URL(request.url);
+      target.port = String(server.port);
+      return fetch(target, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+      });
+    },
+  );
+  const url = `ws://127.0.0.1:${blocker.addr.port}/`;
+  const client = member(url, "cy", ["websocket", "sse"]);
+  try {
+    const reply = await client.request("echo", "through HTTP");
+    assert.equal(reply, "through HTTP");
+    assert.equal(client.transport, "sse");
+  } finally {
+    client.close();
+    await blocker.shutdown();
+    await server.close();
+  }
+});
+
+Deno.test("HTTP transport: POST answers 202, 404 for an unknown session, 413 past the size; a query token is never logged; shutdown closes the stream", async () => {
+  const lines: string[] = [];
+  const logger: Logger = {
+    debug() {},
+    info: (m, f) => void lines.push(m + JSON.stringify(f ?? {})),
+    warn: (m, f) => void lines.push(m + JSON.stringify(f ?? {})),
+    error: (m, f) => void lines.push(m + JSON.stringify(f ?? {})),
+  };
+  const server = serve({ logger, maxMessageSize: 4096 });
+  const token = await tokenFor("dee");
+  const open = await stream(`${server.url}/?access_token=${token}`);
+  try {
+    assert.equal(
+      open.response.headers.get("content-type"),
+      "text/event-stream; charset=utf-8",
+    );
+    const ok = await post(
+      server.url,
+      open.session,
+      '{"event":"whoami","id":1}\n',
+    );
+    assert.equal(ok.status, 202);
+    await ok.body?.cancel();
+    await eventually(() => open.events.some((e) => e.data.includes('"id":1')));
+    const who = open.events.find((e) => e.data.includes('"id":1'))!;
+    assert.equal(JSON.parse(who.data).data.user, "dee", "the query token's");
+    const unknown = await post(server.url, "nope.nope", '{"event":"echo"}');
+    assert.equal(unknown.status, 404);
+    await unknown.body?.cancel();
+    const big = await post(server.url, open.session, "x".repeat(5000));
+    assert.equal(big.status, 413);
+    await big.body?.cancel();
+    const bad = await post(
+      server.url,
+      open.session,
+      new Uint8Array([0xff, 0xfe]),
+    );
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+    assert.ok(
+      !lines.some((l) => l.includes(token)),
+      "the token is in a log line",
+    );
+    await server.close();
+    await eventually(() => open.events.some((e) => e.event === "close"));
+    const close = JSON.parse(
+      open.events.find((e) => e.event === "close")!.data,
+    );
+    assert.equal(close.code, 1001);
+  } finally {
+    await open.close();
+    await server.close();
+  }
+});
+
+Deno.test({
+  name:
+    "HTTP transport on Redis: a POST to the other node reaches the session's own, in order; an unknown session is 404 there too",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.url, LOG_LEVEL: "error" };
+    const [a, b] = [
+      await startMain("listen", env),
+      await startMain("listen", env),
+    ];
+    for (const node of [a, b]) await reachedEngine(node);
+    const open = await stream(`${a.url}/`);
+    try {
+      const lines = Array.from(
+        { length: 20 },
+        (_, i) => JSON.stringify({ event: "echo", data: i, id: i + 1 }),
+      );
+      for (let i = 0; i < lines.length; i += 5) {
+        const sent = await post(
+          b.url,
+          open.session,
+          lines.slice(i, i + 5).join("\n"),
+        );
+        assert.equal(sent.status, 202);
+        await sent.body?.cancel();
+      }
+      await eventually(() =>
+        open.events.filter((e) => e.data.startsWith('{"id"')).length === 20
+      );
+      const replies = open.events.filter((e) => e.data.startsWith('{"id"'))
+        .map((e) => JSON.parse(e.data).data);
+      assert.deepEqual(replies, Array.from({ length: 20 }, (_, i) => i));
+      const unknown = await post(b.url, `${open.session}x`, '{"event":"echo"}');
+      assert.equal(unknown.status, 404);
+      await unknown.body?.cancel();
+    } finally {
+      await open.close();
+      await a.stop();
+      await b.stop();
+      await redis.close();
+    }
+  },
+});
