@@ -53,6 +53,19 @@ async function schemas(): Promise<{
 }
 
 const { text, join } = await schemas();
+/** `{n, size}`, checked by hand (the bursts' cost is the server's, not Zod's). */
+const burst: StandardSchemaV1<{ n: number; size: number }> = {
+  "~standard": {
+    version: 1,
+    vendor: "bench",
+    validate: (value) => {
+      const { n, size } = (value ?? {}) as { n?: unknown; size?: unknown };
+      return Number.isSafeInteger(n) && Number.isSafeInteger(size)
+        ? { value: { n: n as number, size: size as number } }
+        : { issues: [{ message: "expected {n, size}" }] };
+    },
+  },
+};
 const router = new EventRouter<undefined, Pushes>()
   .on("echo", text, (data) => data)
   .on(
@@ -63,6 +76,18 @@ const router = new EventRouter<undefined, Pushes>()
   .on("fanout", text, (data, ctx) => {
     ctx.publish("bench", "bench", { p: data });
   })
+  // `n` chunks of `size` bytes: as a streamed reply, or as plain pushes.
+  .on("stream", burst, ({ n, size }, ctx) =>
+    ctx.stream(async (stream) => {
+      const chunk = "x".repeat(size);
+      for (let i = 0; i < n; i++) await stream.write(chunk);
+      return n;
+    }))
+  .on("pushes", burst, ({ n, size }, ctx) => {
+    const p = "x".repeat(size);
+    for (let i = 0; i < n; i++) ctx.emit("bench", { p });
+    return n;
+  })
   .on("publish", text, async (data, ctx) => {
     const result = await ctx.publish("bench", "bench", { p: data });
     if (result.remote === "failed") throw new Error("not stored");
@@ -71,6 +96,7 @@ const router = new EventRouter<undefined, Pushes>()
 
 const history = Deno.env.get("HISTORY") === "on";
 const redisUrl = Deno.env.get("REDIS_URL");
+const databaseUrl = Deno.env.get("DATABASE_URL");
 const app = createServer({
   router,
   logger: silentLogger,
@@ -92,6 +118,10 @@ const app = createServer({
     ? new (await import("@duplex-ws/redis")).RedisBackplane({
       url: redisUrl,
       logger: silentLogger,
+    })
+    : databaseUrl
+    ? new (await import("@duplex-ws/postgres")).PostgresBackplane({
+      url: databaseUrl,
     })
     : undefined,
 });

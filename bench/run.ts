@@ -36,10 +36,12 @@ import {
   toSvg,
 } from "./report.ts";
 import { startRedis } from "../tests/_redis.ts";
+import { startPostgres } from "../tests/_postgres.ts";
 import { capacityComparison } from "./capacity.ts";
 import { channelsComparison } from "./cluster_channels.ts";
 import { stateComparison } from "./state.ts";
 import { httpComparison } from "./http_transport.ts";
+import { streamComparison } from "./reply_stream.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -108,6 +110,7 @@ interface Server {
 interface Suite {
   name: string;
   redis?: boolean;
+  postgres?: boolean;
   comparisons?: (services: Services) => ComparisonSpec[];
   measure?: () => Promise<Comparison>;
 }
@@ -123,6 +126,7 @@ interface ComparisonSpec {
 
 interface Services {
   redis?: { url: string; pid: number };
+  postgres?: { url: string };
 }
 
 const window = quick ? { seconds: 1, warmup: 0.5 } : { seconds: 5, warmup: 1 };
@@ -311,6 +315,62 @@ const CORE_WORKLOADS: Workload[] = [
   },
 ];
 
+/** The engines side by side, history on: the same server, the same workloads. */
+function engineComparison(
+  redis: { url: string },
+  postgres: { url: string },
+): ComparisonSpec {
+  const engines: [string, Record<string, string>][] = [
+    ["Redis", { REDIS_URL: redis.url }],
+    ["Postgres", { DATABASE_URL: postgres.url }],
+    ["local", {}],
+  ];
+  return {
+    title: "The engines side by side (history on)",
+    baseline: "Redis",
+    servers: engines.map(([name, env]) => ({
+      name,
+      runtime: "deno" as const,
+      script: DUPLEX,
+      env: { ...env, HISTORY: "on" },
+    })),
+    workloads: [{
+      name: "publish to 100 members",
+      kind: "publish",
+      params: { members: 100, publishers: 4, inflight: 8, ...window },
+      metrics: [
+        {
+          key: "publishesPerSecond",
+          label: "publishes/s",
+          lowerIsBetter: false,
+        },
+        {
+          key: "cpuMicrosPerPublish",
+          label: "server CPU µs/publish",
+          lowerIsBetter: true,
+        },
+      ],
+    }, {
+      name: `fan-out ${quick ? 200 : 1000} clients`,
+      kind: "fanout",
+      params: { clients: quick ? 200 : 1000, publishes: quick ? 10 : 30 },
+      metrics: [{ key: "p99Ms", label: "p99 ms to all", lowerIsBetter: true }],
+    }, {
+      name: "recovery of 1,000 missed publishes",
+      kind: "recover",
+      params: { missed: 1000, rounds: quick ? 2 : 5 },
+      metrics: [{
+        key: "recoverMs",
+        label: "ms to recover",
+        lowerIsBetter: true,
+      }],
+    }],
+    notes: [
+      "One node per engine (the engine still numbers and stores every publish, and notifies it): what one database or one Redis costs a publish. Postgres's figure is one private PostgreSQL 15 with fsync off on the same 2 cores; docs/SCALING.md has the sizing.",
+    ],
+  };
+}
+
 /** History on against off: the same server, the same workloads. */
 function historyComparison(
   engine: string,
@@ -496,6 +556,13 @@ const SUITES: Suite[] = [
   { name: "channels", measure: channelsComparison },
   { name: "state", measure: stateComparison },
   { name: "http", measure: httpComparison },
+  { name: "streams", measure: streamComparison },
+  {
+    name: "engines",
+    redis: true,
+    postgres: true,
+    comparisons: ({ redis, postgres }) => [engineComparison(redis!, postgres!)],
+  },
   {
     name: "history",
     redis: true,
@@ -785,15 +852,18 @@ for (const suite of chosen) {
     continue;
   }
   const redis = suite.redis ? await startRedis() : undefined;
+  const postgres = suite.postgres ? await startPostgres() : undefined;
   try {
-    const services: Services = redis
-      ? { redis: { url: redis.url, pid: redis.pid } }
-      : {};
+    const services: Services = {
+      redis: redis && { url: redis.url, pid: redis.pid },
+      postgres: postgres && { url: postgres.url },
+    };
     for (const spec of suite.comparisons!(services)) {
       comparisons.push(await compare(suite.name, spec));
     }
   } finally {
     await redis?.close();
+    await postgres?.close();
   }
 }
 

@@ -13,7 +13,7 @@ import { events } from "./events.ts";
 import type { AuthConfig } from "./auth.ts";
 import { sessionHandlers } from "./session.ts";
 import { CHAT_JS } from "./page/chat_bundle.ts";
-import { CLIENT_DTS, CLIENT_JS } from "./page/client_module.ts";
+import { serveClient } from "@duplex-ws/client/serve";
 import { CHAT_HTML } from "./page/html.ts";
 
 /**
@@ -41,37 +41,6 @@ export const CLIENT_MODULE_PATH = "/duplex/client.js";
 /** Where the app serves the typed client's declarations. */
 export const CLIENT_TYPES_PATH = "/duplex/client.d.ts";
 
-/**
- * A generated text served as it is: any origin may load it (it is public
- * code), and a browser revalidates it by ETag, so a deploy is seen at once.
- */
-function asset(
-  text: string,
-  headers: Record<string, string>,
-): (request: Request) => Promise<Response> {
-  let etag: Promise<string> | undefined;
-  return async (request) => {
-    etag ??= crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))
-      .then((hash) =>
-        `"${
-          Array.from(new Uint8Array(hash).slice(0, 12), (b) =>
-            b.toString(16).padStart(2, "0")).join("")
-        }"`
-      );
-    const tag = await etag;
-    const common = {
-      etag: tag,
-      "cache-control": "no-cache",
-      "access-control-allow-origin": "*",
-      "x-content-type-options": "nosniff",
-    };
-    if (request.headers.get("if-none-match") === tag) {
-      return new Response(null, { status: 304, headers: common });
-    }
-    return new Response(text, { headers: { ...common, ...headers } });
-  };
-}
-
 /** The example app's HTTP routes; `/healthz` and `/metrics` report on the serving server. */
 export function httpRoutes(auth: AuthConfig): HttpRouter {
   const session = sessionHandlers(auth);
@@ -93,19 +62,8 @@ export function httpRoutes(auth: AuthConfig): HttpRouter {
           ...PAGE_HEADERS,
         },
       }))
-    .get(
-      CLIENT_MODULE_PATH,
-      asset(CLIENT_JS, {
-        "content-type": "text/javascript; charset=utf-8",
-        "x-typescript-types": CLIENT_TYPES_PATH,
-      }),
-    )
-    .get(
-      CLIENT_TYPES_PATH,
-      asset(CLIENT_DTS, {
-        "content-type": "application/typescript; charset=utf-8",
-      }),
-    )
+    .get(CLIENT_MODULE_PATH, (request) => serveClient(request)!)
+    .get(CLIENT_TYPES_PATH, (request) => serveClient(request)!)
     .get(
       "/asyncapi.json",
       asyncApiHandler(events, {

@@ -5,7 +5,7 @@
  *
  * - `routes/page/chat_bundle.ts`: the chat page's script (routes/page/chat.ts
  *   and the typed client it imports), minified.
- * - `routes/page/client_module.ts`: the typed client (lib/client/client.ts) as one
+ * - `lib/client/browser/client_js.ts`: the typed client (lib/client/client.ts) as one
  *   plain ES module and its declarations as one `.d.ts`, readable, served by
  *   the example app at `/duplex/client.js` and `/duplex/client.d.ts`.
  *
@@ -91,7 +91,7 @@ export async function clientModule(): Promise<string> {
 /** Every generated module this script owns. */
 export const TARGETS: readonly Target[] = [
   { file: "routes/page/chat_bundle.ts", build: chatBundleModule },
-  { file: "routes/page/client_module.ts", build: clientModule },
+  { file: "lib/client/browser/client_js.ts", build: clientModule },
 ];
 
 async function main(args: string[]): Promise<number> {
@@ -100,6 +100,8 @@ async function main(args: string[]): Promise<number> {
   let stale = 0;
   for (const { file, build } of TARGETS) {
     const text = await build();
+    // `--out` writes its directory only, never the checkout's files.
+    if (outIndex >= 0) continue;
     if (!check) {
       await Deno.writeTextFile(path(file), text);
       console.error(`wrote ${file} (${text.length} bytes)`);

@@ -9,6 +9,7 @@ need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them" >&2
@@ -24,7 +25,7 @@ fi
 # the bench and the page build need besides (see the README, "Dependencies").
 ./bin/deno --version >/dev/null
 ./bin/deno cache --frozen main.ts >/dev/null
-./bin/deno cache --lock=deno.dev.lock --frozen main.ts tests/*.ts bench/*.ts scripts/*.ts >/dev/null
+./bin/deno cache --lock=deno.dev.lock --frozen main.ts tests/*.ts bench/*.ts scripts/*.ts examples/*/*.ts >/dev/null
 
 # The bench's peers (Node + ws, Socket.IO and its Redis adapter, Bun), pinned
 # in bench/peers/package-lock.json; only `deno task bench` uses them.

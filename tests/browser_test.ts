@@ -12,6 +12,10 @@ import assert from "node:assert/strict";
 import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@24.8.2";
 import { type MainProcess, startMain } from "./_process.ts";
 import { startProxy, type TestProxy } from "@duplex-ws/testing";
+import { tokensFor } from "../examples/streaming/app.ts";
+
+const STREAMING = new URL("../examples/streaming/main.ts", import.meta.url)
+  .pathname;
 
 const CHROMIUM = "/usr/bin/chromium";
 /** The timeout puppeteer-core 24 waits for a frame swap after a disconnect. */
@@ -34,6 +38,29 @@ if (!HAS_CHROMIUM) {
     throw new Error(`${message} Under CI a skip is an error.`);
   }
   console.warn(`\n⚠️  SKIPPING the browser test: ${message}\n`);
+}
+
+/** Debian's Chromium, headless, with its profile in `profile`. */
+function launch(profile: string): Promise<Browser> {
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    protocolTimeout: 30_000,
+    userDataDir: profile,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      // Two tabs run at once: keep the one in the background running.
+      "--disable-background-timer-throttling",
+      "--disable-renderer-backgrounding",
+      "--disable-backgrounding-occluded-windows",
+    ],
+  });
 }
 
 /** Logs in through the page's form (the server sets the session cookie) and joins `room`. */
@@ -117,25 +144,7 @@ Deno.test({
     let browser: Browser | undefined;
     let proxy: TestProxy | undefined;
     try {
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        protocolTimeout: 30_000,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          // Two tabs run at once: keep the one in the background running.
-          "--disable-background-timer-throttling",
-          "--disable-renderer-backgrounding",
-          "--disable-backgrounding-occluded-windows",
-        ],
-      });
+      browser = await launch(profile);
       // Alice's traffic goes through a proxy that can cut her network.
       proxy = startProxy({ port });
       const alice = await newUserPage(browser);
@@ -286,6 +295,75 @@ Deno.test({
       );
       await proxy?.close();
       await server?.stop("SIGTERM");
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "streaming example in Chromium: a long answer completes across an offline/online toggle (and a cut connection), every token once, in order",
+  ignore: !HAS_CHROMIUM,
+  async fn() {
+    const server = await startMain("listen", { LOG_LEVEL: "warn" }, [], {
+      args: ["run", "--allow-net", "--allow-env", STREAMING],
+    });
+    const proxy = startProxy({ port: server.port });
+    const profile = await Deno.makeTempDir({ prefix: "duplex-chromium-" });
+    let browser: Browser | undefined;
+    try {
+      browser = await launch(profile);
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${proxy.port}/?tokens=150&every=20`);
+      await page.waitForFunction(
+        () => document.body.dataset.state === "open",
+        { timeout: 10_000, polling: 20 },
+      );
+      await page.click("#ask button");
+      const tokens = (n: number) =>
+        page.waitForFunction(
+          (at) => Number(document.body.dataset.count ?? 0) >= at,
+          { timeout: 10_000, polling: 20 },
+          n,
+        );
+      await tokens(40);
+      // The connection drops (no close frame), then the browser is offline
+      // for a while, so its reconnects fail, then online again.
+      proxy.cut();
+      await page.waitForFunction(
+        () => document.body.dataset.state !== "open",
+        { timeout: 10_000, polling: 20 },
+      ).catch((e) => {
+        throw new Error(`the page did not see the drop: ${e}`);
+      });
+      await page.setOfflineMode(true);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await page.setOfflineMode(false);
+      await page.waitForFunction(
+        () => document.body.dataset.answer === "done",
+        { timeout: 20_000, polling: 50 },
+      );
+      const answer = await page.$eval("#answer", (p) => p.textContent);
+      assert.equal(
+        answer,
+        [...tokensFor("tell me about streams", 150)].join(""),
+      );
+      assert.equal(
+        await page.$eval("#status", (p) => p.textContent),
+        "150 tokens",
+      );
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      const path = new URL("streaming.png", ARTIFACTS)
+        .pathname as `${string}.png`;
+      await page.screenshot({ path });
+      assert.ok(Deno.statSync(path).size > 1000);
+    } finally {
+      await browser?.close();
+      await new Promise((resolve) =>
+        setTimeout(resolve, FRAME_SWAP_TIMEOUT + 50)
+      );
+      await proxy.close();
+      await server.stop("SIGTERM");
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     }
   },

@@ -37,3 +37,23 @@ Deno.test("readEnv's options spread into createServer and listen, engine and lim
     await listener.close();
   }
 });
+
+Deno.test("DATABASE_URL chooses the Postgres engine (unless a Redis variable is set); a wrong URL is refused naming it", async () => {
+  const read = (vars: Record<string, string>) =>
+    readEnv((name) => vars[name]).engine;
+  const url = "postgres://app@127.0.0.1:5432/app";
+  assert.deepEqual(read({ DATABASE_URL: url, POSTGRES_SCHEMA: "rt" }), {
+    kind: "postgres",
+    url,
+    schema: "rt",
+    presenceTtl: undefined,
+  });
+  assert.equal(
+    read({ DATABASE_URL: url, REDIS_URL: "redis://127.0.0.1" }).kind,
+    "redis",
+  );
+  assert.throws(() => read({ DATABASE_URL: "mysql://x/y" }), /DATABASE_URL/);
+  assert.throws(() => read({ BACKPLANE: "postgres" }), /DATABASE_URL/);
+  const engine = await loadEngine(read({ DATABASE_URL: url }));
+  assert.equal(engine.kind, "postgres", "built, not started");
+});

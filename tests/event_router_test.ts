@@ -353,6 +353,9 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
     request: () => Promise.reject(new Error("no client")),
     settleReply: () => {},
     refresh: () => Promise.reject(new Error("no auth")),
+    stream: () => {
+      throw new Error("no streams");
+    },
   };
   const env = { logger: { debug() {}, info() {}, warn() {}, error() {} } };
   const dispatcher = new Dispatcher(router, env);

@@ -24,7 +24,9 @@ import {
 import {
   envelope,
   type JsonSchema,
+  object,
   replyEnvelope,
+  str,
   toJsonSchema,
 } from "./json_schema.ts";
 import { libraryPushes } from "./library_pushes.ts";
@@ -161,12 +163,23 @@ function addEvents(
       replyEnvelope(reply, errors),
       { summary: `The reply to "${event}" (when it had an id).` },
     );
+    const replies = [ref(`reply.${key(event)}`)];
+    if (route.stream) {
+      // A streamed reply: its chunks are `stream.chunk` pushes (PROTOCOL.md §8).
+      const chunk = toJsonSchema(route.stream, "output") ?? {};
+      doc.messages[`chunk.${key(event)}`] = message(
+        `${event} chunk`,
+        envelope("stream.chunk", object({ stream: str(), chunk }), "none"),
+        { summary: `A chunk of "${event}"'s streamed reply.` },
+      );
+      replies.push(ref(`chunk.${key(event)}`));
+    }
     doc.operations[`receive.${key(event)}`] = {
       action: "receive",
       channel: CHANNEL_REF,
       ...(route.summary ? { summary: route.summary } : {}),
       messages: [ref(`event.${key(event)}`)],
-      reply: { channel: CHANNEL_REF, messages: [ref(`reply.${key(event)}`)] },
+      reply: { channel: CHANNEL_REF, messages: replies },
     };
   }
 }

@@ -56,6 +56,18 @@ export function libraryPushes(
       summary: "The connection was removed from a topic, and why.",
       schema: object({ topic: str(), code: str(), message: str() }),
     },
+    "stream.chunk": {
+      summary: "A chunk of a streamed reply (PROTOCOL.md §8).",
+      schema: object({ stream: str(), chunk: true as unknown as JsonSchema }),
+    },
+    "stream.end": {
+      summary: "A streamed reply ended with its result.",
+      schema: object({ stream: str(), result: true as unknown as JsonSchema }),
+    },
+    "stream.error": {
+      summary: "A streamed reply failed, was cancelled or expired.",
+      schema: object({ stream: str(), error: WIRE_ERROR }),
+    },
     error: {
       summary: "An error for a message sent without an id.",
       schema: WIRE_ERROR,

@@ -38,8 +38,11 @@ import type {
   RouterPushes,
   RouterRequests,
   RouterShape,
+  StreamChunkOf,
+  StreamResultOf,
 } from "./router_types.ts";
 import type { RejoinEvent } from "./topics.ts";
+import type { ChunkStream } from "./reply_reader.ts";
 import { RequestError } from "./errors.ts";
 import { type ClientOptions, resolveClientOptions } from "./options.ts";
 
@@ -48,6 +51,7 @@ export type { ClientState, Transport } from "./link.ts";
 export type { ClientOptions } from "./options.ts";
 export type { RequestOptions } from "./requests.ts";
 export type { RejoinEvent } from "./topics.ts";
+export type { ChunkStream } from "./reply_reader.ts";
 export type {
   EventErrors,
   RequestHandler,
@@ -56,6 +60,8 @@ export type {
   RouterPushes,
   RouterRequests,
   RouterShape,
+  StreamChunkOf,
+  StreamResultOf,
 } from "./router_types.ts";
 export {
   type AuthRefreshReply,
@@ -306,6 +312,25 @@ export class DuplexClient<R extends RouterShape> {
    */
   recovered(topic: string): boolean | undefined {
     return this.#core.topics.recovered(topic);
+  }
+
+  /**
+   * Sends an event whose handler answers with a stream (`ctx.stream`):
+   * `for await` its chunks, in order and once across reconnects; `result`
+   * (the iterator's return value) is the handler's; `cancel()` stops it.
+   */
+  stream<E extends keyof RouterEvents<R> & string>(
+    event: E,
+    data: RouterEvents<R>[E]["data"],
+    options: RequestOptions = {},
+  ): ChunkStream<StreamChunkOf<R, E>, StreamResultOf<R, E>> {
+    const { readers, requests } = this.#core;
+    return readers.open(() => requests.call(event, data, options)) as never;
+  }
+
+  /** Reads a running stream by id (another tab's), from its first chunk kept. */
+  attach(stream: string): ChunkStream<unknown, unknown> {
+    return this.#core.readers.attach(stream);
   }
 
   /** Stops replaying a join after reconnects (send your own leave event too). */

@@ -11,6 +11,7 @@ import {
   AUTH_REFRESH,
   type AuthRefreshRequest,
   ClientErrorCode,
+  isStreamOpening,
   parseServerMessage,
 } from "@duplex-ws/protocol";
 import { Answers } from "./answers.ts";
@@ -20,6 +21,7 @@ import { type ClientState, Link } from "./link.ts";
 import type { ResolvedClientOptions } from "./options.ts";
 import { PushHandlers } from "./push_handlers.ts";
 import { refreshToken } from "./refresh.ts";
+import { ReplyReaders } from "./reply_reader.ts";
 import { Requests } from "./requests.ts";
 import { Topics } from "./topics.ts";
 import type { Push } from "./topic_stream.ts";
@@ -36,6 +38,8 @@ export class ClientCore {
   readonly answers: Answers = new Answers();
   /** The push and binary handlers. */
   readonly pushes: PushHandlers = new PushHandlers();
+  /** The streamed replies being read. */
+  readonly readers: ReplyReaders;
   /** Milliseconds a request waits for its reply by default. */
   readonly requestTimeout: number;
   /** Waits of the refresh loop, cancelled by a close. */
@@ -84,6 +88,13 @@ export class ClientCore {
       deliver: (push) => this.#push(push),
       maxRetryDelay: options.maxReconnectDelay,
     });
+    this.readers = new ReplyReaders({
+      call: (event, data, options, now) =>
+        this.requests.call(event, data, options, now),
+      follow: (event, data, reply) => this.topics.follow(event, data, reply),
+      leave: (event, data) => this.topics.leave(event, data),
+    });
+    this.topics.onRejoin((event) => this.readers.rejoined(event));
     this.#ready.promise.catch(() => {});
     this.link = new Link(options, {
       opened: () => this.#opened(),
@@ -145,6 +156,7 @@ export class ClientCore {
     this.#cancelSleeps();
     this.requests.end(ClientErrorCode.CLOSED, reason);
     this.topics.end(ClientErrorCode.CLOSED, reason);
+    this.readers.end(ClientErrorCode.CLOSED, reason);
     this.#ready.reject(new RequestError(ClientErrorCode.CLOSED, reason));
   }
 
@@ -164,12 +176,14 @@ export class ClientCore {
     if (message.kind === "error") {
       return this.requests.settle(message.id, undefined, message.error);
     }
+    // A stream's frames may follow its opening before its caller runs.
+    if (isStreamOpening(message.data)) this.readers.announce(message.data);
     this.requests.settle(message.id, message.data);
   }
 
   /** A push: in order and once for a topic with history, then to the handlers. */
   #push(push: Push): void {
-    if (!this.topics.accept(push)) return;
+    if (!this.topics.accept(push) || this.readers.push(push)) return;
     if (push.event === AUTH_REFRESH) {
       this.#refresh(push.data as AuthRefreshRequest);
     }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LibraryPushes } from "@duplex-ws/protocol";
+import type { LibraryPushes, StreamedReply } from "@duplex-ws/protocol";
 
 /**
  * A router type, seen from the client: its events and its pushes. An
@@ -16,7 +16,12 @@ export interface RouterShape {
   /** Client-to-server events: name → `{ data, reply, errors? }`. */
   readonly events: Record<
     string,
-    { data: unknown; reply: unknown; errors?: Record<string, unknown> }
+    {
+      data: unknown;
+      reply: unknown;
+      errors?: Record<string, unknown>;
+      chunk?: unknown;
+    }
   >;
   /** Pushes (server-to-client events): name → payload. */
   readonly pushes: Record<string, unknown>;
@@ -53,3 +58,18 @@ export type RouterPushes<R extends RouterShape> = R["pushes"] & LibraryPushes;
 export type RequestHandler<Data, Reply> = (
   data: Data,
 ) => Reply | Promise<Reply>;
+
+/**
+ * The chunks of an event answered with a stream: the schema declared with
+ * `stream` in `on`'s options, else what the handler's `ctx.stream` writes.
+ */
+export type StreamChunkOf<R extends RouterShape, E extends keyof R["events"]> =
+  unknown extends R["events"][E]["chunk"]
+    ? R["events"][E]["reply"] extends StreamedReply<infer C, unknown> ? C
+    : unknown
+    : R["events"][E]["chunk"];
+
+/** The result that ends an event's stream (the producer's return value). */
+export type StreamResultOf<R extends RouterShape, E extends keyof R["events"]> =
+  R["events"][E]["reply"] extends StreamedReply<unknown, infer X> ? X
+    : unknown;

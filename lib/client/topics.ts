@@ -116,6 +116,13 @@ export class Topics {
     );
   }
 
+  /** Follows what a reply opened (a stream) as if it were a join's. */
+  follow(event: string, data: unknown, reply: unknown): void {
+    const key = joinKey(event, data);
+    this.#joins.set(key, { event, data });
+    this.#joined(key, reply, false);
+  }
+
   /** Stops repeating a join. */
   leave(event: string, data: unknown): void {
     const key = joinKey(event, data);
@@ -199,9 +206,7 @@ export class Topics {
 
   /** Joins again, resuming the topic's stream from the last position. */
   #rejoin(key: string, entry: JoinEntry): Promise<void> {
-    const stream = entry.topic === undefined
-      ? undefined
-      : this.#streams.get(entry.topic);
+    const stream = this.#streams.get(entry.topic ?? "");
     let data = entry.data;
     if (stream?.position) {
       stream.resuming = true;
@@ -272,9 +277,7 @@ export class Topics {
       error.code === ClientErrorCode.CONNECTION_LOST ||
       error.code === ClientErrorCode.CLOSED
     ) return;
-    const stream = entry.topic === undefined
-      ? undefined
-      : this.#streams.get(entry.topic);
+    const stream = this.#streams.get(entry.topic ?? "");
     if (stream) {
       stream.resuming = false;
       stream.held.length = 0;
@@ -296,8 +299,7 @@ export class Topics {
     // Refused: it is not joined, so stop repeating it.
     this.#joins.delete(key);
     const { event, data, topic } = entry;
-    const recovered = followed ? false : undefined;
-    this.#emit({ event, data, topic, recovered, error });
+    this.#emit({ event, data, topic, recovered: followed && false, error });
   }
 
   #emit(event: RejoinEvent): void {
@@ -326,7 +328,7 @@ export class Topics {
     void this.#rejoin(key, this.#joins.get(key)!);
   }
 
-  /** The server took the client out of a topic: stop rejoining it. */
+  /** The server took the client out of a topic. */
   #forgetJoins(topic: string): void {
     for (const [key, entry] of this.#joins) {
       if (entry.topic === topic) this.#joins.delete(key);

@@ -9,6 +9,7 @@ import type { ReadyState } from "@duplex-ws/protocol";
 import type { StreamPosition } from "@duplex-ws/protocol";
 import type { Presence } from "./pubsub/backplane.ts";
 import type { HistoryOptions, TopicHistory } from "./pubsub/history_view.ts";
+import type { ReplyStream, StreamProducer } from "./reply_stream.ts";
 import type { ServerRequest, ServerRequestOptions } from "./server_request.ts";
 import type {
   JoinOptions,
@@ -55,6 +56,13 @@ export interface PublishOptions {
    * topic again (`ctx.history`) and decide again.
    */
   ifPosition?: StreamPosition | null;
+  /**
+   * In a topic with history, on an engine that can (Postgres): the app's
+   * own open transaction (postgres.js `sql.begin`'s `tx`). The publish is
+   * stored in it and delivered, to every node this one included, if and
+   * only if it commits; its position is the one it commits with.
+   */
+  transaction?: unknown;
 }
 
 /** Who a connection is, as its handlers see it (the `auth` option). */
@@ -179,4 +187,15 @@ export interface Context<State = unknown, Push extends PushMap = PushMap> {
    * @throws {EventError} `BAD_TOPIC` for a topic without history.
    */
   history(topic: string, options?: HistoryOptions): Promise<TopicHistory>;
+  /**
+   * Answers the request with a stream: return what this gives. `produce`
+   * runs once the reply is sent, `write`s chunks (each waits while the
+   * connection is over its buffer cap) and returns the result (or throws an
+   * `EventError`); the client reads the chunks in order, once, across
+   * reconnects, on any node (docs/PROTOCOL.md §8).
+   * @throws {EventError} `BUSY` past `maxStreamsPerConnection`.
+   */
+  stream<Chunk = unknown, Result = unknown>(
+    produce: StreamProducer<Chunk, Result>,
+  ): ReplyStream<Chunk, Result>;
 }

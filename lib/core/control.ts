@@ -29,7 +29,10 @@ export class ControlPlane {
   readonly #backplane: Backplane;
   readonly #logger: Logger;
   readonly #handlers = new Map<string, ControlHandler>();
-  readonly #waiting = new Map<string, (payload: unknown) => void>();
+  readonly #waiting = new Map<
+    string,
+    { answer: (payload: unknown) => void; done: () => void }
+  >();
 
   /** @param backplane The engine. @param logger Where failures go. */
   constructor(backplane: Backplane, logger: Logger) {
@@ -76,9 +79,12 @@ export class ControlPlane {
         resolve(answers);
       };
       const timer = setTimeout(done, timeout);
-      this.#waiting.set(id, (answer) => {
-        answers.push(answer);
-        if (answers.length >= wanted) done();
+      this.#waiting.set(id, {
+        answer: (answer) => {
+          answers.push(answer);
+          if (answers.length >= wanted) done();
+        },
+        done,
       });
       const ask: Wire = { t: "ask", id, from: this.node, kind, payload };
       this.#backplane.control!(to, JSON.stringify(ask)).catch((error) => {
@@ -96,7 +102,9 @@ export class ControlPlane {
     } catch {
       return;
     }
-    if (wire?.t === "answer") return this.#waiting.get(wire.id)?.(wire.payload);
+    if (wire?.t === "answer") {
+      return this.#waiting.get(wire.id)?.answer(wire.payload);
+    }
     if (wire?.t !== "ask" || typeof wire.from !== "string") return;
     this.#run(wire.kind, wire.payload).then((payload) => {
       const answer: Wire = { t: "answer", id: wire.id, payload };
@@ -104,6 +112,11 @@ export class ControlPlane {
     }).catch((error) =>
       this.#logger.warn("control answer not sent", { error })
     );
+  }
+
+  /** Stops waiting: every ask under way resolves with what it has. */
+  close(): void {
+    for (const { done } of [...this.#waiting.values()]) done();
   }
 
   async #run(kind: string, payload: unknown): Promise<unknown> {

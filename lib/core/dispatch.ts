@@ -10,6 +10,7 @@
 import type { Context, PushMap } from "./context.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import { EventError } from "./event_error.ts";
+import { ReplyStream } from "./reply_stream.ts";
 import {
   type EventDefinitions,
   type EventRouter,
@@ -263,11 +264,29 @@ export class Dispatcher<State, Push extends PushMap> {
     }
     if (out instanceof Promise) {
       return out.then(
-        (value): Outcome => ({ data: value }),
+        (value) => this.#answer(ctx, event, value),
         (error) => this.#failed(ctx, event, error),
       );
     }
-    return { data: out };
+    return this.#answer(ctx, event, out);
+  }
+
+  /** A handler's value as the reply: a stream's opening, started once sent. */
+  #answer(
+    ctx: DispatchTarget<State, Push>,
+    event: string,
+    value: unknown,
+  ): Outcome | Promise<Outcome> {
+    if (!(value instanceof ReplyStream)) return { data: value };
+    const stream: ReplyStream = value;
+    return stream.opened().then(
+      (opening): Outcome => ({ data: opening, after: () => stream.start() }),
+      (error) => {
+        const outcome = this.#failed(ctx, event, error);
+        stream.stop(new EventError(ErrorCode.STREAM_EXPIRED, "Not opened"));
+        return outcome;
+      },
+    );
   }
 
   /** Sends what a message came to: a reply (to an id), or an error. */
@@ -281,7 +300,7 @@ export class Dispatcher<State, Push extends PushMap> {
       const { code, message, data } = outcome.error;
       return this.#sendError(ctx, id, code, message, data);
     }
-    if (id === undefined) return;
+    if (id === undefined) return outcome.after?.();
     let text: string;
     try {
       text = encodeReply(id, outcome.data);
@@ -289,6 +308,7 @@ export class Dispatcher<State, Push extends PushMap> {
       return this.#deliver(ctx, event, id, this.#failed(ctx, event, error));
     }
     ctx.send(text);
+    outcome.after?.();
   }
 
   #sendError(

@@ -144,11 +144,12 @@ export class EventRouter<
     S extends StandardSchemaV1,
     R,
     X extends ErrorSchemas = Record<never, never>,
+    Chunks extends StandardSchemaV1 = StandardSchemaV1,
   >(
     event: E,
     schema: S,
     handler: EventHandler<InferOutput<S>, R, State, Push>,
-    options: EventOptions & { errors?: X } = {},
+    options: EventOptions & { errors?: X; stream?: Chunks } = {},
   ): EventRouter<
     State,
     Push,
@@ -158,6 +159,7 @@ export class EventRouter<
         data: InferInput<S>;
         reply: Awaited<R>;
         errors: ErrorTypes<X>;
+        chunk: InferOutput<Chunks>;
       };
     },
     Requests,

@@ -72,6 +72,12 @@ export interface EventOptions extends EventDocs {
    * AsyncAPI document (not checked at run time).
    */
   errors?: ErrorSchemas;
+  /**
+   * The schema of the chunks the handler's stream writes (`ctx.stream`):
+   * it types the client's `stream()` and is listed in the AsyncAPI
+   * document (not checked at run time).
+   */
+  stream?: StandardSchemaV1;
 }
 
 /** Error codes → the schema of their `data`. */

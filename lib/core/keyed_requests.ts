@@ -15,7 +15,10 @@ import type { Logger } from "./logger.ts";
 import type { ReplyStore } from "./pubsub/reply_store.ts";
 
 /** What a request came to: its reply's data, or its error. */
-export type Outcome = { data: unknown } | { error: WireError };
+export type Outcome =
+  /** `after` runs once the reply is sent (a streamed reply starts then). */
+  | { data: unknown; after?: () => void }
+  | { error: WireError };
 
 /** Options of {@linkcode KeyedRequests}. */
 export interface KeyedRequestsOptions {

@@ -31,6 +31,7 @@ import { Metrics } from "./metrics.ts";
 import { createOriginPolicy } from "./origin_policy.ts";
 import { PubSub } from "./pubsub/pubsub.ts";
 import { topicPolicies } from "./pubsub/topic_policy.ts";
+import { ReplyStreams, withStreamTopics } from "./reply_streams.ts";
 import type { ResolvedServerOptions } from "./server_options.ts";
 import type { DuplexServer, ServerHealth } from "./server_types.ts";
 import { Session, type SessionShared } from "./session.ts";
@@ -44,7 +45,7 @@ function createPubSub<State, Push extends PushMap>(
 ): PubSub {
   const pubsub = new PubSub({
     ...config,
-    policyOf: topicPolicies(config.topics),
+    policyOf: withStreamTopics(topicPolicies(config.topics), config),
     control,
   });
   if (config.topics.some((policy) => policy.history) && !pubsub.numbers) {
@@ -104,6 +105,8 @@ export class ServerCore<State, Push extends PushMap> {
   readonly control: ControlPlane;
   /** The HTTP transport (SSE down, `POST` up). */
   readonly streams: HttpStreams<State>;
+  /** The node's streamed replies. */
+  readonly replyStreams: ReplyStreams;
   readonly #http: HttpRouter;
   readonly #logger: Logger;
   readonly #shared: SessionShared<State, Push>;
@@ -116,6 +119,12 @@ export class ServerCore<State, Push extends PushMap> {
     this.#http = config.http ?? new HttpRouter();
     this.pubsub = createPubSub(config, (m) => this.control.receive(m));
     this.control = new ControlPlane(this.pubsub.engine, config.logger);
+    this.replyStreams = new ReplyStreams({
+      pubsub: this.pubsub,
+      control: this.control,
+      logger: config.logger,
+      limits: config,
+    });
     this.ready = this.pubsub.start();
     this.admission = createAdmission(config);
     const originAllowed = createOriginPolicy(config);
@@ -223,7 +232,9 @@ export class ServerCore<State, Push extends PushMap> {
 
   /** Drains the sessions, then stops the engine; once. */
   shutdown(drainTimeout = this.config.drainTimeout): Promise<void> {
+    if (!this.#stopping) this.replyStreams.close();
     this.#stopping ??= this.sessions.drain(drainTimeout)
+      .then(() => this.control.close())
       .then(() => this.pubsub.close());
     return this.#stopping;
   }
@@ -250,15 +261,17 @@ export class ServerCore<State, Push extends PushMap> {
   }
 
   #sessionShared(): SessionShared<State, Push> {
-    const { config, metrics, pubsub, sessions, admission } = this;
+    const { config, metrics, pubsub, sessions, admission, replyStreams } = this;
     return {
       ...config,
+      replyStreams,
       dispatcher: new Dispatcher(config.router, {
         logger: config.logger,
         metrics,
-        library: config.auth
-          ? new Map([[AUTH_REFRESH, refreshRoute]])
-          : undefined,
+        library: new Map([
+          ...this.replyStreams.routes(),
+          ...config.auth ? [[AUTH_REFRESH, refreshRoute] as const] : [],
+        ]),
         keyed: new KeyedRequests({
           store: config.backplane?.replies ?? new MemoryReplies(),
           ttl: config.publishKeyTtl,

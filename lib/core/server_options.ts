@@ -207,6 +207,17 @@ export interface ServerOptions<State, Push extends PushMap> {
    */
   maxReplay?: number;
   /**
+   * Milliseconds a streamed reply's chunks are kept for a reader that
+   * reconnects, and a stream no one reads keeps running (then its signal
+   * aborts); an ended stream can be resumed for as long.
+   * @default {60000}
+   */
+  streamWindow?: number;
+  /** Chunks a streamed reply keeps at most for a resume. @default {10000} */
+  maxStreamChunks?: number;
+  /** Streams one connection may have open or be reading at once. @default {8} */
+  maxStreamsPerConnection?: number;
+  /**
    * Milliseconds a publish's idempotency key is remembered: a publish with
    * the same key within it answers the first one's position.
    * @default {300000}

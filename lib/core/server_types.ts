@@ -76,7 +76,7 @@ export interface DuplexServer<
     topic: string,
     event: E,
     data: PublishData<Push[E]>,
-    options?: Pick<PublishOptions, "key" | "ifPosition">,
+    options?: Pick<PublishOptions, "key" | "ifPosition" | "transaction">,
   ): Promise<PublishResult>;
   /** The member count of a topic on every live node. */
   presence(topic: string): Promise<Presence>;

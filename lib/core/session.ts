@@ -19,6 +19,7 @@ import {
 import { refreshIdentity } from "./auth/refresh.ts";
 import { AuthSession } from "./auth/session.ts";
 import { ConnectionState } from "./connection_state.ts";
+import type { ReplyStream, StreamProducer } from "./reply_stream.ts";
 import type {
   ConnectionIdentity,
   PublishData,
@@ -238,6 +239,13 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
   /** Reads a topic's history (see `Context.history`). */
   history(topic: string, options?: HistoryOptions): Promise<TopicHistory> {
     return this.#shared.pubsub.history(topic, options);
+  }
+
+  /** Answers the request with a stream (see `Context.stream`). */
+  stream<Chunk, Result>(
+    produce: StreamProducer<Chunk, Result>,
+  ): ReplyStream<Chunk, Result> {
+    return this.#shared.replyStreams.open(this, produce);
   }
 
   /** A message arrived: judged by the limiter, then routed. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { ReplyStreams } from "./reply_streams.ts";
 import type { CloseInfo, LibraryCloseKind } from "@duplex-ws/protocol";
 import type { AuthOptions, Identity } from "./auth/identity.ts";
 import type { LifecycleShared } from "./connection_state.ts";
@@ -43,6 +44,8 @@ export interface SessionShared<State, Push extends PushMap>
   readonly budgets: AddressBudgets;
   /** Topic membership and publishing. */
   readonly pubsub: PubSub;
+  /** The node's streamed replies. */
+  readonly replyStreams: ReplyStreams;
   /** The server's counters. */
   readonly metrics: Metrics;
   /** Identities, refreshes and topic permissions (the `auth` option). */

@@ -133,6 +133,7 @@ export function publishTo<State>(
         key: options.key,
         keyScope: scopeOf(session, access.identity()),
         ifPosition: options.ifPosition,
+        transaction: options.transaction,
         charge: (members, bytes) =>
           session.charge(session.limiter().publish(members, bytes)),
       }),

@@ -47,6 +47,11 @@ export async function loadEngine(
       const { kind: _kind, ...options } = config;
       return new RedisBackplane({ ...options, logger });
     }
+    case "postgres": {
+      const { PostgresBackplane } = await import("@duplex-ws/postgres");
+      const { kind: _kind, ...options } = config;
+      return new PostgresBackplane({ ...options, logger });
+    }
     case "broadcast-channel":
       return new BroadcastChannelBackplane({ channel: config.channel });
     default:

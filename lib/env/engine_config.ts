@@ -21,6 +21,7 @@ export const BACKPLANES = [
   "broadcast-channel",
   "redis",
   "redis-cluster",
+  "postgres",
 ] as const;
 
 /** One of {@linkcode BACKPLANES}. */
@@ -59,6 +60,15 @@ export type EngineConfig =
     kind: "redis-cluster";
     /** `REDIS_CLUSTER_URLS`, comma-separated. */
     clusterUrls: string[];
+  }
+  | {
+    kind: "postgres";
+    /** `DATABASE_URL`. */
+    url: string;
+    /** `POSTGRES_SCHEMA`. */
+    schema?: string;
+    /** `PRESENCE_TTL`, milliseconds. */
+    presenceTtl?: number;
   };
 
 /** Whether `url` is a URL with one of `schemes` and a host. */
@@ -103,17 +113,36 @@ function redisUrls(get: EnvGetter): {
   return { url, clusterUrls };
 }
 
+/** `DATABASE_URL`, checked to be a Postgres URL. */
+function databaseUrl(get: EnvGetter): string | undefined {
+  const url = text(get, "DATABASE_URL");
+  if (url !== undefined && !hasScheme(url, ["postgres:", "postgresql:"])) {
+    throw new ConfigError(
+      "DATABASE_URL",
+      "must be a postgres:// URL such as postgres://user:password@host:5432/app",
+    );
+  }
+  return url;
+}
+
 /**
  * Reads `BACKPLANE` and the chosen engine's variables. Without `BACKPLANE`,
- * `REDIS_URL` means `redis`, `REDIS_CLUSTER_URLS` `redis-cluster`, and
- * nothing `local`.
+ * `REDIS_URL` means `redis`, `REDIS_CLUSTER_URLS` `redis-cluster`, else
+ * `DATABASE_URL` `postgres`, and nothing `local`.
  *
  * @throws {ConfigError} naming the first variable that is wrong.
  */
 export function readEngine(get: EnvGetter): EngineConfig {
   const { url, clusterUrls } = redisUrls(get);
+  const database = databaseUrl(get);
   const kind = oneOf(get, "BACKPLANE", BACKPLANES) ??
-    (url ? "redis" : clusterUrls ? "redis-cluster" : "local");
+    (url
+      ? "redis"
+      : clusterUrls
+      ? "redis-cluster"
+      : database
+      ? "postgres"
+      : "local");
   const redis: RedisSettings = {
     prefix: text(get, "REDIS_PREFIX"),
     presenceTtl: integer(get, "PRESENCE_TTL", 100),
@@ -136,6 +165,19 @@ export function readEngine(get: EnvGetter): EngineConfig {
         );
       }
       return { kind, url, ...redis };
+    case "postgres":
+      if (database === undefined) {
+        throw new ConfigError(
+          "DATABASE_URL",
+          "is required when BACKPLANE is postgres",
+        );
+      }
+      return {
+        kind,
+        url: database,
+        schema: text(get, "POSTGRES_SCHEMA"),
+        presenceTtl: redis.presenceTtl,
+      };
     case "broadcast-channel":
       return { kind, channel: text(get, "BROADCAST_CHANNEL") };
     default:

@@ -105,6 +105,9 @@ const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   PRESENCE_INTERVAL: "presenceInterval",
   PRESENCE_GRACE: "presenceGrace",
   MAX_REPLAY: "maxReplay",
+  STREAM_WINDOW: "streamWindow",
+  MAX_STREAM_CHUNKS: "maxStreamChunks",
+  MAX_STREAMS_PER_CONNECTION: "maxStreamsPerConnection",
   PUBLISH_KEY_TTL: "publishKeyTtl",
 };
 

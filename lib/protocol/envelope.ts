@@ -11,6 +11,7 @@ import { ErrorCode, isErrorCode } from "./error_code.ts";
 import type { PresenceDiff, PresenceState } from "./presence.ts";
 import type { StreamReset } from "./stream.ts";
 import type { AuthRefreshRequest, TopicLeft } from "./auth.ts";
+import type { StreamChunk, StreamEnd, StreamFailure } from "./reply_stream.ts";
 
 /** A message id: a string of at most {@linkcode MAX_ID_LENGTH} characters, or a finite number. */
 export type MessageId = string | number;
@@ -241,6 +242,9 @@ export type LibraryPushes = {
   "stream.reset": StreamReset;
   "auth.refresh": AuthRefreshRequest;
   "topic.left": TopicLeft;
+  "stream.chunk": StreamChunk;
+  "stream.end": StreamEnd;
+  "stream.error": StreamFailure;
 };
 
 /** A message from the server, as a client reads it. */

@@ -45,6 +45,14 @@ export const ErrorCode = {
    * position now.
    */
   CONFLICT: "CONFLICT",
+  /**
+   * A streamed reply cannot be resumed: it ended, was cancelled or its node
+   * went away longer ago than the resume window, or the chunks after the
+   * reader's position are no longer held.
+   */
+  STREAM_EXPIRED: "STREAM_EXPIRED",
+  /** A streamed reply was stopped by a reader (`stream.cancel`). */
+  CANCELLED: "CANCELLED",
 } as const;
 
 /** One of the server's {@linkcode ErrorCode} values. */

@@ -92,6 +92,23 @@ export {
 } from "./stream.ts";
 export { type Pending, PendingTable } from "./pending.ts";
 export {
+  isStreamId,
+  isStreamOpening,
+  STREAM_CANCEL,
+  STREAM_CHUNK,
+  STREAM_END,
+  STREAM_ERROR,
+  STREAM_RESUME,
+  STREAM_TOPIC_PREFIX,
+  type StreamChunk,
+  type StreamedReply,
+  type StreamEnd,
+  type StreamFailure,
+  type StreamOpening,
+  type StreamResume,
+  streamTopic,
+} from "./reply_stream.ts";
+export {
   SESSION_HEADER,
   SSE_BINARY,
   SSE_CLOSE,

@@ -147,6 +147,7 @@ export class RedisBackplane implements Backplane {
         this.#listen(this.#key(controlTopic(to), "c"))
       ),
     );
+    void this.#presence.beat(); // counted from the start, not a beat later
     this.#every(this.#options.heartbeatInterval, () => this.#presence.beat());
     // Keys expire after 6 TTLs unless refreshed: crashed nodes' go by themselves.
     this.#every(this.#options.presenceTtl * 2, () => this.#presence.refresh());

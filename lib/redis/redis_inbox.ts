@@ -9,13 +9,13 @@
  */
 
 import type { Logger } from "@duplex-ws/duplex";
-import type { BackplaneEvents, BackplaneSink } from "@duplex-ws/duplex/engine";
-import { isValidTopic, withPosition } from "@duplex-ws/protocol";
 import {
-  type FrameCodec,
-  isPushBody,
+  type BackplaneEvents,
+  type BackplaneSink,
   parsePresenceDelta,
-} from "./redis_frames.ts";
+} from "@duplex-ws/duplex/engine";
+import { isValidTopic, withPosition } from "@duplex-ws/protocol";
+import { type FrameCodec, isPushBody } from "./redis_frames.ts";
 
 /**
  * The channel name (as a topic) control messages to node `to` go on, or to

@@ -12,12 +12,12 @@
 import {
   type BackplaneEvents,
   nowMicros,
+  parsePresenceDelta,
   type Presence,
   type PresenceDelta,
   type PresenceEntry,
 } from "@duplex-ws/duplex/engine";
 import type { Commands } from "./redis_connect.ts";
-import { parsePresenceDelta } from "./redis_frames.ts";
 import { MAX_NODE_COUNT } from "./redis_scripts.ts";
 
 /** What presence needs of its engine. */

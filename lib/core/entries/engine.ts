@@ -28,3 +28,4 @@ export {
   MAX_PRESENCE_META_BYTES,
 } from "../pubsub/presence.ts";
 export { MemoryReplies, type ReplyStore } from "../pubsub/reply_store.ts";
+export { parsePresenceDelta } from "../pubsub/presence_delta.ts";

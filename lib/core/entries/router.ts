@@ -23,6 +23,7 @@ export {
   type RouterDescription,
 } from "../event_router.ts";
 export type { ErrorSchemas, ErrorTypes } from "../event_types.ts";
+export type { ReplyStream, StreamProducer } from "../reply_stream.ts";
 export type {
   DefineRequestOptions,
   ServerRequestOptions,

@@ -151,6 +151,8 @@ export interface Backplane {
    * another node gets the first reply). Without it, each node keeps its own.
    */
   readonly replies?: ReplyStore;
+  /** Whether `append` takes the app's `transaction` (Postgres). */
+  readonly transactions?: boolean;
   /** This node's id in the engine, when the engine addresses nodes. */
   readonly node?: string;
   /**

@@ -57,6 +57,12 @@ export interface AppendOptions extends HistoryPolicy {
    * (`full: true`, nothing stored).
    */
   readonly latest?: { readonly key: string; readonly maxKeys: number };
+  /**
+   * The app's open transaction to store it in (engines with
+   * `Backplane.transactions`): it is then delivered by the engine, on every
+   * node this one included, once the transaction commits.
+   */
+  readonly transaction?: unknown;
 }
 
 /** A publish numbered and stored. */

@@ -79,25 +79,8 @@ export class NumberedTopics {
         `Cannot publish to "${topic}" without its sender: in a topic with history every member gets every publish, so positions stay contiguous`,
       );
     }
-    const { key } = options;
-    if (
-      key !== undefined &&
-      (typeof key !== "string" || key.length === 0 || key.length > 128)
-    ) {
-      throw new EventError(
-        ErrorCode.INVALID_DATA,
-        "A publish key must be 1-128 characters",
-      );
-    }
-    const { ifPosition } = options;
-    if (ifPosition !== undefined && ifPosition !== null) {
-      if (!isStreamPosition(ifPosition)) {
-        throw new EventError(
-          ErrorCode.INVALID_DATA,
-          "ifPosition must be a position {offset, epoch}, or null",
-        );
-      }
-    }
+    const { key, ifPosition, transaction } = options;
+    this.#check(options);
     const history = this.#options.policyOf(topic).history!;
     let appended;
     try {
@@ -107,8 +90,11 @@ export class NumberedTopics {
         keyTtl: this.#options.publishKeyTtl,
         ifPosition,
         latest: this.#latest(topic, options.latestKey),
+        transaction,
       });
     } catch (error) {
+      // The app's transaction must fail with it.
+      if (transaction !== undefined) throw error;
       this.#options.logger.warn("publish not stored", { topic, error });
       if (ifPosition === undefined) return { local: 0, remote: "failed" };
       // A decision cannot be answered "maybe": say it was not taken.
@@ -130,13 +116,42 @@ export class NumberedTopics {
       throw new PositionConflict(topic, offset > 0 ? { offset, epoch } : null);
     }
     const { offset, epoch, duplicate } = appended;
-    if (!duplicate) this.#streams.receive(topic, offset, epoch, appended.text);
+    // In a transaction it is delivered once committed, as the engine tells.
+    if (!duplicate && transaction === undefined) {
+      this.#streams.receive(topic, offset, epoch, appended.text);
+    }
     return {
       local: this.#hub.count(topic),
       remote: this.#backplane.kind === "local" ? "none" : "sent",
       position: { offset, epoch },
       duplicate,
     };
+  }
+
+  /** Refuses a bad key, condition, or a transaction the engine cannot take. */
+  #check({ key, ifPosition, transaction }: PubSubPublishOptions): void {
+    if (
+      key !== undefined &&
+      (typeof key !== "string" || key.length === 0 || key.length > 128)
+    ) {
+      throw new EventError(
+        ErrorCode.INVALID_DATA,
+        "A publish key must be 1-128 characters",
+      );
+    }
+    if (ifPosition !== undefined && ifPosition !== null) {
+      if (!isStreamPosition(ifPosition)) {
+        throw new EventError(
+          ErrorCode.INVALID_DATA,
+          "ifPosition must be a position {offset, epoch}, or null",
+        );
+      }
+    }
+    if (transaction !== undefined && !this.#backplane.transactions) {
+      throw new TypeError(
+        `Cannot publish in a transaction: the ${this.#backplane.kind} engine cannot (Postgres can)`,
+      );
+    }
   }
 
   /** What `append` keeps as `topic`'s latest value, if it keeps any. */

@@ -52,6 +52,8 @@ export interface PubSubPublishOptions {
    * engine's one step; else `PositionConflict`.
    */
   ifPosition?: StreamPosition | null;
+  /** An engine transaction to publish in (see `PublishOptions.transaction`). */
+  transaction?: unknown;
   /** In a `latest` topic: the key it is the latest value of (`PubSub` sets it). */
   latestKey?: string;
   /**

@@ -1,0 +1,97 @@
+/**
+ * The typed client as one ES module for browsers, shipped in the package,
+ * and a one-line way for any app to serve it (as Socket.IO's
+ * `serveClient`): a page then imports it with no bundler.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveClient } from "@duplex-ws/client/serve";
+ *
+ * Deno.serve((request) => serveClient(request) ?? app.fetch(request));
+ * // <script type="module">import { DuplexClient } from "/duplex/client.js";</script>
+ * ```
+ *
+ * @module
+ */
+
+import { CLIENT_DTS, CLIENT_JS } from "./browser/client_js.ts";
+
+export { CLIENT_DTS, CLIENT_JS };
+
+/** Where {@linkcode serveClient} answers. */
+export interface ServeClientOptions {
+  /**
+   * The module's path; its declarations are at the same path ending in
+   * `.d.ts` (named in the module's `X-TypeScript-Types` header).
+   * @default {"/duplex/client.js"}
+   */
+  path?: string;
+}
+
+/** The default path of the browser module. */
+export const CLIENT_MODULE_PATH = "/duplex/client.js";
+
+const etags = new Map<string, Promise<string>>();
+
+function etagOf(text: string): Promise<string> {
+  let tag = etags.get(text);
+  if (!tag) {
+    tag = crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))
+      .then((hash) =>
+        `"${
+          Array.from(new Uint8Array(hash).slice(0, 12), (b) =>
+            b.toString(16).padStart(2, "0")).join("")
+        }"`
+      );
+    etags.set(text, tag);
+  }
+  return tag;
+}
+
+/**
+ * A generated text served as it is: any origin may load it (it is public
+ * code), and a browser revalidates it by ETag, so a deploy is seen at once.
+ */
+async function asset(
+  request: Request,
+  text: string,
+  headers: Record<string, string>,
+): Promise<Response> {
+  const tag = await etagOf(text);
+  const common = {
+    etag: tag,
+    "cache-control": "no-cache",
+    "access-control-allow-origin": "*",
+    "x-content-type-options": "nosniff",
+  };
+  if (request.headers.get("if-none-match") === tag) {
+    return new Response(null, { status: 304, headers: common });
+  }
+  return new Response(text, { headers: { ...common, ...headers } });
+}
+
+/**
+ * Answers `GET`/`HEAD` of the browser module and its declarations;
+ * `undefined` for any other request, for the app to answer.
+ */
+export function serveClient(
+  request: Request,
+  options: ServeClientOptions = {},
+): Promise<Response> | undefined {
+  if (request.method !== "GET" && request.method !== "HEAD") return undefined;
+  const path = options.path ?? CLIENT_MODULE_PATH;
+  const types = path.replace(/\.js$/, "") + ".d.ts";
+  const { pathname } = new URL(request.url);
+  if (pathname === path) {
+    return asset(request, CLIENT_JS, {
+      "content-type": "text/javascript; charset=utf-8",
+      "x-typescript-types": types,
+    });
+  }
+  if (pathname === types) {
+    return asset(request, CLIENT_DTS, {
+      "content-type": "application/typescript; charset=utf-8",
+    });
+  }
+  return undefined;
+}

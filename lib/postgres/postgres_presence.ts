@@ -1,0 +1,252 @@
+/**
+ * The Postgres engine's presence: each node's member count per topic
+ * (`counts`, summed over live nodes), its presence entries (`members`,
+ * changed and notified in one transaction, so a change is seen if and only
+ * if it is stored) and heartbeats (`nodes`, on the database's clock).
+ * Kept in this node's memory too, to write again after an outage.
+ *
+ * @module
+ */
+
+import {
+  type BackplaneEvents,
+  nowMicros,
+  parsePresenceDelta,
+  type Presence,
+  type PresenceDelta,
+  type PresenceEntry,
+} from "@duplex-ws/duplex/engine";
+import type { Sql } from "./_postgres.ts";
+import { US } from "./postgres_schema.ts";
+
+/** What presence needs of its engine. */
+export interface PostgresPresenceContext {
+  /** This node's id. */
+  readonly node: string;
+  /** The engine's schema. */
+  readonly schema: string;
+  /** Milliseconds after its last heartbeat that a node is gone. */
+  readonly presenceTtl: number;
+  /** The pool, once started. */
+  sql(): Sql | undefined;
+  /** Where presence changes and node deaths go. */
+  events(): BackplaneEvents | undefined;
+}
+
+/** Remote counts remembered at most. */
+const MAX_REMEMBERED = 10_000;
+
+/** One node's presence in Postgres. */
+export class PostgresPresence {
+  readonly #context: PostgresPresenceContext;
+  readonly #local = new Map<string, number>();
+  readonly #remote = new Map<string, { count: number; at: number }>();
+  readonly #entries = new Map<string, Map<string, PresenceEntry>>();
+  readonly #watched = new Set<string>();
+  #live = new Set<string>();
+
+  /** @param context The engine's connections and events. */
+  constructor(context: PostgresPresenceContext) {
+    this.#context = context;
+  }
+
+  /** Records this node's count of a topic (0: none). */
+  setLocalCount(topic: string, count: number): void {
+    if (count === 0) this.#local.delete(topic);
+    else this.#local.set(topic, count);
+    this.#writeCount(topic, count).catch(() => {});
+  }
+
+  /** The sum over live nodes; during an outage, this node's own count. */
+  async presence(topic: string, localCount: number): Promise<Presence> {
+    const sql = this.#context.sql();
+    if (sql) {
+      try {
+        const [row] = await sql.unsafe(
+          `select coalesce(sum(c.count), 0) as count from ${
+            this.#table("counts")
+          } c
+             join ${this.#table("nodes")} n on n.node = c.node
+           where c.topic = $1 and n.beat > now() - $2 * interval '1 millisecond'`,
+          [topic, this.#context.presenceTtl],
+        );
+        const count = Number(row.count);
+        this.#remember(topic, Math.max(0, count - localCount));
+        return { count, version: nowMicros() };
+      } catch {
+        // fall through to the local view
+      }
+    }
+    return { count: localCount, version: nowMicros() };
+  }
+
+  /** The other nodes' members of a topic, as last read (refreshed in the background past a second). */
+  remoteCount(topic: string): number {
+    const known = this.#remote.get(topic);
+    if (known === undefined || performance.now() - known.at > 1_000) {
+      this.#remember(topic, known?.count ?? 0);
+      this.presence(topic, this.#local.get(topic) ?? 0).catch(() => {});
+    }
+    return known?.count ?? 0;
+  }
+
+  /** Stores this node's presence changes to a topic and notifies them, in one transaction. */
+  async share(topic: string, delta: PresenceDelta): Promise<void> {
+    let entries = this.#entries.get(topic);
+    if (!entries) this.#entries.set(topic, entries = new Map());
+    for (const [key, entry] of Object.entries(delta)) {
+      if (entry === null) entries.delete(key);
+      else entries.set(key, entry);
+    }
+    if (entries.size === 0) this.#entries.delete(topic);
+    await this.#share(topic, delta);
+  }
+
+  /** The other live nodes' entries of a topic, by node. */
+  async load(
+    topic: string,
+  ): Promise<Map<string, Record<string, PresenceEntry>>> {
+    const loaded = new Map<string, Record<string, PresenceEntry>>();
+    const sql = this.#context.sql();
+    if (!sql) return loaded;
+    const rows = await sql.unsafe(
+      `select m.node, m.key, m.entry from ${this.#table("members")} m
+         join ${this.#table("nodes")} n on n.node = m.node
+       where m.topic = $1 and m.node <> $2
+         and n.beat > now() - $3 * interval '1 millisecond'`,
+      [topic, this.#context.node, this.#context.presenceTtl],
+    );
+    for (const row of rows) {
+      const key = String(row.key);
+      const delta = parsePresenceDelta(
+        `{${JSON.stringify(key)}:${row.entry}}`,
+      );
+      const entry = delta?.[key];
+      if (!entry) continue;
+      let entries = loaded.get(row.node);
+      if (!entries) loaded.set(row.node, entries = Object.create(null));
+      entries![key] = entry;
+    }
+    return loaded;
+  }
+
+  /** Starts (or stops) telling the node about a topic's changes. */
+  watch(topic: string, on: boolean): void {
+    if (on) this.#watched.add(topic);
+    else this.#watched.delete(topic);
+  }
+
+  /** Another node's presence change, as notified. */
+  received(topic: string, node: string, body: string): void {
+    if (!this.#watched.has(topic)) return;
+    const delta = parsePresenceDelta(body);
+    if (delta) this.#context.events()?.presence(topic, node, delta);
+  }
+
+  /** Heartbeat: the live nodes now; those that fell silent since are gone. `false` when it failed. */
+  async beat(): Promise<boolean> {
+    const sql = this.#context.sql();
+    if (!sql) return false;
+    try {
+      const { node, presenceTtl } = this.#context;
+      await sql.unsafe(
+        `insert into ${this.#table("nodes")} (node, beat) values ($1, now())
+         on conflict (node) do update set beat = now()`,
+        [node],
+      );
+      const rows = await sql.unsafe(
+        `select node from ${this.#table("nodes")}
+         where beat > now() - $1 * interval '1 millisecond'`,
+        [presenceTtl],
+      );
+      const now = new Set(rows.map((row) => String(row.node)));
+      for (const gone of this.#live) {
+        if (!now.has(gone)) this.#context.events()?.nodeGone(gone);
+      }
+      this.#live = now;
+      return true;
+    } catch {
+      return false; // an outage: the next beat tells
+    }
+  }
+
+  /** Writes this node's counts and entries again (after an outage, and now and then). */
+  refresh(): void {
+    void this.beat();
+    for (const [topic, count] of this.#local) {
+      this.#writeCount(topic, count).catch(() => {});
+    }
+    for (const [topic, entries] of this.#entries) {
+      this.#share(topic, Object.fromEntries(entries)).catch(() => {});
+    }
+  }
+
+  /** Removes this node's rows (the engine is closing). */
+  async remove(sql: Sql): Promise<void> {
+    const { node } = this.#context;
+    for (const table of ["counts", "members", "nodes"]) {
+      await sql.unsafe(`delete from ${this.#table(table)} where node = $1`, [
+        node,
+      ]);
+    }
+  }
+
+  #table(name: string): string {
+    return `"${this.#context.schema}".${name}`;
+  }
+
+  async #writeCount(topic: string, count: number): Promise<void> {
+    const sql = this.#context.sql();
+    if (!sql) return;
+    const { node } = this.#context;
+    if (count === 0) {
+      await sql.unsafe(
+        `delete from ${this.#table("counts")} where topic = $1 and node = $2`,
+        [topic, node],
+      );
+      return;
+    }
+    await sql.unsafe(
+      `insert into ${
+        this.#table("counts")
+      } (topic, node, count) values ($1, $2, $3)
+       on conflict (topic, node) do update set count = excluded.count`,
+      [topic, node, count],
+    );
+  }
+
+  async #share(topic: string, delta: PresenceDelta): Promise<void> {
+    const sql = this.#context.sql();
+    if (!sql) return;
+    const { node, schema } = this.#context;
+    const gone = Object.keys(delta).filter((key) => delta[key] === null);
+    const kept = Object.entries(delta).filter(([, entry]) => entry !== null);
+    await sql.begin(async (tx) => {
+      if (gone.length > 0) {
+        await tx.unsafe(
+          `delete from ${this.#table("members")}
+           where topic = $1 and node = $2 and key = any($3)`,
+          [topic, node, gone],
+        );
+      }
+      for (const [key, entry] of kept) {
+        await tx.unsafe(
+          `insert into ${this.#table("members")} (topic, node, key, entry)
+             values ($1, $2, $3, $4)
+           on conflict (topic, node, key) do update set entry = excluded.entry`,
+          [topic, node, key, JSON.stringify(entry)],
+        );
+      }
+      const body = ["p", node, topic, JSON.stringify(delta)].join(US);
+      await tx.unsafe(`select "${schema}".notify($1)`, [body]);
+    });
+  }
+
+  #remember(topic: string, count: number): void {
+    this.#remote.delete(topic);
+    this.#remote.set(topic, { count, at: performance.now() });
+    if (this.#remote.size > MAX_REMEMBERED) {
+      this.#remote.delete(this.#remote.keys().next().value!);
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * One conformance suite for every engine (local, Redis, Postgres): what
+ * `append` numbers and keeps (size, keys, `ifPosition`, `latest`), what a
+ * history read answers, and, for engines with several nodes, that a
+ * numbered publish, a plain one, a control message, a member count and a
+ * keyed reply reach the other node. An engine passes what the core relies
+ * on, or it is not an engine.
+ */
+
+import assert from "node:assert/strict";
+import type { Backplane, BackplaneEvents } from "@duplex-ws/duplex/engine";
+import { LocalBackplane, silentLogger } from "@duplex-ws/duplex";
+import { RedisBackplane } from "@duplex-ws/redis";
+import { PostgresBackplane } from "@duplex-ws/postgres";
+import { eventually } from "@duplex-ws/testing";
+import { NO_REDIS, startRedis } from "./_redis.ts";
+import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
+
+interface Received {
+  topic: string;
+  text: string;
+  offset?: number;
+}
+
+interface Node {
+  engine: Backplane;
+  received: Received[];
+  controls: string[];
+}
+
+/** Starts `engines`, each with a sink and events that record what comes. */
+async function nodes(engines: Backplane[]): Promise<Node[]> {
+  const started: Node[] = [];
+  for (const engine of engines) {
+    const node: Node = { engine, received: [], controls: [] };
+    const events: BackplaneEvents = {
+      presence: () => {},
+      nodeGone: () => {},
+      resync: () => {},
+      control: (message) => node.controls.push(message),
+    };
+    await engine.start(
+      (topic, text, position) =>
+        node.received.push({ topic, text, offset: position?.offset }),
+      events,
+    );
+    await eventually(() => engine.health().state === "ok");
+    started.push(node);
+  }
+  return started;
+}
+
+const POLICY = { size: 3, ttl: 60_000, keyTtl: 60_000 };
+const head = (n: number) => `{"event":"m","topic":"t","data":{"n":${n}`;
+
+async function single(engine: Backplane): Promise<void> {
+  const append = engine.append!.bind(engine);
+  const first = await append("t", head(1), { ...POLICY, ifPosition: null });
+  assert.equal(first.offset, 1);
+  assert.ok(first.text.endsWith(`"offset":1,"epoch":"${first.epoch}"}}`));
+  const conflict = await append("t", head(9), { ...POLICY, ifPosition: null });
+  assert.equal(conflict.conflict, true);
+  assert.equal(conflict.offset, 1, "the position now");
+  for (let n = 2; n <= 5; n++) await append("t", head(n), POLICY);
+  const read = await engine.readHistory!("t", undefined, 10, 60_000);
+  assert.equal(read.top, 5);
+  assert.equal(read.epoch, first.epoch);
+  assert.deepEqual(read.entries.map((e) => e.offset), [3, 4, 5], "size 3");
+  assert.equal(read.first, 3);
+  const since = await engine.readHistory!("t", 3, 10, 60_000);
+  assert.deepEqual(since.entries.map((e) => e.offset), [4, 5]);
+  const keyed = await append("t", head(6), { ...POLICY, key: "k" });
+  const again = await append("t", head(7), { ...POLICY, key: "k" });
+  assert.deepEqual([again.offset, again.duplicate], [keyed.offset, true]);
+  const stale = await append("t", head(8), {
+    ...POLICY,
+    ifPosition: { offset: 5, epoch: first.epoch },
+  });
+  assert.deepEqual([stale.conflict, stale.offset], [true, 6]);
+  const latest = { key: "a", maxKeys: 2 };
+  await append("l", head(1), { ...POLICY, latest });
+  await append("l", head(2), { ...POLICY, latest: { key: "b", maxKeys: 2 } });
+  await append("l", head(3), { ...POLICY, latest });
+  const full = await append("l", head(4), {
+    ...POLICY,
+    latest: { key: "c", maxKeys: 2 },
+  });
+  assert.equal(full.full, true);
+  const values = await engine.readLatest!("l");
+  assert.deepEqual(values.map((v) => v.offset), [2, 3]);
+  const empty = await engine.readHistory!("never", undefined, 10, 60_000);
+  assert.deepEqual([empty.top, empty.entries.length], [0, 0]);
+  const still = await engine.readHistory!("never", undefined, 10, 60_000);
+  assert.equal(still.epoch, empty.epoch, "a read keeps the epoch it made");
+}
+
+async function across([a, b]: Node[]): Promise<void> {
+  b.engine.subscribe("x");
+  // Subscribing is the engine's to finish (the core catches up from history).
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await a.engine.append!("x", head(1), POLICY);
+  await a.engine.publish("x", '{"event":"plain","topic":"x","data":1}');
+  await a.engine.publish("other", '{"event":"plain","data":2}');
+  await eventually(() => b.received.length >= 2, 3000, "publishes on b");
+  assert.equal(b.received[0].offset, 1);
+  assert.ok(b.received[0].text.includes('"offset":1'));
+  assert.equal(b.received[1].text, '{"event":"plain","topic":"x","data":1}');
+  assert.ok(!b.received.some((r) => r.topic === "other"), "not subscribed");
+  assert.equal(a.received.length, 0, "a node does not hear itself");
+
+  await a.engine.control!(b.engine.node!, "to b");
+  await a.engine.control!("*", "to all");
+  await eventually(() => b.controls.length === 2, 3000, "control on b");
+  assert.deepEqual(b.controls, ["to b", "to all"]);
+  assert.equal(a.controls.length, 0);
+
+  a.engine.setLocalCount("room", 2);
+  await eventually(
+    async () => (await b.engine.presence("room", 0)).count === 2,
+    5000,
+    "a's count on b",
+  );
+
+  const [ra, rb] = [a.engine.replies!, b.engine.replies!];
+  assert.equal(await ra.claim("req", 10_000), undefined, "a claims it");
+  assert.equal(await rb.claim("req", 10_000), null, "b waits: running");
+  await ra.settle("req", '{"data":1}', 10_000);
+  assert.equal(await rb.claim("req", 10_000), '{"data":1}');
+}
+
+type Engines = () => Promise<{ engines: Backplane[]; close(): Promise<void> }>;
+
+const ENGINES: [string, boolean, Engines][] = [
+  ["local", false, () =>
+    Promise.resolve({
+      engines: [new LocalBackplane()],
+      close: () => Promise.resolve(),
+    })],
+  ["Redis", NO_REDIS, async () => {
+    const redis = await startRedis();
+    const make = () =>
+      new RedisBackplane({ url: redis.url, logger: silentLogger });
+    return { engines: [make(), make()], close: () => redis.close() };
+  }],
+  ["Postgres", NO_POSTGRES, async () => {
+    const pg = await startPostgres();
+    const make = () => new PostgresBackplane({ url: pg.url });
+    return { engines: [make(), make()], close: () => pg.close() };
+  }],
+];
+
+for (const [name, skip, make] of ENGINES) {
+  Deno.test({
+    name:
+      `engine conformance, ${name}: append numbers, trims, keys, conditions and latest values; history reads; across nodes, publishes, control, counts and keyed replies`,
+    ignore: skip,
+    async fn(t) {
+      const { engines, close } = await make();
+      const started = await nodes(engines);
+      try {
+        await t.step("one node", () => single(started[0].engine));
+        if (started.length > 1) {
+          await t.step("across nodes", () => across(started));
+        }
+      } finally {
+        for (const node of started) await node.engine.close();
+        await close();
+      }
+    },
+  });
+}
