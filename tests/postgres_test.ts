@@ -40,7 +40,7 @@ function node(url: string) {
 
 Deno.test({
   name:
-    "Postgres: three main.ts processes on one DATABASE_URL, every client gets every message once and in publish order",
+    "Postgres: three main.ts processes on one DATABASE_URL, presence lists every member, every client gets every message once and in publish order",
   ignore: NO_POSTGRES,
   async fn() {
     const pg = await startPostgres();
@@ -63,6 +63,16 @@ Deno.test({
         for (const client of clients) {
           await client.request("chat.join", { room: "pg" });
         }
+        // Presence with members across nodes: each sees all three.
+        await eventually(
+          async () => {
+            const reply = await clients[0].request("chat.who", { room: "pg" });
+            const { members } = reply.data as { members: { name: string }[] };
+            return members.map((m) => m.name).sort().join() === "p0,p1,p2";
+          },
+          5_000,
+          "every member in presence",
+        );
         for (let i = 0; i < 30; i++) {
           for (const [p, client] of clients.entries()) {
             client.json({
