@@ -7,6 +7,9 @@
  * - No token: 401. A valid token of someone else: 403 `not_an_admin`.
  * - `admin.rooms` → `{rooms: [{room, count, members}]}`: the rooms that have
  *   members on this node, with presence from every node.
+ * - `admin.overview {after?}` → `{nodes, topics, next?}`: every node, and the
+ *   topics over all of them, 50 a page (what `GET /admin`, the page, shows).
+ * - `admin.disconnect {user}` → `{closed}`; `admin.publish {room, text}`.
  *
  * @module
  */
@@ -74,7 +77,8 @@ export function adminRouter(chat: DuplexServer<unknown, never>) {
         for (const topic of connection.topics) names.add(topic);
       }
       const rooms = await Promise.all(
-        [...names].sort().map(async (room) => {
+        // A page of 100: an admin never makes the node read every room.
+        [...names].sort().slice(0, 100).map(async (room) => {
           const { count, members = {} } = await chat.presence(room);
           return { room, count, members };
         }),
@@ -83,7 +87,40 @@ export function adminRouter(chat: DuplexServer<unknown, never>) {
     }, {
       reply: roomsReply,
       summary: "The rooms with members on this node, and who is in them.",
-    });
+    })
+    .on(
+      "admin.overview",
+      z.object({ after: z.string().max(128).optional() }),
+      async ({ after }) => {
+        const [{ nodes }, page] = await Promise.all([
+          chat.cluster.info(),
+          chat.cluster.topics({ after, limit: 50 }),
+        ]);
+        return { nodes, ...page };
+      },
+      { summary: "Every node, and the topics over all of them (50 a page)." },
+    )
+    .on(
+      "admin.disconnect",
+      z.object({ user: z.string().min(1).max(64) }),
+      ({ user }, ctx) =>
+        chat.cluster.disconnect(user, {
+          reason: `disconnected by ${ctx.state.user}`,
+        }),
+      { summary: "Closes every connection of a user, on every node (4500)." },
+    )
+    .on(
+      "admin.publish",
+      z.object({ room: z.string().min(1).max(64), text: z.string().max(500) }),
+      ({ room, text }, ctx) =>
+        chat.publish(room, "chat.message" as never, {
+          room,
+          from: ctx.state.user,
+          text,
+          at: Date.now(),
+        } as never),
+      { summary: "Says something in a room, as the admin." },
+    );
 }
 
 /** The admin router's type, for a typed client. */

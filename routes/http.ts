@@ -14,7 +14,9 @@ import type { AuthConfig } from "./auth.ts";
 import { sessionHandlers } from "./session.ts";
 import { CHAT_JS } from "./page/chat_bundle.ts";
 import { serveClient } from "@duplex-ws/client/serve";
+import { serverApiDocument } from "@duplex-ws/asyncapi/openapi";
 import { CHAT_HTML } from "./page/html.ts";
+import { ADMIN_HTML, ADMIN_JS } from "./page/admin_page.ts";
 
 /**
  * What the page may do: its own script and socket only, inline styles, no
@@ -72,6 +74,25 @@ export function httpRoutes(auth: AuthConfig): HttpRouter {
         description:
           "The example app's socket: rooms with presence and history, echo, whoami and a clock sync that asks the client back. The envelope is docs/PROTOCOL.md's.",
       }),
+    )
+    .get("/admin", () =>
+      new Response(ADMIN_HTML, {
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          ...PAGE_HEADERS,
+        },
+      }))
+    .get("/admin.js", () =>
+      new Response(ADMIN_JS, {
+        headers: {
+          "content-type": "text/javascript; charset=utf-8",
+          ...PAGE_HEADERS,
+        },
+      }))
+    .get(
+      "/openapi.json",
+      () =>
+        Response.json(serverApiDocument({ title: "duplex example chat API" })),
     )
     .get("/metrics", (_request, { server }) =>
       new Response(server?.metrics(), {

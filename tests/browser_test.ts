@@ -13,6 +13,8 @@ import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@24.8.2";
 import { type MainProcess, startMain } from "./_process.ts";
 import { startProxy, type TestProxy } from "@duplex-ws/testing";
 import { tokensFor } from "../examples/streaming/app.ts";
+import { member, reachedEngine } from "./_cluster.ts";
+import { NO_REDIS, startRedis } from "./_redis.ts";
 
 const STREAMING = new URL("../examples/streaming/main.ts", import.meta.url)
   .pathname;
@@ -364,6 +366,77 @@ Deno.test({
       );
       await proxy.close();
       await server.stop("SIGTERM");
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "admin page in Chromium: two nodes on Redis live, and a member on the other node disconnected from the page stays closed",
+  ignore: !HAS_CHROMIUM || NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const env = {
+      REDIS_URL: redis.url,
+      ADMIN_USERS: "root",
+      APP_ENV: "development",
+      LOG_LEVEL: "warn",
+    };
+    const [a, b] = [
+      await startMain("listen", env),
+      await startMain("listen", env),
+    ];
+    const profile = await Deno.makeTempDir({ prefix: "duplex-chromium-" });
+    let browser: Browser | undefined;
+    const bob = await (async () => {
+      for (const node of [a, b]) await reachedEngine(node);
+      return await member(b.wsUrl, "bob");
+    })();
+    try {
+      browser = await launch(profile);
+      const page = await browser.newPage();
+      await join(page, a.url + "/", "root");
+      await page.goto(`${a.url}/admin`);
+      // Both nodes, and bob's connection among those they hold.
+      await page.waitForFunction(
+        () =>
+          document.body.dataset.nodes === "2" &&
+          Number(document.body.dataset.connections) >= 1,
+        { timeout: 10_000, polling: 50 },
+      );
+      const before = await page.evaluate(() =>
+        Number(document.body.dataset.connections)
+      );
+      await page.type("#user", "bob");
+      await page.click("#disconnect button");
+      await page.waitForFunction(() => document.body.dataset.closed === "1", {
+        timeout: 5_000,
+        polling: 50,
+      });
+      const close = await bob.closed;
+      assert.deepEqual([close.code, close.reason], [
+        4500,
+        "disconnected by root",
+      ]);
+      await page.waitForFunction(
+        (expected) => Number(document.body.dataset.connections) <= expected,
+        { timeout: 5_000, polling: 50 },
+        before - 1,
+      );
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      const path = new URL("admin.png", ARTIFACTS).pathname as `${string}.png`;
+      await page.screenshot({ path });
+      assert.ok(Deno.statSync(path).size > 1000);
+    } finally {
+      await bob.close();
+      await browser?.close();
+      await new Promise((resolve) =>
+        setTimeout(resolve, FRAME_SWAP_TIMEOUT + 50)
+      );
+      await a.stop("SIGTERM");
+      await b.stop("SIGTERM");
+      await redis.close();
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     }
   },

@@ -56,6 +56,11 @@ export function libraryPushes(
       summary: "The connection was removed from a topic, and why.",
       schema: object({ topic: str(), code: str(), message: str() }),
     },
+    "topic.joined": {
+      summary:
+        "The server put the connection in a topic (the server API's subscribe).",
+      schema: object({ topic: str() }),
+    },
     "stream.chunk": {
       summary: "A chunk of a streamed reply (PROTOCOL.md §8).",
       schema: object({ stream: str(), chunk: true as unknown as JsonSchema }),

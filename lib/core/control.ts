@@ -71,7 +71,11 @@ export class ControlPlane {
     }
     if (this.#waiting.size >= MAX_WAITING) return answers;
     const id = crypto.randomUUID();
-    const wanted = to === "*" ? Infinity : 1;
+    // Every other live node, as the engine last knew them (else: all that answer in time).
+    const live = await this.#backplane.liveNodes?.().catch(() => undefined);
+    const others = (live ?? Infinity) - 1;
+    const wanted = to === "*" ? answers.length + Math.max(others, 0) : 1;
+    if (wanted === answers.length) return answers;
     return await new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -89,6 +89,7 @@ export function combineServers<State, Push extends PushMap>(
       return main.shuttingDown;
     },
     ready: Promise.all(all.map((s) => s.ready)).then(() => {}),
+    cluster: main.cluster,
     publish: (topic, event, data, options) =>
       main.publish(topic, event, data, options),
     presence: (topic) => main.presence(topic),

@@ -45,6 +45,7 @@ export function createServer<State, Push extends PushMap>(
       return core.stopping;
     },
     ready: core.ready,
+    cluster: core.cluster,
     publish: (topic, event, data, options = {}) =>
       pubsub.publish(topic, event, data, options),
     presence: (topic) => pubsub.presence(topic),

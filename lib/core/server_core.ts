@@ -21,7 +21,9 @@ import { upgradeDeno } from "./deno_websocket.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { type Admitted, clientAddress, Gate } from "./gate.ts";
 import { isUpgradeAttempt, refusal } from "./handshake.ts";
+import { HttpApi } from "./http_api.ts";
 import { HttpRouter } from "./http_router.ts";
+import { ClusterApi } from "./cluster_api.ts";
 import { ControlPlane } from "./control.ts";
 import { HttpStreams } from "./http_stream.ts";
 import { KeyedRequests } from "./keyed_requests.ts";
@@ -107,7 +109,10 @@ export class ServerCore<State, Push extends PushMap> {
   readonly streams: HttpStreams<State>;
   /** The node's streamed replies. */
   readonly replyStreams: ReplyStreams;
+  /** The actions on every node (`server.cluster`). */
+  readonly cluster: ClusterApi;
   readonly #http: HttpRouter;
+  readonly #api: HttpApi | undefined;
   readonly #logger: Logger;
   readonly #shared: SessionShared<State, Push>;
   #stopping: Promise<void> | undefined;
@@ -117,8 +122,15 @@ export class ServerCore<State, Push extends PushMap> {
     this.config = config;
     this.#logger = config.logger;
     this.#http = config.http ?? new HttpRouter();
+    this.#api = config.apiKey ? new HttpApi(config.apiKey) : undefined;
     this.pubsub = createPubSub(config, (m) => this.control.receive(m));
     this.control = new ControlPlane(this.pubsub.engine, config.logger);
+    this.cluster = new ClusterApi({
+      control: this.control,
+      pubsub: this.pubsub,
+      sessions: () => this.sessions.map.values() as never,
+      reauthenticate: (subject) => this.sessions.reauthenticate(subject),
+    });
     this.replyStreams = new ReplyStreams({
       pubsub: this.pubsub,
       control: this.control,
@@ -165,6 +177,14 @@ export class ServerCore<State, Push extends PushMap> {
   ): Promise<Response> {
     const stream = !isUpgradeAttempt(request) && this.streams.claims(request);
     if (!stream && !isUpgradeAttempt(request)) {
+      if (this.#api && HttpApi.claims(request)) {
+        return this.#api.handle(request, server as never).catch((error) => {
+          this.#logger.error("API request failed", { error });
+          return Response.json({ error: { code: "INTERNAL" } }, {
+            status: 500,
+          });
+        });
+      }
       return this.http(request, info, server);
     }
     try {

@@ -218,6 +218,12 @@ export interface ServerOptions<State, Push extends PushMap> {
   /** Streams one connection may have open or be reading at once. @default {8} */
   maxStreamsPerConnection?: number;
   /**
+   * Turns the server API on (`POST /api/<method>`, docs/PROTOCOL.md §9): the
+   * key its callers send in `X-API-Key`. Keep it out of code (`API_KEY`).
+   * @default {none: the API is off}
+   */
+  apiKey?: string;
+  /**
    * Milliseconds a publish's idempotency key is remembered: a publish with
    * the same key within it answers the first one's position.
    * @default {300000}
@@ -287,11 +293,12 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
       | "backplane"
       | "rateLimit"
       | "fanoutLimit"
+      | "apiKey"
     >
   >
   & Pick<
     ServerOptions<State, Push>,
-    "http" | "authenticate" | "auth" | "backplane"
+    "http" | "authenticate" | "auth" | "backplane" | "apiKey"
   >
   & {
     rateLimit: ResolvedRateLimit | false;

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { ClusterApi } from "./cluster_api.ts";
 import type { Admitted, Refused } from "./gate.ts";
 import type {
   Context,
@@ -65,6 +66,11 @@ export interface DuplexServer<
   readonly shuttingDown: boolean;
   /** Settles once the backplane has started (Redis connected, or retrying). */
   readonly ready: Promise<void>;
+  /**
+   * Actions on every node of the engine: disconnect, subscribe or
+   * unsubscribe a subject, refresh it, a topic's members, topics, nodes.
+   */
+  readonly cluster: ClusterApi;
   /**
    * Pushes an event to every member of a topic on every node; the envelope
    * is encoded once. `key` and `ifPosition` are as for `ctx.publish` (the

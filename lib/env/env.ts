@@ -161,6 +161,15 @@ function rateLimit(get: EnvGetter): RateLimitOptions | false | undefined {
   return { messagesPerSecond, bytesPerSecond };
 }
 
+/** `API_KEY`: at least 16 characters, or the server API stays off. */
+function apiKey(get: EnvGetter): string | undefined {
+  const key = text(get, "API_KEY");
+  if (key !== undefined && key.length < 16) {
+    throw new ConfigError("API_KEY", "must be at least 16 characters");
+  }
+  return key;
+}
+
 /**
  * Reads and checks the configuration. Unset variables are left out, so the
  * options' own defaults apply.
@@ -177,6 +186,7 @@ export function readEnv(get: EnvGetter): EnvConfig {
       .map((proxy) => proxy.trim()).filter(Boolean),
     requireOrigin: boolean(get, "REQUIRE_ORIGIN"),
     rateLimit: rateLimit(get),
+    apiKey: apiKey(get),
     logger,
   };
   server.fanoutLimit = fanoutLimit(get);

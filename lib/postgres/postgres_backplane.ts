@@ -34,7 +34,7 @@ import {
 import { PostgresPresence } from "./postgres_presence.ts";
 import { PostgresReplies } from "./postgres_replies.ts";
 import { appendPublish, readHistory, readLatest } from "./postgres_history.ts";
-import { readNotification } from "./postgres_inbox.ts";
+import { fetchPayload, readNotification } from "./postgres_inbox.ts";
 import { channelOf, janitorSql, schemaSql, US } from "./postgres_schema.ts";
 import { SerialByKey } from "./serial.ts";
 
@@ -194,6 +194,12 @@ export class PostgresBackplane implements Backplane {
     return this.#presence.presence(topic, localCount);
   }
 
+  /** The nodes alive now (a heartbeat read; this one included). */
+  async liveNodes(): Promise<number> {
+    await this.#presence.beat();
+    return this.#presence.liveCount;
+  }
+
   /** The other nodes' members of `topic` as last read. */
   remoteCount(topic: string): number {
     return this.#presence.remoteCount(topic);
@@ -313,7 +319,10 @@ export class PostgresBackplane implements Backplane {
 
   /** A notification: a publish, a presence change or a control message. */
   async #receive(payload: string): Promise<void> {
-    const message = await readNotification(payload, (id) => this.#payload(id));
+    const message = await readNotification(
+      payload,
+      (id) => fetchPayload(this.#ready(), this.#options.schema, id),
+    );
     if (!message || (message.node === this.#node && !message.own)) return;
     if (message.kind === "control") {
       if (message.to === "*" || message.to === this.#node) {
@@ -324,15 +333,6 @@ export class PostgresBackplane implements Backplane {
     } else if (this.#topics.has(message.topic)) {
       this.#sink?.(message.topic, message.text, message.position);
     }
-  }
-
-  /** A notification sent by reference (over 8,000 bytes). */
-  async #payload(id: string): Promise<string | undefined> {
-    const [row] = await this.#ready().unsafe(
-      `select body from "${this.#options.schema}".payloads where id = $1`,
-      [id],
-    ).catch(() => [undefined]);
-    return row ? String(row.body) : undefined;
   }
 
   async #janitor(): Promise<void> {

@@ -18,6 +18,7 @@ import {
   type StreamPosition,
   withPosition,
 } from "@duplex-ws/protocol";
+import type { Sql } from "./_postgres.ts";
 import { US } from "./postgres_schema.ts";
 
 /** A notification, read. */
@@ -76,4 +77,17 @@ export async function readNotification(
     return { kind: "presence", node, own: false, topic, delta: delta.join(US) };
   }
   return undefined;
+}
+
+/** A notification sent by reference (over 8,000 bytes), from its row. */
+export async function fetchPayload(
+  sql: Sql,
+  schema: string,
+  id: string,
+): Promise<string | undefined> {
+  const [row] = await sql.unsafe(
+    `select body from "${schema}".payloads where id = $1`,
+    [id],
+  ).catch(() => [undefined]);
+  return row ? String(row.body) : undefined;
 }

@@ -170,6 +170,11 @@ export class PostgresPresence {
     }
   }
 
+  /** The nodes alive at the last heartbeat (this one included). */
+  get liveCount(): number {
+    return Math.max(1, this.#live.size);
+  }
+
   /** Writes this node's counts and entries again (after an outage, and now and then). */
   refresh(): void {
     void this.beat();

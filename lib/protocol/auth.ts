@@ -66,6 +66,20 @@ export interface AuthRefreshReply {
  */
 export const TOPIC_LEFT = "topic.left";
 
+/**
+ * The push that tells a connection the server put it in a topic (the
+ * server API's `subscribe`); pushes of the topic follow.
+ */
+export const TOPIC_JOINED = "topic.joined";
+
+/** `topic.joined`'s data. */
+export interface TopicJoined {
+  /** The topic. */
+  topic: string;
+  /** In a topic with history: the position it joined at. */
+  position?: { offset: number; epoch: string };
+}
+
 /** `topic.left`'s data. */
 export interface TopicLeft {
   /** The topic. */

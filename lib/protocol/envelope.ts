@@ -10,7 +10,7 @@
 import { ErrorCode, isErrorCode } from "./error_code.ts";
 import type { PresenceDiff, PresenceState } from "./presence.ts";
 import type { StreamReset } from "./stream.ts";
-import type { AuthRefreshRequest, TopicLeft } from "./auth.ts";
+import type { AuthRefreshRequest, TopicJoined, TopicLeft } from "./auth.ts";
 import type { StreamChunk, StreamEnd, StreamFailure } from "./reply_stream.ts";
 
 /** A message id: a string of at most {@linkcode MAX_ID_LENGTH} characters, or a finite number. */
@@ -242,6 +242,7 @@ export type LibraryPushes = {
   "stream.reset": StreamReset;
   "auth.refresh": AuthRefreshRequest;
   "topic.left": TopicLeft;
+  "topic.joined": TopicJoined;
   "stream.chunk": StreamChunk;
   "stream.end": StreamEnd;
   "stream.error": StreamFailure;

@@ -69,7 +69,9 @@ export {
   type AuthRefreshRequest,
   BEARER_PROTOCOL_PREFIX,
   bearerProtocols,
+  TOPIC_JOINED,
   TOPIC_LEFT,
+  type TopicJoined,
   type TopicLeft,
 } from "./auth.ts";
 export {

@@ -19,11 +19,7 @@
  * | `p:{T}:pm`   | hash    | `node:key` → presence entry JSON                  | 6 × TTL, refreshed     |
  * | `p:nodes`    | zset    | node → last heartbeat (Redis clock, ms)           | pruned after 10 × TTL  |
  *
- * On a cluster every key and channel of topic `T` hashes to `{T}`'s slot,
- * so every script (append and publish, share presence) runs on one shard
- * and publishes there with SPUBLISH; each node SSUBSCRIBEs only to the
- * channels of topics it has members in, on their shards.
- *
+ * On a cluster every script runs on `{T}`'s shard (docs/SCALING.md).
  * @module
  */
 
@@ -192,7 +188,12 @@ export class RedisBackplane implements Backplane {
     return this.#presence.presence(topic, localCount);
   }
 
-  /** The other nodes' members of `topic` as last read (refreshed in the background). */
+  /** The nodes alive now (a heartbeat read; this one included). */
+  async liveNodes(): Promise<number> {
+    return Math.max(1, (await this.#presence.beat()).size);
+  }
+
+  /** The other nodes' members of `topic` as last read. */
   remoteCount(topic: string): number {
     return this.#presence.remoteCount(topic);
   }

@@ -39,3 +39,11 @@ export type { LocalBackplaneOptions } from "../pubsub/backplane.ts";
 export type { BroadcastChannelBackplaneOptions } from "../pubsub/broadcast_channel_backplane.ts";
 export type { HandleOptions } from "../http_router.ts";
 export type { HistoryItem, HistoryOptions } from "../pubsub/history_view.ts";
+export type {
+  ClusterApi,
+  ClusterMember,
+  DisconnectOptions,
+  NodeInfo,
+  TopicCount,
+  TopicPage,
+} from "../cluster_api.ts";

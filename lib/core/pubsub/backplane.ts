@@ -151,6 +151,11 @@ export interface Backplane {
    * another node gets the first reply). Without it, each node keeps its own.
    */
   readonly replies?: ReplyStore;
+  /**
+   * How many nodes are alive now (this one included): an ask of every node
+   * waits for that many answers, not for its timeout.
+   */
+  liveNodes?(): Promise<number>;
   /** Whether `append` takes the app's `transaction` (Postgres). */
   readonly transactions?: boolean;
   /** This node's id in the engine, when the engine addresses nodes. */

@@ -111,6 +111,12 @@ export class Hub {
       (this.#waiting.get(topic)?.size ?? 0);
   }
 
+  /** Every topic with local members, with its count. */
+  counts(): [string, number][] {
+    const topics = new Set([...this.#members.keys(), ...this.#waiting.keys()]);
+    return [...topics].map((topic) => [topic, this.count(topic)]);
+  }
+
   /**
    * Sends one encoded message to every local member of a topic, except the
    * member with id `exclude`. A topic of up to {@linkcode DELIVERY_CHUNK}

@@ -226,6 +226,14 @@ export class PubSub {
   }
 
   /**
+   * Every topic with members on this node, with their count here (the
+   * server API's `topics` sums them over the nodes).
+   */
+  localTopics(): [string, number][] {
+    return this.#hub.counts();
+  }
+
+  /**
    * The members a publish to `topic` reaches now, as best known without
    * waiting: the local ones, plus what the engine last knew of the others.
    */
