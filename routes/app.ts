@@ -43,7 +43,7 @@ export function createApp(
 ): DuplexServer<UserState, ServerPushes> {
   // Every room has presence with members and history; options may say
   // otherwise. The BroadcastChannel engine cannot number publishes across
-  // isolates, so there rooms have presence only (see README, "History and
+  // isolates, so there rooms have presence only (see docs/GUIDE.md, "History and
   // recovery": `deno serve --parallel` keeps history with REDIS_URL).
   const history = options.backplane?.kind === "broadcast-channel"
     ? undefined

@@ -1,5 +1,6 @@
 /**
- * The README's configuration table against the code: every default it shows
+ * The configuration table (docs/CONFIGURATION.md, which the README links)
+ * against the code: every default it shows
  * is the one in `SERVER_DEFAULTS` (or `LISTEN_DEFAULTS`), every option with a
  * default has a row, and every environment variable the `./env` reader reads
  * is listed (and nothing more).
@@ -9,7 +10,9 @@ import assert from "node:assert/strict";
 import { SERVER_DEFAULTS } from "@duplex-ws/duplex";
 import { LISTEN_DEFAULTS } from "@duplex-ws/duplex/options";
 
-const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
+const readme = Deno.readTextFileSync(
+  new URL("../docs/CONFIGURATION.md", import.meta.url),
+);
 const ENV = new URL("../lib/env/", import.meta.url);
 /** Every source file of the env reader, together. */
 const envSource = [...Deno.readDirSync(ENV)]
@@ -25,7 +28,7 @@ interface Row {
 
 function configurationRows(): Row[] {
   const start = readme.indexOf("\n## Configuration\n");
-  assert.ok(start >= 0, 'README has no "## Configuration"');
+  assert.ok(start >= 0, 'docs/CONFIGURATION.md has no "## Configuration"');
   const body = readme.slice(start).split("\n## ")[1];
   const rows: Row[] = [];
   for (const line of body.split("\n")) {

@@ -19,7 +19,7 @@ import type { TopicPolicy } from "./pubsub/topic_policy.ts";
 import type { ResolvedServerOptions, ServerOptions } from "./server_options.ts";
 
 /**
- * Every default of {@linkcode ServerOptions}, in one place. The README's
+ * Every default of {@linkcode ServerOptions}, in one place. docs/CONFIGURATION.md's
  * configuration table is checked against it by the suite.
  */
 export const SERVER_DEFAULTS = {
