@@ -82,7 +82,7 @@ const METHODS: Record<string, [string, JsonSchema, JsonSchema]> = {
     },
   ],
   info: [
-    "Every node: connections, topics, uptime, memory.",
+    "Every node: connections, topics, uptime, memory, messages in and out since it started.",
     { type: "object" },
     object({ nodes: { type: "array", items: ANY } }),
   ],

@@ -32,6 +32,10 @@ export interface NodeInfo {
   uptime: number;
   /** Resident memory, bytes. */
   memory: number;
+  /** Messages received since it started (rates: two readings apart). */
+  messagesIn: number;
+  /** Messages sent since it started. */
+  messagesOut: number;
 }
 
 /** One topic and its members on every node. */
@@ -82,6 +86,8 @@ export interface ClusterParts {
   readonly sessions: () => Iterable<Session<unknown, never>>;
   /** Asks a subject's (or every) connection here for a fresh token. */
   readonly reauthenticate: (subject: string) => number;
+  /** Messages received and sent here since the start. */
+  readonly messages: () => { in: number; out: number };
 }
 
 /** Milliseconds the asking node waits for the others. */
@@ -271,6 +277,8 @@ export class ClusterApi {
       topics: this.#parts.pubsub.localTopics().length,
       uptime: Date.now() - this.#started,
       memory: Deno.memoryUsage().rss,
+      messagesIn: this.#parts.messages().in,
+      messagesOut: this.#parts.messages().out,
     };
   }
 }

@@ -85,6 +85,11 @@ export class Metrics {
     bump(this.#handshakesRefused, reason);
   }
 
+  /** Messages received and sent since the start. */
+  get messages(): { in: number; out: number } {
+    return { in: this.#messagesIn, out: this.#messagesOut };
+  }
+
   /** A message arrived. */
   messageIn(size: number): void {
     this.#messagesIn++;

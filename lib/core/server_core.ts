@@ -22,6 +22,7 @@ import { Dispatcher } from "./dispatch.ts";
 import { type Admitted, clientAddress, Gate } from "./gate.ts";
 import { isUpgradeAttempt, refusal } from "./handshake.ts";
 import { HttpApi } from "./http_api.ts";
+import { Occupancy, withOccupancyTopics } from "./occupancy.ts";
 import { HttpRouter } from "./http_router.ts";
 import { ClusterApi } from "./cluster_api.ts";
 import { ControlPlane } from "./control.ts";
@@ -44,11 +45,15 @@ import type { Transport } from "./transport.ts";
 function createPubSub<State, Push extends PushMap>(
   config: ResolvedServerOptions<State, Push>,
   control: (message: string) => void,
+  occupied: ((topic: string) => void) | undefined,
 ): PubSub {
   const pubsub = new PubSub({
     ...config,
-    policyOf: withStreamTopics(topicPolicies(config.topics), config),
+    policyOf: withOccupancyTopics(
+      withStreamTopics(topicPolicies(config.topics), config),
+    ),
     control,
+    occupied,
   });
   if (config.topics.some((policy) => policy.history) && !pubsub.numbers) {
     throw new TypeError(
@@ -113,6 +118,7 @@ export class ServerCore<State, Push extends PushMap> {
   readonly cluster: ClusterApi;
   readonly #http: HttpRouter;
   readonly #api: HttpApi | undefined;
+  readonly #occupancy: Occupancy | undefined;
   readonly #logger: Logger;
   readonly #shared: SessionShared<State, Push>;
   #stopping: Promise<void> | undefined;
@@ -123,13 +129,21 @@ export class ServerCore<State, Push extends PushMap> {
     this.#logger = config.logger;
     this.#http = config.http ?? new HttpRouter();
     this.#api = config.apiKey ? new HttpApi(config.apiKey) : undefined;
-    this.pubsub = createPubSub(config, (m) => this.control.receive(m));
+    const occupancy = config.occupancy &&
+      new Occupancy(config.occupancy, () => this.pubsub, config.logger);
+    this.#occupancy = occupancy;
+    this.pubsub = createPubSub(
+      config,
+      (m) => this.control.receive(m),
+      occupancy && ((topic) => occupancy.changed(topic)),
+    );
     this.control = new ControlPlane(this.pubsub.engine, config.logger);
     this.cluster = new ClusterApi({
       control: this.control,
       pubsub: this.pubsub,
       sessions: () => this.sessions.map.values() as never,
       reauthenticate: (subject) => this.sessions.reauthenticate(subject),
+      messages: () => this.metrics.messages,
     });
     this.replyStreams = new ReplyStreams({
       pubsub: this.pubsub,
@@ -252,7 +266,10 @@ export class ServerCore<State, Push extends PushMap> {
 
   /** Drains the sessions, then stops the engine; once. */
   shutdown(drainTimeout = this.config.drainTimeout): Promise<void> {
-    if (!this.#stopping) this.replyStreams.close();
+    if (!this.#stopping) {
+      this.replyStreams.close();
+      this.#occupancy?.close();
+    }
     this.#stopping ??= this.sessions.drain(drainTimeout)
       .then(() => this.control.close())
       .then(() => this.pubsub.close());

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { OccupancyOptions } from "./occupancy.ts";
 import type { Backplane } from "./pubsub/backplane.ts";
 import type { PushMap } from "./context.ts";
 import type { EventDefinitions, EventRouter } from "./event_router.ts";
@@ -224,6 +225,12 @@ export interface ServerOptions<State, Push extends PushMap> {
    */
   apiKey?: string;
   /**
+   * Be told when a topic becomes occupied and vacated, once per transition
+   * across every node (and, with `webhook`, a signed `POST`).
+   * @default {none}
+   */
+  occupancy?: OccupancyOptions;
+  /**
    * Milliseconds a publish's idempotency key is remembered: a publish with
    * the same key within it answers the first one's position.
    * @default {300000}
@@ -294,11 +301,17 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
       | "rateLimit"
       | "fanoutLimit"
       | "apiKey"
+      | "occupancy"
     >
   >
   & Pick<
     ServerOptions<State, Push>,
-    "http" | "authenticate" | "auth" | "backplane" | "apiKey"
+    | "http"
+    | "authenticate"
+    | "auth"
+    | "backplane"
+    | "apiKey"
+    | "occupancy"
   >
   & {
     rateLimit: ResolvedRateLimit | false;

@@ -22,7 +22,7 @@ export const ADMIN_HTML = `<!doctype html>
 </style>
 <h1>duplex admin <span id="state">connecting</span></h1>
 <h2>Nodes</h2>
-<table><thead><tr><th>Node</th><th>Connections</th><th>Topics</th><th>Uptime</th><th>Memory</th></tr></thead>
+<table><thead><tr><th>Node</th><th>Connections</th><th>Topics</th><th>Messages in/s</th><th>out/s</th><th>Uptime</th><th>Memory</th></tr></thead>
 <tbody id="nodes"></tbody></table>
 <h2>Topics</h2>
 <table><thead><tr><th>Topic</th><th>Members</th></tr></thead><tbody id="topics"></tbody></table>
@@ -63,11 +63,24 @@ const row = (cells) => {
   }
   return tr;
 };
+/** Node → its last reading, for the rates. */
+const last = new Map();
+function rates(n) {
+  const now = performance.now();
+  const before = last.get(n.node);
+  last.set(n.node, { at: now, in: n.messagesIn, out: n.messagesOut });
+  if (!before) return ["–", "–"];
+  const seconds = (now - before.at) / 1000;
+  return [
+    ((n.messagesIn - before.in) / seconds).toFixed(1),
+    ((n.messagesOut - before.out) / seconds).toFixed(1),
+  ];
+}
 async function refresh() {
   try {
     const { nodes, topics } = await client.request("admin.overview", {});
     $("nodes").replaceChildren(...nodes.map((n) => row([
-      n.node.slice(0, 8), n.connections, n.topics,
+      n.node.slice(0, 8), n.connections, n.topics, ...rates(n),
       Math.round(n.uptime / 1000) + " s", Math.round(n.memory / 1048576) + " MiB",
     ])));
     $("topics").replaceChildren(...topics.map((t) => row([t.topic, t.count])));

@@ -47,3 +47,4 @@ export type {
   TopicCount,
   TopicPage,
 } from "../cluster_api.ts";
+export type { OccupancyOptions } from "../occupancy.ts";

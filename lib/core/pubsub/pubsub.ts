@@ -70,6 +70,8 @@ export interface PubSubOptions {
   logger: Logger;
   /** Control messages from other nodes (`BackplaneEvents.control`). */
   control?: (message: string) => void;
+  /** A topic's count on this node went to 1 or to 0 (occupancy). */
+  occupied?: (topic: string) => void;
 }
 
 /** Topic membership, publishing, presence and history for one node. */
@@ -169,7 +171,10 @@ export class PubSub {
     if (joined) {
       this.#hub.join(member, topic, history !== undefined);
       const count = this.#hub.count(topic);
-      if (count === 1) this.#backplane.subscribe(topic);
+      if (count === 1) {
+        this.#backplane.subscribe(topic);
+        this.#options.occupied?.(topic);
+      }
       this.#backplane.setLocalCount(topic, count);
     }
     if (presence && (joined || options.presence)) {
@@ -225,10 +230,7 @@ export class PubSub {
     return this.#options.policyOf(topic).presence !== undefined;
   }
 
-  /**
-   * Every topic with members on this node, with their count here (the
-   * server API's `topics` sums them over the nodes).
-   */
+  /** Every topic with members on this node, with its count here. */
   localTopics(): [string, number][] {
     return this.#hub.counts();
   }
@@ -340,6 +342,7 @@ export class PubSub {
     if (count === 0) {
       this.#backplane.unsubscribe(topic);
       this.#numbered.drop(topic);
+      this.#options.occupied?.(topic);
     }
     this.#backplane.setLocalCount(topic, count);
   }

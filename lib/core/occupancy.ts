@@ -1,0 +1,197 @@
+/**
+ * Occupancy: telling the app when a topic becomes occupied (its first
+ * member on any node) and vacated (its last one gone), once per transition
+ * across the cluster. When a node's count of a topic changes to or from
+ * zero, it reads the topic's member count over every node and the state
+ * last decided (the one entry of the internal topic `_occ.<topic>`), and
+ * if they differ publishes the new state conditionally (`ifPosition`): of
+ * the nodes that decide at once, exactly one wins, and only the winner
+ * tells the app (and the webhook, signed, retried a few times). A decision
+ * is checked again a second later, so a race between a leave and a join on
+ * two nodes ends in the true state.
+ *
+ * @module
+ */
+
+import { PositionConflict } from "./position_conflict.ts";
+import type { Logger } from "./logger.ts";
+import type { PubSub } from "./pubsub/pubsub.ts";
+import type { ResolvedTopicPolicy } from "./pubsub/topic_policy.ts";
+
+/** The `occupancy` option of `createServer`. */
+export interface OccupancyOptions {
+  /** A topic got its first member on any node. */
+  onOccupied?: (topic: string) => unknown;
+  /** A topic's last member on every node left. */
+  onVacated?: (topic: string) => unknown;
+  /**
+   * Also `POST` `{topic, occupied, at}` here, signed with `secret`
+   * (`X-Duplex-Signature: sha256=<hex HMAC of the body>`), retried up to
+   * `retries` times (default 3) with backoff.
+   */
+  webhook?: { url: string; secret: string; retries?: number };
+}
+
+/** The prefix of the topics that keep each topic's decided state. */
+export const OCCUPANCY_PREFIX = "_occ.";
+/** Webhook calls waiting at most; past it they are dropped and logged. */
+const MAX_QUEUED = 1_000;
+
+/** One node's part in deciding occupancy (see the module docs). */
+export class Occupancy {
+  readonly #options: OccupancyOptions;
+  readonly #pubsub: () => PubSub;
+  readonly #logger: Logger;
+  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  #queued = 0;
+  #closed = false;
+
+  /**
+   * @param options The hooks and webhook.
+   * @param pubsub The node's pub/sub (once made).
+   * @param logger Where failures go.
+   */
+  constructor(
+    options: OccupancyOptions,
+    pubsub: () => PubSub,
+    logger: Logger,
+  ) {
+    this.#options = options;
+    this.#pubsub = pubsub;
+    this.#logger = logger;
+  }
+
+  /** A topic's count here went to or from zero: decide soon, and again a second later. */
+  changed(topic: string): void {
+    if (this.#closed || topic.startsWith("_")) return;
+    if (OCCUPANCY_PREFIX.length + topic.length > 128) return;
+    clearTimeout(this.#timers.get(topic));
+    this.#timers.set(
+      topic,
+      setTimeout(() => {
+        this.#decide(topic).finally(() => {
+          this.#timers.set(
+            topic,
+            setTimeout(() => {
+              this.#timers.delete(topic);
+              void this.#decide(topic);
+            }, 1_000),
+          );
+        });
+      }, 20),
+    );
+  }
+
+  /** Stops deciding. */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  async #decide(topic: string): Promise<void> {
+    const pubsub = this.#pubsub();
+    const state = `${OCCUPANCY_PREFIX}${topic}`;
+    try {
+      for (let attempt = 0; attempt < 5 && !this.#closed; attempt++) {
+        const { count } = await pubsub.presence(topic);
+        const occupied = count > 0;
+        const { entries, position } = await pubsub.history(state, { last: 1 });
+        const last = entries.at(-1)?.data as { occupied?: boolean } | undefined;
+        if ((last?.occupied ?? false) === occupied) return;
+        try {
+          await pubsub.publish(state, "occupancy", { occupied }, {
+            ifPosition: position,
+          });
+        } catch (error) {
+          if (error instanceof PositionConflict) continue; // another node decided
+          throw error;
+        }
+        await this.#tell(topic, occupied);
+        return;
+      }
+    } catch (error) {
+      this.#logger.warn("occupancy not decided", { topic, error });
+    }
+  }
+
+  async #tell(topic: string, occupied: boolean): Promise<void> {
+    const hook = occupied ? this.#options.onOccupied : this.#options.onVacated;
+    try {
+      await hook?.(topic);
+    } catch (error) {
+      this.#logger.error("occupancy hook failed", { topic, error });
+    }
+    const { webhook } = this.#options;
+    if (!webhook) return;
+    if (this.#queued >= MAX_QUEUED) {
+      return this.#logger.warn("occupancy webhook dropped", { topic });
+    }
+    this.#queued++;
+    const body = JSON.stringify({ topic, occupied, at: Date.now() });
+    sendSigned(webhook, body, this.#logger, () => this.#closed)
+      .finally(() => this.#queued--);
+  }
+}
+
+/** Internal occupancy topics keep their one decided state for a day. */
+export function withOccupancyTopics(
+  policyOf: (topic: string) => ResolvedTopicPolicy,
+): (topic: string) => ResolvedTopicPolicy {
+  const policy: ResolvedTopicPolicy = {
+    presence: undefined,
+    history: { size: 1, ttl: 86_400_000 },
+    latest: undefined,
+  };
+  return (topic) =>
+    topic.startsWith(OCCUPANCY_PREFIX) ? policy : policyOf(topic);
+}
+
+/** The body's HMAC-SHA256 with `secret`, in hex. */
+async function sign(secret: string, body: string): Promise<string> {
+  const encoder = new TextEncoder();
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(body));
+  return [...new Uint8Array(mac)]
+    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** POSTs a signed body, retried with backoff (250 ms doubling) up to `retries` times. */
+async function sendSigned(
+  webhook: NonNullable<OccupancyOptions["webhook"]>,
+  body: string,
+  logger: Logger,
+  closed: () => boolean,
+): Promise<void> {
+  const signature = `sha256=${await sign(webhook.secret, body)}`;
+  const retries = webhook.retries ?? 3;
+  for (let attempt = 0; attempt <= retries && !closed(); attempt++) {
+    try {
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), 5_000);
+      const ok = await fetch(webhook.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-duplex-signature": signature,
+        },
+        body,
+        signal: abort.signal,
+      }).then(async (response) => {
+        await response.body?.cancel();
+        return response.ok;
+      }).finally(() => clearTimeout(timer));
+      if (ok) return;
+    } catch {
+      // refused or timed out: try again
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+  }
+  logger.warn("occupancy webhook failed", { url: webhook.url });
+}
