@@ -39,7 +39,7 @@ Deno.test("every page the README links exists", () => {
 
 Deno.test("the guide's import map names every entry of every package, at paths that exist", () => {
   const guide = read("docs/GUIDE.md");
-  const sample = /```json\n(\{\n  "imports"[\s\S]*?)```/.exec(guide);
+  const sample = /```json\n(\{\n {2}"imports"[\s\S]*?)```/.exec(guide);
   assert.ok(sample, "docs/GUIDE.md has an import map");
   const { imports } = JSON.parse(sample[1]) as {
     imports: Record<string, string>;

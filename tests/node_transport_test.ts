@@ -76,3 +76,54 @@ Deno.test("TRANSPORT=node drops a silent connection after HEADER_TIMEOUT", async
     assert.equal((await node.stop("SIGTERM")).code, 0);
   }
 });
+
+Deno.test("the ./node transport negotiates permessage-deflate only when asked: a 16 KiB echo crosses the wire in a fraction of its size", async () => {
+  const { listenNode } = await import("@duplex-ws/node");
+  const { WebSocket } = await import("../lib/node/_ws.ts");
+  const { createServer, EventRouter, silentLogger } = await import(
+    "@duplex-ws/duplex"
+  );
+  const { startProxy } = await import("@duplex-ws/testing");
+  const { z } = await import("zod");
+  const router = new EventRouter().on("echo", z.string(), (text) => text);
+  const text = JSON.stringify(
+    Array.from({ length: 400 }, (_, i) => ({ row: i, name: "duplex" })),
+  );
+  for (const deflate of [false, true]) {
+    const app = createServer({ router, logger: silentLogger });
+    const listener = await listenNode(app, {
+      port: 0,
+      hostname: "127.0.0.1",
+      perMessageDeflate: deflate,
+      logger: silentLogger,
+    });
+    const proxy = startProxy({ port: listener.addr.port });
+    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`, {
+      perMessageDeflate: true,
+    });
+    try {
+      await new Promise((resolve, reject) => {
+        ws.once("open", resolve);
+        ws.once("error", reject);
+      });
+      assert.equal(
+        ws.extensions.includes("permessage-deflate"),
+        deflate,
+        "negotiated only when the server asks for it",
+      );
+      const down = proxy.bytes.down;
+      const reply = new Promise<string>((resolve) =>
+        ws.once("message", (data: unknown) => resolve(String(data)))
+      );
+      ws.send(JSON.stringify({ event: "echo", data: text, id: 1 }));
+      assert.equal(JSON.parse(await reply).data, text);
+      const sent = proxy.bytes.down - down;
+      if (deflate) assert.ok(sent < text.length / 5, `${sent} bytes`);
+      else assert.ok(sent > text.length, `${sent} bytes`);
+    } finally {
+      ws.terminate();
+      await proxy.close();
+      await listener.close();
+    }
+  }
+});

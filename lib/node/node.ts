@@ -63,6 +63,28 @@ export interface NodeListenOptions extends ListenOptions {
    * @default {10000}
    */
   headerTimeout?: number;
+  /**
+   * Negotiate permessage-deflate (RFC 7692) with clients that offer it:
+   * `true` for the settings below, or your own `threshold` (bytes; smaller
+   * messages go uncompressed). Each compressing connection holds zlib state
+   * (with no context takeover, as here, only while a message is compressed;
+   * `ws` runs at most 10 deflate jobs at once): measure memory and CPU
+   * before turning it on for many connections. Deno's own transport cannot
+   * negotiate it.
+   * @default {false}
+   */
+  perMessageDeflate?: boolean | { threshold?: number };
+}
+
+/** `ws`'s deflate settings for {@linkcode NodeListenOptions.perMessageDeflate}. */
+function deflateSettings(option: NodeListenOptions["perMessageDeflate"]) {
+  if (!option) return false;
+  return {
+    threshold: (option === true ? undefined : option.threshold) ?? 1_024,
+    serverNoContextTakeover: true,
+    clientNoContextTakeover: true,
+    concurrencyLimit: 10,
+  };
 }
 
 /** What serving needs, settled once. */
@@ -174,7 +196,7 @@ export function listenNode<State, Push extends PushMap>(
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: internal.config.maxMessageSize,
-    perMessageDeflate: false,
+    perMessageDeflate: deflateSettings(options.perMessageDeflate),
     clientTracking: false,
     handleProtocols: (_offered: Set<string>, req: http.IncomingMessage) =>
       protocols.get(req) ?? false,
