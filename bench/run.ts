@@ -899,7 +899,9 @@ const report: BenchReport = {
 // A run of some workloads or servers only (`--workload`, `--server`) is
 // `partial`: it never replaces the recorded full run.
 const partial = Boolean(flags.workload?.length || flags.server?.length);
-const name = quick ? "quick" : partial ? "partial" : "latest";
+// Some suites only (`--suite`): kept in runs/, but latest.* stays the full run.
+const subset = chosen.length < SUITES.length;
+const name = quick ? "quick" : partial || subset ? "partial" : "latest";
 await Deno.mkdir(flags.out!, { recursive: true });
 await Deno.writeTextFile(
   `${flags.out}/${name}.json`,
