@@ -104,6 +104,8 @@ const app = createServer({
   // The load generator is one address with many sockets.
   maxConnectionsPerIp: 0,
   handshakesPerIpPerSecond: 0,
+  // Every client shares one address here: no budget per address either.
+  addressBudget: 0,
   rateLimit: { messagesPerSecond: 1_000_000, bytesPerSecond: 1_000_000_000 },
   fanoutLimit: {
     deliveriesPerSecond: 100_000_000,

@@ -12,7 +12,9 @@
 import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
 
 const quick = Deno.args.includes("--quick");
-const CHUNKS = quick ? 2_000 : 20_000;
+// Plain pushes are sent at once: their total must fit under the server's
+// maxBufferedAmount (1 MiB), or it closes the reader as a slow consumer.
+const CHUNKS = quick ? 2_000 : 8_000;
 const SIZE = 64;
 const REPETITIONS = quick ? 1 : 5;
 const SERVER = new URL("./duplex_server.ts", import.meta.url).pathname;
@@ -44,8 +46,14 @@ async function burst(port: number, event: "stream" | "pushes") {
     }
     if (event === "pushes" && replied && chunks === CHUNKS) done.resolve();
   };
+  ws.onclose = () => done.reject(new Error(`${event}: the server closed`));
   ws.send(JSON.stringify({ event, data: { n: CHUNKS, size: SIZE }, id: 1 }));
-  await done.promise;
+  const timer = setTimeout(
+    () => done.reject(new Error(`${event}: not done in 60 s`)),
+    60_000,
+  );
+  await done.promise.finally(() => clearTimeout(timer));
+  ws.onclose = null;
   ws.close();
   await new Promise((resolve) => ws.onclose = resolve);
   return chunks;
