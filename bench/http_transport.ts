@@ -9,24 +9,13 @@
  */
 
 import { SseReader } from "@duplex-ws/protocol";
-import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
+import { type Comparison, writeOwnRecord } from "./report.ts";
+import { cpuMicros, pairRow, startBenchServer } from "./pair.ts";
 
 const quick = Deno.args.includes("--quick");
 const CLIENTS = 20;
 const SECONDS = quick ? 1 : 5;
 const REPETITIONS = quick ? 1 : 3;
-const SERVER = new URL("./duplex_server.ts", import.meta.url).pathname;
-
-function cpuMicros(pid: number): number {
-  let nanos = 0;
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    const stat = Deno.readTextFileSync(
-      `/proc/${pid}/task/${task.name}/schedstat`,
-    );
-    nanos += Number(stat.split(" ")[0]);
-  }
-  return nanos / 1000;
-}
 
 /** One WebSocket client's closed loop: replies until `until`. */
 async function wsLoop(url: string, until: number): Promise<number> {
@@ -102,60 +91,32 @@ async function measure(
   };
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
 /** WebSocket and HTTP streaming against one server, interleaved. */
 export async function httpComparison(): Promise<Comparison> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", SERVER],
-    env: { PORT: String(port) },
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const out = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  await out.read(); // "ready"
+  const server = await startBenchServer();
   const results = {
     WebSocket: [] as number[][],
     "HTTP streaming": [] as number[][],
   };
   try {
     for (let rep = 0; rep < REPETITIONS; rep++) {
-      const ws = await measure(server.pid, port, wsLoop, "ws");
-      const http = await measure(server.pid, port, httpLoop, "http");
+      const ws = await measure(server.pid, server.port, wsLoop, "ws");
+      const http = await measure(server.pid, server.port, httpLoop, "http");
       results.WebSocket.push([ws.perSecond, ws.cpuPerReply]);
       results["HTTP streaming"].push([http.perSecond, http.cpuPerReply]);
     }
   } finally {
-    server.kill("SIGTERM");
-    await out.cancel();
-    await server.status;
+    await server.stop();
   }
-  const row = (metric: string, index: number, lower: boolean): MetricRow => {
-    const values = Object.fromEntries(
-      Object.entries(results).map(([name, reps]) => {
-        const list = reps.map((r) => r[index]);
-        return [name, {
-          median: median(list),
-          min: Math.min(...list),
-          max: Math.max(...list),
-        }];
-      }),
-    );
-    return {
-      workload: `${CLIENTS} clients, echo, each waiting for its reply`,
+  const row = (metric: string, index: number, lower: boolean) =>
+    pairRow(
+      results,
+      ["WebSocket", "HTTP streaming"],
+      `${CLIENTS} clients, echo, each waiting for its reply`,
       metric,
-      lowerIsBetter: lower,
-      values,
-      ratios: {
-        "HTTP streaming": values["HTTP streaming"].median /
-          values.WebSocket.median,
-      },
-    };
-  };
+      index,
+      lower,
+    );
   const comparison: Comparison = {
     suite: "http",
     title: "The HTTP transport beside WebSocket",

@@ -9,7 +9,8 @@
  *   deno run -A bench/reply_stream.ts [--quick]
  */
 
-import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
+import { type Comparison, writeOwnRecord } from "./report.ts";
+import { cpuMicros, pairRow, startBenchServer } from "./pair.ts";
 
 const quick = Deno.args.includes("--quick");
 // Plain pushes are sent at once: their total must fit under the server's
@@ -17,18 +18,6 @@ const quick = Deno.args.includes("--quick");
 const CHUNKS = quick ? 2_000 : 8_000;
 const SIZE = 64;
 const REPETITIONS = quick ? 1 : 5;
-const SERVER = new URL("./duplex_server.ts", import.meta.url).pathname;
-
-function cpuMicros(pid: number): number {
-  let nanos = 0;
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    const stat = Deno.readTextFileSync(
-      `/proc/${pid}/task/${task.name}/schedstat`,
-    );
-    nanos += Number(stat.split(" ")[0]);
-  }
-  return nanos / 1000;
-}
 
 /** Asks for the burst as `event` and reads until every chunk and the end came. */
 async function burst(port: number, event: "stream" | "pushes") {
@@ -67,60 +56,32 @@ async function measure(pid: number, port: number, event: "stream" | "pushes") {
   return [chunks / seconds, (cpuMicros(pid) - cpu) / chunks];
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
 /** Streamed chunks against plain pushes, one server, interleaved. */
 export async function streamComparison(): Promise<Comparison> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", SERVER],
-    env: { PORT: String(port) },
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const out = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  await out.read(); // "ready"
+  const server = await startBenchServer();
   const results = {
     pushes: [] as number[][],
     "streamed reply": [] as number[][],
   };
   try {
     for (let rep = 0; rep < REPETITIONS; rep++) {
-      results.pushes.push(await measure(server.pid, port, "pushes"));
-      results["streamed reply"].push(await measure(server.pid, port, "stream"));
+      results.pushes.push(await measure(server.pid, server.port, "pushes"));
+      results["streamed reply"].push(
+        await measure(server.pid, server.port, "stream"),
+      );
     }
   } finally {
-    server.kill("SIGTERM");
-    await out.cancel();
-    await server.status;
+    await server.stop();
   }
-  const row = (metric: string, index: number, lower: boolean): MetricRow => {
-    const values = Object.fromEntries(
-      Object.entries(results).map(([name, reps]) => {
-        const list = reps.map((r) => r[index]);
-        return [name, {
-          median: median(list),
-          min: Math.min(...list),
-          max: Math.max(...list),
-        }];
-      }),
-    );
-    return {
-      workload: `${
-        CHUNKS.toLocaleString("en")
-      } chunks of ${SIZE} bytes to one client`,
+  const row = (metric: string, index: number, lower: boolean) =>
+    pairRow(
+      results,
+      ["pushes", "streamed reply"],
+      `${CHUNKS.toLocaleString("en")} chunks of ${SIZE} bytes to one client`,
       metric,
-      lowerIsBetter: lower,
-      values,
-      ratios: {
-        "streamed reply": values["streamed reply"].median /
-          values.pushes.median,
-      },
-    };
-  };
+      index,
+      lower,
+    );
   const comparison: Comparison = {
     suite: "streams",
     title: "Streamed replies beside plain pushes",
