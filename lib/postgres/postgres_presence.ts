@@ -10,11 +10,13 @@
 
 import {
   type BackplaneEvents,
+  keepOwnEntries,
   nowMicros,
   parsePresenceDelta,
   type Presence,
   type PresenceDelta,
   type PresenceEntry,
+  RemoteCounts,
 } from "@duplex-ws/duplex/engine";
 import type { Sql } from "./_postgres.ts";
 import { US } from "./postgres_schema.ts";
@@ -33,14 +35,11 @@ export interface PostgresPresenceContext {
   events(): BackplaneEvents | undefined;
 }
 
-/** Remote counts remembered at most. */
-const MAX_REMEMBERED = 10_000;
-
 /** One node's presence in Postgres. */
 export class PostgresPresence {
   readonly #context: PostgresPresenceContext;
   readonly #local = new Map<string, number>();
-  readonly #remote = new Map<string, { count: number; at: number }>();
+  readonly #remote = new RemoteCounts();
   readonly #entries = new Map<string, Map<string, PresenceEntry>>();
   readonly #watched = new Set<string>();
   #live = new Set<string>();
@@ -71,7 +70,7 @@ export class PostgresPresence {
           [topic, this.#context.presenceTtl],
         );
         const count = Number(row.count);
-        this.#remember(topic, Math.max(0, count - localCount));
+        this.#remote.set(topic, Math.max(0, count - localCount));
         return { count, version: nowMicros() };
       } catch {
         // fall through to the local view
@@ -82,23 +81,14 @@ export class PostgresPresence {
 
   /** The other nodes' members of a topic, as last read (refreshed in the background past a second). */
   remoteCount(topic: string): number {
-    const known = this.#remote.get(topic);
-    if (known === undefined || performance.now() - known.at > 1_000) {
-      this.#remember(topic, known?.count ?? 0);
+    return this.#remote.get(topic, () => {
       this.presence(topic, this.#local.get(topic) ?? 0).catch(() => {});
-    }
-    return known?.count ?? 0;
+    });
   }
 
   /** Stores this node's presence changes to a topic and notifies them, in one transaction. */
   async share(topic: string, delta: PresenceDelta): Promise<void> {
-    let entries = this.#entries.get(topic);
-    if (!entries) this.#entries.set(topic, entries = new Map());
-    for (const [key, entry] of Object.entries(delta)) {
-      if (entry === null) entries.delete(key);
-      else entries.set(key, entry);
-    }
-    if (entries.size === 0) this.#entries.delete(topic);
+    keepOwnEntries(this.#entries, topic, delta);
     await this.#share(topic, delta);
   }
 
@@ -245,13 +235,5 @@ export class PostgresPresence {
       const body = ["p", node, topic, JSON.stringify(delta)].join(US);
       await tx.unsafe(`select "${schema}".notify($1)`, [body]);
     });
-  }
-
-  #remember(topic: string, count: number): void {
-    this.#remote.delete(topic);
-    this.#remote.set(topic, { count, at: performance.now() });
-    if (this.#remote.size > MAX_REMEMBERED) {
-      this.#remote.delete(this.#remote.keys().next().value!);
-    }
   }
 }

@@ -11,11 +11,13 @@
 
 import {
   type BackplaneEvents,
+  keepOwnEntries,
   nowMicros,
   parsePresenceDelta,
   type Presence,
   type PresenceDelta,
   type PresenceEntry,
+  RemoteCounts,
 } from "@duplex-ws/duplex/engine";
 import type { Commands } from "./redis_connect.ts";
 import { MAX_NODE_COUNT } from "./redis_scripts.ts";
@@ -47,7 +49,7 @@ export class RedisPresence {
   readonly #context: PresenceContext;
   #local = new Map<string, number>();
   /** Recently read remote member counts, least recently read first (bounded). */
-  #remoteCounts = new Map<string, { count: number; at: number }>();
+  readonly #remoteCounts = new RemoteCounts();
   /** This node's presence entries, by topic: shared again after an outage and on refresh. */
   #entries = new Map<string, Map<string, PresenceEntry>>();
   #live = new Set<string>();
@@ -87,7 +89,7 @@ export class RedisPresence {
             this.#context.nodesKey,
             this.#context.presenceTtl,
           );
-        this.#remember(topic, Math.max(0, Number(count) - localCount));
+        this.#remoteCounts.set(topic, Math.max(0, Number(count) - localCount));
         return { count: Number(count), version: Number(version) };
       } catch {
         // fall through to the local view
@@ -101,24 +103,14 @@ export class RedisPresence {
    * old: an older figure is refreshed in the background).
    */
   remoteCount(topic: string): number {
-    const known = this.#remoteCounts.get(topic);
-    if (known === undefined || performance.now() - known.at > 1_000) {
-      // Marked fresh at once: one refresh at a time per topic.
-      this.#remember(topic, known?.count ?? 0);
+    return this.#remoteCounts.get(topic, () => {
       this.presence(topic, this.#local.get(topic) ?? 0).catch(() => {});
-    }
-    return known?.count ?? 0;
+    });
   }
 
   /** Stores this node's presence changes to a topic and sends them, in one script. */
   async share(topic: string, delta: PresenceDelta): Promise<void> {
-    let entries = this.#entries.get(topic);
-    if (!entries) this.#entries.set(topic, entries = new Map());
-    for (const [key, entry] of Object.entries(delta)) {
-      if (entry === null) entries.delete(key);
-      else entries.set(key, entry);
-    }
-    if (entries.size === 0) this.#entries.delete(topic);
+    keepOwnEntries(this.#entries, topic, delta);
     await this.#share(topic, delta);
   }
 
@@ -253,13 +245,5 @@ export class RedisPresence {
     }
     if (dead.length > 0) pub.hdel(key, ...dead).catch(() => {});
     return sum;
-  }
-
-  #remember(topic: string, count: number): void {
-    this.#remoteCounts.delete(topic);
-    if (this.#remoteCounts.size >= 1_000) {
-      this.#remoteCounts.delete(this.#remoteCounts.keys().next().value!);
-    }
-    this.#remoteCounts.set(topic, { count, at: performance.now() });
   }
 }
