@@ -5,7 +5,8 @@
  *
  * Env: PORT; HISTORY=on gives the topic `bench` history (2,000 publishes,
  * so 1,000 can be recovered); REDIS_URL selects the Redis engine. Prints
- * "ready" once listening.
+ * "ready" once listening. The topic `doc` (delta: "fossil") holds a 4 KiB
+ * document that `doc.step` edits a little and publishes (`bench/delta.ts`).
  */
 
 import {
@@ -17,7 +18,8 @@ import {
   type StreamPosition,
 } from "@duplex-ws/duplex";
 
-type Pushes = { bench: { p: string } };
+type Row = { id: number; name: string; value: number };
+type Pushes = { bench: { p: string }; doc: { rev: number; rows: Row[] } };
 
 /**
  * The schemas: Zod's, or with `SCHEMAS=plain` two hand-written Standard
@@ -66,6 +68,26 @@ const burst: StandardSchemaV1<{ n: number; size: number }> = {
     },
   },
 };
+/** `undefined` or `{delta: "fossil"}`, checked by hand. */
+const docJoin: StandardSchemaV1<{ delta?: "fossil" } | undefined> = {
+  "~standard": {
+    version: 1,
+    vendor: "bench",
+    validate: (value) =>
+      value === undefined || (value as { delta?: unknown }).delta === "fossil"
+        ? { value: value as { delta?: "fossil" } | undefined }
+        : { issues: [{ message: 'expected {delta: "fossil"} or nothing' }] },
+  },
+};
+/** About 4 KiB of JSON; each `doc.step` changes one row's value. */
+const doc = {
+  rev: 0,
+  rows: Array.from({ length: 64 }, (_, id) => ({
+    id,
+    name: `row ${id} of the quarterly plan`,
+    value: 1_000_000 + id * 7_919,
+  })),
+};
 const router = new EventRouter<undefined, Pushes>()
   .on("echo", text, (data) => data)
   .on(
@@ -87,6 +109,14 @@ const router = new EventRouter<undefined, Pushes>()
     const p = "x".repeat(size);
     for (let i = 0; i < n; i++) ctx.emit("bench", { p });
     return n;
+  })
+  .on("doc.join", docJoin, (data, ctx) => ctx.join("doc", data))
+  .on("doc.step", docJoin, async (_data, ctx) => {
+    const row = doc.rows[(doc.rev * 37) % doc.rows.length];
+    row.value = (row.value * 48_271) % 2_147_483_647;
+    doc.rev++;
+    await ctx.publish("doc", "doc", doc);
+    return doc.rev;
   })
   .on("publish", text, async (data, ctx) => {
     const result = await ctx.publish("bench", "bench", { p: data });
@@ -111,9 +141,12 @@ const app = createServer({
     deliveriesPerSecond: 100_000_000,
     bytesPerSecond: 10_000_000_000,
   },
-  topics: history
-    ? [{ match: "bench", history: { size: 2_000, ttl: 600_000 } }]
-    : [],
+  topics: [
+    ...(history
+      ? [{ match: "bench", history: { size: 2_000, ttl: 600_000 } }]
+      : []),
+    { match: "doc", delta: "fossil" as const, history: { size: 100 } },
+  ],
   // The Redis engine only when asked for, as an app that may not use it
   // should load it (the cold start measures what is loaded).
   backplane: redisUrl

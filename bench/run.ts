@@ -39,6 +39,7 @@ import { startRedis } from "../tests/_redis.ts";
 import { startPostgres } from "../tests/_postgres.ts";
 import { capacityComparison } from "./capacity.ts";
 import { channelsComparison } from "./cluster_channels.ts";
+import { deltaComparison } from "./delta.ts";
 import { stateComparison } from "./state.ts";
 import { httpComparison } from "./http_transport.ts";
 import { streamComparison } from "./reply_stream.ts";
@@ -557,6 +558,7 @@ const SUITES: Suite[] = [
   { name: "state", measure: stateComparison },
   { name: "http", measure: httpComparison },
   { name: "streams", measure: streamComparison },
+  { name: "delta", measure: deltaComparison },
   {
     name: "engines",
     redis: true,

@@ -54,7 +54,6 @@ const NPM_PINS: Record<string, string> = {
   "npm:ws@": "node/_ws.ts",
   "npm:jose@": "jwt/_jose.ts",
   "npm:postgres@": "postgres/_postgres.ts",
-  "npm:fossil-delta@": "protocol/_fossil.ts",
 };
 
 interface Package {

@@ -16,6 +16,7 @@ import {
 } from "@duplex-ws/protocol";
 import { Answers } from "./answers.ts";
 import { deferred } from "./deferred.ts";
+import { DeltaBases } from "./deltas.ts";
 import { RequestError } from "./errors.ts";
 import { type ClientState, Link } from "./link.ts";
 import type { ResolvedClientOptions } from "./options.ts";
@@ -51,6 +52,8 @@ export class ClientCore {
   #ready = deferred();
   /** Whether `#ready` has resolved: the next loss starts a new one. */
   #isReady = false;
+  /** The last push of each followed topic, for `topic.delta`. */
+  readonly #deltas = new DeltaBases();
   /** The refresh under way, if the server asked for one. */
   #refreshing: Promise<void> | undefined;
 
@@ -87,6 +90,7 @@ export class ClientCore {
       },
       deliver: (push) => this.#push(push),
       maxRetryDelay: options.maxReconnectDelay,
+      forgot: (topic) => this.#deltas.forget(topic),
     });
     this.readers = new ReplyReaders({
       call: (event, data, options, now) =>
@@ -164,7 +168,10 @@ export class ClientCore {
     if (typeof data !== "string") return this.pushes.binary(data);
     const message = parseServerMessage(data);
     if (message === undefined) return;
-    if (message.kind === "push") return this.#push(message);
+    if (message.kind === "push") {
+      const push = this.#deltas.expand(message, data);
+      return push ? this.#push(push) : this.topics.resume(message.topic!);
+    }
     if (message.kind === "request") {
       const generation = this.#generation;
       return this.answers.answer(message, (text) => {

@@ -61,6 +61,8 @@ export interface TopicsPort {
   deliver(push: Push): void;
   /** The longest delay between a rejoin's retries. */
   readonly maxRetryDelay: number;
+  /** The client no longer follows a topic. */
+  forgot(topic: string): void;
 }
 
 /** The joins, streams and presence of one client. */
@@ -185,13 +187,13 @@ export class Topics {
       const stream = this.#stream(push.topic);
       const step = judge(stream, position, this.#resumable(push.topic));
       if (step === "hold") stream.held.push(push);
-      if (step === "resume") this.#resume(push.topic);
+      if (step === "resume") this.resume(push.topic);
       if (step !== "deliver") return false;
     }
     const topic = (push.data as { topic?: unknown } | null)?.topic;
     if (typeof topic !== "string") return true;
     if (push.event === STREAM_RESET) {
-      this.#resume((push.data as StreamReset).topic);
+      this.resume((push.data as StreamReset).topic);
     }
     if (push.event === TOPIC_LEFT) {
       this.#forgetJoins((push.data as TopicLeft).topic);
@@ -321,7 +323,7 @@ export class Topics {
   }
 
   /** The server asked for a rejoin, or the client saw a gap: resume the topic. */
-  #resume(topic: string): void {
+  resume(topic: string): void {
     const stream = this.#streams.get(topic);
     if (!stream || stream.resuming || !this.#resumable(topic)) return;
     const key = stream.joinKey!;
@@ -337,6 +339,7 @@ export class Topics {
   }
 
   #forget(topic: string): void {
+    this.#port.forgot(topic);
     this.#streams.delete(topic);
     this.#presence.delete(topic);
   }

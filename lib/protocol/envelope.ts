@@ -12,6 +12,7 @@ import type { PresenceDiff, PresenceState } from "./presence.ts";
 import type { StreamReset } from "./stream.ts";
 import type { AuthRefreshRequest, TopicJoined, TopicLeft } from "./auth.ts";
 import type { StreamChunk, StreamEnd, StreamFailure } from "./reply_stream.ts";
+import type { TopicDelta } from "./delta.ts";
 
 /** A message id: a string of at most {@linkcode MAX_ID_LENGTH} characters, or a finite number. */
 export type MessageId = string | number;
@@ -246,6 +247,7 @@ export type LibraryPushes = {
   "stream.chunk": StreamChunk;
   "stream.end": StreamEnd;
   "stream.error": StreamFailure;
+  "topic.delta": TopicDelta;
 };
 
 /** A message from the server, as a client reads it. */

@@ -58,6 +58,15 @@ export {
   truncateCloseReason,
 } from "./close_code.ts";
 export { utf8Length } from "./utf8.ts";
+export {
+  applyDeltaPush,
+  asciiJson,
+  type DeltaEncoding,
+  deltaPush,
+  TOPIC_DELTA,
+  type TopicDelta,
+  topicDelta,
+} from "./delta.ts";
 export { isValidTopic, MAX_TOPIC_LENGTH } from "./topic.ts";
 export {
   AUTH_FAILURES,

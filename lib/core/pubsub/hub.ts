@@ -7,6 +7,13 @@
 
 const NO_TOPICS: ReadonlySet<string> = new Set();
 
+/**
+ * What a delivery sends: one text for every member, or a choice per member
+ * (a delta topic's members that can take a delta get it, the others the
+ * full text). A choice of `undefined` sends nothing to that member.
+ */
+export type Outgoing = string | ((member: Member) => string | undefined);
+
 /** What the hub needs of a connection. */
 export interface Member {
   /** A unique id. */
@@ -127,14 +134,14 @@ export class Hub {
    * way, the next waits behind it.
    * @returns How many members it was (or is being) sent to.
    */
-  deliver(topic: string, text: string, exclude?: string): number {
+  deliver(topic: string, text: Outgoing, exclude?: string): number {
     const members = this.#members.get(topic);
     if (members === undefined) return 0;
     const queue = this.#queued.get(topic);
     if (queue === undefined && members.size <= DELIVERY_CHUNK) {
       let sent = 0;
       for (const member of members) {
-        if (member.id !== exclude && member.send(text)) sent++;
+        if (member.id !== exclude && send(member, text)) sent++;
       }
       return sent;
     }
@@ -163,7 +170,7 @@ export class Hub {
       budget -= end - delivery.next;
       for (; delivery.next < end; delivery.next++) {
         const member = delivery.members[delivery.next];
-        if (member.id !== delivery.exclude) member.send(delivery.text);
+        if (member.id !== delivery.exclude) send(member, delivery.text);
       }
       if (delivery.next === delivery.members.length) queue.shift();
     }
@@ -181,9 +188,14 @@ export const DELIVERY_CHUNK = 256;
 /** A delivery to a big topic, under way: who, what, how far. */
 interface Delivery {
   members: Member[];
-  text: string;
+  text: Outgoing;
   exclude: string | undefined;
   next: number;
+}
+
+function send(member: Member, outgoing: Outgoing): boolean {
+  const text = typeof outgoing === "string" ? outgoing : outgoing(member);
+  return text !== undefined && member.send(text);
 }
 
 function add<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {

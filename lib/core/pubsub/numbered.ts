@@ -14,7 +14,14 @@ import {
 } from "@duplex-ws/protocol";
 import { EventError } from "../event_error.ts";
 import { PositionConflict } from "../position_conflict.ts";
-import { decode } from "./history_view.ts";
+import { DeltaTopics } from "./delta_topics.ts";
+import {
+  decode,
+  type HistoryOptions,
+  readHistory,
+  type TopicHistory,
+} from "./history_view.ts";
+import { assertTopic } from "./topic_ops.ts";
 import type { Logger } from "../logger.ts";
 import type { Backplane } from "./backplane.ts";
 import type { HistoryRead } from "./history.ts";
@@ -45,6 +52,8 @@ export class NumberedTopics {
   readonly #hub: Hub;
   readonly #options: NumberedOptions;
   readonly #streams: StreamTracker;
+  /** The members that take deltas, per delta topic. */
+  readonly deltas: DeltaTopics = new DeltaTopics();
 
   /** @param backplane An engine that numbers (`append`, `readHistory`). */
   constructor(backplane: Backplane, hub: Hub, options: NumberedOptions) {
@@ -53,7 +62,11 @@ export class NumberedTopics {
     this.#options = options;
     this.#streams = new StreamTracker({
       read: (topic, since, limit) => this.read(topic, since, limit),
-      deliver: (topic, text) => hub.deliver(topic, text),
+      deliver: (topic, text, position) =>
+        hub.deliver(
+          topic,
+          position ? this.deltas.outgoing(topic, text, position) : text,
+        ),
       activate: (member, topic) => hub.activate(member, topic),
       maxReplay: options.maxReplay,
       gapWait: 250,
@@ -183,6 +196,27 @@ export class NumberedTopics {
     return this.#streams.recover(member, topic, request);
   }
 
+  /**
+   * Reads a topic's history from the engine, decoded (see `HistoryOptions`).
+   * @throws {EventError} `BAD_TOPIC` for a topic that keeps no history.
+   */
+  history(topic: string, options: HistoryOptions): Promise<TopicHistory> {
+    try {
+      assertTopic(topic);
+      if (this.#options.policyOf(topic).history === undefined) {
+        throw new EventError(
+          ErrorCode.BAD_TOPIC,
+          `"${topic}" keeps no history`,
+        );
+      }
+      const read = (since: number | undefined, limit: number) =>
+        this.read(topic, since, limit);
+      return readHistory(read, options, this.#options.maxReplay);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** Reads a topic's history from the engine (its entries are wire text). */
   read(
     topic: string,
@@ -195,9 +229,13 @@ export class NumberedTopics {
 
   /**
    * Checks what a join asks of history.
-   * @throws {EventError} `INVALID_DATA` for a `since` that is not a position or a `last` out of range.
+   * @throws {EventError} `INVALID_DATA` for a `since` that is not a
+   * position, a `last` out of range or a `delta` but `"fossil"`.
    */
-  checkRecovery(since: unknown, last: unknown): void {
+  checkRecovery(since: unknown, last: unknown, delta?: unknown): void {
+    if (delta !== undefined && delta !== "fossil") {
+      throw new EventError(ErrorCode.INVALID_DATA, 'delta must be "fossil"');
+    }
     if (since !== undefined && !isStreamPosition(since)) {
       throw new EventError(
         ErrorCode.INVALID_DATA,

@@ -24,11 +24,7 @@ import {
 } from "./backplane.ts";
 import { Hub, type Member } from "./hub.ts";
 import { NumberedTopics } from "./numbered.ts";
-import {
-  type HistoryOptions,
-  readHistory,
-  type TopicHistory,
-} from "./history_view.ts";
+import type { HistoryOptions, TopicHistory } from "./history_view.ts";
 import type {
   JoinOptions,
   JoinResult,
@@ -159,7 +155,7 @@ export class PubSub {
     const meta = options.presence?.meta ?? null;
     if (presence) checkPresence(key, meta);
     const { since, last } = options;
-    this.#numbered.checkRecovery(since, last);
+    this.#numbered.checkRecovery(since, last, options.delta);
     const topics = this.#hub.topicsOf(member);
     const joined = !topics.has(topic);
     if (joined && topics.size >= this.#options.maxTopicsPerConnection) {
@@ -177,6 +173,7 @@ export class PubSub {
       }
       this.#backplane.setLocalCount(topic, count);
     }
+    if (policy.delta) this.#numbered.deltas.follow(member, topic, options);
     if (presence && (joined || options.presence)) {
       this.#presence.join(member, topic, key, meta, presence.maxMembers);
     }
@@ -289,20 +286,7 @@ export class PubSub {
    * @throws {EventError} `BAD_TOPIC` for a topic that keeps no history.
    */
   history(topic: string, options: HistoryOptions = {}): Promise<TopicHistory> {
-    try {
-      assertTopic(topic);
-      if (this.#options.policyOf(topic).history === undefined) {
-        throw new EventError(
-          ErrorCode.BAD_TOPIC,
-          `"${topic}" keeps no history`,
-        );
-      }
-      const read = (since: number | undefined, limit: number) =>
-        this.#numbered.read(topic, since, limit);
-      return readHistory(read, options, this.#options.maxReplay);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#numbered.history(topic, options);
   }
 
   /**
@@ -338,6 +322,7 @@ export class PubSub {
 
   #left(member: Member, topic: string): void {
     this.#presence.leave(member, topic);
+    this.#numbered.deltas.forget(member, topic);
     const count = this.#hub.count(topic);
     if (count === 0) {
       this.#backplane.unsubscribe(topic);

@@ -55,8 +55,11 @@ export interface StreamTrackerOptions {
     since: number | undefined,
     limit: number,
   ): Promise<HistoryRead>;
-  /** Sends a text to every active local member of a topic. */
-  deliver(topic: string, text: string): void;
+  /**
+   * Sends a text to every active local member of a topic: numbered
+   * publishes (with their `position`) in offset order.
+   */
+  deliver(topic: string, text: string, position?: StreamPosition): void;
   /** Lets deliveries reach a member that was waiting. */
   activate(member: Member, topic: string): void;
   /** Publishes replayed at most to one joining member; past it `recovered: false`. */
@@ -270,7 +273,7 @@ export class StreamTracker {
 
   #deliver(topic: string, ts: TopicStream, kept: Kept): void {
     ts.last = kept.offset;
-    this.#options.deliver(topic, kept.text);
+    this.#options.deliver(topic, kept.text, kept);
     for (const aside of ts.joining.values()) aside.push(kept);
   }
 

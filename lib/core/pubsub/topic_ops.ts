@@ -7,6 +7,7 @@
  */
 
 import {
+  type DeltaEncoding,
   ErrorCode,
   isValidTopic,
   MAX_TOPIC_LENGTH,
@@ -83,6 +84,12 @@ export interface JoinOptions {
   since?: StreamPosition;
   /** For a topic with history, on a first join: the last this many publishes (at most `maxReplay`). */
   last?: number;
+  /**
+   * `"fossil"`: in a topic whose policy has `delta`, get publishes as
+   * deltas (`topic.delta`; the typed client applies them). Elsewhere
+   * ignored; a join without it gets full publishes.
+   */
+  delta?: DeltaEncoding;
 }
 
 /** What a join did. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { DeltaEncoding } from "@duplex-ws/protocol";
+
 /** Which topics a policy is for. */
 export type TopicMatcher =
   | string
@@ -83,6 +85,15 @@ export interface TopicPolicy {
    * @default {false}
    */
   latest?: boolean | LatestPolicy;
+  /**
+   * Send members that join with `delta: "fossil"` each publish as a Fossil
+   * delta from the one before it (`topic.delta`, docs/PROTOCOL.md §10):
+   * for a document-like topic where each publish changes a little of a
+   * large value. Implies history (of 1 when none is asked for): deltas
+   * follow positions.
+   * @default {undefined}
+   */
+  delta?: DeltaEncoding;
 }
 
 /** A policy with its matcher compiled and its defaults filled in. */
@@ -95,6 +106,8 @@ export interface ResolvedTopicPolicy {
   readonly latest:
     | { readonly key?: string; readonly maxKeys: number }
     | undefined;
+  /** Whether members may ask for deltas. */
+  readonly delta?: DeltaEncoding;
 }
 
 const NONE: ResolvedTopicPolicy = {
@@ -139,7 +152,7 @@ export function topicPolicies(
   policies: readonly TopicPolicy[],
 ): (topic: string) => ResolvedTopicPolicy {
   const compiled = policies.map((policy) => {
-    const { match, presence, history, latest } = policy;
+    const { match, presence, history, latest, delta } = policy;
     if (
       !(typeof match === "string" || match instanceof RegExp ||
         typeof match === "function")
@@ -150,7 +163,14 @@ export function topicPolicies(
     }
     const historyOptions = history === true
       ? {}
-      : history || (latest ? { size: 1 } : undefined);
+      : history || (latest || delta ? { size: 1 } : undefined);
+    if (delta !== undefined && delta !== "fossil") {
+      throw new TypeError(
+        `Cannot create server: a topic policy's delta must be "fossil", got ${
+          JSON.stringify(delta)
+        }`,
+      );
+    }
     const latestOptions = latest === true ? {} : latest || undefined;
     const resolved: ResolvedTopicPolicy = {
       presence: presence
@@ -173,6 +193,7 @@ export function topicPolicies(
           maxKeys: positive("latest.maxKeys", latestOptions.maxKeys ?? 1000),
         }
         : undefined,
+      delta,
     };
     return { test: compile(match), resolved };
   });
