@@ -42,6 +42,7 @@ import type {
   StreamResultOf,
 } from "./router_types.ts";
 import type { RejoinEvent } from "./topics.ts";
+import type { PushInfo } from "./push_handlers.ts";
 import type { ChunkStream } from "./reply_reader.ts";
 import { RequestError } from "./errors.ts";
 import { type ClientOptions, resolveClientOptions } from "./options.ts";
@@ -51,6 +52,7 @@ export type { ClientState, Transport } from "./link.ts";
 export type { ClientOptions } from "./options.ts";
 export type { RequestOptions } from "./requests.ts";
 export type { RejoinEvent } from "./topics.ts";
+export type { PushInfo } from "./push_handlers.ts";
 export type { ChunkStream } from "./reply_reader.ts";
 export type {
   EventErrors,
@@ -158,14 +160,14 @@ export class DuplexClient<R extends RouterShape> {
   /** Calls `handler` with every push of `event`; returns a function that stops it. */
   on<E extends keyof RouterPushes<R> & string>(
     event: E,
-    handler: (data: RouterPushes<R>[E]) => void,
+    handler: (data: RouterPushes<R>[E], info: PushInfo) => void,
   ): () => void;
   /** Error pushes (`{code, message}`) for messages sent without an id. */
   on(
     event: "error",
     handler: (data: { code: string; message: string }) => void,
   ): () => void;
-  on(event: string, handler: (data: never) => void): () => void {
+  on(event: string, handler: (data: never, info: PushInfo) => void) {
     return this.#core.pushes.on(event, handler as (data: unknown) => void);
   }
 

@@ -194,7 +194,7 @@ export class ClientCore {
     if (push.event === AUTH_REFRESH) {
       this.#refresh(push.data as AuthRefreshRequest);
     }
-    this.pushes.push(push.event, push.data);
+    this.pushes.push(push.event, push.data, push);
   }
 
   /** The server asks for a fresh token: see `refresh.ts`. */

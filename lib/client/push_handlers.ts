@@ -9,7 +9,20 @@ import { ClientErrorCode } from "@duplex-ws/protocol";
 import { RequestError } from "./errors.ts";
 import type { ClientState } from "./link.ts";
 
-type Handler = (data: unknown) => void;
+/** What a push handler learns besides the data. */
+export interface PushInfo {
+  /** The push's topic, when it is from a topic with history. */
+  readonly topic?: string;
+  /**
+   * `true` when values of its topic were skipped before it: the member was
+   * behind in a conflated topic and gets the latest per key.
+   */
+  readonly conflated?: true;
+}
+
+type Handler = (data: unknown, info: PushInfo) => void;
+
+const PLAIN: PushInfo = {};
 
 /** The push and binary handlers of one client. */
 export class PushHandlers {
@@ -31,8 +44,8 @@ export class PushHandlers {
   }
 
   /** Hands a push to its handlers. */
-  push(event: string, data: unknown): void {
-    for (const handler of this.#handlers.get(event) ?? []) handler(data);
+  push(event: string, data: unknown, info: PushInfo = PLAIN): void {
+    for (const handler of this.#handlers.get(event) ?? []) handler(data, info);
   }
 
   /** Hands a binary frame to its handlers. */

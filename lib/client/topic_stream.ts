@@ -43,6 +43,8 @@ export interface Push {
   data: unknown;
   /** The topic of a push from a topic with history. */
   topic?: string;
+  /** Values were skipped before it (a conflated topic): a gap is meant. */
+  conflated?: true;
 }
 
 /** Where the client is in one topic's numbered stream. */
@@ -65,17 +67,20 @@ export type Step = "deliver" | "hold" | "drop" | "resume";
 /**
  * Judges a numbered push against its stream: deliver it (the stream moves
  * on), hold it (a rejoin is on its way), drop it (a duplicate), or resume
- * the topic (a gap or another epoch, when the topic can be rejoined).
+ * the topic (a gap or another epoch, when the topic can be rejoined). A
+ * gap before a `conflated` push is meant: it is delivered.
  */
 export function judge(
   stream: TopicStream,
   position: StreamPosition,
   resumable: boolean,
+  conflated = false,
 ): Step {
   if (stream.resuming) return "hold";
   const step = streamStep(stream.position, position);
   if (step === "duplicate") return "drop";
-  if (step !== "next" && resumable) return "resume";
+  const meant = conflated && step === "gap";
+  if (step !== "next" && resumable && !meant) return "resume";
   stream.position = position;
   return "deliver";
 }

@@ -180,12 +180,11 @@ export class Topics {
    * what the library's pushes say about topics.
    */
   accept(push: Push): boolean {
-    const position = push.topic === undefined
-      ? undefined
-      : pushPosition(push.data);
+    const position = push.topic && pushPosition(push.data);
     if (push.topic !== undefined && position) {
       const stream = this.#stream(push.topic);
-      const step = judge(stream, position, this.#resumable(push.topic));
+      const resumable = this.#resumable(push.topic);
+      const step = judge(stream, position, resumable, push.conflated);
       if (step === "hold") stream.held.push(push);
       if (step === "resume") this.resume(push.topic);
       if (step !== "deliver") return false;

@@ -267,6 +267,8 @@ export type ServerMessage =
     data: unknown;
     /** The topic of a push from a topic with history. */
     topic?: string;
+    /** Values of its topic were skipped before it (conflation, §3). */
+    conflated?: true;
   };
 
 /**
@@ -319,9 +321,10 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
     if (Number.isSafeInteger(id)) {
       return { kind: "request", event, data, id: id as number };
     }
-    return typeof topic === "string"
-      ? { kind: "push", event, data, topic }
-      : { kind: "push", event, data };
+    const push: ServerMessage = { kind: "push", event, data };
+    if (typeof topic === "string") push.topic = topic;
+    if (record.conflated === true) push.conflated = true;
+    return push;
   }
   const id = record.id;
   if (!isMessageId(id)) return undefined;

@@ -52,6 +52,14 @@ export interface TestProxy {
    * client's messages reach the server, its replies do not.
    */
   muteDownstream(): void;
+  /**
+   * Stops reading what the target sends until {@linkcode TestProxy.resume}
+   * (or the next `cut`): the target's socket buffers fill, as with a
+   * client that reads too slowly (a slow consumer, conflation).
+   */
+  stall(): void;
+  /** Reads what the target sends again after `stall`. */
+  resume(): void;
   /** Bytes forwarded so far: `up` to the target, `down` from it. */
   readonly bytes: { readonly up: number; readonly down: number };
   /** Cuts everything and stops listening. */
@@ -84,6 +92,7 @@ class TcpProxy implements TestProxy {
   readonly #accepting: Promise<void>;
   #refuseUntil = 0;
   #muted = false;
+  #stalled: PromiseWithResolvers<void> | undefined;
   /** Bytes forwarded each way so far. */
   readonly bytes = { up: 0, down: 0 };
 
@@ -104,6 +113,7 @@ class TcpProxy implements TestProxy {
 
   cut(options: { refuseFor?: number } = {}): void {
     this.#muted = false;
+    this.resume();
     this.#refuseUntil = Date.now() + (options.refuseFor ?? 0);
     for (const pair of this.#pairs) end(pair);
     for (const client of this.#connecting) client.close();
@@ -112,6 +122,15 @@ class TcpProxy implements TestProxy {
 
   muteDownstream(): void {
     this.#muted = true;
+  }
+
+  stall(): void {
+    this.#stalled ??= Promise.withResolvers<void>();
+  }
+
+  resume(): void {
+    this.#stalled?.resolve();
+    this.#stalled = undefined;
   }
 
   async close(): Promise<void> {
@@ -169,6 +188,7 @@ class TcpProxy implements TestProxy {
     const buffer = new Uint8Array(64 * 1024);
     try {
       for (;;) {
+        if (downstream) await this.#stalled?.promise;
         const n = await from.read(buffer);
         if (n === null) return;
         if (downstream && this.#muted) continue;

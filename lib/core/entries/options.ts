@@ -30,6 +30,7 @@ export {
 } from "../listen.ts";
 export type { AnyServer } from "../endpoints.ts";
 export type {
+  ConflatePolicy,
   HistoryPolicyOptions,
   LatestPolicy,
   PresencePolicy,

@@ -25,7 +25,7 @@ import { assertTopic } from "./topic_ops.ts";
 import type { Logger } from "../logger.ts";
 import type { Backplane } from "./backplane.ts";
 import type { HistoryRead } from "./history.ts";
-import type { Hub, Member } from "./hub.ts";
+import type { Hub, Member, Outgoing } from "./hub.ts";
 import type { PublishResult, PubSubPublishOptions } from "./topic_ops.ts";
 import {
   type Recovery,
@@ -44,6 +44,8 @@ export interface NumberedOptions {
   readonly publishKeyTtl: number;
   /** Where to log. */
   readonly logger: Logger;
+  /** What a live delivery of a topic without deltas sends (conflation). */
+  readonly outgoing?: (topic: string, text: string) => Outgoing;
 }
 
 /** One node's topics with history. */
@@ -65,13 +67,20 @@ export class NumberedTopics {
       deliver: (topic, text, position) =>
         hub.deliver(
           topic,
-          position ? this.deltas.outgoing(topic, text, position) : text,
+          position ? this.#outgoing(topic, text, position) : text,
         ),
       activate: (member, topic) => hub.activate(member, topic),
       maxReplay: options.maxReplay,
       gapWait: 250,
       logger: options.logger,
     });
+  }
+
+  #outgoing(topic: string, text: string, position: StreamPosition): Outgoing {
+    const delta = this.deltas.outgoing(topic, text, position);
+    return delta !== text
+      ? delta
+      : this.#options.outgoing?.(topic, text) ?? text;
   }
 
   /**

@@ -22,7 +22,8 @@ import {
   type Presence,
   presenceEngine,
 } from "./backplane.ts";
-import { Hub, type Member } from "./hub.ts";
+import { Conflation } from "./conflation.ts";
+import { Hub, type Member, type Outgoing } from "./hub.ts";
 import { NumberedTopics } from "./numbered.ts";
 import type { HistoryOptions, TopicHistory } from "./history_view.ts";
 import type {
@@ -77,6 +78,7 @@ export class PubSub {
   readonly #options: PubSubOptions;
   readonly #presence: PresenceTracker;
   readonly #numbered: NumberedTopics;
+  readonly #conflation = new Conflation();
   #started: Promise<void> | undefined;
 
   /**
@@ -94,7 +96,10 @@ export class PubSub {
       deliver: (topic, text) => this.#hub.deliver(topic, text),
       logger,
     });
-    this.#numbered = new NumberedTopics(backplane, this.#hub, options);
+    this.#numbered = new NumberedTopics(backplane, this.#hub, {
+      ...options,
+      outgoing: (topic, text) => this.#outgoing(topic, text),
+    });
   }
 
   /** The engine. */
@@ -118,7 +123,7 @@ export class PubSub {
     this.#started ??= this.#backplane.start((topic, text, position) => {
       if (!isValidTopic(topic)) return;
       if (position) this.#numbered.receive(topic, position, text);
-      else this.#hub.deliver(topic, text);
+      else this.#hub.deliver(topic, this.#outgoing(topic, text));
     }, {
       presence: (topic, node, delta) => presence.receive(topic, node, delta),
       nodeGone: (node) => presence.nodeGone(node),
@@ -268,7 +273,8 @@ export class PubSub {
         const latestKey = latestKeyOf(this.#options.policyOf(topic), data);
         return this.#numbered.publish(topic, text, { ...options, latestKey });
       }
-      const local = this.#hub.deliver(topic, text, options.exclude);
+      const out = this.#outgoing(topic, text);
+      const local = this.#hub.deliver(topic, out, options.exclude);
       if (this.#backplane.kind === "local") {
         return Promise.resolve({ local, remote: "none" });
       }
@@ -316,11 +322,19 @@ export class PubSub {
   async close(): Promise<void> {
     this.#presence.close();
     this.#numbered.close();
+    this.#conflation.close();
     await this.#started;
     await this.#backplane.close();
   }
 
+  /** What a live delivery sends: the text, or a choice per member (conflation). */
+  #outgoing(topic: string, text: string): Outgoing {
+    const conflate = this.#options.policyOf(topic).conflate;
+    return conflate ? this.#conflation.outgoing(topic, text, conflate) : text;
+  }
+
   #left(member: Member, topic: string): void {
+    this.#conflation.forget(member, topic);
     this.#presence.leave(member, topic);
     this.#numbered.deltas.forget(member, topic);
     const count = this.#hub.count(topic);

@@ -7,6 +7,7 @@
  */
 
 import type { DeltaEncoding } from "@duplex-ws/protocol";
+import type { ConflateSettings } from "./conflation.ts";
 
 /** Which topics a policy is for. */
 export type TopicMatcher =
@@ -94,6 +95,28 @@ export interface TopicPolicy {
    * @default {undefined}
    */
   delta?: DeltaEncoding;
+  /**
+   * Conflation for slow members: a member whose unsent bytes pass half its
+   * `maxBufferedAmount` gets, instead of every publish, the latest one per
+   * `key` (a field of the data; one latest value without it) every
+   * `interval` ms once it has room, marked `"conflated":true` when values
+   * were skipped (the typed client then takes the gap in positions as
+   * meant), rather than being closed as a slow consumer. At most 1,000 keys
+   * are held per member. Not with `delta`.
+   * @default {undefined}
+   */
+  conflate?: boolean | ConflatePolicy;
+}
+
+/** How a topic conflates publishes for a slow member. */
+export interface ConflatePolicy {
+  /** The field of the published data that names what a value is the latest of. */
+  key?: string;
+  /**
+   * Milliseconds between two tries to send what a slow member holds.
+   * @default {100}
+   */
+  interval?: number;
 }
 
 /** A policy with its matcher compiled and its defaults filled in. */
@@ -108,6 +131,8 @@ export interface ResolvedTopicPolicy {
     | undefined;
   /** Whether members may ask for deltas. */
   readonly delta?: DeltaEncoding;
+  /** Whether slow members get the latest values only, and how. */
+  readonly conflate?: ConflateSettings;
 }
 
 const NONE: ResolvedTopicPolicy = {
@@ -123,6 +148,20 @@ function positive(name: string, value: number): number {
     );
   }
   return value;
+}
+
+function conflateSettings(
+  conflate: TopicPolicy["conflate"],
+  delta: DeltaEncoding | undefined,
+): ConflateSettings | undefined {
+  if (!conflate) return undefined;
+  if (delta) {
+    throw new TypeError(
+      "Cannot create server: a topic policy cannot have both delta and conflate",
+    );
+  }
+  const { key, interval = 100 } = conflate === true ? {} : conflate;
+  return { key, interval: positive("conflate.interval", interval) };
 }
 
 function compile(match: TopicMatcher): (topic: string) => boolean {
@@ -152,7 +191,7 @@ export function topicPolicies(
   policies: readonly TopicPolicy[],
 ): (topic: string) => ResolvedTopicPolicy {
   const compiled = policies.map((policy) => {
-    const { match, presence, history, latest, delta } = policy;
+    const { match, presence, history, latest, delta, conflate } = policy;
     if (
       !(typeof match === "string" || match instanceof RegExp ||
         typeof match === "function")
@@ -194,6 +233,7 @@ export function topicPolicies(
         }
         : undefined,
       delta,
+      conflate: conflateSettings(conflate, delta),
     };
     return { test: compile(match), resolved };
   });
