@@ -19,7 +19,12 @@ import {
 } from "@duplex-ws/duplex";
 
 type Row = { id: number; name: string; value: number };
-type Pushes = { bench: { p: string }; doc: { rev: number; rows: Row[] } };
+type Tick = { symbol: string; value: number; pad: string };
+type Pushes = {
+  bench: { p: string };
+  doc: { rev: number; rows: Row[] };
+  tick: Tick;
+};
 
 /**
  * The schemas: Zod's, or with `SCHEMAS=plain` two hand-written Standard
@@ -79,6 +84,19 @@ const docJoin: StandardSchemaV1<{ delta?: "fossil" } | undefined> = {
         : { issues: [{ message: 'expected {delta: "fossil"} or nothing' }] },
   },
 };
+/** `{topic, n}`, checked by hand. */
+const tickBurst: StandardSchemaV1<{ topic: string; n: number }> = {
+  "~standard": {
+    version: 1,
+    vendor: "bench",
+    validate: (value) => {
+      const { topic, n } = (value ?? {}) as { topic?: unknown; n?: unknown };
+      return typeof topic === "string" && Number.isSafeInteger(n)
+        ? { value: { topic, n: n as number } }
+        : { issues: [{ message: "expected {topic, n}" }] };
+    },
+  },
+};
 /** About 4 KiB of JSON; each `doc.step` changes one row's value. */
 const doc = {
   rev: 0,
@@ -118,6 +136,18 @@ const router = new EventRouter<undefined, Pushes>()
     await ctx.publish("doc", "doc", doc);
     return doc.rev;
   })
+  // `tick.join` / `tick.burst`: the topics `ticks` (conflated per symbol)
+  // and `ticks-plain` (not), for `bench/conflation.ts`.
+  .on("tick.join", text, (topic, ctx) => ctx.join(topic))
+  .on("tick.burst", tickBurst, async ({ topic, n }, ctx) => {
+    const pad = "p".repeat(480);
+    for (let i = 1; i <= n; i++) {
+      const tick = { symbol: `S${i % 10}`, value: i, pad };
+      await ctx.publish(topic, "tick", tick);
+      if (i % 200 === 0) await new Promise((done) => setTimeout(done, 1));
+    }
+    return n;
+  })
   .on("publish", text, async (data, ctx) => {
     const result = await ctx.publish("bench", "bench", { p: data });
     if (result.remote === "failed") throw new Error("not stored");
@@ -146,6 +176,7 @@ const app = createServer({
       ? [{ match: "bench", history: { size: 2_000, ttl: 600_000 } }]
       : []),
     { match: "doc", delta: "fossil" as const, history: { size: 100 } },
+    { match: "ticks", conflate: { key: "symbol" } },
   ],
   // The Redis engine only when asked for, as an app that may not use it
   // should load it (the cold start measures what is loaded).

@@ -39,6 +39,7 @@ import { startRedis } from "../tests/_redis.ts";
 import { startPostgres } from "../tests/_postgres.ts";
 import { capacityComparison } from "./capacity.ts";
 import { channelsComparison } from "./cluster_channels.ts";
+import { conflationComparison } from "./conflation.ts";
 import { deltaComparison } from "./delta.ts";
 import { stateComparison } from "./state.ts";
 import { httpComparison } from "./http_transport.ts";
@@ -559,6 +560,7 @@ const SUITES: Suite[] = [
   { name: "http", measure: httpComparison },
   { name: "streams", measure: streamComparison },
   { name: "delta", measure: deltaComparison },
+  { name: "conflation", measure: conflationComparison },
   {
     name: "engines",
     redis: true,
