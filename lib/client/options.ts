@@ -7,6 +7,7 @@
 
 import { shouldReconnect } from "@duplex-ws/protocol";
 import type { LinkOptions, Transport } from "./link.ts";
+import { sharedWebSocket } from "./shared_socket.ts";
 
 /** Options of `DuplexClient`. */
 export interface ClientOptions {
@@ -52,6 +53,16 @@ export interface ClientOptions {
    */
   WebSocket?: typeof WebSocket;
   /**
+   * One connection per browser: the tabs of this origin whose clients have
+   * the same `shared` name (`true`: the URL) share one server connection,
+   * held by one tab (a Web Lock elects it; when it closes, the next tab
+   * takes over and every tab's client resumes through it). Each tab keeps
+   * its own requests, joins, positions and handlers. Where Web Locks or
+   * `BroadcastChannel` are missing, the client connects on its own.
+   * @default {false}
+   */
+  shared?: boolean | string;
+  /**
    * The transports to use, in order: when a WebSocket cannot open (the
    * upgrade refused, or no `open` within `openTimeout`), the client uses
    * HTTP streaming (`sse`: Server-Sent Events down, `POST` up) with the same
@@ -93,6 +104,10 @@ export interface ResolvedClientOptions extends LinkOptions {
 export function resolveClientOptions(
   options: ClientOptions,
 ): ResolvedClientOptions {
+  const { shared, url, WebSocket = globalThis.WebSocket } = options;
+  const canShare = typeof navigator === "object" && "locks" in navigator &&
+    typeof BroadcastChannel === "function";
+  const name = typeof shared === "string" ? shared : String(url);
   return {
     requestTimeout: 10_000,
     minReconnectDelay: 250,
@@ -104,6 +119,12 @@ export function resolveClientOptions(
     transports: ["websocket", "sse"],
     openTimeout: 5_000,
     ...withoutUndefined(options),
+    ...(shared && canShare
+      ? {
+        WebSocket: sharedWebSocket(name, WebSocket),
+        transports: ["websocket"],
+      }
+      : {}),
   };
 }
 

@@ -1,0 +1,218 @@
+/**
+ * One socket per browser (`shared: true`): the tabs of one origin that open
+ * a client of the same name share one server connection. A Web Lock elects
+ * the tab that holds it (the next tab waiting for the lock takes over when
+ * it closes); the others reach it over a `BroadcastChannel`. Each tab's
+ * client is whole (its own requests, joins, positions, handlers) and sees a
+ * `WebSocket`-like object: the holding tab gives each request a
+ * connection-wide id and routes its reply back, answers a server request
+ * once, and relays every push to every tab; a push of a topic with history
+ * reaches a tab only once a reply there named the topic (it joined it).
+ * When the holding tab goes, the others' sockets close (1006) and their
+ * clients reconnect through the next holder, resuming with `since`.
+ *
+ * @module
+ */
+
+import { SharedHolder, type SharedMessage } from "./shared_holder.ts";
+
+/** `WebSocket`'s readyState values. */
+const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
+
+type Frame = {
+  event?: unknown;
+  id?: unknown;
+  topic?: unknown;
+  data?: { topic?: unknown };
+};
+
+function parseFrame(text: string): Frame | undefined {
+  try {
+    const value = JSON.parse(text);
+    return typeof value === "object" && value !== null ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The part of the Web Locks API used here (not in Deno's types). */
+interface Locks {
+  request(name: string, hold: () => Promise<void>): Promise<void>;
+}
+
+/** One tab's end of a shared connection: the channel, and the holder if it is this tab. */
+class Tab {
+  readonly id = crypto.randomUUID();
+  readonly channel: BroadcastChannel;
+  readonly sockets = new Map<string, SharedSocket>();
+  holder: SharedHolder | undefined;
+  /** The tab that holds the connection, once one said so. */
+  holderTab: string | undefined;
+
+  constructor(readonly name: string, RealWebSocket: typeof WebSocket) {
+    this.channel = new BroadcastChannel(`duplex-shared:${name}`);
+    this.channel.onmessage = ({ data }) => this.receive(data);
+    // Held until the tab goes: then the next tab waiting takes over.
+    const { locks } = navigator as unknown as { locks: Locks };
+    void locks.request(`duplex-shared:${name}`, () => {
+      this.holder = new SharedHolder((message) => this.post(message), {
+        WebSocket: RealWebSocket,
+      });
+      this.post({ k: "holder", tab: this.id });
+      return new Promise<void>(() => {});
+    });
+  }
+
+  /** Sends to every tab, this one included. */
+  post(message: SharedMessage): void {
+    this.channel.postMessage(message);
+    this.receive(message);
+  }
+
+  receive(message: SharedMessage): void {
+    if (message.k === "holder") {
+      this.holderTab = message.tab;
+      for (const socket of this.sockets.values()) socket.holderChanged();
+      return;
+    }
+    if (
+      message.k === "hello" || message.k === "send" || message.k === "close"
+    ) {
+      return this.holder?.receive(message);
+    }
+    const targets = message.s === undefined
+      ? [...this.sockets.values()]
+      : [this.sockets.get(message.s)].filter((s) => s !== undefined);
+    for (const socket of targets) socket.receive(message);
+  }
+}
+
+const tabs = new Map<string, Tab>();
+
+/**
+ * A `WebSocket` constructor whose sockets share one connection per
+ * browser under `name` (see the module's doc).
+ */
+export function sharedWebSocket(
+  name: string,
+  RealWebSocket: typeof WebSocket,
+): typeof WebSocket {
+  return class extends SharedSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      let tab = tabs.get(name);
+      if (!tab) tabs.set(name, tab = new Tab(name, RealWebSocket));
+      super(tab, String(url), [protocols ?? []].flat());
+    }
+  } as unknown as typeof WebSocket;
+}
+
+/** A tab's view of the shared connection, shaped like a `WebSocket`. */
+class SharedSocket {
+  readyState = CONNECTING;
+  binaryType = "arraybuffer";
+  protocol = "";
+  readonly bufferedAmount = 0;
+  onopen: (() => void) | null = null;
+  onmessage: ((event: { data: string | ArrayBuffer }) => void) | null = null;
+  onclose:
+    | ((event: { code: number; reason: string; wasClean: boolean }) => void)
+    | null = null;
+  onerror: (() => void) | null = null;
+  readonly #tab: Tab;
+  readonly #id = crypto.randomUUID();
+  readonly #hello: SharedMessage;
+  /** The holding tab this socket was opened through. */
+  #through: string | undefined;
+  /** The topics a reply to this tab named: their numbered pushes reach it. */
+  readonly #topics = new Set<string>();
+  /** This tab's requests awaiting replies. */
+  readonly #asking = new Set<unknown>();
+  /** Numbered pushes of topics not known yet, while a reply may name them. */
+  #held: { topic: string; data: string }[] = [];
+
+  constructor(tab: Tab, url: string, protocols: string[]) {
+    this.#tab = tab;
+    this.#hello = { k: "hello", s: this.#id, url, protocols };
+    tab.sockets.set(this.#id, this);
+    queueMicrotask(() => tab.post(this.#hello));
+  }
+
+  send(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
+    if (this.readyState !== OPEN) throw new Error("not open");
+    if (typeof data === "string") {
+      const { event, id } = JSON.parse(data) as {
+        event?: unknown;
+        id?: unknown;
+      };
+      if (event !== undefined && id !== undefined) this.#asking.add(id);
+    }
+    const payload = data instanceof Uint8Array ? data.slice().buffer : data;
+    this.#tab.post({ k: "send", s: this.#id, data: payload });
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= CLOSING) return;
+    this.#tab.post({ k: "close", s: this.#id });
+    // As a WebSocket closed before it opened: 1006, not clean.
+    const opened = this.readyState === OPEN;
+    this.#closed(opened ? code : 1006, opened ? reason : "", opened);
+  }
+
+  /** Another tab holds the connection now: a socket of the last one is gone. */
+  holderChanged(): void {
+    if (this.readyState === CONNECTING) this.#tab.post(this.#hello);
+    else if (this.#through !== this.#tab.holderTab) {
+      this.#closed(1006, "the tab holding the connection went", false);
+    }
+  }
+
+  receive(message: SharedMessage): void {
+    if (message.k === "open" && this.readyState === CONNECTING) {
+      this.readyState = OPEN;
+      this.protocol = message.protocol;
+      this.#through = this.#tab.holderTab;
+      this.onopen?.();
+    } else if (message.k === "msg" && this.readyState === OPEN) {
+      this.#frame(message.data);
+    } else if (message.k === "closed") {
+      this.#closed(message.code, message.reason, message.code !== 1006);
+    }
+  }
+
+  /**
+   * Hands on a frame meant for this tab. A reply names the topic it joined;
+   * a numbered push of a topic no reply named yet is held while this tab
+   * awaits a reply (a join's replay comes before its reply), and dropped
+   * once none is awaited (another tab's topic).
+   */
+  #frame(data: string | ArrayBuffer): void {
+    const frame = typeof data === "string" ? parseFrame(data) : undefined;
+    if (frame?.event === undefined && frame?.id !== undefined) {
+      this.#asking.delete(frame.id);
+      const topic = frame.data?.topic;
+      if (typeof topic === "string" && !this.#topics.has(topic)) {
+        this.#topics.add(topic);
+        for (const held of this.#held) {
+          if (held.topic === topic) this.onmessage?.({ data: held.data });
+        }
+      }
+      this.onmessage?.({ data });
+      if (this.#asking.size === 0) this.#held = [];
+      return;
+    }
+    const topic = frame?.topic;
+    if (typeof topic !== "string" || this.#topics.has(topic)) {
+      return this.onmessage?.({ data });
+    }
+    if (this.#asking.size > 0 && this.#held.length < 10_000) {
+      this.#held.push({ topic, data: data as string });
+    }
+  }
+
+  #closed(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    this.#tab.sockets.delete(this.#id);
+    this.onclose?.({ code, reason, wasClean });
+  }
+}
