@@ -7,6 +7,8 @@
  * so 1,000 can be recovered); REDIS_URL selects the Redis engine. Prints
  * "ready" once listening. The topic `doc` (delta: "fossil") holds a 4 KiB
  * document that `doc.step` edits a little and publishes (`bench/delta.ts`).
+ * TRANSPORT=node serves it with `listenNode`, DEFLATE=on with
+ * permessage-deflate (`bench/deflate.ts`).
  */
 
 import {
@@ -192,8 +194,21 @@ const app = createServer({
     : undefined,
 });
 await app.ready;
-listen(app, {
-  port: Number(Deno.env.get("PORT")),
-  hostname: "127.0.0.1",
-  onListen: () => console.log("ready"),
-});
+const port = Number(Deno.env.get("PORT"));
+if (Deno.env.get("TRANSPORT") === "node") {
+  // The ./node transport, with permessage-deflate for clients that offer it.
+  const { listenNode } = await import("@duplex-ws/node");
+  await listenNode(app, {
+    port,
+    hostname: "127.0.0.1",
+    perMessageDeflate: Deno.env.get("DEFLATE") === "on",
+    logger: silentLogger,
+  });
+  console.log("ready");
+} else {
+  listen(app, {
+    port,
+    hostname: "127.0.0.1",
+    onListen: () => console.log("ready"),
+  });
+}

@@ -24,7 +24,9 @@ export function cpuMicros(pid: number): number {
 }
 
 /** `bench/duplex_server.ts` on a free port, ready; `stop` ends it. */
-export async function startBenchServer(): Promise<{
+export async function startBenchServer(
+  env: Record<string, string> = {},
+): Promise<{
   pid: number;
   port: number;
   stop(): Promise<void>;
@@ -34,7 +36,7 @@ export async function startBenchServer(): Promise<{
   listener.close();
   const server = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", SERVER],
-    env: { PORT: String(port) },
+    env: { ...env, PORT: String(port) },
     stdout: "piped",
     stderr: "inherit",
   }).spawn();

@@ -41,6 +41,7 @@ import { capacityComparison } from "./capacity.ts";
 import { channelsComparison } from "./cluster_channels.ts";
 import { conflationComparison } from "./conflation.ts";
 import { deltaComparison } from "./delta.ts";
+import { deflateComparison } from "./deflate.ts";
 import { stateComparison } from "./state.ts";
 import { httpComparison } from "./http_transport.ts";
 import { streamComparison } from "./reply_stream.ts";
@@ -561,6 +562,7 @@ const SUITES: Suite[] = [
   { name: "streams", measure: streamComparison },
   { name: "delta", measure: deltaComparison },
   { name: "conflation", measure: conflationComparison },
+  { name: "deflate", measure: deflateComparison },
   {
     name: "engines",
     redis: true,
