@@ -11,6 +11,8 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
 import { DuplexClient, type RejoinEvent } from "@duplex-ws/client";
+import { RedisBackplane } from "@duplex-ws/redis";
+import { NO_REDIS, startRedis } from "./_redis.ts";
 import {
   applyDeltaPush,
   asciiJson,
@@ -48,8 +50,9 @@ const router = new EventRouter<unknown, { "doc.state": Doc }>()
   )
   .push("doc.state", Doc);
 
-function app() {
+function app(backplane?: RedisBackplane) {
   return createServer({
+    backplane,
     router,
     logger: silentLogger,
     rateLimit: false,
@@ -303,4 +306,49 @@ Deno.test("the Fossil format: our deltas apply with the fossil-delta package, it
   const base = "0123456789".repeat(4);
   const wrong = createFossilDelta(base, `${base}!`);
   assert.throws(() => applyFossilDelta("z".repeat(40), wrong), SyntaxError);
+});
+
+Deno.test({
+  name:
+    "on Redis, a delta member on node B of publishes made on node A sees every document as published",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const [a, b] = [0, 1].map(() =>
+      app(new RedisBackplane({ url: redis.url }))
+    );
+    const [sa, sb] = [startServer(a), startServer(b)];
+    await Promise.all([a.ready, b.ready]);
+    const client = typed(sb.wsUrl);
+    const raw = await TestSocket.open(sb.wsUrl);
+    const got: Doc[] = [];
+    client.on("doc.state", (doc) => got.push(doc));
+    try {
+      await client.join("doc.join", { doc: "r", delta: "fossil" });
+      await raw.request("doc.join", { doc: "r", delta: "fossil" });
+      const rawFrames = frames(raw, 500);
+      const published: Doc[] = [];
+      for (const doc of edits(500, 5)) {
+        await a.publish("doc:r", "doc.state", doc);
+        published.push(doc);
+        if (doc.rev % 50 === 0) {
+          await eventually(() => got.length === doc.rev, 10_000);
+        }
+      }
+      assert.deepEqual(
+        got.map(({ rev, title, rows }) => ({ rev, title, rows })),
+        published,
+      );
+      const deltas = (await rawFrames).filter((t) =>
+        t.startsWith(`{"event":"${TOPIC_DELTA}"`)
+      );
+      assert.equal(deltas.length, 499, "node B sent deltas after the first");
+    } finally {
+      client.close();
+      raw.close();
+      await sa.close();
+      await sb.close();
+      await redis.close();
+    }
+  },
 });
