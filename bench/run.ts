@@ -55,6 +55,7 @@ const { values: flags } = parseArgs({
     workload: { type: "string", multiple: true },
     server: { type: "string", multiple: true },
     base: { type: "string" },
+    "without-peers": { type: "boolean", default: false },
     out: {
       type: "string",
       default: new URL("./results/", import.meta.url).pathname,
@@ -137,7 +138,9 @@ const RAW = here("./raw_server.ts");
 const ECHO = here("./raw_echo_server.ts");
 const DUPLEX = here("./duplex_server.ts");
 const MAIN = here("../main.ts");
-const PEERS = here("./peers/");
+// BENCH_PEERS: another peers directory (the suite checks the message
+// a machine without them gets).
+const PEERS = Deno.env.get("BENCH_PEERS") ?? here("./peers/");
 const BUN = `${PEERS}node_modules/.bin/bun`;
 
 const FLOOR = "raw Deno echo";
@@ -843,13 +846,29 @@ async function compare(
   };
 }
 
-const chosen = flags.suite?.length
-  ? SUITES.filter((s) => flags.suite!.includes(s.name))
-  : SUITES;
+const chosen =
+  (flags.suite?.length
+    ? SUITES.filter((s) => flags.suite!.includes(s.name))
+    : SUITES)
+    // Its load generator is a Node program from the peers.
+    .filter((s) => !(flags["without-peers"] && s.name === "capacity"));
 if (chosen.length === 0) {
   throw new Error(
     `no such suite; suites: ${SUITES.map((s) => s.name).join(", ")}`,
   );
+}
+// The suites with peers need their npm packages: say what to run, do not
+// let Node fail with a stack trace (or pass --without-peers).
+const PEER_SUITES = ["core", "scale", "capacity"];
+if (
+  !flags["without-peers"] &&
+  chosen.some((s) => PEER_SUITES.includes(s.name)) &&
+  !(await Deno.stat(`${PEERS}node_modules`).catch(() => undefined))
+) {
+  console.error(
+    "bench: the peers (Node + ws, Socket.IO, Bun) are not installed: run scripts/setup.sh first, or pass --without-peers to measure duplex against raw Deno only.",
+  );
+  Deno.exit(1);
 }
 const comparisons: Comparison[] = [];
 for (const suite of chosen) {

@@ -57,3 +57,25 @@ Deno.test("DATABASE_URL chooses the Postgres engine (unless a Redis variable is 
   const engine = await loadEngine(read({ DATABASE_URL: url }));
   assert.equal(engine.kind, "postgres", "built, not started");
 });
+
+Deno.test("an app importing @duplex-ws/env type-checks without any engine's driver: the env reader's graph names no npm package", async () => {
+  const entry = new URL("../lib/env/env.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "--lock=deno.dev.lock", entry],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.ok(out.success);
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: { specifier: string }[] }[];
+  };
+  const named = graph.modules.flatMap((m) => [
+    m.specifier,
+    ...(m.dependencies ?? []).map((d) => d.specifier),
+  ]);
+  assert.ok(graph.modules.length > 10, "the graph was read");
+  assert.deepEqual(named.filter((s) => s.startsWith("npm:")), []);
+  // The engines load their drivers from `@duplex-ws/env/engine` only.
+  assert.ok(!named.some((s) => /redis|postgres/.test(s)));
+});
