@@ -283,10 +283,12 @@ export function asyncApiHandler<State, Push extends PushMap>(
   router: EventRouter<State, Push, EventDefinitions, RequestDefinitions>,
   options: AsyncApiOptions,
 ): (request: Request) => Response {
-  // Made once: a request only adds the server it was asked on, so a client
-  // asking again and again costs a serialisation, never a new document.
-  const document = asyncApi(router, options);
+  // Made once, on the first request (not at start: a server's first start
+  // does not wait for every schema's JSON Schema): a request only adds the
+  // server it was asked on, so asking again costs a serialisation only.
+  let document: ReturnType<typeof asyncApi> | undefined;
   return (request) => {
+    document ??= asyncApi(router, options);
     const url = new URL(request.url);
     const servers = options.servers ?? {
       [url.hostname.replace(/[^A-Za-z0-9_-]/g, "_")]: {

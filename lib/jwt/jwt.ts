@@ -8,7 +8,7 @@
  * @module
  */
 
-import { importJWK, type JWK, SignJWT } from "./_jose.ts";
+import { jose, type JWK } from "./_jose.ts";
 import { AuthFailure, type AuthOptions } from "@duplex-ws/duplex";
 import { readToken } from "@duplex-ws/duplex/auth";
 import { secretBytes, verificationKey } from "./keys.ts";
@@ -94,6 +94,7 @@ export async function issueToken(
   options: IssueTokenOptions,
 ): Promise<string> {
   const algorithm = options.algorithm ?? "HS256";
+  const { importJWK, SignJWT } = await jose();
   const key = typeof options.key === "string" ||
       options.key instanceof Uint8Array
     ? secretBytes(options.key)

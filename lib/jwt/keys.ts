@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  createRemoteJWKSet,
-  importJWK,
-  type JWK,
-  type JWTVerifyGetKey,
-} from "./_jose.ts";
+import { jose, type JWK, type JWTVerifyGetKey } from "./_jose.ts";
 import type { JwtAlgorithm, JwtAuthOptions } from "./jwt_options.ts";
 
 /** The fewest bytes an HMAC secret may have. */
@@ -45,11 +40,15 @@ export function verificationKey(
     throw new TypeError("jwtAuth needs at least one algorithm");
   }
   if (jwksUrl !== undefined) {
-    const set = createRemoteJWKSet(new URL(jwksUrl), {
-      timeoutDuration: 5_000,
-      cooldownDuration: 30_000,
-    });
-    return () => Promise.resolve(set);
+    const url = new URL(jwksUrl);
+    let set: Promise<JWTVerifyGetKey> | undefined;
+    return () =>
+      set ??= jose().then(({ createRemoteJWKSet }) =>
+        createRemoteJWKSet(url, {
+          timeoutDuration: 5_000,
+          cooldownDuration: 30_000,
+        })
+      );
   }
   if (typeof key === "string" || key instanceof Uint8Array) {
     if (!isHmac(algorithms)) {
@@ -70,7 +69,9 @@ export function verificationKey(
   let imported: Promise<CryptoKey | Uint8Array> | undefined;
   // jose types its keys with node's Web Crypto types: the same objects.
   return () =>
-    imported ??= importJWK(jwk, jwk.alg ?? algorithms[0]) as Promise<
-      CryptoKey | Uint8Array
-    >;
+    imported ??= jose().then(({ importJWK }) =>
+      importJWK(jwk, jwk.alg ?? algorithms[0]) as Promise<
+        CryptoKey | Uint8Array
+      >
+    );
 }

@@ -9,7 +9,7 @@
 import type { AuthFailureReason } from "@duplex-ws/protocol";
 import { AuthFailure, type Identity } from "@duplex-ws/duplex";
 import { AuthUnavailableError } from "@duplex-ws/duplex/auth";
-import { jwtVerify, type JWTVerifyGetKey } from "./_jose.ts";
+import { jose, type JWTVerifyGetKey } from "./_jose.ts";
 import type { JwtAuthOptions, JwtClaims, JwtPayload } from "./jwt_options.ts";
 
 /** A jose error → why the token was refused (or: the keys are unavailable). */
@@ -74,7 +74,7 @@ export async function verify<State>(
   const requireExpiry = options.requireExpiry ?? true;
   let payload: JwtPayload;
   try {
-    const k = await key();
+    const [k, { jwtVerify }] = await Promise.all([key(), jose()]);
     const strictAudience = options.requireAudience ?? true;
     const verifyOptions = {
       algorithms: [...options.algorithms],
