@@ -26,6 +26,11 @@ export interface MetricRow {
    * servers it must be ahead of.
    */
   target?: { server: string; ratio: number; aheadOf?: string[] };
+  /**
+   * Whether zero or less is a real measurement here (a yes/no, a count that
+   * can be none, a memory change), not a broken run.
+   */
+  mayBeZero?: boolean;
 }
 
 /** Servers measured against one baseline, in the same run. */

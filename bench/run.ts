@@ -951,11 +951,14 @@ if (!quick && !partial) {
 console.log(toMarkdown(report));
 
 // Sanity, never a timing threshold: every number measured is a positive
-// finite value (Redis CPU may be absent; nothing else).
+// finite value (Redis CPU may be absent; nothing else), or finite where a
+// row says zero is a real measurement.
 const insane = comparisons.flatMap((c) =>
   c.rows.flatMap((row) =>
     Object.entries(row.values)
-      .filter(([, s]) => !(s && Number.isFinite(s.median) && s.median > 0))
+      .filter(([, s]) =>
+        !(s && Number.isFinite(s.median) && (row.mayBeZero || s.median > 0))
+      )
       .map(([server]) =>
         `${c.title}: ${row.workload} ${row.metric} (${server})`
       )
