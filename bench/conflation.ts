@@ -14,7 +14,7 @@
 
 import { startProxy } from "@duplex-ws/testing";
 import { type Comparison, writeOwnRecord } from "./report.ts";
-import { pairRow, startBenchServer } from "./pair.ts";
+import { interleaved, pairRow } from "./pair.ts";
 
 const quick = Deno.args.includes("--quick");
 const N = quick ? 20_000 : 60_000;
@@ -88,16 +88,10 @@ async function run(pid: number, port: number, topic: string) {
 
 /** A slow member without conflation, then with it; one server, interleaved. */
 export async function conflationComparison(): Promise<Comparison> {
-  const server = await startBenchServer();
-  const results = { baseline: [] as number[][], duplex: [] as number[][] };
-  try {
-    for (let rep = 0; rep < REPETITIONS; rep++) {
-      results.baseline.push(await run(server.pid, server.port, "ticks-plain"));
-      results.duplex.push(await run(server.pid, server.port, "ticks"));
-    }
-  } finally {
-    await server.stop();
-  }
+  const results = await interleaved(
+    REPETITIONS,
+    (pid, port, duplex) => run(pid, port, duplex ? "ticks" : "ticks-plain"),
+  );
   const workload = `${
     N.toLocaleString("en")
   } prices of 500 bytes to a member that stops reading: plain, or conflated`;

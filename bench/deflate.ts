@@ -13,7 +13,7 @@
 import { WebSocket as NodeWebSocket } from "../lib/node/_ws.ts";
 import { startProxy } from "@duplex-ws/testing";
 import { type Comparison, writeOwnRecord } from "./report.ts";
-import { cpuMicros, pairRow, startBenchServer } from "./pair.ts";
+import { cpuMicros, interleaved, pairRow } from "./pair.ts";
 
 const quick = Deno.args.includes("--quick");
 const MEMBERS = 50;
@@ -96,16 +96,10 @@ async function run(pid: number, port: number, deflate: boolean) {
 
 /** Deflate offered or not, one `./node` server, interleaved. */
 export async function deflateComparison(): Promise<Comparison> {
-  const server = await startBenchServer({ TRANSPORT: "node", DEFLATE: "on" });
-  const results = { baseline: [] as number[][], duplex: [] as number[][] };
-  try {
-    for (let rep = 0; rep < REPETITIONS; rep++) {
-      results.baseline.push(await run(server.pid, server.port, false));
-      results.duplex.push(await run(server.pid, server.port, true));
-    }
-  } finally {
-    await server.stop();
-  }
+  const results = await interleaved(REPETITIONS, run, {
+    TRANSPORT: "node",
+    DEFLATE: "on",
+  });
   const workload = `${
     STEPS.toLocaleString("en")
   } publishes of a 4 KiB document to ${MEMBERS} members on ./node: plain, or deflate`;

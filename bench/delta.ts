@@ -14,7 +14,7 @@
 import * as fossil from "npm:fossil-delta@2.0.0";
 import { createFossilDelta } from "../lib/protocol/fossil.ts";
 import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
-import { cpuMicros, pairRow, startBenchServer } from "./pair.ts";
+import { cpuMicros, interleaved, pairRow } from "./pair.ts";
 
 const quick = Deno.args.includes("--quick");
 const MEMBERS = 100;
@@ -132,18 +132,9 @@ function encoders() {
 
 /** Delta pushes against full pushes, one server, interleaved; then the encoders. */
 export async function deltaComparison(): Promise<Comparison> {
-  const server = await startBenchServer();
   // Two columns: the baseline (full pushes; the package's encoder) and
   // duplex (delta pushes; its own encoder).
-  const results = { baseline: [] as number[][], duplex: [] as number[][] };
-  try {
-    for (let rep = 0; rep < REPETITIONS; rep++) {
-      results.baseline.push(await run(server.pid, server.port, false));
-      results.duplex.push(await run(server.pid, server.port, true));
-    }
-  } finally {
-    await server.stop();
-  }
+  const results = await interleaved(REPETITIONS, run);
   const workload = `${
     STEPS.toLocaleString("en")
   } edits of a 4 KiB document to ${MEMBERS} members: full pushes, or deltas`;

@@ -86,3 +86,26 @@ export function pairRow(
     ratios: { [other]: values[other].median / values[baseline].median },
   };
 }
+
+/**
+ * `run` for the baseline (`false`) and for duplex (`true`), interleaved
+ * `reps` times on one bench server started with `env`: each repetition's
+ * metrics, by column.
+ */
+export async function interleaved(
+  reps: number,
+  run: (pid: number, port: number, duplex: boolean) => Promise<number[]>,
+  env: Record<string, string> = {},
+): Promise<{ baseline: number[][]; duplex: number[][] }> {
+  const server = await startBenchServer(env);
+  const results = { baseline: [] as number[][], duplex: [] as number[][] };
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      results.baseline.push(await run(server.pid, server.port, false));
+      results.duplex.push(await run(server.pid, server.port, true));
+    }
+  } finally {
+    await server.stop();
+  }
+  return results;
+}

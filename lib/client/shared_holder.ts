@@ -20,9 +20,16 @@ export type SharedMessage =
   | { k: "closed"; s?: string; code: number; reason: string }
   | { k: "holder"; tab: string };
 
-type Frame = { event?: unknown; id?: unknown };
+/** What the tabs' code reads of a frame. */
+export type Frame = {
+  event?: unknown;
+  id?: unknown;
+  topic?: unknown;
+  data?: { topic?: unknown };
+};
 
-function parse(text: string): Frame | undefined {
+/** A frame's JSON object, or `undefined` for anything else. */
+export function parseFrame(text: string): Frame | undefined {
   try {
     const value = JSON.parse(text);
     return typeof value === "object" && value !== null ? value : undefined;
@@ -105,7 +112,7 @@ export class SharedHolder {
     const ws = this.#ws;
     if (ws?.readyState !== 1) return; // its client resends or times out
     if (typeof data === "string") {
-      const frame = parse(data);
+      const frame = parseFrame(data);
       if (typeof frame?.event === "string" && frame.id !== undefined) {
         const id = ++this.#nextId;
         this.#requests.set(id, { s, id: frame.id });
@@ -120,7 +127,7 @@ export class SharedHolder {
 
   /** A frame from the server: a reply to its tab, anything else to all. */
   #message(data: string | ArrayBuffer): void {
-    const frame = typeof data === "string" ? parse(data) : undefined;
+    const frame = typeof data === "string" ? parseFrame(data) : undefined;
     if (frame && frame.event === undefined && typeof frame.id === "number") {
       const request = this.#requests.get(frame.id);
       if (!request) return;

@@ -14,26 +14,14 @@
  * @module
  */
 
-import { SharedHolder, type SharedMessage } from "./shared_holder.ts";
+import {
+  parseFrame,
+  SharedHolder,
+  type SharedMessage,
+} from "./shared_holder.ts";
 
 /** `WebSocket`'s readyState values. */
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
-
-type Frame = {
-  event?: unknown;
-  id?: unknown;
-  topic?: unknown;
-  data?: { topic?: unknown };
-};
-
-function parseFrame(text: string): Frame | undefined {
-  try {
-    const value = JSON.parse(text);
-    return typeof value === "object" && value !== null ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The part of the Web Locks API used here (not in Deno's types). */
 interface Locks {
