@@ -1,7 +1,7 @@
 /**
  * The cluster soak: `deno task soak cluster`. Past one process's 20,000
  * descriptors capacity means several processes, so this runs three duplex
- * nodes on one Redis (`soak_node.ts`) and client processes
+ * nodes on one Redis (or, with `--engine postgres`, one Postgres) (`soak_node.ts`) and client processes
  * (`soak_worker.ts`) holding 50,000 sockets in all, spread over loopback
  * source addresses, for ten minutes: a tick a second published to `all`,
  * which every socket has joined; a tenth of the members reconnecting every
@@ -12,10 +12,12 @@
  * duplicate or unrecovered return.
  *
  *   deno task soak cluster                         50,000 sockets, 10 minutes
+ *   deno task soak cluster --engine postgres       the same on one Postgres
  *   deno task soak cluster --sockets 3000 --minutes 1 --workers 2
  */
 
 import { parseArgs } from "node:util";
+import { startPostgres } from "../tests/_postgres.ts";
 
 const NODE = new URL("./soak_node.ts", import.meta.url).pathname;
 const WORKER = new URL("./soak_worker.ts", import.meta.url).pathname;
@@ -84,6 +86,31 @@ async function until(what: string, check: () => boolean, ms: number) {
   }
 }
 
+/** The engine the nodes share, started: its variables for the nodes and how to stop it. */
+async function startEngine(
+  kind: string,
+): Promise<{ env: Record<string, string>; close(): Promise<void> }> {
+  if (kind === "postgres") {
+    const pg = await startPostgres();
+    return { env: { DATABASE_URL: pg.url }, close: () => pg.close() };
+  }
+  if (kind !== "redis") throw new Error(`--engine is redis or postgres`);
+  const port = freePort();
+  const redis = new Deno.Command("redis-server", {
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", ""],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  await delay(500);
+  return {
+    env: { REDIS_URL: `redis://127.0.0.1:${port}` },
+    close: async () => {
+      redis.kill("SIGTERM");
+      await redis.status;
+    },
+  };
+}
+
 function percentile(histogram: Map<number, number>, q: number): number {
   const total = [...histogram.values()].reduce((a, b) => a + b, 0);
   let seen = 0;
@@ -107,6 +134,7 @@ export async function runClusterSoak(argv: string[]): Promise<number> {
       slow: { type: "string", default: "0.01" },
       rate: { type: "string", default: "600" },
       interval: { type: "string", default: "1000" },
+      engine: { type: "string", default: "redis" },
       json: { type: "string" },
     },
   });
@@ -117,32 +145,23 @@ export async function runClusterSoak(argv: string[]): Promise<number> {
   const slow = Math.round(sockets * Number(flags.slow));
   const members = sockets - slow;
 
-  const redisPort = freePort();
-  const redis = new Deno.Command("redis-server", {
-    args: [
-      "--port",
-      String(redisPort),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ],
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  await delay(500);
+  const engine = await startEngine(flags.engine!);
   const ports = Array.from({ length: nodes }, () => freePort());
   const servers = ports.map((port, i) =>
     spawn(["run", "--allow-all", NODE], {
       PORT: String(port),
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      ...engine.env,
       TICKER: i === 0 ? "1" : "0",
       TICK_EVERY: flags.interval!,
     })
   );
-  const report: Record<string, unknown> = { sockets, nodes, workers, seconds };
+  const report: Record<string, unknown> = {
+    engine: flags.engine,
+    sockets,
+    nodes,
+    workers,
+    seconds,
+  };
   let code = 1;
   const clients: ReturnType<typeof spawn>[] = [];
   try {
@@ -226,8 +245,7 @@ export async function runClusterSoak(argv: string[]): Promise<number> {
     }
     for (const s of servers) s.child.kill("SIGTERM");
     await Promise.all(servers.map((s) => s.child.status));
-    redis.kill("SIGTERM");
-    await redis.status;
+    await engine.close();
   }
   console.log(JSON.stringify(report, null, 2));
   if (flags.json) {

@@ -1,6 +1,6 @@
 /**
  * One node of the cluster soak (`deno task soak cluster`): a duplex server
- * on Redis with one topic, `all`, that keeps history; a client joins it
+ * on Redis (`REDIS_URL`) or Postgres (`DATABASE_URL`) with one topic, `all`, that keeps history; a client joins it
  * (with `since` when it comes back) and gets every tick. With `TICKER=1`
  * this node publishes a tick a second (`TICK_EVERY` ms), from the server (`server.publish`),
  * carrying its number and when it was sent. Started by `soak_cluster.ts`.
@@ -13,6 +13,7 @@ import {
   listen,
   type StandardSchemaV1,
 } from "@duplex-ws/duplex";
+import { PostgresBackplane } from "@duplex-ws/postgres";
 import { RedisBackplane } from "@duplex-ws/redis";
 
 type Since = { since?: { offset: number; epoch: string } };
@@ -36,7 +37,10 @@ const joinSchema: StandardSchemaV1<Since, Since> = {
 };
 
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
-const backplane = new RedisBackplane({ url: env("REDIS_URL", "") });
+const database = env("DATABASE_URL", "");
+const backplane = database
+  ? new PostgresBackplane({ url: database })
+  : new RedisBackplane({ url: env("REDIS_URL", "") });
 const router = new EventRouter().on(
   "join",
   joinSchema,

@@ -1,9 +1,11 @@
 /**
  * One socket per browser (`shared: true`) in Debian's Chromium: three tabs
  * of one origin share one server connection; each tab's requests get its
- * own replies; a topic's pushes reach only the tabs that joined it; when
- * the tab holding the connection closes mid-stream, another takes over and
- * the tab that joined gets every publish once, in order.
+ * own replies; a topic's pushes, with history or without, reach only the
+ * tabs that joined it; a tab that leaves a topic another tab follows stops
+ * getting it while the other goes on; when the tab holding the connection
+ * closes mid-stream, another takes over and the tab that joined gets every
+ * publish once, in order.
  */
 
 /// <reference lib="dom" />
@@ -28,12 +30,19 @@ if (!HAS_CHROMIUM && Deno.env.get("CI")) {
 }
 
 const position = z.object({ offset: z.number(), epoch: z.string() });
-const router = new EventRouter<unknown, { note: { n: number } }>()
+const router = new EventRouter<
+  unknown,
+  { note: { n: number }; plain: { n: number } }
+>()
   .on(
     "join",
     z.object({ topic: z.string(), since: position.optional() }),
     ({ topic, since }, ctx) => ctx.join(topic, { since }),
   )
+  .on("leave", z.object({ topic: z.string() }), ({ topic }, ctx) => ({
+    topic,
+    left: ctx.leave(topic),
+  }))
   .on("echo", z.string(), (text) => text);
 
 const PAGE = `<!doctype html><title>shared</title><script type="module">
@@ -45,8 +54,14 @@ const client = new DuplexClient({
 window.got = [];
 window.states = [];
 client.onState((state) => window.states.push(state));
+window.plain = [];
 client.on("note", (note) => window.got.push(note.n));
+client.on("plain", (note) => window.plain.push(note.n));
 window.join = (topic) => client.join("join", { topic }).then(() => true);
+window.leave = (topic) => {
+  client.leave("join", { topic });
+  return client.request("leave", { topic }).then((r) => r.left);
+};
 window.ask = (texts) => Promise.all(texts.map((t) => client.request("echo", t)));
 window.ready = true;
 </script>`;
@@ -59,7 +74,10 @@ Deno.test({
     const app = createServer({
       router,
       logger: silentLogger,
-      topics: [{ match: "*", history: { size: 10_000 } }],
+      topics: [
+        { match: "plain.*" },
+        { match: "*", history: { size: 10_000 } },
+      ],
     });
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -111,6 +129,32 @@ Deno.test({
         )
       );
 
+      // A topic without history: only its tabs; a leave leaves the others.
+      await b.evaluate("window.join('plain.x')");
+      await c.evaluate("window.join('plain.x')");
+      const plain = (page: Page) =>
+        page.evaluate("window.plain") as Promise<number[]>;
+      await app.publish("plain.x", "plain", { n: 1 });
+      await eventually(async () => (await plain(c)).length === 1, 5_000);
+      assert.equal(await c.evaluate("window.leave('plain.x')"), true);
+      await eventually(async () => {
+        const states = await b.evaluate("window.states") as string[];
+        return states.at(-1) === "open";
+      }, 5_000);
+      await eventually(async () => {
+        await app.publish("plain.x", "plain", { n: 2 });
+        await delay(50);
+        return (await plain(b)).includes(2);
+      }, 5_000);
+      await app.publish("plain.x", "plain", { n: 3 });
+      await eventually(async () => (await plain(b)).includes(3), 5_000);
+      assert.deepEqual(await plain(a), [], "a never joined plain.x");
+      assert.deepEqual(await plain(c), [1], "c left plain.x");
+      assert.equal((await plain(b))[0], 1);
+      assert.equal(app.connections.size, 1, "still one connection");
+      const reconnectsBefore = (await b.evaluate("window.states") as string[])
+        .filter((state) => state === "reconnecting").length;
+
       for (let n = 1; n <= 200; n++) {
         await app.publish("notes", "note", { n });
         if (n === 100) await a.close(); // the tab holding the connection
@@ -126,7 +170,8 @@ Deno.test({
       assert.deepEqual(await c.evaluate("window.got"), [], "c never joined");
       const states = await b.evaluate("window.states") as string[];
       assert.ok(
-        states.includes("reconnecting"),
+        states.filter((state) => state === "reconnecting").length >
+          reconnectsBefore,
         "b went through the hand-over",
       );
       await eventually(() => app.connections.size === 1, 5_000);

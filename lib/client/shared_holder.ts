@@ -3,12 +3,19 @@
  * socket for every tab's client. A request gets an id of the connection's
  * and its reply goes back to the tab that sent it, with the tab's own id; a
  * server request goes to every tab and the first answer is sent; pushes and
- * binary frames go to every tab. The real socket opens on the first tab's
- * hello (its URL and subprotocols, so its token), closes when the last tab
- * leaves, and its close closes every tab's socket (each reconnects).
+ * binary frames go to every tab, which keeps those of its own topics. The
+ * real socket opens on the first tab's hello (its URL with `push_topics=1`,
+ * so that every push names its topic, and its subprotocols, so its token),
+ * closes a grace period after the last tab's socket closed, and its close
+ * closes every tab's socket (each reconnects).
  *
  * @module
  */
+
+import { PUSH_TOPICS_PARAM } from "@duplex-ws/protocol";
+
+/** How long the real socket stays open with no tab's socket attached. */
+const LAST_TAB_GRACE = 5_000;
 
 /** What goes over the tabs' channel. */
 export type SharedMessage =
@@ -75,14 +82,20 @@ export class SharedHolder {
       for (const [id, request] of this.#requests) {
         if (request.s === message.s) this.#requests.delete(id);
       }
-      if (this.#sockets.size === 0) this.#ws?.close(1000);
+      if (this.#sockets.size === 0) {
+        setTimeout(() => {
+          if (this.#sockets.size === 0) this.#ws?.close(1000);
+        }, LAST_TAB_GRACE);
+      }
     }
   }
 
   #connect(url: string, protocols: string[]): void {
     let ws: WebSocket;
     try {
-      ws = new this.#WebSocket(url, protocols);
+      const named = new URL(url);
+      named.searchParams.set(PUSH_TOPICS_PARAM, "1");
+      ws = new this.#WebSocket(named, protocols);
     } catch {
       return this.#closed(1006, "");
     }

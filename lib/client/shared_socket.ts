@@ -6,8 +6,13 @@
  * client is whole (its own requests, joins, positions, handlers) and sees a
  * `WebSocket`-like object: the holding tab gives each request a
  * connection-wide id and routes its reply back, answers a server request
- * once, and relays every push to every tab; a push of a topic with history
- * reaches a tab only once a reply there named the topic (it joined it).
+ * once, and relays every push to every tab. The connection asks that every
+ * push of a topic name it (`push_topics`), so a topic's pushes reach a tab
+ * only once a reply there named the topic (it joined it); pushes of no
+ * topic reach every tab. A leave is the connection's, and which tab asked
+ * cannot be told, so when the server says the connection left a topic
+ * (`topic.exit`) every tab that followed it reconnects through the same
+ * connection and its client rejoins what it still follows, with `since`.
  * When the holding tab goes, the others' sockets close (1006) and their
  * clients reconnect through the next holder, resuming with `since`.
  *
@@ -15,10 +20,30 @@
  */
 
 import {
+  STREAM_RESET,
+  TOPIC_EXIT,
+  TOPIC_JOINED,
+  TOPIC_LEFT,
+} from "@duplex-ws/protocol";
+import {
+  type Frame,
   parseFrame,
   SharedHolder,
   type SharedMessage,
 } from "./shared_holder.ts";
+
+/** Milliseconds a tab waits for its replies before it rejoins anyway. */
+const REJOIN_WAIT = 5_000;
+
+/** Library pushes sent to one member, naming their topic in their data. */
+const TOPIC_DATA = new Set([STREAM_RESET, TOPIC_LEFT, TOPIC_JOINED]);
+
+/** The topic a push is of: on its envelope, or in a library push's data. */
+function topicOf(frame: Frame | undefined): string | undefined {
+  const topic = frame?.topic ??
+    (TOPIC_DATA.has(frame?.event as string) ? frame?.data?.topic : undefined);
+  return typeof topic === "string" ? topic : undefined;
+}
 
 /** `WebSocket`'s readyState values. */
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
@@ -115,8 +140,10 @@ class SharedSocket {
   readonly #topics = new Set<string>();
   /** This tab's requests awaiting replies. */
   readonly #asking = new Set<unknown>();
-  /** Numbered pushes of topics not known yet, while a reply may name them. */
+  /** Pushes of topics not known yet, while a reply may name them. */
   #held: { topic: string; data: string }[] = [];
+  /** A topic it followed was left: it reconnects once its replies are in. */
+  #rejoin = false;
 
   constructor(tab: Tab, url: string, protocols: string[]) {
     this.#tab = tab;
@@ -169,9 +196,9 @@ class SharedSocket {
 
   /**
    * Hands on a frame meant for this tab. A reply names the topic it joined;
-   * a numbered push of a topic no reply named yet is held while this tab
-   * awaits a reply (a join's replay comes before its reply), and dropped
-   * once none is awaited (another tab's topic).
+   * a push of a topic no reply named yet is held while this tab awaits a
+   * reply (a join's replay comes before its reply), and dropped once none
+   * is awaited (another tab's topic).
    */
   #frame(data: string | ArrayBuffer): void {
     const frame = typeof data === "string" ? parseFrame(data) : undefined;
@@ -186,15 +213,38 @@ class SharedSocket {
       }
       this.onmessage?.({ data });
       if (this.#asking.size === 0) this.#held = [];
+      if (this.#asking.size === 0 && this.#rejoin) this.#reconnect();
       return;
     }
-    const topic = frame?.topic;
-    if (typeof topic !== "string" || this.#topics.has(topic)) {
+    const topic = topicOf(frame);
+    if (frame?.event === TOPIC_EXIT) return this.#exited(topic);
+    if (frame?.event === TOPIC_JOINED && topic) this.#topics.add(topic);
+    if (topic === undefined || this.#topics.has(topic)) {
+      if (frame?.event === TOPIC_LEFT) this.#topics.delete(topic!);
       return this.onmessage?.({ data });
     }
     if (this.#asking.size > 0 && this.#held.length < 10_000) {
       this.#held.push({ topic, data: data as string });
     }
+  }
+
+  /**
+   * The connection left a topic a tab asked to leave: which tab cannot be
+   * told, so every tab that followed it reconnects through the same
+   * connection (once its own requests are answered) and its client rejoins
+   * what it still follows, with `since`.
+   */
+  #exited(topic: string | undefined): void {
+    if (topic === undefined || !this.#topics.delete(topic)) return;
+    this.#rejoin = true;
+    if (this.#asking.size === 0) return this.#reconnect();
+    setTimeout(() => this.#reconnect(), REJOIN_WAIT);
+  }
+
+  #reconnect(): void {
+    if (this.readyState !== OPEN) return;
+    this.#tab.post({ k: "close", s: this.#id });
+    this.#closed(1006, "another tab left a topic this tab follows", false);
   }
 
   #closed(code: number, reason: string, wasClean: boolean): void {

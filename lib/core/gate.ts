@@ -10,7 +10,7 @@
  * @module
  */
 
-import { AUTH_PROTOCOL } from "@duplex-ws/protocol";
+import { AUTH_PROTOCOL, PUSH_TOPICS_PARAM } from "@duplex-ws/protocol";
 import type { Admission, Reservation } from "./admission.ts";
 import { tokenFromProtocols } from "./auth/credentials.ts";
 import {
@@ -44,6 +44,8 @@ export interface Admitted<State> {
   readonly address: string | undefined;
   /** The capacity held for it until it is accepted or cancelled. */
   readonly reservation: Reservation;
+  /** It asked that pushes name their topic (`?push_topics=1`). */
+  readonly namesTopics?: boolean;
 }
 
 /** Anything a handshake can be refused with. */
@@ -193,7 +195,9 @@ export class Gate<State> {
       return this.refuse(who, request);
     }
     const protocol = kind === "stream" ? undefined : this.#negotiate(request);
-    return { ...who, protocol, address, reservation };
+    const namesTopics = request.url.includes(PUSH_TOPICS_PARAM) &&
+      new URL(request.url).searchParams.get(PUSH_TOPICS_PARAM) === "1";
+    return { ...who, protocol, address, reservation, namesTopics };
   }
 
   /** Counts, logs and answers a refusal: the one way a handshake is refused. */

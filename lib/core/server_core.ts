@@ -238,6 +238,7 @@ export class ServerCore<State, Push extends PushMap> {
       identity: admitted.identity,
       protocol: admitted.protocol ?? "",
       address: admitted.address,
+      namesTopics: admitted.namesTopics,
     }, this.#shared);
     this.sessions.add(session);
     this.admission.commit(admitted.reservation);

@@ -71,6 +71,8 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
   readonly address: string | undefined;
   /** The authenticated subject counted against its limits (not for guests). */
   readonly subject: string | undefined;
+  /** Pushes of a topic name it; a leave is told (`?push_topics=1`). */
+  readonly namesTopics: boolean;
   #state: State;
   #auth: AuthSession<State> | undefined;
   #shared: SessionShared<State, Push>;
@@ -92,6 +94,7 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
     this.#state = init.state;
     this.protocol = init.protocol;
     this.address = init.address;
+    this.namesTopics = init.namesTopics ?? false;
     this.#shared = shared;
     const { identity } = init;
     this.subject = identity && !identity.guest ? identity.subject : undefined;

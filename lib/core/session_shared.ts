@@ -88,4 +88,6 @@ export interface SessionInit<State> {
   readonly protocol: string;
   /** The client's address, when known. */
   readonly address?: string;
+  /** Pushes of a topic name it; a leave is told (`?push_topics=1`). */
+  readonly namesTopics?: boolean;
 }

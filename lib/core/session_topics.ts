@@ -8,7 +8,12 @@
  * @module
  */
 
-import { ReadyState } from "@duplex-ws/protocol";
+import {
+  encodePush,
+  nameTopic,
+  ReadyState,
+  TOPIC_EXIT,
+} from "@duplex-ws/protocol";
 import type { AuthOptions, Identity } from "./auth/identity.ts";
 import { authorized } from "./auth/refresh.ts";
 import type { PublishOptions } from "./context.ts";
@@ -106,7 +111,11 @@ export function leaveTopic(
 ): boolean {
   if (!pubsub.topicsOf(session).has(topic)) return false;
   session.charge(session.limiter().topicChange());
-  return pubsub.leave(session, topic);
+  const left = pubsub.leave(session, topic);
+  if (left && session.namesTopics) {
+    session.send(nameTopic(encodePush(TOPIC_EXIT, { topic }), topic));
+  }
+  return left;
 }
 
 /**

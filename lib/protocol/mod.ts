@@ -67,7 +67,13 @@ export {
   type TopicDelta,
   topicDelta,
 } from "./delta.ts";
-export { isValidTopic, MAX_TOPIC_LENGTH } from "./topic.ts";
+export {
+  isValidTopic,
+  MAX_TOPIC_LENGTH,
+  nameTopic,
+  PUSH_TOPICS_PARAM,
+  TOPIC_EXIT,
+} from "./topic.ts";
 export {
   AUTH_FAILURES,
   AUTH_PROTOCOL,

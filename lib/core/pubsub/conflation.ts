@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Member, Outgoing } from "./hub.ts";
+import { type Member, type Outgoing, sendOfTopic } from "./hub.ts";
 
 /** Values held at most per member and topic; past it the oldest key goes. */
 export const MAX_KEYS = 1_000;
@@ -111,7 +111,8 @@ export class Conflation {
     }
     this.forget(member, topic);
     for (const text of held.values.values()) {
-      member.send(held.skipped ? `{"conflated":true,${text.slice(1)}` : text);
+      const out = held.skipped ? `{"conflated":true,${text.slice(1)}` : text;
+      sendOfTopic(member, out, topic);
     }
   }
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { nameTopic } from "@duplex-ws/protocol";
+
 const NO_TOPICS: ReadonlySet<string> = new Set();
 
 /**
@@ -27,6 +29,8 @@ export interface Member {
   room?(): number;
   /** Resolves once it has room again; `false` when it is gone. */
   drained?(): Promise<boolean>;
+  /** Every push of a topic names its topic (it asked for `push_topics`). */
+  readonly namesTopics?: boolean;
 }
 
 /**
@@ -141,11 +145,11 @@ export class Hub {
     if (queue === undefined && members.size <= DELIVERY_CHUNK) {
       let sent = 0;
       for (const member of members) {
-        if (member.id !== exclude && send(member, text)) sent++;
+        if (member.id !== exclude && send(member, text, topic)) sent++;
       }
       return sent;
     }
-    const delivery = { members: [...members], text, exclude, next: 0 };
+    const delivery = { members: [...members], text, topic, exclude, next: 0 };
     if (queue) queue.push(delivery);
     else {
       this.#queued.set(topic, [delivery]);
@@ -170,7 +174,9 @@ export class Hub {
       budget -= end - delivery.next;
       for (; delivery.next < end; delivery.next++) {
         const member = delivery.members[delivery.next];
-        if (member.id !== delivery.exclude) send(member, delivery.text);
+        if (member.id !== delivery.exclude) {
+          send(member, delivery.text, delivery.topic);
+        }
       }
       if (delivery.next === delivery.members.length) queue.shift();
     }
@@ -189,13 +195,23 @@ export const DELIVERY_CHUNK = 256;
 interface Delivery {
   members: Member[];
   text: Outgoing;
+  topic: string;
   exclude: string | undefined;
   next: number;
 }
 
-function send(member: Member, outgoing: Outgoing): boolean {
+function send(member: Member, outgoing: Outgoing, topic: string): boolean {
   const text = typeof outgoing === "string" ? outgoing : outgoing(member);
-  return text !== undefined && member.send(text);
+  return text !== undefined && sendOfTopic(member, text, topic);
+}
+
+/** Sends a push of `topic`, naming the topic to a member that asked for it. */
+export function sendOfTopic(
+  member: Member,
+  text: string,
+  topic: string,
+): boolean {
+  return member.send(member.namesTopics ? nameTopic(text, topic) : text);
 }
 
 function add<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {

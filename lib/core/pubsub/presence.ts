@@ -21,7 +21,7 @@ import {
   PRESENCE_STATE,
   type PresenceState,
 } from "@duplex-ws/protocol";
-import type { Member } from "./hub.ts";
+import { type Member, sendOfTopic } from "./hub.ts";
 import {
   type PresenceDelta,
   type PresenceEntry,
@@ -147,7 +147,11 @@ export class PresenceTracker {
       }
     }
     if (tp.loaded) {
-      member.send(encodePush(PRESENCE_STATE, tp.state(maxMembers)));
+      sendOfTopic(
+        member,
+        encodePush(PRESENCE_STATE, tp.state(maxMembers)),
+        topic,
+      );
     } else tp.waiting.push({ member, maxMembers });
   }
 
@@ -245,7 +249,8 @@ export class PresenceTracker {
       }
       created.buffered = undefined;
       for (const { member, maxMembers } of created.waiting) {
-        member.send(encodePush(PRESENCE_STATE, created.state(maxMembers)));
+        const state = encodePush(PRESENCE_STATE, created.state(maxMembers));
+        sendOfTopic(member, state, topic);
       }
       created.waiting = [];
       this.#schedule();
