@@ -873,7 +873,7 @@ if (
 const comparisons: Comparison[] = [];
 for (const suite of chosen) {
   if (suite.measure) {
-    comparisons.push(await suite.measure());
+    comparisons.push(await watched(suite.name, suite.measure));
     continue;
   }
   const redis = suite.redis ? await startRedis() : undefined;
@@ -889,6 +889,37 @@ for (const suite of chosen) {
   } finally {
     await redis?.close();
     await postgres?.close();
+  }
+}
+
+/**
+ * A suite that measures itself, within a deadline: the timer keeps the
+ * process alive, so a suite stuck on an event that never comes fails naming
+ * itself (a clean clone's CI once ended with only "Top-level await promise
+ * never resolved" after the capacity suite), and is run once more.
+ */
+async function watched(
+  name: string,
+  measure: () => Promise<Comparison>,
+): Promise<Comparison> {
+  const minutes = quick ? 5 : 60;
+  for (let attempt = 1;; attempt++) {
+    console.error(`bench: suite ${name}${attempt > 1 ? ", once more" : ""}`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`suite ${name}: over ${minutes} minutes`)),
+        minutes * 60_000,
+      );
+    });
+    try {
+      return await Promise.race([measure(), late]);
+    } catch (error) {
+      if (attempt === 2) throw error;
+      console.error(`bench: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -92,7 +92,10 @@ class Member {
   #received(text: string): void {
     const message = JSON.parse(text);
     if (message.id === 1) {
-      if (this.replaying && message.data?.recovered !== true) unrecovered++;
+      if (this.replaying && message.data?.recovered !== true) {
+        unrecovered++;
+        if (process.env.SOAK_DEBUG) console.error("unrecovered", text);
+      }
       this.replaying = false;
       if (!this.last && message.data?.position) {
         this.last = message.data.position;

@@ -104,17 +104,21 @@ export async function readHistory(
      returning epoch, top`,
     [topic, newEpoch(), ttl],
   );
+  // Entries up to the top just read: the statements that follow see
+  // publishes made since, which would leave a hole below them.
+  const top = Number(stream.top);
   const young = `topic = $1 and at > now() - $2 * interval '1 millisecond'`;
   const rows = since === undefined
     ? await sql.unsafe(
       `select * from (select "offset", head from ${s}.entries where ${young}
-         order by "offset" desc limit $3) last order by "offset"`,
-      [topic, ttl, limit],
+         and "offset" <= $4 order by "offset" desc limit $3) last
+       order by "offset"`,
+      [topic, ttl, limit, top],
     )
     : await sql.unsafe(
       `select "offset", head from ${s}.entries where ${young} and "offset" > $3
-         order by "offset" limit $4`,
-      [topic, ttl, since, limit],
+         and "offset" <= $5 order by "offset" limit $4`,
+      [topic, ttl, since, limit, top],
     );
   const [{ first }] = await sql.unsafe(
     `select min("offset") as first from ${s}.entries where ${young}`,
@@ -123,7 +127,7 @@ export async function readHistory(
   const epoch = String(stream.epoch);
   return {
     epoch,
-    top: Number(stream.top),
+    top,
     first: first === null ? undefined : Number(first),
     entries: rows.map((row) => ({
       offset: Number(row.offset),
