@@ -7,7 +7,7 @@
 
 import { shouldReconnect } from "@duplex-ws/protocol";
 import type { LinkOptions, Transport } from "./link.ts";
-import { sharedWebSocket } from "./shared_socket.ts";
+import { sharedWebSocket, sharedWorkerClass } from "./shared_socket.ts";
 
 /** Options of `DuplexClient`. */
 export interface ClientOptions {
@@ -63,6 +63,15 @@ export interface ClientOptions {
    */
   shared?: boolean | string;
   /**
+   * With `shared`: the URL of the shared-socket worker script
+   * (`serveClient` serves it at `/duplex/client.worker.js`). Where the
+   * browser has `SharedWorker`, that worker holds the connection and lives
+   * while any tab of the origin is open, so closing a tab hands nothing
+   * over; elsewhere the tabs elect a holder with Web Locks.
+   * @default {no worker: Web Locks}
+   */
+  sharedWorker?: string | URL;
+  /**
    * The transports to use, in order: when a WebSocket cannot open (the
    * upgrade refused, or no `open` within `openTimeout`), the client uses
    * HTTP streaming (`sse`: Server-Sent Events down, `POST` up) with the same
@@ -105,8 +114,10 @@ export function resolveClientOptions(
   options: ClientOptions,
 ): ResolvedClientOptions {
   const { shared, url, WebSocket = globalThis.WebSocket } = options;
-  const canShare = typeof navigator === "object" && "locks" in navigator &&
-    typeof BroadcastChannel === "function";
+  const worker = sharedWorkerClass() ? options.sharedWorker : undefined;
+  const canShare = worker !== undefined ||
+    (typeof navigator === "object" && "locks" in navigator &&
+      typeof BroadcastChannel === "function");
   const name = typeof shared === "string" ? shared : String(url);
   return {
     requestTimeout: 10_000,
@@ -121,7 +132,7 @@ export function resolveClientOptions(
     ...withoutUndefined(options),
     ...(shared && canShare
       ? {
-        WebSocket: sharedWebSocket(name, WebSocket),
+        WebSocket: sharedWebSocket(name, WebSocket, worker),
         transports: ["websocket"],
       }
       : {}),

@@ -14,15 +14,21 @@
  * @module
  */
 
-import { CLIENT_DTS, CLIENT_JS } from "./browser/client_js.ts";
+import {
+  CLIENT_DTS,
+  CLIENT_JS,
+  CLIENT_WORKER_JS,
+} from "./browser/client_js.ts";
 
-export { CLIENT_DTS, CLIENT_JS };
+export { CLIENT_DTS, CLIENT_JS, CLIENT_WORKER_JS };
 
 /** Where {@linkcode serveClient} answers. */
 export interface ServeClientOptions {
   /**
    * The module's path; its declarations are at the same path ending in
-   * `.d.ts` (named in the module's `X-TypeScript-Types` header).
+   * `.d.ts` (named in the module's `X-TypeScript-Types` header), the
+   * shared-socket worker (the client's `sharedWorker` option) at the same
+   * path ending in `.worker.js`.
    * @default {"/duplex/client.js"}
    */
   path?: string;
@@ -71,8 +77,9 @@ async function asset(
 }
 
 /**
- * Answers `GET`/`HEAD` of the browser module and its declarations;
- * `undefined` for any other request, for the app to answer.
+ * Answers `GET`/`HEAD` of the browser module, its declarations and the
+ * shared-socket worker; `undefined` for any other request, for the app to
+ * answer.
  */
 export function serveClient(
   request: Request,
@@ -81,11 +88,17 @@ export function serveClient(
   if (request.method !== "GET" && request.method !== "HEAD") return undefined;
   const path = options.path ?? CLIENT_MODULE_PATH;
   const types = path.replace(/\.js$/, "") + ".d.ts";
+  const worker = path.replace(/\.js$/, "") + ".worker.js";
   const { pathname } = new URL(request.url);
   if (pathname === path) {
     return asset(request, CLIENT_JS, {
       "content-type": "text/javascript; charset=utf-8",
       "x-typescript-types": types,
+    });
+  }
+  if (pathname === worker) {
+    return asset(request, CLIENT_WORKER_JS, {
+      "content-type": "text/javascript; charset=utf-8",
     });
   }
   if (pathname === types) {

@@ -1,8 +1,11 @@
 /**
  * One socket per browser (`shared: true`): the tabs of one origin that open
- * a client of the same name share one server connection. A Web Lock elects
- * the tab that holds it (the next tab waiting for the lock takes over when
- * it closes); the others reach it over a `BroadcastChannel`. Each tab's
+ * a client of the same name share one server connection. With the
+ * `sharedWorker` option, where the browser has `SharedWorker`, a shared
+ * worker holds it (`shared_worker.ts`) and lives while any tab is open;
+ * otherwise a Web Lock elects the tab that holds it (the next tab waiting
+ * for the lock takes over when it closes) and the others reach it over a
+ * `BroadcastChannel`. Each tab's
  * client is whole (its own requests, joins, positions, handlers) and sees a
  * `WebSocket`-like object: the holding tab gives each request a
  * connection-wide id and routes its reply back, answers a server request
@@ -53,16 +56,51 @@ interface Locks {
   request(name: string, hold: () => Promise<void>): Promise<void>;
 }
 
-/** One tab's end of a shared connection: the channel, and the holder if it is this tab. */
+/** The part of `SharedWorker` used here (not in Deno's types). */
+type SharedWorkerClass = new (
+  url: string | URL,
+  options: { type: "module"; name: string },
+) => { port: MessagePort };
+
+/** The browser's `SharedWorker`, where there is one. */
+export function sharedWorkerClass(): SharedWorkerClass | undefined {
+  return (globalThis as { SharedWorker?: SharedWorkerClass }).SharedWorker;
+}
+
+/**
+ * One tab's end of a shared connection: a `SharedWorker`'s port when one
+ * holds it, else the channel to the other tabs and the holder if it is this
+ * tab.
+ */
 class Tab {
   readonly id = crypto.randomUUID();
-  readonly channel: BroadcastChannel;
+  readonly channel: BroadcastChannel | undefined;
+  readonly port: MessagePort | undefined;
   readonly sockets = new Map<string, SharedSocket>();
   holder: SharedHolder | undefined;
   /** The tab that holds the connection, once one said so. */
   holderTab: string | undefined;
 
-  constructor(readonly name: string, RealWebSocket: typeof WebSocket) {
+  constructor(
+    readonly name: string,
+    RealWebSocket: typeof WebSocket,
+    worker: string | URL | undefined,
+  ) {
+    const Worker = sharedWorkerClass();
+    if (worker !== undefined && Worker) {
+      const port = new Worker(worker, {
+        type: "module",
+        name: `duplex-shared:${name}`,
+      }).port;
+      this.port = port;
+      port.onmessage = ({ data }: MessageEvent) => this.receive(data);
+      // A tab that goes says so: its sockets are no longer attached.
+      addEventListener("pagehide", () => {
+        for (const s of this.sockets.keys()) this.post({ k: "close", s });
+        port.postMessage({ k: "bye" });
+      });
+      return;
+    }
     this.channel = new BroadcastChannel(`duplex-shared:${name}`);
     this.channel.onmessage = ({ data }) => this.receive(data);
     // Held until the tab goes: then the next tab waiting takes over.
@@ -76,9 +114,10 @@ class Tab {
     });
   }
 
-  /** Sends to every tab, this one included. */
+  /** Sends to the worker, or to every tab, this one included. */
   post(message: SharedMessage): void {
-    this.channel.postMessage(message);
+    if (this.port) return this.port.postMessage(message);
+    this.channel!.postMessage(message);
     this.receive(message);
   }
 
@@ -104,16 +143,18 @@ const tabs = new Map<string, Tab>();
 
 /**
  * A `WebSocket` constructor whose sockets share one connection per
- * browser under `name` (see the module's doc).
+ * browser under `name` (see the module's doc), held by the shared worker
+ * at `worker` when there is one.
  */
 export function sharedWebSocket(
   name: string,
   RealWebSocket: typeof WebSocket,
+  worker?: string | URL,
 ): typeof WebSocket {
   return class extends SharedSocket {
     constructor(url: string | URL, protocols?: string | string[]) {
       let tab = tabs.get(name);
-      if (!tab) tabs.set(name, tab = new Tab(name, RealWebSocket));
+      if (!tab) tabs.set(name, tab = new Tab(name, RealWebSocket, worker));
       super(tab, String(url), [protocols ?? []].flat());
     }
   } as unknown as typeof WebSocket;
