@@ -156,9 +156,9 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  /** Subscribes to the topic's channel (re-subscribed by itself after an outage). */
-  subscribe(topic: string): void {
-    this.#listen(this.#key(topic, "t"));
+  /** Subscribes to the topic's channel (again after outages); settles once Redis confirmed it. */
+  subscribe(topic: string): Promise<unknown> | undefined {
+    return this.#listen(this.#key(topic, "t"));
   }
 
   /** Unsubscribes from the topic's channel. */

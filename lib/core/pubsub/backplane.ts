@@ -86,8 +86,14 @@ export interface Backplane {
    * changes and node deaths to `events` (engines with presence).
    */
   start(sink: BackplaneSink, events?: BackplaneEvents): Promise<void>;
-  /** This node has local members in `topic` now (called on the first one). */
-  subscribe(topic: string): void;
+  /**
+   * This node has local members in `topic` now (called on the first one).
+   * An engine whose subscription takes effect later returns a promise that
+   * settles once it has (every publish after it reaches this node): a
+   * recovery waits for it, so that no publish falls between its history
+   * read and the subscription.
+   */
+  subscribe(topic: string): void | Promise<unknown>;
   /** This node has no local members in `topic` any more. */
   unsubscribe(topic: string): void;
   /**

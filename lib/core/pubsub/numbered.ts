@@ -48,12 +48,17 @@ export interface NumberedOptions {
   readonly outgoing?: (topic: string, text: string) => Outgoing;
 }
 
+/** Milliseconds a recovery waits for the engine to confirm a subscription. */
+export const SUBSCRIBE_WAIT = 2_000;
+
 /** One node's topics with history. */
 export class NumberedTopics {
   readonly #backplane: Backplane;
   readonly #hub: Hub;
   readonly #options: NumberedOptions;
   readonly #streams: StreamTracker;
+  /** Topics whose engine subscription is not in effect yet. */
+  readonly #subscribing = new Map<string, Promise<void>>();
   /** The members that take deltas, per delta topic. */
   readonly deltas: DeltaTopics = new DeltaTopics();
 
@@ -197,12 +202,34 @@ export class NumberedTopics {
   }
 
   /** Recovers a joining member (a waiting member of the hub) from its position. */
-  recover(
+  async recover(
     member: Member,
     topic: string,
     request: RecoveryRequest,
   ): Promise<Recovery> {
+    await this.#subscribing.get(topic);
     return this.#streams.recover(member, topic, request);
+  }
+
+  /**
+   * The engine is subscribing this node to `topic` (its first member):
+   * until the engine says the subscription is in effect, a publish could
+   * reach neither the node live nor a history read made before it, so a
+   * recovery waits for it (at most {@linkcode SUBSCRIBE_WAIT} ms).
+   */
+  subscribing(topic: string, confirmed: void | Promise<unknown>): void {
+    if (!(confirmed instanceof Promise)) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settled: Promise<void> = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SUBSCRIBE_WAIT);
+      confirmed.then(() => resolve(), () => resolve());
+    }).finally(() => {
+      clearTimeout(timer);
+      if (this.#subscribing.get(topic) === settled) {
+        this.#subscribing.delete(topic);
+      }
+    });
+    this.#subscribing.set(topic, settled);
   }
 
   /**

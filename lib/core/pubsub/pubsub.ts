@@ -173,7 +173,7 @@ export class PubSub {
       this.#hub.join(member, topic, history !== undefined);
       const count = this.#hub.count(topic);
       if (count === 1) {
-        this.#backplane.subscribe(topic);
+        this.#numbered.subscribing(topic, this.#backplane.subscribe(topic));
         this.#options.occupied?.(topic);
       }
       this.#backplane.setLocalCount(topic, count);
