@@ -18,6 +18,7 @@
 
 import { parseArgs } from "node:util";
 import { startPostgres } from "../tests/_postgres.ts";
+import { startRedis } from "../tests/_redis.ts";
 
 const NODE = new URL("./soak_node.ts", import.meta.url).pathname;
 const WORKER = new URL("./soak_worker.ts", import.meta.url).pathname;
@@ -95,20 +96,8 @@ async function startEngine(
     return { env: { DATABASE_URL: pg.url }, close: () => pg.close() };
   }
   if (kind !== "redis") throw new Error(`--engine is redis or postgres`);
-  const port = freePort();
-  const redis = new Deno.Command("redis-server", {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", ""],
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  await delay(500);
-  return {
-    env: { REDIS_URL: `redis://127.0.0.1:${port}` },
-    close: async () => {
-      redis.kill("SIGTERM");
-      await redis.status;
-    },
-  };
+  const redis = await startRedis();
+  return { env: { REDIS_URL: redis.url }, close: () => redis.close() };
 }
 
 function percentile(histogram: Map<number, number>, q: number): number {

@@ -12,6 +12,7 @@ import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
 import type { Backplane } from "@duplex-ws/duplex/engine";
 import { RedisBackplane } from "@duplex-ws/redis";
 import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
+import { startRedis } from "../tests/_redis.ts";
 
 const quick = Deno.args.includes("--quick");
 const PUBLISHES = quick ? 300 : 3_000;
@@ -49,16 +50,12 @@ function median(values: number[]): number {
 
 /** Runs both engines, plain and conditional interleaved; the comparison. */
 export async function stateComparison(): Promise<Comparison> {
-  const port = 40_000 + Math.floor(Math.random() * 10_000);
-  const redis = new Deno.Command("redis-server", {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", ""],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // A free port, answering PING before it is used (a random port once
+  // clashed after the capacity suite and left the suite waiting forever).
+  const redis = await startRedis();
   const engines: [string, () => Backplane][] = [
     ["local", () => undefined as unknown as Backplane],
-    ["Redis", () => new RedisBackplane({ url: `redis://127.0.0.1:${port}` })],
+    ["Redis", () => new RedisBackplane({ url: redis.url })],
   ];
   const rows: MetricRow[] = [];
   try {
@@ -86,8 +83,7 @@ export async function stateComparison(): Promise<Comparison> {
       });
     }
   } finally {
-    redis.kill("SIGTERM");
-    await redis.status;
+    await redis.close();
   }
   const comparison: Comparison = {
     suite: "state",
