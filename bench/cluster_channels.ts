@@ -16,6 +16,7 @@
 
 import { Cluster } from "npm:ioredis@5.9.2";
 import { type Comparison, type MetricRow, writeOwnRecord } from "./report.ts";
+import { within } from "./pair.ts";
 import {
   type RedisCluster,
   startRedisCluster,
@@ -58,19 +59,6 @@ interface Result {
   redisCpuMicrosPerPublish: number;
   receivedPerPublish: number;
   wastedShare: number;
-}
-
-/** Settles as `work` does, or rejects once `ms` have passed (the timer keeps the process alive). */
-async function within<T>(ms: number, what: string, work: Promise<T>) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: over ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Resolves once the client says `ready`. */

@@ -109,3 +109,16 @@ export async function interleaved(
   }
   return results;
 }
+
+/** Settles as `work` does, or rejects once `ms` have passed (the timer keeps the process alive). */
+export async function within<T>(ms: number, what: string, work: Promise<T>) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

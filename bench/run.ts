@@ -38,6 +38,7 @@ import {
 import { startRedis } from "../tests/_redis.ts";
 import { startPostgres } from "../tests/_postgres.ts";
 import { capacityComparison } from "./capacity.ts";
+import { within } from "./pair.ts";
 import { channelsComparison } from "./cluster_channels.ts";
 import { conflationComparison } from "./conflation.ts";
 import { deltaComparison } from "./delta.ts";
@@ -893,10 +894,9 @@ for (const suite of chosen) {
 }
 
 /**
- * A suite that measures itself, within a deadline: the timer keeps the
- * process alive, so a suite stuck on an event that never comes fails naming
- * itself (a clean clone's CI once ended with only "Top-level await promise
- * never resolved" after the capacity suite), and is run once more.
+ * A suite that measures itself, within a deadline (`within`: its timer keeps
+ * the process alive), so a suite stuck on an event that never comes fails
+ * naming itself, and is run once more.
  */
 async function watched(
   name: string,
@@ -905,20 +905,11 @@ async function watched(
   const minutes = quick ? 5 : 60;
   for (let attempt = 1;; attempt++) {
     console.error(`bench: suite ${name}${attempt > 1 ? ", once more" : ""}`);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`suite ${name}: over ${minutes} minutes`)),
-        minutes * 60_000,
-      );
-    });
     try {
-      return await Promise.race([measure(), late]);
+      return await within(minutes * 60_000, `suite ${name}`, measure());
     } catch (error) {
       if (attempt === 2) throw error;
       console.error(`bench: ${(error as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -8,12 +8,7 @@
  * @module
  */
 
-import {
-  encodePush,
-  nameTopic,
-  ReadyState,
-  TOPIC_EXIT,
-} from "@duplex-ws/protocol";
+import { ReadyState, TOPIC_EXIT } from "@duplex-ws/protocol";
 import type { AuthOptions, Identity } from "./auth/identity.ts";
 import { authorized } from "./auth/refresh.ts";
 import type { PublishOptions } from "./context.ts";
@@ -103,7 +98,10 @@ function charged(
   }
 }
 
-/** Leaves a topic, charged as a topic change; `false` when not a member. */
+/**
+ * Leaves a topic, charged as a topic change; `false` when not a member. A
+ * connection that names topics is told (`topic.exit`).
+ */
 export function leaveTopic(
   session: TopicSession,
   pubsub: PubSub,
@@ -113,7 +111,7 @@ export function leaveTopic(
   session.charge(session.limiter().topicChange());
   const left = pubsub.leave(session, topic);
   if (left && session.namesTopics) {
-    session.send(nameTopic(encodePush(TOPIC_EXIT, { topic }), topic));
+    session.send(JSON.stringify({ event: TOPIC_EXIT, topic, data: { topic } }));
   }
   return left;
 }
