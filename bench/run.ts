@@ -138,6 +138,7 @@ const window = quick ? { seconds: 1, warmup: 0.5 } : { seconds: 5, warmup: 1 };
 const RAW = here("./raw_server.ts");
 const ECHO = here("./raw_echo_server.ts");
 const DUPLEX = here("./duplex_server.ts");
+const CORE = here("./core_server.ts");
 const MAIN = here("../main.ts");
 // BENCH_PEERS: another peers directory (the suite checks the message
 // a machine without them gets).
@@ -529,6 +530,11 @@ const SUITES: Suite[] = [
         servers: [
           ...servers,
           {
+            name: "duplex core alone",
+            runtime: "deno" as const,
+            script: CORE,
+          },
+          {
             name: "duplex, no Zod",
             runtime: "deno" as const,
             script: DUPLEX,
@@ -549,7 +555,7 @@ const SUITES: Suite[] = [
         ),
         notes: [
           ...notes,
-          "duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): both measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
+          "duplex core alone is the smallest app on the core package (bench/core_server.ts: one event, a hand-written schema, listen); duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): all three measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
         ],
       }];
     },

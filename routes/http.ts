@@ -7,16 +7,12 @@
  * @module
  */
 
-import { HttpRouter } from "@duplex-ws/duplex";
-import { asyncApiHandler } from "@duplex-ws/asyncapi";
+import { type HttpHandler, HttpRouter } from "@duplex-ws/duplex";
 import { events } from "./events.ts";
 import type { AuthConfig } from "./auth.ts";
 import { sessionHandlers } from "./session.ts";
-import { CHAT_JS } from "./page/chat_bundle.ts";
 import { serveClient } from "@duplex-ws/client/serve";
-import { serverApiDocument } from "@duplex-ws/asyncapi/openapi";
 import { CHAT_HTML } from "./page/html.ts";
-import { ADMIN_HTML, ADMIN_JS } from "./page/admin_page.ts";
 
 /**
  * What the page may do: its own script and socket only, inline styles, no
@@ -43,6 +39,28 @@ export const CLIENT_MODULE_PATH = "/duplex/client.js";
 /** Where the app serves the typed client's declarations. */
 export const CLIENT_TYPES_PATH = "/duplex/client.d.ts";
 
+/**
+ * A handler made on its route's first request, from a module imported then:
+ * what only some requests need (the page's script, the admin page, the API
+ * documents and their generators) is not loaded before the first upgrade.
+ */
+function onFirstUse(make: () => Promise<HttpHandler>): HttpHandler {
+  let handler: Promise<HttpHandler> | undefined;
+  return async (request, ctx) =>
+    await (await (handler ??= make()))(request, ctx);
+}
+
+/** A script or page, with the page's headers, imported on first request. */
+function lazyText(type: string, text: () => Promise<string>): HttpHandler {
+  return onFirstUse(async () => {
+    const body = await text();
+    return () =>
+      new Response(body, {
+        headers: { "content-type": `${type}; charset=utf-8`, ...PAGE_HEADERS },
+      });
+  });
+}
+
 /** The example app's HTTP routes; `/healthz` and `/metrics` report on the serving server. */
 export function httpRoutes(auth: AuthConfig): HttpRouter {
   const session = sessionHandlers(auth);
@@ -57,42 +75,51 @@ export function httpRoutes(auth: AuthConfig): HttpRouter {
           ...PAGE_HEADERS,
         },
       }))
-    .get("/chat.js", () =>
-      new Response(CHAT_JS, {
-        headers: {
-          "content-type": "text/javascript; charset=utf-8",
-          ...PAGE_HEADERS,
-        },
-      }))
+    .get(
+      "/chat.js",
+      lazyText(
+        "text/javascript",
+        async () => (await import("./page/chat_bundle.ts")).CHAT_JS,
+      ),
+    )
     .get(CLIENT_MODULE_PATH, (request) => serveClient(request)!)
     .get(CLIENT_TYPES_PATH, (request) => serveClient(request)!)
     .get(
       "/asyncapi.json",
-      asyncApiHandler(events, {
-        title: "duplex example chat",
-        version: "1.0.0",
-        description:
-          "The example app's socket: rooms with presence and history, echo, whoami and a clock sync that asks the client back. The envelope is docs/PROTOCOL.md's.",
-      }),
+      onFirstUse(async () =>
+        (await import("@duplex-ws/asyncapi")).asyncApiHandler(events, {
+          title: "duplex example chat",
+          version: "1.0.0",
+          description:
+            "The example app's socket: rooms with presence and history, echo, whoami and a clock sync that asks the client back. The envelope is docs/PROTOCOL.md's.",
+        })
+      ),
     )
-    .get("/admin", () =>
-      new Response(ADMIN_HTML, {
-        headers: {
-          "content-type": "text/html; charset=utf-8",
-          ...PAGE_HEADERS,
-        },
-      }))
-    .get("/admin.js", () =>
-      new Response(ADMIN_JS, {
-        headers: {
-          "content-type": "text/javascript; charset=utf-8",
-          ...PAGE_HEADERS,
-        },
-      }))
+    .get(
+      "/admin",
+      lazyText(
+        "text/html",
+        async () => (await import("./page/admin_page.ts")).ADMIN_HTML,
+      ),
+    )
+    .get(
+      "/admin.js",
+      lazyText(
+        "text/javascript",
+        async () => (await import("./page/admin_page.ts")).ADMIN_JS,
+      ),
+    )
     .get(
       "/openapi.json",
-      () =>
-        Response.json(serverApiDocument({ title: "duplex example chat API" })),
+      onFirstUse(async () => {
+        const { serverApiDocument } = await import(
+          "@duplex-ws/asyncapi/openapi"
+        );
+        const document = serverApiDocument({
+          title: "duplex example chat API",
+        });
+        return () => Response.json(document);
+      }),
     )
     .get("/metrics", (_request, { server }) =>
       new Response(server?.metrics(), {

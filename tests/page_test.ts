@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
 import { createApp } from "../routes/app.ts";
 import { CHAT_JS } from "../routes/page/chat_bundle.ts";
-import { CLIENT_DTS, CLIENT_JS } from "@duplex-ws/client/serve";
+import { CLIENT_DTS, CLIENT_JS } from "@duplex-ws/client/bundle";
 import { TARGETS } from "../scripts/build.ts";
 import { startServer } from "@duplex-ws/testing";
 import { TEST_IDENTITY } from "./_auth.ts";

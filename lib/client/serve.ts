@@ -14,13 +14,13 @@
  * @module
  */
 
-import {
-  CLIENT_DTS,
-  CLIENT_JS,
-  CLIENT_WORKER_JS,
-} from "./browser/client_js.ts";
-
-export { CLIENT_DTS, CLIENT_JS, CLIENT_WORKER_JS };
+/** The built module, its declarations and the worker: loaded on the first request for one. */
+type Bundle = typeof import("./browser/client_js.ts");
+let bundle: Promise<Bundle> | undefined;
+/** The built files (about 300 KB of text), loaded once, on first use: not at start. */
+function built(): Promise<Bundle> {
+  return bundle ??= import("./browser/client_js.ts");
+}
 
 /** Where {@linkcode serveClient} answers. */
 export interface ServeClientOptions {
@@ -60,9 +60,10 @@ function etagOf(text: string): Promise<string> {
  */
 async function asset(
   request: Request,
-  text: string,
+  file: (built: Bundle) => string,
   headers: Record<string, string>,
 ): Promise<Response> {
+  const text = file(await built());
   const tag = await etagOf(text);
   const common = {
     etag: tag,
@@ -91,18 +92,18 @@ export function serveClient(
   const worker = path.replace(/\.js$/, "") + ".worker.js";
   const { pathname } = new URL(request.url);
   if (pathname === path) {
-    return asset(request, CLIENT_JS, {
+    return asset(request, (b) => b.CLIENT_JS, {
       "content-type": "text/javascript; charset=utf-8",
       "x-typescript-types": types,
     });
   }
   if (pathname === worker) {
-    return asset(request, CLIENT_WORKER_JS, {
+    return asset(request, (b) => b.CLIENT_WORKER_JS, {
       "content-type": "text/javascript; charset=utf-8",
     });
   }
   if (pathname === types) {
-    return asset(request, CLIENT_DTS, {
+    return asset(request, (b) => b.CLIENT_DTS, {
       "content-type": "application/typescript; charset=utf-8",
     });
   }

@@ -10,6 +10,7 @@
  */
 
 import type { RefusalReason } from "./handshake.ts";
+import type { Logger } from "./logger.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /** The admission limits of one server (resolved options). */
@@ -270,4 +271,41 @@ export class Admission {
     if (ip !== undefined) this.#perIp.release(ip);
     if (subject !== undefined) this.#perSubject.release(subject);
   }
+}
+
+/** What {@linkcode createAdmission} reads of a server's resolved options. */
+export type AdmissionConfig =
+  & Omit<AdmissionLimits, "socketBudget" | "sockets">
+  & {
+    readonly maxSockets: number | "auto";
+    readonly trustProxy: number;
+    readonly trustedProxies: readonly string[];
+    readonly logger: Logger;
+  };
+
+/** The admission counts, with the descriptor budget the options ask for. */
+export function createAdmission(config: AdmissionConfig): Admission {
+  const limit = config.maxSockets === "auto"
+    ? readDescriptorLimit()
+    : undefined;
+  if (config.maxSockets === "auto" && limit === undefined) {
+    config.logger.warn(
+      "the descriptor limit cannot be read: no socket budget, so the runtime may run out of descriptors (EMFILE) before 503s begin; set maxSockets (MAX_SOCKETS or DESCRIPTOR_LIMIT), or run with --allow-read",
+    );
+  }
+  if (config.trustProxy > 0 && config.trustedProxies.length === 0) {
+    config.logger.warn(
+      "trustProxy without trustedProxies: any peer's X-Forwarded-For is believed, so one that reaches the server directly can claim any address; list the proxies (TRUSTED_PROXIES)",
+    );
+  }
+  return new Admission({
+    ...config,
+    socketBudget: config.maxSockets !== "auto"
+      ? config.maxSockets
+      : limit
+      ? descriptorBudget(limit)
+      : Infinity,
+    // Descriptors are the process's: every server in it spends one budget.
+    sockets: PROCESS_SOCKETS,
+  });
 }

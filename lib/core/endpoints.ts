@@ -9,8 +9,7 @@
  */
 
 import type { PushMap } from "./context.ts";
-import { isStreamRequest } from "./http_stream.ts";
-import { isUpgradeAttempt, pathOf } from "./handshake.ts";
+import { isStreamRequest, isUpgradeAttempt, pathOf } from "./handshake.ts";
 import type { Admitted } from "./gate.ts";
 import { serverInternals, setServerInternals } from "./server_internals.ts";
 import type {

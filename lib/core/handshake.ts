@@ -7,6 +7,8 @@
  * @module
  */
 
+import { SESSION_HEADER } from "@duplex-ws/protocol";
+
 /** The most bytes of `Sec-WebSocket-Protocol` duplex reads. */
 export const MAX_PROTOCOL_HEADER_LENGTH = 4096;
 
@@ -146,6 +148,20 @@ export function isUpgradeAttempt(request: Request): boolean {
   return headerTokens(headers.get("upgrade")).includes("websocket") ||
     headers.has("sec-websocket-key") || headers.has("sec-websocket-version");
 }
+
+/**
+ * Whether a plain HTTP request is the HTTP transport's kind (PROTOCOL.md
+ * §7): a stream to open (`GET`, `Accept: text/event-stream`) or messages
+ * (`POST` with `Duplex-Session`).
+ */
+export function isStreamRequest(request: Request): boolean {
+  if (request.method === "POST") return request.headers.has(SESSION_HEADER);
+  return request.method === "GET" &&
+    (request.headers.get("accept") ?? "").includes("text/event-stream");
+}
+
+/** Where the server API's methods are (`POST /api/<method>`). */
+export const API_PREFIX = "/api/";
 
 /**
  * Whether a `Sec-WebSocket-Key` is the base64 form of exactly 16 bytes

@@ -10,11 +10,10 @@
  */
 
 import { EventError } from "./event_error.ts";
+import { API_PREFIX } from "./handshake.ts";
 import { HttpError, readJson } from "./http_body.ts";
 import type { DuplexServer } from "./server_types.ts";
 
-/** Where the API answers. */
-export const API_PREFIX = "/api/";
 /** The header that carries the key. */
 export const API_KEY_HEADER = "x-api-key";
 /** Requests the API handles at once at most; past it 503. */
@@ -115,11 +114,6 @@ export class HttpApi {
   /** @param key The API key (`apiKey`). */
   constructor(key: string) {
     this.#key = key;
-  }
-
-  /** Whether a request is the API's. */
-  static claims(request: Request): boolean {
-    return new URL(request.url).pathname.startsWith(API_PREFIX);
   }
 
   /** Answers one API request. */

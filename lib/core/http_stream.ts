@@ -43,13 +43,6 @@ export interface HttpStreamsContext<State> {
   ): SessionDriver;
 }
 
-/** Whether a plain HTTP request is the HTTP transport's kind: a stream to open, or messages. */
-export function isStreamRequest(request: Request): boolean {
-  if (request.method === "POST") return request.headers.has(SESSION_HEADER);
-  return request.method === "GET" &&
-    (request.headers.get("accept") ?? "").includes("text/event-stream");
-}
-
 /** Milliseconds a forwarded `POST` waits for the owner's answer. */
 const FORWARD_WAIT = 5_000;
 
@@ -76,13 +69,7 @@ export class HttpStreams<State> {
     return this.#sessions.size;
   }
 
-  /** Whether a plain HTTP request is the transport's: a stream to open, or messages. */
-  claims(request: Request): boolean {
-    return isStreamRequest(request) &&
-      new URL(request.url).pathname === this.#context.path;
-  }
-
-  /** Answers a claimed request. */
+  /** Answers a request that `isStreamRequest` (handshake.ts) says is the transport's, on its path. */
   handle(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,

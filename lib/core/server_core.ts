@@ -8,25 +8,25 @@
  */
 
 import { AUTH_REFRESH } from "@duplex-ws/protocol";
-import {
-  Admission,
-  descriptorBudget,
-  PROCESS_SOCKETS,
-  readDescriptorLimit,
-} from "./admission.ts";
+import { type Admission, createAdmission } from "./admission.ts";
 import { refreshRoute } from "./auth/refresh_route.ts";
 import { AddressBudgets } from "./budget.ts";
 import type { PushMap } from "./context.ts";
 import { upgradeDeno } from "./deno_websocket.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { type Admitted, clientAddress, Gate } from "./gate.ts";
-import { isUpgradeAttempt, refusal } from "./handshake.ts";
-import { HttpApi } from "./http_api.ts";
+import {
+  API_PREFIX,
+  isStreamRequest,
+  isUpgradeAttempt,
+  refusal,
+} from "./handshake.ts";
+import type { HttpApi } from "./http_api.ts";
 import { Occupancy, withOccupancyTopics } from "./occupancy.ts";
 import { HttpRouter } from "./http_router.ts";
 import { ClusterApi } from "./cluster_api.ts";
 import { ControlPlane } from "./control.ts";
-import { HttpStreams } from "./http_stream.ts";
+import type { HttpStreams } from "./http_stream.ts";
 import { KeyedRequests } from "./keyed_requests.ts";
 import { MemoryReplies } from "./pubsub/reply_store.ts";
 import type { Logger } from "./logger.ts";
@@ -63,35 +63,6 @@ function createPubSub<State, Push extends PushMap>(
   return pubsub;
 }
 
-/** The admission counts, with the descriptor budget the options ask for. */
-function createAdmission<State, Push extends PushMap>(
-  config: ResolvedServerOptions<State, Push>,
-): Admission {
-  const limit = config.maxSockets === "auto"
-    ? readDescriptorLimit()
-    : undefined;
-  if (config.maxSockets === "auto" && limit === undefined) {
-    config.logger.warn(
-      "the descriptor limit cannot be read: no socket budget, so the runtime may run out of descriptors (EMFILE) before 503s begin; set maxSockets (MAX_SOCKETS or DESCRIPTOR_LIMIT), or run with --allow-read",
-    );
-  }
-  if (config.trustProxy > 0 && config.trustedProxies.length === 0) {
-    config.logger.warn(
-      "trustProxy without trustedProxies: any peer's X-Forwarded-For is believed, so one that reaches the server directly can claim any address; list the proxies (TRUSTED_PROXIES)",
-    );
-  }
-  return new Admission({
-    ...config,
-    socketBudget: config.maxSockets !== "auto"
-      ? config.maxSockets
-      : limit
-      ? descriptorBudget(limit)
-      : Infinity,
-    // Descriptors are the process's: every server in it spends one budget.
-    sockets: PROCESS_SOCKETS,
-  });
-}
-
 /** One server's parts, wired together. */
 export class ServerCore<State, Push extends PushMap> {
   /** The resolved options. */
@@ -110,14 +81,16 @@ export class ServerCore<State, Push extends PushMap> {
   readonly ready: Promise<void>;
   /** Messages between this node and the others of the engine. */
   readonly control: ControlPlane;
-  /** The HTTP transport (SSE down, `POST` up). */
-  readonly streams: HttpStreams<State>;
   /** The node's streamed replies. */
   readonly replyStreams: ReplyStreams;
   /** The actions on every node (`server.cluster`). */
   readonly cluster: ClusterApi;
   readonly #http: HttpRouter;
-  readonly #api: HttpApi | undefined;
+  /** The HTTP transport (SSE down, `POST` up), loaded on its first request. */
+  #streams: Promise<HttpStreams<State>> | undefined;
+  /** The server API (`POST /api/<method>`), loaded on its first request. */
+  #api: Promise<HttpApi> | undefined;
+  readonly #originAllowed: (request: Request) => boolean;
   readonly #occupancy: Occupancy | undefined;
   readonly #logger: Logger;
   readonly #shared: SessionShared<State, Push>;
@@ -128,7 +101,6 @@ export class ServerCore<State, Push extends PushMap> {
     this.config = config;
     this.#logger = config.logger;
     this.#http = config.http ?? new HttpRouter();
-    this.#api = config.apiKey ? new HttpApi(config.apiKey) : undefined;
     const occupancy = config.occupancy &&
       new Occupancy(config.occupancy, () => this.pubsub, config.logger);
     this.#occupancy = occupancy;
@@ -153,23 +125,14 @@ export class ServerCore<State, Push extends PushMap> {
     });
     this.ready = this.pubsub.start();
     this.admission = createAdmission(config);
-    const originAllowed = createOriginPolicy(config);
+    this.#originAllowed = createOriginPolicy(config);
     this.gate = new Gate<State>(config, {
       admission: this.admission,
       metrics: this.metrics,
       closing: () => this.#stopping !== undefined,
-      originAllowed,
+      originAllowed: this.#originAllowed,
     });
     this.#shared = this.#sessionShared();
-    this.streams = new HttpStreams({
-      gate: this.gate,
-      control: this.control,
-      path: config.path,
-      maxBodySize: config.maxMessageSize,
-      heartbeat: Math.min(15_000, config.idleTimeout * 500 || 15_000),
-      originAllowed,
-      accept: (transport, admitted, id) => this.accept(transport, admitted, id),
-    });
   }
 
   /** Whether `shutdown` has begun. */
@@ -189,21 +152,19 @@ export class ServerCore<State, Push extends PushMap> {
     info: Deno.ServeHandlerInfo | undefined,
     server: DuplexServer<State, never>,
   ): Promise<Response> {
-    const stream = !isUpgradeAttempt(request) && this.streams.claims(request);
-    if (!stream && !isUpgradeAttempt(request)) {
-      if (this.#api && HttpApi.claims(request)) {
-        return this.#api.handle(request, server as never).catch((error) => {
-          this.#logger.error("API request failed", { error });
-          return Response.json({ error: { code: "INTERNAL" } }, {
-            status: 500,
-          });
-        });
+    const upgrade = isUpgradeAttempt(request);
+    const stream = !upgrade && isStreamRequest(request) &&
+      new URL(request.url).pathname === this.config.path;
+    if (!stream && !upgrade) {
+      const { apiKey } = this.config;
+      if (apiKey && new URL(request.url).pathname.startsWith(API_PREFIX)) {
+        return this.#answerApi(apiKey, request, server);
       }
       return this.http(request, info, server);
     }
     try {
       return await (stream
-        ? this.streams.handle(request, info)
+        ? (await this.#httpStreams()).handle(request, info)
         : this.#upgrade(request, info));
     } catch (error) {
       this.#logger.error("request failed", { error });
@@ -275,6 +236,41 @@ export class ServerCore<State, Push extends PushMap> {
       .then(() => this.control.close())
       .then(() => this.pubsub.close());
     return this.#stopping;
+  }
+
+  /** The HTTP transport, made on its first request: most servers never load it. */
+  #httpStreams(): Promise<HttpStreams<State>> {
+    return this.#streams ??= import("./http_stream.ts").then((
+      { HttpStreams },
+    ) =>
+      new HttpStreams<State>({
+        gate: this.gate,
+        control: this.control,
+        path: this.config.path,
+        maxBodySize: this.config.maxMessageSize,
+        heartbeat: Math.min(15_000, this.config.idleTimeout * 500 || 15_000),
+        originAllowed: this.#originAllowed,
+        accept: (transport, admitted, id) =>
+          this.accept(transport, admitted, id),
+      })
+    );
+  }
+
+  /** Answers a server API request; the API's module loads on the first one. */
+  async #answerApi(
+    apiKey: string,
+    request: Request,
+    server: DuplexServer<State, never>,
+  ): Promise<Response> {
+    try {
+      this.#api ??= import("./http_api.ts").then(({ HttpApi }) =>
+        new HttpApi(apiKey)
+      );
+      return await (await this.#api).handle(request, server as never);
+    } catch (error) {
+      this.#logger.error("API request failed", { error });
+      return Response.json({ error: { code: "INTERNAL" } }, { status: 500 });
+    }
   }
 
   async #upgrade(
