@@ -1,6 +1,6 @@
 /**
- * A small HTTP route table on the built-in `URLPattern`, for the plain HTTP
- * side of the port.
+ * A small HTTP route table for the plain HTTP side of the port: literal paths
+ * compared as strings, patterns on the built-in `URLPattern`.
  *
  * @module
  */
