@@ -19,11 +19,10 @@ import {
   ListenError,
   shutdownOnSignals,
 } from "@duplex-ws/duplex";
-import { LISTEN_DEFAULTS } from "@duplex-ws/duplex/options";
 import { ConfigError, readEnv } from "@duplex-ws/env";
 import { loadEngine } from "@duplex-ws/env/engine";
 import { createApp } from "./routes/app.ts";
-import { readAppEnv } from "./routes/config.ts";
+import { readAppEnv, serveAddress } from "./routes/config.ts";
 
 type Env = ReturnType<typeof readEnv>;
 type App = ReturnType<typeof createApp>;
@@ -92,12 +91,9 @@ if (import.meta.main && Deno.args.includes("--listen")) {
   guard(env);
   // `deno serve` reads DENO_SERVE_ADDRESS when it starts listening, after
   // this module has run: map PORT and HOSTNAME onto it.
-  if (
-    !Deno.env.get("DENO_SERVE_ADDRESS") &&
-    (env.listen.port !== undefined || env.listen.hostname !== undefined)
-  ) {
-    const { hostname, port } = { ...LISTEN_DEFAULTS, ...env.listen };
-    Deno.env.set("DENO_SERVE_ADDRESS", `tcp:${hostname}:${port}`);
+  const address = serveAddress(env.listen);
+  if (!Deno.env.get("DENO_SERVE_ADDRESS") && address) {
+    Deno.env.set("DENO_SERVE_ADDRESS", address);
   }
   // The runtime aborts its server on SIGINT/SIGTERM itself (every socket
   // gets its 1001 "Server shutting down" at once); this still refuses new

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { LISTEN_DEFAULTS } from "@duplex-ws/duplex/options";
 import { ConfigError, type EnvGetter } from "@duplex-ws/env";
 import type { AuthConfig } from "./auth.ts";
 import { randomSecret } from "./app.ts";
@@ -143,4 +144,20 @@ export function readAppEnv(get: EnvGetter): AppEnv {
     },
     generatedSecret: !secret,
   };
+}
+
+/**
+ * `DENO_SERVE_ADDRESS` for `deno serve` from `PORT` and `HOSTNAME` (the one
+ * not set takes `listen`'s default; an IPv6 host in brackets), or undefined
+ * when neither is set.
+ */
+export function serveAddress(
+  listen: { port?: number; hostname?: string },
+): string | undefined {
+  const { port, hostname } = listen;
+  if (port === undefined && hostname === undefined) return undefined;
+  const host = hostname ?? LISTEN_DEFAULTS.hostname;
+  return `tcp:${host.includes(":") ? `[${host}]` : host}:${
+    port ?? LISTEN_DEFAULTS.port
+  }`;
 }

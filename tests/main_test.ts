@@ -207,3 +207,16 @@ Deno.test("main.ts --listen exits promptly on SIGTERM even after a peer vanished
     `exit took ${Date.now() - started} ms`,
   );
 });
+
+Deno.test("deno serve's address from PORT and HOSTNAME: the one not set takes listen's default", async () => {
+  const { serveAddress } = await import("../routes/config.ts");
+  assert.equal(serveAddress({}), undefined);
+  // Only PORT (Deploy and most hosts set no HOSTNAME): was "tcp:undefined:…".
+  assert.equal(serveAddress({ port: 9000 }), "tcp:0.0.0.0:9000");
+  assert.equal(serveAddress({ hostname: "127.0.0.1" }), "tcp:127.0.0.1:8000");
+  assert.equal(
+    serveAddress({ port: 9000, hostname: "127.0.0.1" }),
+    "tcp:127.0.0.1:9000",
+  );
+  assert.equal(serveAddress({ port: 9000, hostname: "::1" }), "tcp:[::1]:9000");
+});
