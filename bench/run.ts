@@ -560,7 +560,7 @@ const SUITES: Suite[] = [
         ),
         notes: [
           ...notes,
-          "duplex core alone is the smallest app on the core package (bench/core_server.ts: one event, a hand-written schema, listen), and bundled the same app made one module by `deno bundle`, as an app would be for the edge; duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): all four measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
+          "duplex core alone is the smallest app on the core package (bench/core_server.ts: one event, a hand-written schema, listen), and bundled the same app made one minified module by `deno bundle --minify`, as an app would be for the edge; duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): all four measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
         ],
       }];
     },
@@ -649,7 +649,7 @@ function serverCommand(server: Server): [program: string, args: string[]] {
 }
 
 /**
- * `script` made one module by `deno bundle` (the core suite's cold start
+ * `script` made one minified module by `deno bundle` (the core suite's cold start
  * measures an app bundled for the edge): the bundle's path, in the
  * checkout's ignored `.tmp/` (inside the workspace, so that it runs with the
  * same configuration and lockfile as every other server), made once per run.
@@ -661,7 +661,7 @@ function bundled(script: string): string {
     script.replace(/.*\//, "").replace(/\.ts$/, "")
   }.bundle.js`;
   const { success, stderr } = new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--no-lock", "--quiet", script, "-o", out],
+    args: ["bundle", "--no-lock", "--quiet", "--minify", script, "-o", out],
     stdout: "null",
   }).outputSync();
   if (!success) {
