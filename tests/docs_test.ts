@@ -60,3 +60,15 @@ Deno.test("the guide's import map names every entry of every package, at paths t
     }
   }
 });
+
+Deno.test("deno task doc documents every entry of every package", () => {
+  const root = JSON.parse(read("deno.json"));
+  const documented = new Set((root.tasks.doc as string).split(/\s+/));
+  for (const member of root.workspace as string[]) {
+    const config = JSON.parse(read(`${member}/deno.json`));
+    for (const file of Object.values<string>(config.exports)) {
+      const path = `${member.replace("./", "")}/${file.replace("./", "")}`;
+      assert.ok(documented.has(path), `${path} is in the doc task`);
+    }
+  }
+});
