@@ -552,6 +552,13 @@ const SUITES: Suite[] = [
             args: ["--listen"],
             env: { LOG_LEVEL: "error" },
           },
+          {
+            name: "example app, bundled",
+            runtime: "deno" as const,
+            script: bundled(MAIN),
+            args: ["--listen"],
+            env: { LOG_LEVEL: "error" },
+          },
         ],
         workloads: CORE_WORKLOADS.map((workload) =>
           workload.kind === "coldstart"
@@ -560,7 +567,7 @@ const SUITES: Suite[] = [
         ),
         notes: [
           ...notes,
-          "duplex core alone is the smallest app on the core package (bench/core_server.ts: one event, a hand-written schema, listen), and bundled the same app made one minified module by `deno bundle --minify`, as an app would be for the edge; duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): all four measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
+          "duplex core alone is the smallest app on the core package (bench/core_server.ts: one event, a hand-written schema, listen), and bundled the same app made one minified module by `deno bundle --minify`, as an app would be for the edge (the example app too); duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): all four measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
         ],
       }];
     },
@@ -649,19 +656,27 @@ function serverCommand(server: Server): [program: string, args: string[]] {
 }
 
 /**
- * `script` made one minified module by `deno bundle` (the core suite's cold start
- * measures an app bundled for the edge): the bundle's path, in the
+ * `script` bundled and minified by `deno bundle` (the core suite's cold
+ * start measures apps bundled for the edge): the entry's path, in the
  * checkout's ignored `.tmp/` (inside the workspace, so that it runs with the
  * same configuration and lockfile as every other server), made once per run.
  */
 function bundled(script: string): string {
-  const dir = here("../.tmp");
-  Deno.mkdirSync(dir, { recursive: true });
-  const out = `${dir}/${
-    script.replace(/.*\//, "").replace(/\.ts$/, "")
-  }.bundle.js`;
+  const name = script.replace(/.*\//, "").replace(/\.ts$/, "");
+  // Code splitting keeps what an app imports on first use in a chunk of
+  // its own, as a deployed app's bundle would.
+  const dir = here(`../.tmp/bundle-${name}`);
   const { success, stderr } = new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--no-lock", "--quiet", "--minify", script, "-o", out],
+    args: [
+      "bundle",
+      "--no-lock",
+      "--quiet",
+      "--minify",
+      "--code-splitting",
+      "--outdir",
+      dir,
+      script,
+    ],
     stdout: "null",
   }).outputSync();
   if (!success) {
@@ -669,7 +684,7 @@ function bundled(script: string): string {
       `deno bundle ${script}: ${new TextDecoder().decode(stderr)}`,
     );
   }
-  return out;
+  return `${dir}/${name}.js`;
 }
 
 function freePort(): number {
