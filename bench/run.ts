@@ -537,7 +537,7 @@ const SUITES: Suite[] = [
           {
             name: "core alone, bundled",
             runtime: "deno" as const,
-            script: bundled(CORE),
+            script: bundled(CORE, "core alone, bundled"),
           },
           {
             name: "duplex, no Zod",
@@ -555,7 +555,7 @@ const SUITES: Suite[] = [
           {
             name: "example app, bundled",
             runtime: "deno" as const,
-            script: bundled(MAIN),
+            script: bundled(MAIN, "example app, bundled"),
             args: ["--listen"],
             env: { LOG_LEVEL: "error" },
           },
@@ -567,7 +567,7 @@ const SUITES: Suite[] = [
         ),
         notes: [
           ...notes,
-          "duplex core alone is the smallest app on the core package (bench/core_server.ts: one event, a hand-written schema, listen), and bundled the same app made one minified module by `deno bundle --minify`, as an app would be for the edge (the example app too); duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): all four measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
+          "duplex core alone is the smallest app on the core package (bench/core_server.ts: one event, a hand-written schema, listen), and bundled the same app made one minified module by `deno bundle --minify`, as an app would be for the edge (the example app too); duplex, no Zod is the duplex server with two hand-written Standard Schemas instead of Zod, and example app is main.ts (the chat: Zod, jose, the page, two endpoints): all measured for cold start only, to tell duplex's own start-up from a validator library's and from a whole app's.",
         ],
       }];
     },
@@ -659,13 +659,18 @@ function serverCommand(server: Server): [program: string, args: string[]] {
  * `script` bundled and minified by `deno bundle` (the core suite's cold
  * start measures apps bundled for the edge): the entry's path, in the
  * checkout's ignored `.tmp/` (inside the workspace, so that it runs with the
- * same configuration and lockfile as every other server), made once per run.
+ * same configuration and lockfile as every other server), made once per run
+ * and only when the run measures `server`'s cold start.
  */
-function bundled(script: string): string {
+function bundled(script: string, server: string): string {
   const name = script.replace(/.*\//, "").replace(/\.ts$/, "");
   // Code splitting keeps what an app imports on first use in a chunk of
   // its own, as a deployed app's bundle would.
   const dir = here(`../.tmp/bundle-${name}`);
+  const entry = `${dir}/${name}.js`;
+  const measured = (!flags.server?.length || flags.server.includes(server)) &&
+    (!flags.workload?.length || flags.workload.includes("cold start"));
+  if (!measured) return entry;
   const { success, stderr } = new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
@@ -684,7 +689,7 @@ function bundled(script: string): string {
       `deno bundle ${script}: ${new TextDecoder().decode(stderr)}`,
     );
   }
-  return `${dir}/${name}.js`;
+  return entry;
 }
 
 function freePort(): number {
