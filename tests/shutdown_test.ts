@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createTestApp } from "./_app.ts";
 import { handshakeHeaders, RawPeer, requestHead } from "./_raw.ts";
 import { eventually, startServer, TestSocket } from "@duplex-ws/testing";
+import { listen, silentLogger } from "@duplex-ws/duplex";
 
 Deno.test("shutdown sends 1001 to every client, waits for them, runs onClose once each", async () => {
   const { app, observed } = createTestApp({ drainTimeout: 2000 });
@@ -81,5 +82,37 @@ Deno.test("shutdown ends peers that never answer after drainTimeout, with 1006",
   } finally {
     silent.close();
     await server.close();
+  }
+});
+
+Deno.test("listen: closing while a client is still sending a request body neither waits for it nor crashes (Deno 2.9's abort throws BadResource there)", async () => {
+  const { app } = createTestApp();
+  const warnings: string[] = [];
+  const listener = listen(app, {
+    hostname: "127.0.0.1",
+    port: 0,
+    stopTimeout: 200,
+    logger: { ...silentLogger, warn: (message) => void warnings.push(message) },
+    onListen() {},
+  });
+  const peer = await RawPeer.connect(listener.addr.port);
+  try {
+    // A body of 1,000 bytes declared, ten sent: Deno's graceful shutdown waits for the rest.
+    await peer.write(
+      requestHead("POST /nowhere HTTP/1.1", {
+        Host: "127.0.0.1",
+        "Content-Length": "1000",
+      }) + "0123456789",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await listener.close();
+    assert.ok(Date.now() - started < 2000, "close waited for the body");
+    assert.deepEqual(warnings, [
+      "HTTP server not stopped: a request body is still arriving",
+    ]);
+  } finally {
+    peer.close();
+    await listener.finished.catch(() => {});
   }
 });
