@@ -8,7 +8,8 @@
  * "ready" once listening. The topic `doc` (delta: "fossil") holds a 4 KiB
  * document that `doc.step` edits a little and publishes (`bench/delta.ts`).
  * TRANSPORT=node serves it with `listenNode`, DEFLATE=on with
- * permessage-deflate (`bench/deflate.ts`).
+ * permessage-deflate (`bench/deflate.ts`). The HTTP transport is on
+ * (`bench/http_transport.ts`).
  */
 
 import {
@@ -19,6 +20,7 @@ import {
   type StandardSchemaV1,
   type StreamPosition,
 } from "@duplex-ws/duplex";
+import { httpTransport } from "@duplex-ws/http-transport";
 
 type Row = { id: number; name: string; value: number };
 type Tick = { symbol: string; value: number; pad: string };
@@ -162,6 +164,8 @@ const databaseUrl = Deno.env.get("DATABASE_URL");
 const app = createServer({
   router,
   logger: silentLogger,
+  // SSE down, POST up, for bench/http_transport.ts.
+  httpTransport: httpTransport(),
   maxConnections: 100_000,
   // The load generator is one address with many sockets.
   maxConnectionsPerIp: 0,

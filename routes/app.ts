@@ -11,6 +11,7 @@ import {
   type DuplexServer,
   type ServerOptions,
 } from "@duplex-ws/duplex";
+import { httpTransport } from "@duplex-ws/http-transport";
 import { createAdmin } from "./admin.ts";
 import { appAuth, type AuthConfig, type UserState } from "./auth.ts";
 import { events, type ServerPushes } from "./events.ts";
@@ -55,6 +56,8 @@ export function createApp(
     router: events,
     http: httpRoutes(identity),
     auth: appAuth(identity),
+    // For browsers whose WebSocket is blocked: SSE down, POST up.
+    httpTransport: httpTransport(),
   });
   // A second endpoint on the same port: the operators' socket at /admin.
   const admin = createAdmin(

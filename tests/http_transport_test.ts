@@ -8,7 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { type Logger, silentLogger } from "@duplex-ws/duplex";
+import {
+  BroadcastChannelBackplane,
+  type Logger,
+  silentLogger,
+} from "@duplex-ws/duplex";
 import { DuplexClient } from "@duplex-ws/client";
 import { SseReader } from "@duplex-ws/protocol";
 import {
@@ -21,6 +25,7 @@ import { type AppOptions, createApp } from "../routes/app.ts";
 import type { ExampleRouter } from "../routes/events.ts";
 import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
 import { startMain } from "./_process.ts";
+import { createTestApp } from "./_app.ts";
 import { reachedEngine } from "./_cluster.ts";
 import { NO_REDIS, startRedis } from "./_redis.ts";
 
@@ -205,6 +210,115 @@ Deno.test("HTTP transport: POST answers 202, 404 for an unknown session, 413 pas
   } finally {
     await open.close();
     await server.close();
+  }
+});
+
+Deno.test("HTTP transport: a server not given httpTransport answers a stream's requests as plain HTTP; a client whose stream is refused tries WebSocket again", async () => {
+  const server = startServer(createTestApp().app);
+  const proxy = startProxy({ port: server.port });
+  const client = new DuplexClient({
+    url: proxy.wsUrl("/"),
+    transports: ["websocket", "sse"],
+    minReconnectDelay: 50,
+  });
+  try {
+    const get = await fetch(server.url, {
+      headers: { accept: "text/event-stream" },
+    });
+    assert.equal(get.status, 404);
+    assert.equal(get.headers.get("content-type"), "application/json");
+    await get.body?.cancel();
+    const sent = await post(server.url, "a.b", '{"event":"echo"}');
+    assert.equal(sent.status, 404);
+    await sent.body?.cancel();
+    assert.equal(await client.request("echo", "still here"), "still here");
+    // Refused for a while: the stream it then tries is a 404, so the next
+    // attempt is a WebSocket again, not a minute of streams.
+    proxy.cut({ refuseFor: 300 });
+    await eventually(() => client.state === "reconnecting");
+    await eventually(() => client.state === "open", 5_000, "a WebSocket again");
+    assert.equal(await client.request("echo", "back"), "back");
+    assert.equal(client.transport, "websocket");
+  } finally {
+    client.close();
+    await proxy.close();
+    await server.close();
+  }
+});
+
+/** A `POST` whose body does not end until `end` (which aborts it too): what the server decides without reading it. */
+function hanging(url: string, session: string) {
+  const abort = new AbortController();
+  let body!: ReadableStreamDefaultController<Uint8Array>;
+  const response = fetch(url, {
+    method: "POST",
+    headers: { "duplex-session": session },
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        body = controller;
+        controller.enqueue(new TextEncoder().encode("{"));
+      },
+    }),
+    signal: abort.signal,
+  }).then(async (r) => (await r.body?.cancel(), r), () => undefined);
+  return {
+    response,
+    end() {
+      body.close();
+      abort.abort();
+    },
+  };
+}
+
+Deno.test("HTTP transport: what a POST may cost is decided before its body is read: 404 for a session that can be nowhere, two at once per session, 32 forwards at once per address", async () => {
+  const channel = `duplex-post-${crypto.randomUUID()}`;
+  const local = serve();
+  const [a, b] = [0, 1].map(() =>
+    serve({ backplane: new BroadcastChannelBackplane({ channel }) })
+  );
+  const open = await stream(`${local.url}/`);
+  const far = await stream(`${a.url}/`);
+  const held: ReturnType<typeof hanging>[] = [];
+  try {
+    // One node: an unknown session, or no session id at all, while the body still comes.
+    for (const id of ["nope.nope", "nope", `${open.session}x`]) {
+      held.push(hanging(local.url, id));
+      assert.equal((await held.at(-1)!.response)?.status, 404, id);
+    }
+    // A session's own client sends one POST at a time: a third at once is 429.
+    for (const request of held.splice(0)) request.end();
+    held.push(
+      hanging(local.url, open.session),
+      hanging(local.url, open.session),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const third = await post(local.url, open.session, '{"event":"echo"}');
+    assert.equal(third.status, 429);
+    assert.equal(third.headers.get("retry-after"), "5");
+    await third.body?.cancel();
+    // Forwards to another node's session: 32 at once from one address.
+    for (let i = 0; i < 32; i++) held.push(hanging(b.url, far.session));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const over = await post(b.url, far.session, '{"event":"echo"}');
+    assert.equal(over.status, 429);
+    await over.body?.cancel();
+    // Their places come back when they end.
+    for (const request of held.splice(0)) request.end();
+    await eventually(async () => {
+      const sent = await post(b.url, far.session, '{"event":"echo","id":7}');
+      await sent.body?.cancel();
+      return sent.status === 202;
+    });
+    await eventually(() => far.events.some((e) => e.data.includes('"id":7')));
+    const sent = await post(local.url, open.session, '{"event":"echo"}');
+    assert.equal(sent.status, 202);
+    await sent.body?.cancel();
+  } finally {
+    for (const request of held) request.end();
+    await Promise.all(held.map((request) => request.response));
+    await open.close();
+    await far.close();
+    for (const server of [local, a, b]) await server.close();
   }
 });
 

@@ -25,12 +25,13 @@ const ROOT_ENTRY_NAMES = 60;
  */
 const PACKAGE_CODE_LINES: Record<string, number> = {
   "@duplex-ws/protocol": 1_040,
-  "@duplex-ws/duplex": 8_150,
+  "@duplex-ws/duplex": 8_000,
   "@duplex-ws/client": 2_170,
   "@duplex-ws/redis": 1_220,
   "@duplex-ws/postgres": 885,
   "@duplex-ws/jwt": 295,
   "@duplex-ws/node": 475,
+  "@duplex-ws/http-transport": 300,
   "@duplex-ws/testing": 480,
   "@duplex-ws/env": 385,
   "@duplex-ws/asyncapi": 520,
@@ -49,6 +50,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "@duplex-ws/postgres": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
   "@duplex-ws/jwt": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
   "@duplex-ws/node": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
+  "@duplex-ws/http-transport": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
   "@duplex-ws/asyncapi": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
   "@duplex-ws/admin": [
     "@duplex-ws/duplex",

@@ -19,6 +19,8 @@ import {
 
 /** `WebSocket`'s readyState values. */
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
+/** Times a `POST` is sent while the server answers that it is busy. */
+const POST_ATTEMPTS = 4;
 
 /** The stream and its `POST`s, as a `WebSocket`-like object. */
 export class HttpStreamSocket {
@@ -111,19 +113,36 @@ export class HttpStreamSocket {
     try {
       while (this.#queue.length > 0 && this.readyState === OPEN) {
         const body = this.#queue.splice(0).join("\n") + "\n";
-        const response = await fetch(this.#url, {
-          method: "POST",
-          headers: { [SESSION_HEADER]: this.#session!, ...this.#headers },
-          body,
-          signal: this.#abort.signal,
-        });
-        await response.body?.cancel();
-        if (response.status !== 202) this.#closed(1006, "session lost", false);
+        const status = await this.#send(body);
+        if (status !== 202) this.#closed(1006, "session lost", false);
       }
     } catch {
       this.#closed(1006, "", false);
     } finally {
       this.#posting = false;
+    }
+  }
+
+  /**
+   * One `POST` of `body`: its status. A 429 or 503 (the server is busy) is
+   * sent again after its `Retry-After`, a few times, before it counts.
+   */
+  async #send(body: string): Promise<number> {
+    for (let attempt = 1;; attempt++) {
+      const response = await fetch(this.#url, {
+        method: "POST",
+        headers: { [SESSION_HEADER]: this.#session!, ...this.#headers },
+        body,
+        signal: this.#abort.signal,
+      });
+      await response.body?.cancel();
+      const busy = response.status === 429 || response.status === 503;
+      if (!busy || attempt === POST_ATTEMPTS) return response.status;
+      const seconds = Number(response.headers.get("retry-after")) || 1;
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(seconds, 10) * 1000)
+      );
+      if (this.readyState !== OPEN) return response.status;
     }
   }
 

@@ -267,8 +267,12 @@ export class Link {
     ws.onmessage = (event) => this.#events.message(event.data);
     ws.onclose = (event) => {
       clearTimeout(timer);
-      if (transport === "websocket" && this.#state !== "open") {
-        this.#wsFailedAt = performance.now();
+      // What failed to open is not tried first next time: a WebSocket for
+      // a while, HTTP streaming (a server without it) until WebSocket fails.
+      if (this.#state !== "open") {
+        this.#wsFailedAt = transport === "websocket"
+          ? performance.now()
+          : -Infinity;
       }
       this.#closed(event);
     };

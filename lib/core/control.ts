@@ -34,7 +34,11 @@ export class ControlPlane {
     { answer: (payload: unknown) => void; done: () => void }
   >();
 
-  /** @param backplane The engine. @param logger Where failures go. */
+  /**
+   * Makes the node's control plane on its engine.
+   * @param backplane The engine.
+   * @param logger Where failures go.
+   */
   constructor(backplane: Backplane, logger: Logger) {
     this.#backplane = backplane;
     this.#logger = logger;

@@ -26,7 +26,6 @@ import { Occupancy, withOccupancyTopics } from "./occupancy.ts";
 import { HttpRouter } from "./http_router.ts";
 import { ClusterApi } from "./cluster_api.ts";
 import { ControlPlane } from "./control.ts";
-import type { HttpStreams } from "./http_stream.ts";
 import { KeyedRequests } from "./keyed_requests.ts";
 import { MemoryReplies } from "./pubsub/reply_store.ts";
 import type { Logger } from "./logger.ts";
@@ -39,7 +38,7 @@ import type { ResolvedServerOptions } from "./server_options.ts";
 import type { DuplexServer, ServerHealth } from "./server_types.ts";
 import { Session, type SessionShared } from "./session.ts";
 import { Sessions } from "./sessions.ts";
-import type { Transport } from "./transport.ts";
+import type { FetchTransport, Transport } from "./transport.ts";
 
 /** The node's pub/sub for a server's options, checked against its topic policies. */
 function createPubSub<State, Push extends PushMap>(
@@ -86,8 +85,8 @@ export class ServerCore<State, Push extends PushMap> {
   /** The actions on every node (`server.cluster`). */
   readonly cluster: ClusterApi;
   readonly #http: HttpRouter;
-  /** The HTTP transport (SSE down, `POST` up), loaded on its first request. */
-  #streams: Promise<HttpStreams<State>> | undefined;
+  /** The HTTP transport (SSE down, `POST` up), when the options give one. */
+  readonly #streams: ReturnType<FetchTransport> | undefined;
   /** The server API (`POST /api/<method>`), loaded on its first request. */
   #api: Promise<HttpApi> | undefined;
   readonly #originAllowed: (request: Request) => boolean;
@@ -133,6 +132,8 @@ export class ServerCore<State, Push extends PushMap> {
       originAllowed: this.#originAllowed,
     });
     this.#shared = this.#sessionShared();
+    this.#streams = config.httpTransport &&
+      this.#fetchTransport(config.httpTransport);
   }
 
   /** Whether `shutdown` has begun. */
@@ -153,7 +154,8 @@ export class ServerCore<State, Push extends PushMap> {
     server: DuplexServer<State, never>,
   ): Promise<Response> {
     const upgrade = isUpgradeAttempt(request);
-    const stream = !upgrade && isStreamRequest(request) &&
+    const stream = !upgrade && this.#streams !== undefined &&
+      isStreamRequest(request) &&
       new URL(request.url).pathname === this.config.path;
     if (!stream && !upgrade) {
       const { apiKey } = this.config;
@@ -164,7 +166,7 @@ export class ServerCore<State, Push extends PushMap> {
     }
     try {
       return await (stream
-        ? (await this.#httpStreams()).handle(request, info)
+        ? this.#streams!.handle(request, info)
         : this.#upgrade(request, info));
     } catch (error) {
       this.#logger.error("request failed", { error });
@@ -238,22 +240,17 @@ export class ServerCore<State, Push extends PushMap> {
     return this.#stopping;
   }
 
-  /** The HTTP transport, made on its first request: most servers never load it. */
-  #httpStreams(): Promise<HttpStreams<State>> {
-    return this.#streams ??= import("./http_stream.ts").then((
-      { HttpStreams },
-    ) =>
-      new HttpStreams<State>({
-        gate: this.gate,
-        control: this.control,
-        path: this.config.path,
-        maxBodySize: this.config.maxMessageSize,
-        heartbeat: Math.min(15_000, this.config.idleTimeout * 500 || 15_000),
-        originAllowed: this.#originAllowed,
-        accept: (transport, admitted, id) =>
-          this.accept(transport, admitted, id),
-      })
-    );
+  /** The HTTP transport on this server's parts. */
+  #fetchTransport(make: FetchTransport): ReturnType<FetchTransport> {
+    return make({
+      admit: (request, info) => this.gate.admit(request, info, "stream"),
+      accept: (transport, admitted, id) =>
+        this.accept(transport, admitted as Admitted<State>, id),
+      control: this.control,
+      originAllowed: this.#originAllowed,
+      address: (request, info) => clientAddress(request, info, this.config),
+      config: this.config,
+    });
   }
 
   /** Answers a server API request; the API's module loads on the first one. */

@@ -13,6 +13,7 @@ import type { HttpRouter } from "./http_router.ts";
 import type { TopicPolicy } from "./pubsub/topic_policy.ts";
 import type { Authenticate, AuthOptions } from "./auth/identity.ts";
 import type { Logger } from "./logger.ts";
+import type { FetchTransport } from "./transport.ts";
 import type {
   FanoutLimitOptions,
   RateLimitOptions,
@@ -219,6 +220,13 @@ export interface ServerOptions<State, Push extends PushMap> {
   /** Streams one connection may have open or be reading at once. @default {8} */
   maxStreamsPerConnection?: number;
   /**
+   * Serves the HTTP transport on the WebSocket path (docs/PROTOCOL.md §7:
+   * Server-Sent Events down, `POST` up), for clients whose WebSocket is
+   * blocked: `httpTransport()` from `@duplex-ws/http-transport`.
+   * @default {none: a stream's request is answered as plain HTTP}
+   */
+  httpTransport?: FetchTransport;
+  /**
    * Turns the server API on (`POST /api/<method>`, docs/PROTOCOL.md §9): the
    * key its callers send in `X-API-Key`. Keep it out of code (`API_KEY`).
    * @default {none: the API is off}
@@ -302,6 +310,7 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
       | "fanoutLimit"
       | "apiKey"
       | "occupancy"
+      | "httpTransport"
     >
   >
   & Pick<
@@ -312,6 +321,7 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
     | "backplane"
     | "apiKey"
     | "occupancy"
+    | "httpTransport"
   >
   & {
     rateLimit: ResolvedRateLimit | false;

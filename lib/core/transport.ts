@@ -3,10 +3,15 @@
  * tells the session: the whole contract between the protocol (sessions,
  * the router, topics) and the ways bytes reach a peer. Deno's WebSocket
  * (`deno_websocket.ts`), npm's `ws` (`@duplex-ws/node`) and HTTP streaming
- * implement it; no session code knows which one it runs on.
+ * (`@duplex-ws/http-transport`) implement it; no session code knows which
+ * one it runs on. A transport served inside the server's own `fetch` (HTTP
+ * streaming) is made by a {@linkcode FetchTransport}.
  *
  * @module
  */
+
+import type { ControlPlane } from "./control.ts";
+import type { Admitted } from "./gate.ts";
 
 /** One connection's way to its peer. */
 export interface Transport {
@@ -42,3 +47,47 @@ export interface SessionDriver {
    */
   closed(code: number, reason: string, wasClean: boolean): void;
 }
+
+/** What a transport served inside the server's own `fetch` gets of the server. */
+export interface FetchTransportHost {
+  /** The handshake pipeline, less RFC 6455's header checks: a refusal, or who to accept. */
+  admit(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response | Admitted<unknown>>;
+  /** Starts a session, with its id, on a transport. */
+  accept(
+    transport: Transport,
+    admitted: Admitted<unknown>,
+    id: string,
+  ): SessionDriver;
+  /** Messages between this node and the others of the engine. */
+  readonly control: ControlPlane;
+  /** Whether the request's `Origin` may use this server. */
+  originAllowed(request: Request): boolean;
+  /** The client's address, as admission counts it. */
+  address(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): string | undefined;
+  /** The options the transport enforces (resolved). */
+  readonly config: {
+    readonly path: string;
+    readonly maxMessageSize: number;
+    readonly idleTimeout: number;
+    readonly retryAfter: number;
+  };
+}
+
+/**
+ * Makes, once per server, a transport served inside its `fetch`: it is
+ * given the requests that `isStreamRequest` says are a stream's, on the
+ * endpoint's path (`httpTransport()` from `@duplex-ws/http-transport`).
+ */
+export type FetchTransport = (host: FetchTransportHost) => {
+  /** Answers one of the transport's requests. */
+  handle(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response>;
+};

@@ -14,48 +14,38 @@
  */
 
 import { SESSION_HEADER, STREAM_WELCOME } from "@duplex-ws/protocol";
-import type { ControlPlane } from "./control.ts";
-import type { Admitted, Gate } from "./gate.ts";
-import { HttpError, readBody } from "./http_body.ts";
-import { jsonError } from "./http_router.ts";
+import { HttpError, jsonError } from "@duplex-ws/duplex";
+import {
+  type FetchTransportHost,
+  readBody,
+  type SessionDriver,
+} from "@duplex-ws/duplex/transport";
+import { InFlight } from "./in_flight.ts";
 import { SseTransport } from "./sse_transport.ts";
-import type { SessionDriver } from "./transport.ts";
-
-/** What the HTTP transport needs of its server. */
-export interface HttpStreamsContext<State> {
-  /** The handshake pipeline. */
-  readonly gate: Gate<State>;
-  /** The node's control plane (its id starts every session id). */
-  readonly control: ControlPlane;
-  /** The WebSocket endpoint's path, which the transport shares. */
-  readonly path: string;
-  /** Bytes one `POST` may carry. */
-  readonly maxBodySize: number;
-  /** Milliseconds between the stream's keep-alive comments. */
-  readonly heartbeat: number;
-  /** Whether the request's `Origin` may use this server. */
-  originAllowed(request: Request): boolean;
-  /** Starts a session on the stream, with its id. */
-  accept(
-    transport: SseTransport,
-    admitted: Admitted<State>,
-    id: string,
-  ): SessionDriver;
-}
 
 /** Milliseconds a forwarded `POST` waits for the owner's answer. */
 const FORWARD_WAIT = 5_000;
+/** `POST`s one session may have under way (its client sends one at a time). */
+const POSTS_PER_SESSION = 2;
+/** `POST`s for other nodes' sessions one address may have under way. */
+const FORWARDS_PER_ADDRESS = 32;
+/** `POST`s for other nodes' sessions this node reads or forwards at once. */
+const MAX_FORWARDS = 256;
+/** A session id: its node's id, a dot, its own. */
+const SESSION_ID = /^[\w-]{1,64}\.[\w-]{1,64}$/;
 
 /** The HTTP transport of one server (see the module docs). */
-export class HttpStreams<State> {
-  readonly #context: HttpStreamsContext<State>;
+export class HttpStreams {
+  readonly #host: FetchTransportHost;
   /** Open stream sessions of this node, by id. */
   readonly #sessions = new Map<string, SessionDriver>();
+  readonly #posts = new InFlight(POSTS_PER_SESSION);
+  readonly #forwards = new InFlight(FORWARDS_PER_ADDRESS, MAX_FORWARDS);
 
-  /** @param context The server's parts the transport uses. */
-  constructor(context: HttpStreamsContext<State>) {
-    this.#context = context;
-    context.control.handle("http.post", (payload) => {
+  /** @param host The server's parts the transport uses. */
+  constructor(host: FetchTransportHost) {
+    this.#host = host;
+    host.control.handle("http.post", (payload) => {
       const { session, lines } = payload as {
         session: string;
         lines: string[];
@@ -69,13 +59,13 @@ export class HttpStreams<State> {
     return this.#sessions.size;
   }
 
-  /** Answers a request that `isStreamRequest` (handshake.ts) says is the transport's, on its path. */
+  /** Answers a request the server hands it: a stream's `GET` or `POST`, on its path. */
   handle(
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response> {
     return request.method === "POST"
-      ? this.#post(request)
+      ? this.#post(request, info)
       : this.#open(request, info);
   }
 
@@ -83,12 +73,14 @@ export class HttpStreams<State> {
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response> {
-    const { gate, control, heartbeat } = this.#context;
-    const admitted = await gate.admit(request, info, "stream");
+    const { control, config } = this.#host;
+    const admitted = await this.#host.admit(request, info);
     if (admitted instanceof Response) return admitted;
     const id = `${control.node}.${crypto.randomUUID()}`;
+    // A comment line every half idle timeout, at most 15 s apart.
+    const heartbeat = Math.min(15_000, config.idleTimeout * 500 || 15_000);
     const transport = new SseTransport(heartbeat);
-    const driver = this.#context.accept(transport, admitted, id);
+    const driver = this.#host.accept(transport, admitted, id);
     this.#sessions.set(id, driver);
     transport.attach({
       opened: () => driver.opened(),
@@ -107,32 +99,61 @@ export class HttpStreams<State> {
     return transport.response;
   }
 
-  async #post(request: Request): Promise<Response> {
-    const { control, maxBodySize } = this.#context;
-    if (!this.#context.originAllowed(request)) {
+  /**
+   * Answers a `POST`. What it may cost is decided before its body is read:
+   * a session here takes one of its places, one elsewhere one of its
+   * address's forwards, and a session that can be nowhere is 404 at once.
+   */
+  async #post(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> {
+    const { control } = this.#host;
+    if (!this.#host.originAllowed(request)) {
+      await request.body?.cancel();
       return jsonError(403, "bad_origin", "Origin not allowed");
     }
     const session = request.headers.get(SESSION_HEADER)!;
-    let body: Uint8Array;
+    const owner = session.slice(0, session.indexOf("."));
+    const here = this.#sessions.has(session);
+    if (
+      !here && (!SESSION_ID.test(session) || owner === control.node ||
+        !control.clustered)
+    ) {
+      await request.body?.cancel();
+      return unknownSession();
+    }
+    const [places, key] = here
+      ? [this.#posts, session]
+      : [this.#forwards, this.#host.address(request, info) ?? ""];
+    const full = places.take(key);
+    if (full) {
+      await request.body?.cancel();
+      return this.#busy(full === "key" ? 429 : 503);
+    }
     try {
-      body = await readBody(request, maxBodySize);
+      return await this.#carry(request, session, owner);
+    } finally {
+      places.release(key);
+    }
+  }
+
+  /** Reads a `POST`'s lines and hands them to their session, here or on its node. */
+  async #carry(
+    request: Request,
+    session: string,
+    owner: string,
+  ): Promise<Response> {
+    let lines: string[];
+    try {
+      lines = await readLines(request, this.#host.config.maxMessageSize);
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       return jsonError(error.status, error.code, error.message);
     }
-    let text: string;
-    try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
-    } catch {
-      return jsonError(400, "bad_body", "The body must be UTF-8 text");
-    }
-    const lines = text.split("\n").filter((line) => line.trim() !== "");
-    const owner = session.slice(0, session.indexOf("."));
-    let status = this.#sessions.has(session)
-      ? this.#deliver(session, lines)
-      : 404;
-    if (status === 404 && owner !== control.node && control.clustered) {
-      const [answer] = await control.ask(owner, "http.post", {
+    let status = this.#deliver(session, lines);
+    if (status === 404 && owner !== this.#host.control.node) {
+      const [answer] = await this.#host.control.ask(owner, "http.post", {
         session,
         lines,
       }, FORWARD_WAIT);
@@ -140,7 +161,17 @@ export class HttpStreams<State> {
     }
     return status === 202
       ? new Response(null, { status: 202 })
-      : jsonError(404, "unknown_session", "No such session: open a stream");
+      : unknownSession();
+  }
+
+  #busy(status: 429 | 503): Response {
+    const response = jsonError(
+      status,
+      "too_many_posts",
+      "Too many POSTs under way: send one at a time",
+    );
+    response.headers.set("retry-after", String(this.#host.config.retryAfter));
+    return response;
   }
 
   /** Hands a session its messages, in order: 202, or 404 when it is not here. */
@@ -152,4 +183,23 @@ export class HttpStreams<State> {
     }
     return 202;
   }
+}
+
+/** A `POST`'s body as its non-blank lines; a 413 or 400 as `HttpError`. */
+async function readLines(
+  request: Request,
+  maxBytes: number,
+): Promise<string[]> {
+  const body = await readBody(request, maxBytes);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+  } catch {
+    throw new HttpError(400, "bad_body", "The body must be UTF-8 text");
+  }
+  return text.split("\n").filter((line) => line.trim() !== "");
+}
+
+function unknownSession(): Response {
+  return jsonError(404, "unknown_session", "No such session: open a stream");
 }

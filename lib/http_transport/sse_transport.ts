@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { SessionDriver, Transport } from "./transport.ts";
+import type { SessionDriver, Transport } from "@duplex-ws/duplex/transport";
 
 const encoder = new TextEncoder();
 
