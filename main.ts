@@ -40,7 +40,11 @@ async function configure() {
     }
     // The engine the environment chose (Redis's client loads only for Redis).
     const backplane = await loadEngine(env.engine, env.server.logger);
-    return { env, app: createApp({ ...env.server, backplane, identity }) };
+    const { apiKey } = env;
+    return {
+      env,
+      app: createApp({ ...env.server, backplane, identity, apiKey }),
+    };
   } catch (error) {
     const known = error instanceof ConfigError || error instanceof RangeError ||
       error instanceof TypeError;

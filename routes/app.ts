@@ -30,6 +30,11 @@ export type AppOptions =
      * @default {a random secret for this process: tokens it signs hold only here}
      */
     identity?: AuthConfig;
+    /**
+     * Turns the server API on at `POST /api/<method>` (`API_KEY`).
+     * @default {none: the API is off}
+     */
+    apiKey?: string;
   };
 
 /** A random HS256 secret, for an app started without one (development). */
@@ -49,12 +54,12 @@ export function createApp(
   const history = options.backplane?.kind === "broadcast-channel"
     ? undefined
     : ROOM_HISTORY;
-  const { identity = { secret: randomSecret() }, ...server } = options;
+  const { identity = { secret: randomSecret() }, apiKey, ...server } = options;
   const chat = createServer({
     topics: [{ match: "*", presence: true, history }],
     ...server,
     router: events,
-    http: httpRoutes(identity),
+    http: httpRoutes(identity, apiKey),
     auth: appAuth(identity),
     // For browsers whose WebSocket is blocked: SSE down, POST up.
     httpTransport: httpTransport(),

@@ -8,6 +8,7 @@
  */
 
 import { type HttpHandler, HttpRouter } from "@duplex-ws/duplex";
+import { serverApi } from "@duplex-ws/api";
 import { events } from "./events.ts";
 import type { AuthConfig } from "./auth.ts";
 import { sessionHandlers } from "./session.ts";
@@ -62,9 +63,9 @@ function lazyText(type: string, text: () => Promise<string>): HttpHandler {
 }
 
 /** The example app's HTTP routes; `/healthz` and `/metrics` report on the serving server. */
-export function httpRoutes(auth: AuthConfig): HttpRouter {
+export function httpRoutes(auth: AuthConfig, apiKey?: string): HttpRouter {
   const session = sessionHandlers(auth);
-  return new HttpRouter()
+  const routes = new HttpRouter()
     .post("/login", (request, ctx) => session.login(request, ctx))
     .post("/auth/token", (request) => session.token(request))
     .post("/logout", (request, ctx) => session.logout(request, ctx))
@@ -133,4 +134,8 @@ export function httpRoutes(auth: AuthConfig): HttpRouter {
         status: health.status === "shutting_down" ? 503 : 200,
       });
     });
+  // The server API, with API_KEY only.
+  return apiKey
+    ? routes.on("*", "/api/:method", serverApi({ key: apiKey }))
+    : routes;
 }

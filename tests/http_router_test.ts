@@ -39,3 +39,18 @@ Deno.test("HttpRouter: literal paths match exactly, patterns give params, 405 na
     TypeError,
   );
 });
+
+Deno.test("HttpRouter: a route for `*` answers every method (a handler that answers its own 405)", async () => {
+  const router = new HttpRouter()
+    .get("/api/info", () => new Response("first"))
+    .on("*", "/api/:method", (request) => new Response(request.method));
+  assert.equal(await (await router.handle(at("/api/info"))).text(), "first");
+  assert.equal(
+    await (await router.handle(at("/api/info", "DELETE"))).text(),
+    "DELETE",
+  );
+  assert.equal(
+    await (await router.handle(at("/api/other", "POST"))).text(),
+    "POST",
+  );
+});

@@ -32,6 +32,7 @@ const PACKAGE_CODE_LINES: Record<string, number> = {
   "@duplex-ws/jwt": 295,
   "@duplex-ws/node": 475,
   "@duplex-ws/http-transport": 300,
+  "@duplex-ws/api": 200,
   "@duplex-ws/testing": 480,
   "@duplex-ws/env": 385,
   "@duplex-ws/asyncapi": 520,
@@ -51,6 +52,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "@duplex-ws/jwt": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
   "@duplex-ws/node": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
   "@duplex-ws/http-transport": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
+  "@duplex-ws/api": ["@duplex-ws/duplex"],
   "@duplex-ws/asyncapi": ["@duplex-ws/duplex", "@duplex-ws/protocol"],
   "@duplex-ws/admin": [
     "@duplex-ws/duplex",

@@ -136,6 +136,37 @@ Deno.test("deno serve --parallel main.ts serves from every worker", async () => 
   }
 });
 
+Deno.test("main.ts serves the server API with API_KEY (in both modes), and not without it", async () => {
+  const key = "the suite's API key, long enough";
+  const info = (port: number, headers: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${port}/api/info`, {
+      method: "POST",
+      headers,
+      body: "{}",
+    });
+  for (const mode of ["listen", "serve"] as const) {
+    const served = await startMain(mode, { API_KEY: key });
+    try {
+      const ok = await info(served.port, { "x-api-key": key });
+      assert.equal(ok.status, 200, mode);
+      assert.equal((await ok.json()).result.nodes.length, 1);
+      const refused = await info(served.port);
+      assert.equal(refused.status, 401, mode);
+      assert.equal((await refused.json()).error.code, "UNAUTHORIZED");
+    } finally {
+      await served.stop("SIGKILL");
+    }
+  }
+  const off = await startMain("listen", {});
+  try {
+    const response = await info(off.port, { "x-api-key": key });
+    await response.body?.cancel();
+    assert.equal(response.status, 404);
+  } finally {
+    await off.stop("SIGKILL");
+  }
+});
+
 Deno.test("main.ts stops at start on invalid configuration, naming the variable", async () => {
   for (const mode of ["listen", "serve"] as const) {
     for (

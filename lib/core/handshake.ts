@@ -160,9 +160,6 @@ export function isStreamRequest(request: Request): boolean {
     (request.headers.get("accept") ?? "").includes("text/event-stream");
 }
 
-/** Where the server API's methods are (`POST /api/<method>`). */
-export const API_PREFIX = "/api/";
-
 /**
  * Whether a `Sec-WebSocket-Key` is the base64 form of exactly 16 bytes
  * (RFC 6455 §4.1 item 7, §4.2.1 item 5): 22 base64 characters and `==`.

@@ -115,7 +115,7 @@ export class HttpRouter {
   /**
    * Adds a route.
    *
-   * @param method An HTTP method, upper case.
+   * @param method An HTTP method, or `*` for every method.
    * @param path A `URLPattern` pathname, such as `/rooms/:id`.
    * @throws {TypeError} when the path is not a valid pattern.
    */
@@ -139,7 +139,7 @@ export class HttpRouter {
     for (const route of this.#routes) {
       const params = matchRoute(route, request.url, pathname);
       if (params === null) continue;
-      if (route.method !== method) {
+      if (route.method !== method && route.method !== "*") {
         allowed.push(route.method);
         continue;
       }

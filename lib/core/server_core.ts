@@ -15,13 +15,7 @@ import type { PushMap } from "./context.ts";
 import { upgradeDeno } from "./deno_websocket.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { type Admitted, clientAddress, Gate } from "./gate.ts";
-import {
-  API_PREFIX,
-  isStreamRequest,
-  isUpgradeAttempt,
-  refusal,
-} from "./handshake.ts";
-import type { HttpApi } from "./http_api.ts";
+import { isStreamRequest, isUpgradeAttempt, refusal } from "./handshake.ts";
 import { Occupancy, withOccupancyTopics } from "./occupancy.ts";
 import { HttpRouter } from "./http_router.ts";
 import { ClusterApi } from "./cluster_api.ts";
@@ -87,8 +81,6 @@ export class ServerCore<State, Push extends PushMap> {
   readonly #http: HttpRouter;
   /** The HTTP transport (SSE down, `POST` up), when the options give one. */
   readonly #streams: ReturnType<FetchTransport> | undefined;
-  /** The server API (`POST /api/<method>`), loaded on its first request. */
-  #api: Promise<HttpApi> | undefined;
   readonly #originAllowed: (request: Request) => boolean;
   readonly #occupancy: Occupancy | undefined;
   readonly #logger: Logger;
@@ -157,13 +149,7 @@ export class ServerCore<State, Push extends PushMap> {
     const stream = !upgrade && this.#streams !== undefined &&
       isStreamRequest(request) &&
       new URL(request.url).pathname === this.config.path;
-    if (!stream && !upgrade) {
-      const { apiKey } = this.config;
-      if (apiKey && new URL(request.url).pathname.startsWith(API_PREFIX)) {
-        return this.#answerApi(apiKey, request, server);
-      }
-      return this.http(request, info, server);
-    }
+    if (!stream && !upgrade) return this.http(request, info, server);
     try {
       return await (stream
         ? this.#streams!.handle(request, info)
@@ -251,23 +237,6 @@ export class ServerCore<State, Push extends PushMap> {
       address: (request, info) => clientAddress(request, info, this.config),
       config: this.config,
     });
-  }
-
-  /** Answers a server API request; the API's module loads on the first one. */
-  async #answerApi(
-    apiKey: string,
-    request: Request,
-    server: DuplexServer<State, never>,
-  ): Promise<Response> {
-    try {
-      this.#api ??= import("./http_api.ts").then(({ HttpApi }) =>
-        new HttpApi(apiKey)
-      );
-      return await (await this.#api).handle(request, server as never);
-    } catch (error) {
-      this.#logger.error("API request failed", { error });
-      return Response.json({ error: { code: "INTERNAL" } }, { status: 500 });
-    }
   }
 
   async #upgrade(

@@ -227,12 +227,6 @@ export interface ServerOptions<State, Push extends PushMap> {
    */
   httpTransport?: FetchTransport;
   /**
-   * Turns the server API on (`POST /api/<method>`, docs/PROTOCOL.md §9): the
-   * key its callers send in `X-API-Key`. Keep it out of code (`API_KEY`).
-   * @default {none: the API is off}
-   */
-  apiKey?: string;
-  /**
    * Be told when a topic becomes occupied and vacated, once per transition
    * across every node (and, with `webhook`, a signed `POST`).
    * @default {none}
@@ -308,7 +302,6 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
       | "backplane"
       | "rateLimit"
       | "fanoutLimit"
-      | "apiKey"
       | "occupancy"
       | "httpTransport"
     >
@@ -319,7 +312,6 @@ export type ResolvedServerOptions<State, Push extends PushMap> =
     | "authenticate"
     | "auth"
     | "backplane"
-    | "apiKey"
     | "occupancy"
     | "httpTransport"
   >

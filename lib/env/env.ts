@@ -79,6 +79,11 @@ export interface EnvConfig {
    * `@duplex-ws/env/engine`) and pass it as `backplane`.
    */
   engine: EngineConfig;
+  /**
+   * `API_KEY`: the server API's key, when it is on; mount the API with it
+   * (`serverApi({ key })` from `@duplex-ws/api`).
+   */
+  apiKey?: string;
 }
 
 /** Environment variable → the integer option it sets. */
@@ -186,7 +191,6 @@ export function readEnv(get: EnvGetter): EnvConfig {
       .map((proxy) => proxy.trim()).filter(Boolean),
     requireOrigin: boolean(get, "REQUIRE_ORIGIN"),
     rateLimit: rateLimit(get),
-    apiKey: apiKey(get),
     logger,
   };
   server.fanoutLimit = fanoutLimit(get);
@@ -204,5 +208,6 @@ export function readEnv(get: EnvGetter): EnvConfig {
     },
     transport: oneOf(get, "TRANSPORT", TRANSPORTS) ?? "deno",
     engine,
+    apiKey: apiKey(get),
   };
 }

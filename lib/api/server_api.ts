@@ -1,18 +1,18 @@
 /**
- * The server API over HTTP, on the socket's own port, off unless an API key
- * is set (`apiKey`, `API_KEY`): `POST /api/<method>` with `X-API-Key` and a
- * JSON body, answered in JSON (docs/PROTOCOL.md §9, and the OpenAPI 3.1
- * document `serverApiDocument` makes). The key is compared in constant
- * time and never logged; bodies, listings and requests in flight are
- * bounded.
+ * The server API's methods and the handler that answers them: `POST
+ * <prefix><method>` with `X-API-Key` and a JSON body, answered in JSON
+ * (docs/PROTOCOL.md §9). The key is compared in constant time and never
+ * logged; bodies, listings and requests in flight are bounded.
  *
  * @module
  */
 
-import { EventError } from "./event_error.ts";
-import { API_PREFIX } from "./handshake.ts";
-import { HttpError, readJson } from "./http_body.ts";
-import type { DuplexServer } from "./server_types.ts";
+import {
+  type DuplexServer,
+  EventError,
+  HttpError,
+  readJson,
+} from "@duplex-ws/duplex";
 
 /** The header that carries the key. */
 export const API_KEY_HEADER = "x-api-key";
@@ -106,7 +106,7 @@ function failure(
   return Response.json({ error }, { status });
 }
 
-/** The server API of one server, for its `fetch`. */
+/** The server API of one server (see the module docs). */
 export class HttpApi {
   readonly #key: string;
   #inFlight = 0;
@@ -121,7 +121,8 @@ export class HttpApi {
     request: Request,
     server: DuplexServer<unknown, never>,
   ): Promise<Response> {
-    const name = new URL(request.url).pathname.slice(API_PREFIX.length);
+    const path = new URL(request.url).pathname;
+    const name = path.slice(path.lastIndexOf("/") + 1);
     if (request.method !== "POST") {
       await request.body?.cancel();
       return failure(405, "METHOD_NOT_ALLOWED", "Use POST");
