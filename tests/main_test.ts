@@ -196,6 +196,26 @@ Deno.test("main.ts stops at start on invalid configuration, naming the variable"
   }
 });
 
+Deno.test("main.ts --listen exits 0 on SIGTERM while a client is still sending a request body", async () => {
+  const served = await startMain("listen", {});
+  const peer = await Deno.connect({ hostname: "127.0.0.1", port: served.port });
+  try {
+    // 1,000 bytes declared, ten sent: Deno's graceful shutdown waits for the rest.
+    await peer.write(new TextEncoder().encode(
+      "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+        "Content-Length: 1000\r\n\r\n0123456789",
+    ));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    const status = await served.stop("SIGTERM");
+    assert.equal(status.code, 0, served.output());
+    assert.ok(Date.now() - started < 8_000, "exited late");
+    assert.doesNotMatch(served.output(), /BadResource/);
+  } finally {
+    peer.close();
+  }
+});
+
 Deno.test("main.ts --listen exits promptly on SIGTERM even after a peer vanished with data unsent", async () => {
   const served = await startMain("listen", { MAX_BUFFERED_AMOUNT: "0" });
   const talker = await TestSocket.open(`${served.wsUrl}/`, {

@@ -15,6 +15,7 @@ import {
   type ListenOptions,
 } from "./listener.ts";
 import type { Logger } from "./logger.ts";
+import { withExpectedFailure } from "./process_guard.ts";
 import type { DuplexServer } from "./server_types.ts";
 
 /** `listen`'s options with every default filled in. */
@@ -197,16 +198,11 @@ async function settlesWithin(
  * Aborts a `Deno.serve` whose graceful shutdown did not end. Deno 2.9.6
  * throws `BadResource` from its own abort listener when a request's body is
  * still arriving (docs/CONFORMANCE.md): reported as uncaught, it would end
- * the process, so it is stopped here, for the length of the call only.
+ * the process, so it is expected for the length of the call.
  */
 function abortServer(abort: AbortController): void {
-  const quiet = (event: ErrorEvent) => {
-    if (event.error instanceof Deno.errors.BadResource) event.preventDefault();
-  };
-  globalThis.addEventListener("error", quiet);
-  try {
-    abort.abort();
-  } finally {
-    globalThis.removeEventListener("error", quiet);
-  }
+  withExpectedFailure(
+    (failure) => failure instanceof Deno.errors.BadResource,
+    () => abort.abort(),
+  );
 }
