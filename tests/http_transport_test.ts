@@ -158,6 +158,52 @@ Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client
   }
 });
 
+Deno.test("HTTP transport: the typed client sends a POST answered 503 again after its Retry-After, on the same stream", async () => {
+  const server = serve();
+  let streams = 0, refused = 0;
+  // A real HTTP proxy that refuses upgrades and answers the first POST 503.
+  const busy = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    async (request) => {
+      if (request.headers.get("upgrade")) {
+        return new Response("no websockets here", { status: 403 });
+      }
+      if (request.method === "POST" && refused === 0) {
+        refused++;
+        await request.body?.cancel();
+        return new Response(null, {
+          status: 503,
+          headers: { "retry-after": "1" },
+        });
+      }
+      if (request.method === "GET") streams++;
+      const target = new URL(request.url);
+      target.port = String(server.port);
+      return fetch(target, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+      });
+    },
+  );
+  const client = member(`ws://127.0.0.1:${busy.addr.port}/`, "di", [
+    "websocket",
+    "sse",
+  ]);
+  try {
+    await eventually(() => client.transport === "sse" && streams === 1);
+    const started = Date.now();
+    assert.equal(await client.request("echo", "once refused"), "once refused");
+    assert.equal(refused, 1);
+    assert.ok(Date.now() - started >= 900, "sent again before Retry-After");
+    assert.equal(streams, 1, "the session was dropped and opened again");
+  } finally {
+    client.close();
+    await busy.shutdown();
+    await server.close();
+  }
+});
+
 Deno.test("HTTP transport: POST answers 202, 404 for an unknown session, 413 past the size; a query token is never logged; shutdown closes the stream", async () => {
   const lines: string[] = [];
   const logger: Logger = {
