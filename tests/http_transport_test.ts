@@ -98,6 +98,34 @@ function post(url: string, session: string, body: BodyInit): Promise<Response> {
   });
 }
 
+/**
+ * A real HTTP proxy in front of `port` that answers 403 to every upgrade and
+ * forwards the rest, unless `answer` answers a request itself.
+ */
+function blockingProxy(
+  port: number,
+  answer: (request: Request) => Promise<Response | undefined> = () =>
+    Promise.resolve(undefined),
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    async (request) => {
+      if (request.headers.get("upgrade")) {
+        return new Response("no websockets here", { status: 403 });
+      }
+      const own = await answer(request);
+      if (own) return own;
+      const target = new URL(request.url);
+      target.port = String(port);
+      return fetch(target, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+      });
+    },
+  );
+}
+
 Deno.test("HTTP transport: a WebSocket member and an HTTP member chat both ways; the stream resumes after a cut", async () => {
   const server = serve();
   const proxy = startProxy({ port: server.port });
@@ -129,22 +157,7 @@ Deno.test("HTTP transport: a WebSocket member and an HTTP member chat both ways;
 
 Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client falls back to SSE by itself", async () => {
   const server = serve();
-  // A real HTTP proxy that answers 403 to every upgrade and forwards the rest.
-  const blocker = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen() {} },
-    (request) => {
-      if (request.headers.get("upgrade")) {
-        return new Response("no websockets here", { status: 403 });
-      }
-      const target = new URL(request.url);
-      target.port = String(server.port);
-      return fetch(target, {
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-      });
-    },
-  );
+  const blocker = blockingProxy(server.port);
   const url = `ws://127.0.0.1:${blocker.addr.port}/`;
   const client = member(url, "cy", ["websocket", "sse"]);
   try {
@@ -161,31 +174,14 @@ Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client
 Deno.test("HTTP transport: the typed client sends a POST answered 503 again after its Retry-After, on the same stream", async () => {
   const server = serve();
   let streams = 0, refused = 0;
-  // A real HTTP proxy that refuses upgrades and answers the first POST 503.
-  const busy = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen() {} },
-    async (request) => {
-      if (request.headers.get("upgrade")) {
-        return new Response("no websockets here", { status: 403 });
-      }
-      if (request.method === "POST" && refused === 0) {
-        refused++;
-        await request.body?.cancel();
-        return new Response(null, {
-          status: 503,
-          headers: { "retry-after": "1" },
-        });
-      }
-      if (request.method === "GET") streams++;
-      const target = new URL(request.url);
-      target.port = String(server.port);
-      return fetch(target, {
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-      });
-    },
-  );
+  // The first POST is answered 503.
+  const busy = blockingProxy(server.port, async (request) => {
+    if (request.method === "GET") streams++;
+    if (request.method !== "POST" || refused > 0) return undefined;
+    refused++;
+    await request.body?.cancel();
+    return new Response(null, { status: 503, headers: { "retry-after": "1" } });
+  });
   const client = member(`ws://127.0.0.1:${busy.addr.port}/`, "di", [
     "websocket",
     "sse",
