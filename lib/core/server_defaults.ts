@@ -215,6 +215,12 @@ export function resolveServerOptions<State, Push extends PushMap>(
       );
     }
   }
+  const { httpTransport } = resolved;
+  if (httpTransport !== undefined && typeof httpTransport !== "function") {
+    throw new TypeError(
+      "Cannot create server: httpTransport must be httpTransport() from @duplex-ws/http-transport",
+    );
+  }
   for (const protocol of protocols) {
     if (!validToken(protocol)) {
       throw new TypeError(
