@@ -111,7 +111,7 @@ export class HttpApi {
   readonly #key: string;
   #inFlight = 0;
 
-  /** @param key The API key (`apiKey`). */
+  /** @param key The API key (`serverApi`'s `key`). */
   constructor(key: string) {
     this.#key = key;
   }
