@@ -442,6 +442,7 @@ Deno.test("createServer rejects invalid options at creation", async (t) => {
     ["origin not a URL", { allowedOrigins: ["nope"] }, TypeError],
     ["protocol with a space", { protocols: ["a b"] }, TypeError],
     ["httpTransport not made", { httpTransport: true }, TypeError],
+    ["apiKey, now a package", { apiKey: "a key of 16 characters" }, TypeError],
   ];
   for (const [name, options, type] of bad) {
     await t.step(name, () => {

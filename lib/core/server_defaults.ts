@@ -215,6 +215,11 @@ export function resolveServerOptions<State, Push extends PushMap>(
       );
     }
   }
+  if ("apiKey" in options) {
+    throw new TypeError(
+      "Cannot create server: apiKey is gone; mount serverApi({ key }) from @duplex-ws/api on the http router",
+    );
+  }
   const { httpTransport } = resolved;
   if (httpTransport !== undefined && typeof httpTransport !== "function") {
     throw new TypeError(
