@@ -312,7 +312,7 @@ function hanging(url: string, session: string) {
   };
 }
 
-Deno.test("HTTP transport: what a POST may cost is decided before its body is read: 404 for a session that can be nowhere, two at once per session, 32 forwards at once per address", async () => {
+Deno.test("HTTP transport: what a POST may cost is decided before its body is read: 404 for a session that can be nowhere, two at once per session, 32 forwards at once per address, forwarded bytes charged to it", async () => {
   const channel = `duplex-post-${crypto.randomUUID()}`;
   const local = serve();
   const [a, b] = [0, 1].map(() =>
@@ -355,6 +355,17 @@ Deno.test("HTTP transport: what a POST may cost is decided before its body is re
     const sent = await post(local.url, open.session, '{"event":"echo"}');
     assert.equal(sent.status, 202);
     await sent.body?.cancel();
+    // Forwarded bytes are charged to the address: 4 MiB/s, a burst of 8.
+    const mebibyte = "x".repeat(1_048_000);
+    const statuses: number[] = [];
+    while (statuses.length < 16 && statuses.at(-1) !== 429) {
+      const forwarded = await post(b.url, `${far.session}x`, mebibyte);
+      statuses.push(forwarded.status);
+      await forwarded.body?.cancel();
+    }
+    assert.equal(statuses.at(-1), 429, `${statuses}`);
+    assert.ok(statuses.length >= 9, "refused before the burst was spent");
+    assert.ok(statuses.slice(0, -1).every((status) => status === 404));
   } finally {
     for (const request of held) request.end();
     await Promise.all(held.map((request) => request.response));

@@ -24,6 +24,7 @@ export class TokenBucket {
   readonly #now: () => number;
 
   /**
+   * Makes a full bucket.
    * @param rate Tokens added per second.
    * @param capacity The most tokens held (and the start value).
    * @param now A clock in milliseconds (default `Date.now`: a V8 builtin,

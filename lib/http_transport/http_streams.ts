@@ -20,6 +20,7 @@ import {
   readBody,
   type SessionDriver,
 } from "@duplex-ws/duplex/transport";
+import { ForwardRate } from "./forward_rate.ts";
 import { InFlight } from "./in_flight.ts";
 import { SseTransport } from "./sse_transport.ts";
 
@@ -31,6 +32,8 @@ const POSTS_PER_SESSION = 2;
 const FORWARDS_PER_ADDRESS = 32;
 /** `POST`s for other nodes' sessions this node reads or forwards at once. */
 const MAX_FORWARDS = 256;
+/** Bytes per second one address may forward to other nodes (a connection's default rate). */
+const FORWARD_BYTES_PER_SECOND = 4_194_304;
 /** A session id: its node's id, a dot, its own. */
 const SESSION_ID = /^[\w-]{1,64}\.[\w-]{1,64}$/;
 
@@ -41,6 +44,7 @@ export class HttpStreams {
   readonly #sessions = new Map<string, SessionDriver>();
   readonly #posts = new InFlight(POSTS_PER_SESSION);
   readonly #forwards = new InFlight(FORWARDS_PER_ADDRESS, MAX_FORWARDS);
+  readonly #rate = new ForwardRate(FORWARD_BYTES_PER_SECOND);
 
   /** @param host The server's parts the transport uses. */
   constructor(host: FetchTransportHost) {
@@ -101,8 +105,9 @@ export class HttpStreams {
 
   /**
    * Answers a `POST`. What it may cost is decided before its body is read:
-   * a session here takes one of its places, one elsewhere one of its
-   * address's forwards, and a session that can be nowhere is 404 at once.
+   * a session here takes one of its places; one elsewhere takes one of its
+   * address's forwards, and its bytes are charged to the address; a session
+   * that can be nowhere is 404 at once.
    */
   async #post(
     request: Request,
@@ -123,41 +128,48 @@ export class HttpStreams {
       await request.body?.cancel();
       return unknownSession();
     }
-    const [places, key] = here
-      ? [this.#posts, session]
-      : [this.#forwards, this.#host.address(request, info) ?? ""];
-    const full = places.take(key);
+    // A session's own POSTs are counted by session, forwards by address.
+    const key = here ? session : this.#host.address(request, info) ?? "";
+    const places = here ? this.#posts : this.#forwards;
+    const full = here || this.#rate.allows(key) ? places.take(key) : "key";
     if (full) {
       await request.body?.cancel();
       return this.#busy(full === "key" ? 429 : 503);
     }
     try {
-      return await this.#carry(request, session, owner);
+      return await this.#carry(request, session, here ? undefined : key);
     } finally {
       places.release(key);
     }
   }
 
-  /** Reads a `POST`'s lines and hands them to their session, here or on its node. */
+  /**
+   * Reads a `POST`'s lines and hands them to their session: here, or (with
+   * the `address` that pays for it) on the node its id names.
+   */
   async #carry(
     request: Request,
     session: string,
-    owner: string,
+    address?: string,
   ): Promise<Response> {
-    let lines: string[];
+    let text: string;
     try {
-      lines = await readLines(request, this.#host.config.maxMessageSize);
+      text = await readText(request, this.#host.config.maxMessageSize);
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       return jsonError(error.status, error.code, error.message);
     }
-    let status = this.#deliver(session, lines);
-    if (status === 404 && owner !== this.#host.control.node) {
+    const lines = text.split("\n").filter((line) => line.trim() !== "");
+    let status = 404;
+    if (address === undefined) status = this.#deliver(session, lines);
+    else {
+      this.#rate.charge(address, text.length);
+      const owner = session.slice(0, session.indexOf("."));
       const [answer] = await this.#host.control.ask(owner, "http.post", {
         session,
         lines,
       }, FORWARD_WAIT);
-      status = answer === 202 ? 202 : 404;
+      if (answer === 202) status = 202;
     }
     return status === 202
       ? new Response(null, { status: 202 })
@@ -185,19 +197,14 @@ export class HttpStreams {
   }
 }
 
-/** A `POST`'s body as its non-blank lines; a 413 or 400 as `HttpError`. */
-async function readLines(
-  request: Request,
-  maxBytes: number,
-): Promise<string[]> {
+/** A `POST`'s body as text; a 413 or 400 as `HttpError`. */
+async function readText(request: Request, maxBytes: number): Promise<string> {
   const body = await readBody(request, maxBytes);
-  let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    return new TextDecoder("utf-8", { fatal: true }).decode(body);
   } catch {
     throw new HttpError(400, "bad_body", "The body must be UTF-8 text");
   }
-  return text.split("\n").filter((line) => line.trim() !== "");
 }
 
 function unknownSession(): Response {
