@@ -47,7 +47,7 @@ export interface ServerApiOptions {
 
 /**
  * The server API as an `HttpRouter` handler, for `on("*", "/api/:method")`:
- * the API's method is the path's last segment.
+ * the API's method is the route's `method` parameter.
  *
  * @throws {RangeError} when the key is shorter than 16 characters.
  */
@@ -56,10 +56,10 @@ export function serverApi(options: ServerApiOptions): HttpHandler {
     throw new RangeError("serverApi: the key must be at least 16 characters");
   }
   const api = new HttpApi(options.key);
-  return (request, { server }) => {
+  return (request, { server, params }) => {
     if (!server) {
       throw new TypeError("serverApi: mount it on a server's router");
     }
-    return api.handle(request, server as never);
+    return api.handle(request, server as never, params.method ?? "");
   };
 }

@@ -116,13 +116,12 @@ export class HttpApi {
     this.#key = key;
   }
 
-  /** Answers one API request. */
+  /** Answers one API request for the method `name`. */
   async handle(
     request: Request,
     server: DuplexServer<unknown, never>,
+    name: string,
   ): Promise<Response> {
-    const path = new URL(request.url).pathname;
-    const name = path.slice(path.lastIndexOf("/") + 1);
     if (request.method !== "POST") {
       await request.body?.cancel();
       return failure(405, "METHOD_NOT_ALLOWED", "Use POST");
