@@ -11,7 +11,7 @@
 
 import type { RefusalReason } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
-import { TokenBucket } from "./token_bucket.ts";
+import { KeyedBuckets } from "./token_bucket.ts";
 
 /** The admission limits of one server (resolved options). */
 export interface AdmissionLimits {
@@ -49,13 +49,10 @@ export interface SocketCount {
  */
 export const PROCESS_SOCKETS: SocketCount = { open: 0 };
 
-/** Keys (addresses, subjects) whose handshake rate is remembered at most (oldest forgotten first). */
-const MAX_RATE_ENTRIES = 10_000;
-
 /** Open sockets and the handshake rate per key (an address, a subject). */
 class PerKey {
   readonly #open = new Map<string, number>();
-  readonly #rates = new Map<string, TokenBucket>();
+  readonly #rates: KeyedBuckets;
   readonly #maxOpen: number;
   readonly #perSecond: number;
   readonly #reasons: readonly [RefusalReason, RefusalReason];
@@ -67,6 +64,7 @@ class PerKey {
   ) {
     this.#maxOpen = maxOpen;
     this.#perSecond = perSecond;
+    this.#rates = new KeyedBuckets(perSecond);
     this.#reasons = reasons;
   }
 
@@ -75,7 +73,7 @@ class PerKey {
     if (this.#maxOpen > 0 && (this.#open.get(key) ?? 0) >= this.#maxOpen) {
       return this.#reasons[0];
     }
-    if (this.#perSecond > 0 && !this.#rate(key).take(1)) {
+    if (this.#perSecond > 0 && !this.#rates.get(key).take(1)) {
       return this.#reasons[1];
     }
     return null;
@@ -89,19 +87,6 @@ class PerKey {
     const left = (this.#open.get(key) ?? 1) - 1;
     if (left > 0) this.#open.set(key, left);
     else this.#open.delete(key);
-  }
-
-  #rate(key: string): TokenBucket {
-    let bucket = this.#rates.get(key);
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.#perSecond, this.#perSecond * 2);
-      if (this.#rates.size >= MAX_RATE_ENTRIES) {
-        this.#rates.delete(this.#rates.keys().next().value!);
-      }
-    } else this.#rates.delete(key);
-    // Re-inserted on every use: the map's order is least recently used first.
-    this.#rates.set(key, bucket);
-    return bucket;
   }
 }
 

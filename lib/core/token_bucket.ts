@@ -105,3 +105,46 @@ export function bucket(
     ? new TokenBucket(rate, Math.max(1, rate * burstSeconds))
     : undefined;
 }
+
+/**
+ * A bucket per key (a client address, a subject) of `perSecond` tokens a
+ * second holding twice as many, at most `max` keys remembered: the least
+ * recently used is forgotten first (and starts full when it comes back).
+ *
+ * @example
+ * ```ts
+ * import { KeyedBuckets } from "./token_bucket.ts";
+ * const buckets = new KeyedBuckets(1, 2);
+ * console.assert(buckets.get("a").take(2) && !buckets.get("a").take(1));
+ * console.assert(buckets.get("b").take(1));
+ * ```
+ */
+export class KeyedBuckets {
+  readonly #buckets = new Map<string, TokenBucket>();
+  readonly #perSecond: number;
+  readonly #max: number;
+
+  /**
+   * Makes an empty set of buckets.
+   * @param perSecond Tokens a second for each key.
+   * @param max Keys remembered at most.
+   */
+  constructor(perSecond: number, max = 10_000) {
+    this.#perSecond = perSecond;
+    this.#max = max;
+  }
+
+  /** The bucket of `key`, made full when it has none. */
+  get(key: string): TokenBucket {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.#perSecond, this.#perSecond * 2);
+      if (this.#buckets.size >= this.#max) {
+        this.#buckets.delete(this.#buckets.keys().next().value!);
+      }
+    } else this.#buckets.delete(key);
+    // Re-inserted on every use: the map's order is least recently used first.
+    this.#buckets.set(key, bucket);
+    return bucket;
+  }
+}

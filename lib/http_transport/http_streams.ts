@@ -17,10 +17,10 @@ import { SESSION_HEADER, STREAM_WELCOME } from "@duplex-ws/protocol";
 import { HttpError, jsonError } from "@duplex-ws/duplex";
 import {
   type FetchTransportHost,
+  KeyedBuckets,
   readBody,
   type SessionDriver,
 } from "@duplex-ws/duplex/transport";
-import { ForwardRate } from "./forward_rate.ts";
 import { InFlight } from "./in_flight.ts";
 import { SseTransport } from "./sse_transport.ts";
 
@@ -44,7 +44,8 @@ export class HttpStreams {
   readonly #sessions = new Map<string, SessionDriver>();
   readonly #posts = new InFlight(POSTS_PER_SESSION);
   readonly #forwards = new InFlight(FORWARDS_PER_ADDRESS, MAX_FORWARDS);
-  readonly #rate = new ForwardRate(FORWARD_BYTES_PER_SECOND);
+  /** Bytes each address forwarded lately (charged once read: into debt). */
+  readonly #rate = new KeyedBuckets(FORWARD_BYTES_PER_SECOND);
 
   /** @param host The server's parts the transport uses. */
   constructor(host: FetchTransportHost) {
@@ -131,7 +132,7 @@ export class HttpStreams {
     // A session's own POSTs are counted by session, forwards by address.
     const key = here ? session : this.#host.address(request, info) ?? "";
     const places = here ? this.#posts : this.#forwards;
-    const full = here || this.#rate.allows(key) ? places.take(key) : "key";
+    const full = here || this.#rate.get(key).has(1) ? places.take(key) : "key";
     if (full) {
       await request.body?.cancel();
       return this.#busy(full === "key" ? 429 : 503);
@@ -163,7 +164,7 @@ export class HttpStreams {
     let status = 404;
     if (address === undefined) status = this.#deliver(session, lines);
     else {
-      this.#rate.charge(address, text.length);
+      this.#rate.get(address).charge(text.length);
       const owner = session.slice(0, session.indexOf("."));
       const [answer] = await this.#host.control.ask(owner, "http.post", {
         session,

@@ -17,7 +17,7 @@ export type {
 } from "../transport.ts";
 export type { ControlHandler, ControlPlane } from "../control.ts";
 export { readBody } from "../http_body.ts";
-export { TokenBucket } from "../token_bucket.ts";
+export { KeyedBuckets, TokenBucket } from "../token_bucket.ts";
 export { serverInternals } from "../server_internals.ts";
 export type { ServerInternals } from "../server_types.ts";
 export type { Admitted, Refused } from "../gate.ts";
