@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Logger } from "./logger.ts";
+import { type LogFields, type Logger, throttle } from "./logger.ts";
 import type { Backplane } from "./pubsub/backplane.ts";
 
 /** Handles one kind of request; its value is the answer (JSON). */
@@ -28,6 +28,8 @@ export class ControlPlane {
   readonly node: string;
   readonly #backplane: Backplane;
   readonly #logger: Logger;
+  /** Sends that failed, at most 20 lines a second: a client can cause them (a forwarded POST while the engine is down). */
+  readonly #warn: (message: string, fields: LogFields) => void;
   readonly #handlers = new Map<string, ControlHandler>();
   readonly #waiting = new Map<
     string,
@@ -42,6 +44,7 @@ export class ControlPlane {
   constructor(backplane: Backplane, logger: Logger) {
     this.#backplane = backplane;
     this.#logger = logger;
+    this.#warn = throttle((m, fields) => logger.warn(m, fields), 20);
     this.node = backplane.node ?? crypto.randomUUID();
   }
 
@@ -96,7 +99,7 @@ export class ControlPlane {
       });
       const ask: Wire = { t: "ask", id, from: this.node, kind, payload };
       this.#backplane.control!(to, JSON.stringify(ask)).catch((error) => {
-        this.#logger.warn("control message not sent", { kind, error });
+        this.#warn("control message not sent", { kind, error });
         done();
       });
     });
@@ -117,9 +120,7 @@ export class ControlPlane {
     this.#run(wire.kind, wire.payload).then((payload) => {
       const answer: Wire = { t: "answer", id: wire.id, payload };
       return this.#backplane.control?.(wire.from, JSON.stringify(answer));
-    }).catch((error) =>
-      this.#logger.warn("control answer not sent", { error })
-    );
+    }).catch((error) => this.#warn("control answer not sent", { error }));
   }
 
   /** Stops waiting: every ask under way resolves with what it has. */
