@@ -268,16 +268,29 @@ export type AdmissionConfig =
     readonly logger: Logger;
   };
 
-/** The admission counts, with the descriptor budget the options ask for. */
-export function createAdmission(config: AdmissionConfig): Admission {
-  const limit = config.maxSockets === "auto"
-    ? readDescriptorLimit()
-    : undefined;
-  if (config.maxSockets === "auto" && limit === undefined) {
-    config.logger.warn(
+/** This process's descriptor limit, once read (`null`: not read yet). */
+let processLimit: number | undefined | null = null;
+
+/**
+ * The descriptor limit, read (and its absence logged) once per process:
+ * every server of the process shares one budget.
+ */
+function descriptorLimit(logger: Logger): number | undefined {
+  if (processLimit !== null) return processLimit;
+  processLimit = readDescriptorLimit();
+  if (processLimit === undefined) {
+    logger.warn(
       "the descriptor limit cannot be read: no socket budget, so the runtime may run out of descriptors (EMFILE) before 503s begin; set maxSockets (MAX_SOCKETS or DESCRIPTOR_LIMIT), or run with --allow-read",
     );
   }
+  return processLimit;
+}
+
+/** The admission counts, with the descriptor budget the options ask for. */
+export function createAdmission(config: AdmissionConfig): Admission {
+  const limit = config.maxSockets === "auto"
+    ? descriptorLimit(config.logger)
+    : undefined;
   if (config.trustProxy > 0 && config.trustedProxies.length === 0) {
     config.logger.warn(
       "trustProxy without trustedProxies: any peer's X-Forwarded-For is believed, so one that reaches the server directly can claim any address; list the proxies (TRUSTED_PROXIES)",
