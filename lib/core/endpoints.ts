@@ -11,6 +11,7 @@
 import type { PushMap } from "./context.ts";
 import { isStreamRequest, isUpgradeAttempt, pathOf } from "./handshake.ts";
 import type { Admitted } from "./gate.ts";
+import { labelled, renderMetrics } from "./metrics.ts";
 import { serverInternals, setServerInternals } from "./server_internals.ts";
 import type {
   DuplexServer,
@@ -96,20 +97,15 @@ export function combineServers<State, Push extends PushMap>(
     reauthenticate: (subject) =>
       all.reduce((sum, s) => sum + s.reauthenticate(subject), 0),
     health: () => combinedHealth(all),
-    metrics: () =>
-      mergeMetrics(
-        [...byPath].map(([path, { server }]) => [path, server.metrics()]),
-      ),
+    metrics: () => renderMetrics(internals.metricFamilies()),
   };
-  setServerInternals(
-    combined as DuplexServer<State, never>,
-    combinedInternals(
-      mainInternals,
-      [...byPath.values()],
-      endpointOf,
-      combined,
-    ),
+  const internals = combinedInternals(
+    mainInternals,
+    byPath,
+    endpointOf,
+    combined,
   );
+  setServerInternals(combined as DuplexServer<State, never>, internals);
   return combined;
 }
 
@@ -153,10 +149,11 @@ function combinedHealth(all: AnyServer[]): ServerHealth {
 /** What a transport reaches of the combined server: each handshake goes to its endpoint. */
 function combinedInternals<State>(
   main: ServerInternals<State>,
-  endpoints: Endpoint[],
+  byPath: Map<string, Endpoint>,
   endpointOf: (request: Request) => ServerInternals<unknown>,
   combined: DuplexServer<State, never>,
 ): ServerInternals<State> {
+  const endpoints = [...byPath.values()];
   /** Which endpoint admitted a handshake, for `accept` and `cancel`. */
   const owners = new WeakMap<object, ServerInternals<unknown>>();
   const ownerOf = (admitted: object) => owners.get(admitted) ?? main;
@@ -184,43 +181,13 @@ function combinedInternals<State>(
     http: (request, info) => main.http(request, info, combined),
     lingering: () =>
       endpoints.reduce((sum, e) => sum + e.internals.lingering(), 0),
+    // The first endpoint's as if it were alone, the others' labelled.
+    metricFamilies: () =>
+      [...byPath].flatMap(([path, { internals }], index) =>
+        index === 0 ? internals.metricFamilies() : labelled(
+          internals.metricFamilies(),
+          `endpoint="${path.replace(/["\\\n]/g, "_")}"`,
+        )
+      ),
   };
-}
-
-/**
- * Merges servers' Prometheus texts into one: each family once; the first
- * server's samples as they are (as if it were alone), the others' labelled
- * with their endpoint's path (`endpoint="/admin"`).
- */
-function mergeMetrics(texts: [path: string, text: string][]): string {
-  const families = new Map<string, { head: string[]; samples: string[] }>();
-  for (const [index, [path, text]] of texts.entries()) {
-    const label = index === 0
-      ? ""
-      : `endpoint="${path.replace(/["\\\n]/g, "_")}"`;
-    let family: { head: string[]; samples: string[] } | undefined;
-    for (const line of text.split("\n")) {
-      if (line === "") continue;
-      const meta = /^# (HELP|TYPE) (\S+)/.exec(line);
-      if (meta) {
-        const name = meta[2];
-        family = families.get(name);
-        if (!family) families.set(name, family = { head: [], samples: [] });
-        if (!family.head.some((h) => h.startsWith(`# ${meta[1]} `))) {
-          family.head.push(line);
-        }
-        continue;
-      }
-      const sample = /^([^\s{]+)(?:\{(.*)\})? (.*)$/.exec(line);
-      if (!sample || !family) continue;
-      const [, name, labels, value] = sample;
-      const all = [labels, label].filter(Boolean).join(",");
-      family.samples.push(
-        all ? `${name}{${all}} ${value}` : `${name} ${value}`,
-      );
-    }
-  }
-  return [...families.values()]
-    .map((f) => [...f.head, ...f.samples].join("\n"))
-    .join("\n") + "\n";
 }

@@ -137,20 +137,14 @@ export class Metrics {
 
   /** The Prometheus text exposition. */
   render(snapshot: MetricsSnapshot): string {
-    const out: string[] = [];
-    for (const [name, type, help, samples] of this.#families(snapshot)) {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) {
-        out.push(`${name}${labels} ${value}`);
-      }
-    }
-    return out.join("\n") + "\n";
+    return renderMetrics(this.families(snapshot));
   }
 
-  #families(snapshot: MetricsSnapshot): Family[] {
+  /** The metric families, with the gauges read from `snapshot`. */
+  families(snapshot: MetricsSnapshot): MetricFamily[] {
     const { backplane } = snapshot;
     const kind = `{kind="${escapeLabel(backplane.kind)}"}`;
-    const families: Family[] = [
+    const families: MetricFamily[] = [
       ["duplex_connections", "gauge", "Open WebSocket connections.", [[
         "",
         snapshot.connections,
@@ -192,7 +186,7 @@ export class Metrics {
     return families;
   }
 
-  #counters(): Family[] {
+  #counters(): MetricFamily[] {
     const by = (label: string, map: Map<string, number>): Sample[] =>
       [...map].map(([key, n]) => [`{${label}="${escapeLabel(key)}"}`, n]);
     return [
@@ -247,4 +241,45 @@ export class Metrics {
 type Sample = [labels: string, value: number];
 
 /** One metric family: name, type, help, samples. */
-type Family = [name: string, type: string, help: string, samples: Sample[]];
+export type MetricFamily = [
+  name: string,
+  type: string,
+  help: string,
+  samples: Sample[],
+];
+
+/** `families` with `label` (`endpoint="/admin"`) added to every sample. */
+export function labelled(
+  families: MetricFamily[],
+  label: string,
+): MetricFamily[] {
+  return families.map(([name, type, help, samples]) => [
+    name,
+    type,
+    help,
+    samples.map(([labels, value]): Sample => [
+      `{${[labels.slice(1, -1), label].filter(Boolean).join(",")}}`,
+      value,
+    ]),
+  ]);
+}
+
+/**
+ * The Prometheus text exposition of `families`: a family that comes more
+ * than once (several servers on one port) is written once, with the
+ * samples of all.
+ */
+export function renderMetrics(families: MetricFamily[]): string {
+  const merged = new Map<string, string[]>();
+  for (const [name, type, help, samples] of families) {
+    let lines = merged.get(name);
+    if (!lines) {
+      merged.set(name, lines = [`# HELP ${name} ${help}`]);
+      lines.push(`# TYPE ${name} ${type}`);
+    }
+    for (const [labels, value] of samples) {
+      lines.push(`${name}${labels} ${value}`);
+    }
+  }
+  return [...merged.values()].flat().join("\n") + "\n";
+}

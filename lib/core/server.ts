@@ -62,6 +62,7 @@ export function createServer<State, Push extends PushMap>(
     config: { ...config, socketBudget: core.admission.socketBudget },
     http: (request, info, on) => core.http(request, info, on),
     lingering: () => core.lingering(),
+    metricFamilies: () => metrics.families(core.health()),
   });
   return server;
 }

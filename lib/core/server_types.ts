@@ -9,6 +9,7 @@
 
 import type { ClusterApi } from "./cluster_api.ts";
 import type { Admitted, Refused } from "./gate.ts";
+import type { MetricFamily } from "./metrics.ts";
 import type {
   Context,
   PublishData,
@@ -135,4 +136,6 @@ export interface ServerInternals<State> {
   ): Promise<Response>;
   /** Open sockets duplex no longer counts as connections (see `ServerHealth`). */
   lingering(): number;
+  /** What its `metrics()` renders, for `combineServers` to merge. */
+  metricFamilies(): MetricFamily[];
 }
