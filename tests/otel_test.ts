@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startMain } from "./_process.ts";
-import { delay, TestSocket } from "@duplex-ws/testing";
+import { eventually, TestSocket } from "@duplex-ws/testing";
 import { tokenFor } from "./_auth.ts";
 
 Deno.test("OTEL_DENO=true exports a span per handshake and the logs with severities", async () => {
@@ -34,22 +34,23 @@ Deno.test("OTEL_DENO=true exports a span per handshake and the logs with severit
     });
     await socket.next();
     await socket.close();
-    await delay(1500);
+    // Exported in batches (every 200 ms here): wait for them, not a guess.
+    await eventually(
+      () =>
+        sent("/v1/traces").includes(`http://127.0.0.1:${node.port}/`) &&
+        sent("/v1/logs").includes('"msg":"connection opened"'),
+      10_000,
+      "the handshake's span and the open log at the collector",
+    );
   } finally {
     await node.stop("SIGTERM");
-    await delay(300);
     await collector.shutdown();
   }
-  const traces = received.filter((r) => r.path === "/v1/traces").map((r) =>
-    r.body
-  ).join("");
-  assert.match(traces, /duplex-otel-test/);
-  assert.ok(
-    traces.includes(`http://127.0.0.1:${node.port}/`),
-    "no span for the handshake",
-  );
-  const logs = received.filter((r) => r.path === "/v1/logs").map((r) => r.body)
-    .join("");
-  assert.match(logs, /"msg":"connection opened"/);
-  assert.match(logs, /INFO/);
+  assert.match(sent("/v1/traces"), /duplex-otel-test/);
+  assert.match(sent("/v1/logs"), /INFO/);
+
+  /** What the collector received at `path`, all in one string. */
+  function sent(path: string): string {
+    return received.filter((r) => r.path === path).map((r) => r.body).join("");
+  }
 });

@@ -6,7 +6,13 @@
 
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { type Context, createServer, EventRouter } from "@duplex-ws/duplex";
+import {
+  type Context,
+  createServer,
+  EventRouter,
+  silentLogger,
+} from "@duplex-ws/duplex";
+import { startServer } from "@duplex-ws/testing";
 
 type Pushes = { tick: { n: number }; bare: undefined };
 type State = { user: string };
@@ -35,15 +41,13 @@ const router = new EventRouter<State, Pushes>()
 
 // The router's type records each event's input and reply types.
 type Events = typeof router.events;
-const input: Events["add"]["data"] = { a: 1, b: 2 };
-const reply: Events["add"]["reply"] = { sum: 3, user: "x" };
 // @ts-expect-error: not an event of this router
-type Missing = Events["nope"];
+type _Missing = Events["nope"];
 // @ts-expect-error: wrong input type for "add"
-const badInput: Events["add"]["data"] = { a: "1", b: 2 };
+const _badInput: Events["add"]["data"] = { a: "1", b: 2 };
 
 // createServer ties authenticate's state to the router's.
-function wrongState() {
+function _wrongState() {
   createServer({
     router,
     // @ts-expect-error: authenticate must return the router's State
@@ -52,16 +56,30 @@ function wrongState() {
 }
 
 // A Context is all a handler needs; the raw socket never leaks into the API.
-function useContext(ctx: Context<State, Pushes>) {
+function _useContext(ctx: Context<State, Pushes>) {
   // @ts-expect-error: no raw socket on the context
   ctx.socket;
 }
 
-Deno.test("type checks compile (see the @ts-expect-error lines)", () => {
-  assert.deepEqual(input, { a: 1, b: 2 });
-  assert.equal(reply.sum, 3);
-  assert.equal(typeof badInput, "object");
-  assert.equal(typeof wrongState, "function");
-  assert.equal(typeof useContext, "function");
-  assert.deepEqual(router.eventNames(), ["add", "shout"]);
+Deno.test("a typed client gets at run time the replies its router's types say", async () => {
+  const server = startServer(createServer({
+    router,
+    authenticate: () => ({ user: "ada" }),
+    logger: silentLogger,
+  }));
+  try {
+    const client = server.client<typeof router>();
+    const added: Events["add"]["reply"] = await client.request("add", {
+      a: 1,
+      b: 2,
+    });
+    assert.deepEqual(added, { sum: 3, user: "ada" });
+    // The schema's output (upper case) is what the handler got.
+    assert.equal(await client.request("shout", "hi"), "HI");
+    // @ts-expect-error: the client checks the data against the router's input
+    await client.request("add", { a: "1", b: 2 }).catch(() => {});
+    assert.deepEqual(router.eventNames(), ["add", "shout"]);
+  } finally {
+    await server.close();
+  }
 });
