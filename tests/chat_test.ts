@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "@duplex-ws/duplex";
-import { createApp } from "../routes/app.ts";
+import { type AppOptions, createApp } from "../routes/app.ts";
 import { colorOf } from "../routes/chat.ts";
 import { startServer, TestSocket } from "@duplex-ws/testing";
 import { TEST_IDENTITY, tokenFor } from "./_auth.ts";
@@ -16,6 +16,43 @@ async function member(url: string, user: string): Promise<TestSocket> {
   return socket;
 }
 
+/** What a chat test gets: the app, and members opened by name (closed after it). */
+interface Chat {
+  app: ReturnType<typeof createApp>;
+  member(user: string): Promise<TestSocket>;
+}
+
+/**
+ * Runs `body` against the example app on a port (presence without grace
+ * unless `options` say), then closes every member it opened and the server.
+ */
+async function withChat(
+  options: AppOptions,
+  body: (chat: Chat) => Promise<void>,
+): Promise<void> {
+  const app = createApp({
+    identity: TEST_IDENTITY,
+    logger: silentLogger,
+    presenceGrace: 0,
+    ...options,
+  });
+  const server = startServer(app);
+  const opened: TestSocket[] = [];
+  try {
+    await body({
+      app,
+      member: async (user) => {
+        const socket = await member(server.wsUrl, user);
+        opened.push(socket);
+        return socket;
+      },
+    });
+  } finally {
+    for (const socket of opened) await socket.close();
+    await server.close();
+  }
+}
+
 /** The next push with this event name, skipping others. */
 async function nextEvent(socket: TestSocket, event: string): Promise<Push> {
   for (;;) {
@@ -24,16 +61,10 @@ async function nextEvent(socket: TestSocket, event: string): Promise<Push> {
   }
 }
 
-Deno.test("chat: join, say to every member (sender included), leave", async () => {
-  const app = createApp({
-    identity: TEST_IDENTITY,
-    logger: silentLogger,
-    presenceGrace: 0,
-  });
-  const server = startServer(app);
-  const ada = await member(server.wsUrl, "ada");
-  const bob = await member(server.wsUrl, "bob");
-  try {
+Deno.test("chat: join, say to every member (sender included), leave", () =>
+  withChat({}, async ({ member }) => {
+    const ada = await member("ada");
+    const bob = await member("bob");
     const joined = await ada.request("chat.join", { room: "lobby" });
     const { epoch } = (joined.data as { position: { epoch: string } }).position;
     assert.deepEqual(joined, {
@@ -75,23 +106,12 @@ Deno.test("chat: join, say to every member (sender included), leave", async () =
       (await bob.request("chat.leave", { room: "lobby" })).data,
       { room: "lobby", left: false },
     );
-  } finally {
-    await ada.close();
-    await bob.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("chat presence: a snapshot on join, then diffs with each member's status and colour", async () => {
-  const app = createApp({
-    identity: TEST_IDENTITY,
-    logger: silentLogger,
-    presenceGrace: 0,
-  });
-  const server = startServer(app);
-  const ada = await member(server.wsUrl, "ada");
-  const bob = await member(server.wsUrl, "bob");
-  try {
+Deno.test("chat presence: a snapshot on join, then diffs with each member's status and colour", () =>
+  withChat({}, async ({ member }) => {
+    const ada = await member("ada");
+    const bob = await member("bob");
     await ada.request("chat.join", { room: "lobby", status: "here" });
     const first = await nextEvent(ada, "presence.state");
     assert.deepEqual(first.data, {
@@ -130,24 +150,13 @@ Deno.test("chat presence: a snapshot on join, then diffs with each member's stat
       leaves: { bob: { status: "", color: colorOf("bob") } },
       count: 1,
     });
-  } finally {
-    await ada.close();
-    await bob.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("chat presence: one entry per user however many tabs; a closed tab leaves only when the last one goes", async () => {
-  const app = createApp({
-    identity: TEST_IDENTITY,
-    logger: silentLogger,
-    presenceGrace: 0,
-  });
-  const server = startServer(app);
-  const watcher = await member(server.wsUrl, "watcher");
-  const tab1 = await member(server.wsUrl, "ada");
-  const tab2 = await member(server.wsUrl, "ada");
-  try {
+Deno.test("chat presence: one entry per user however many tabs; a closed tab leaves only when the last one goes", () =>
+  withChat({}, async ({ member }) => {
+    const watcher = await member("watcher");
+    const tab1 = await member("ada");
+    const tab2 = await member("ada");
     await watcher.request("chat.join", { room: "r" });
     await tab1.request("chat.join", { room: "r" });
     await tab2.request("chat.join", { room: "r" });
@@ -169,28 +178,18 @@ Deno.test("chat presence: one entry per user however many tabs; a closed tab lea
       diff = await nextEvent(watcher, "presence.diff");
     }
     assert.equal(diff.data.count, 1);
-  } finally {
-    await watcher.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("chat presence: a member who comes back within the grace period never shows as leaving", async () => {
-  const app = createApp({
-    identity: TEST_IDENTITY,
-    logger: silentLogger,
-    presenceGrace: 1000,
-  });
-  const server = startServer(app);
-  const watcher = await member(server.wsUrl, "watcher");
-  const ada = await member(server.wsUrl, "ada");
-  const pushes: Push[] = [];
-  try {
+Deno.test("chat presence: a member who comes back within the grace period never shows as leaving", () =>
+  withChat({ presenceGrace: 1000 }, async ({ member }) => {
+    const watcher = await member("watcher");
+    const ada = await member("ada");
+    const pushes: Push[] = [];
     await watcher.request("chat.join", { room: "r" });
     await ada.request("chat.join", { room: "r" });
     await nextEvent(watcher, "presence.diff"); // ada joined
     await ada.close();
-    const back = await member(server.wsUrl, "ada");
+    const back = await member("ada");
     await back.request("chat.join", { room: "r" });
     // Well past the grace period: no diff at all was sent.
     await back.request("chat.say", { room: "r", text: "back" });
@@ -206,23 +205,12 @@ Deno.test("chat presence: a member who comes back within the grace period never 
       [],
     );
     await back.close();
-  } finally {
-    await watcher.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("chat presence: joins and leaves in a loop make at most one diff per interval, and are rate limited", async () => {
-  const app = createApp({
-    identity: TEST_IDENTITY,
-    logger: silentLogger,
-    presenceGrace: 0,
-    presenceInterval: 200,
-  });
-  const server = startServer(app);
-  const watcher = await member(server.wsUrl, "watcher");
-  const flapper = await member(server.wsUrl, "flapper");
-  try {
+Deno.test("chat presence: joins and leaves in a loop make at most one diff per interval, and are rate limited", () =>
+  withChat({ presenceInterval: 200 }, async ({ member }) => {
+    const watcher = await member("watcher");
+    const flapper = await member("flapper");
     await watcher.request("chat.join", { room: "r" });
     await nextEvent(watcher, "presence.state");
     const started = performance.now();
@@ -251,23 +239,12 @@ Deno.test("chat presence: joins and leaves in a loop make at most one diff per i
     }
     // One per 200 ms interval at most (plus the one in flight at the end).
     assert.ok(diffs <= Math.ceil((elapsed + 400) / 200) + 1, `${diffs} diffs`);
-  } finally {
-    await watcher.close();
-    await flapper.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("chat: a closed connection leaves its rooms by itself and presence follows", async () => {
-  const app = createApp({
-    identity: TEST_IDENTITY,
-    logger: silentLogger,
-    presenceGrace: 0,
-  });
-  const server = startServer(app);
-  const ada = await member(server.wsUrl, "ada");
-  const bob = await member(server.wsUrl, "bob");
-  try {
+Deno.test("chat: a closed connection leaves its rooms by itself and presence follows", () =>
+  withChat({}, async ({ member, app }) => {
+    const ada = await member("ada");
+    const bob = await member("bob");
     await ada.request("chat.join", { room: "a" });
     await bob.request("chat.join", { room: "a" });
     await bob.request("chat.join", { room: "b" });
@@ -285,23 +262,13 @@ Deno.test("chat: a closed connection leaves its rooms by itself and presence fol
       ],
     );
     assert.equal((await app.presence("b")).count, 0);
-  } finally {
-    await ada.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("chat: refusals are error envelopes", async (t) => {
-  const app = createApp({
-    identity: TEST_IDENTITY,
-    logger: silentLogger,
-    maxTopicsPerConnection: 2,
-  });
-  const server = startServer(app);
-  const ada = await member(server.wsUrl, "ada");
-  const errorOf = (reply: Record<string, unknown>) =>
-    (reply.error as { code: string }).code;
-  try {
+Deno.test("chat: refusals are error envelopes", (t) =>
+  withChat({ maxTopicsPerConnection: 2 }, async ({ member }) => {
+    const ada = await member("ada");
+    const errorOf = (reply: Record<string, unknown>) =>
+      (reply.error as { code: string }).code;
     await t.step("BAD_TOPIC for a room name outside the rules", async () => {
       for (const room of ["../etc", "a b", "é"]) {
         assert.equal(
@@ -366,19 +333,13 @@ Deno.test("chat: refusals are error envelopes", async (t) => {
         assert.equal((await nextEvent(ada, "chat.message")).data.from, "ada");
       },
     );
-  } finally {
-    await ada.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("server.publish reaches every member of a topic once, in publish order", async () => {
-  const app = createApp({ identity: TEST_IDENTITY, logger: silentLogger });
-  const server = startServer(app);
-  const sockets = await Promise.all(
-    ["a", "b", "c"].map((u) => member(server.wsUrl, u)),
-  );
-  try {
+Deno.test("server.publish reaches every member of a topic once, in publish order", () =>
+  withChat({}, async ({ member, app }) => {
+    const sockets = await Promise.all(
+      ["a", "b", "c"].map((u) => member(u)),
+    );
     for (const socket of sockets) {
       await socket.request("chat.join", { room: "news" });
     }
@@ -398,8 +359,4 @@ Deno.test("server.publish reaches every member of a topic once, in publish order
       }
       assert.deepEqual(texts, Array.from({ length: 100 }, (_, i) => `${i}`));
     }
-  } finally {
-    for (const socket of sockets) await socket.close();
-    await server.close();
-  }
-});
+  }));
