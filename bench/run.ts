@@ -293,6 +293,11 @@ const CORE_WORKLOADS: Workload[] = [
         label: "ms to first 101",
         lowerIsBetter: true,
       },
+      {
+        key: "replyMs",
+        label: "ms to first reply",
+        lowerIsBetter: true,
+      },
       { key: "rssMiB", label: "RSS MiB then", lowerIsBetter: true },
     ],
   },
@@ -775,8 +780,9 @@ async function runLoad(
 }
 
 /**
- * Cold start: from spawning the process to its first answered `/healthz`
- * and its first WebSocket 101, and its RSS at that moment.
+ * Cold start: from spawning the process to its first answered `/healthz`,
+ * its first WebSocket 101 and the reply to the first request on that socket
+ * (an `echo`), and its RSS at the 101.
  */
 async function coldStart(server: Server): Promise<Record<string, number>> {
   const port = freePort();
@@ -807,15 +813,40 @@ async function coldStart(server: Server): Promise<Record<string, number>> {
     const upgradeMs = performance.now() - t0;
     const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
     const rss = Number(status.match(/^VmRSS:\s+(\d+) kB/m)![1]) / 1024;
+    await firstReply(ws, server.protocol === "socketio");
+    const replyMs = performance.now() - t0;
     await new Promise<void>((resolve) => {
       ws.onclose = () => resolve();
       ws.close();
     });
-    return { healthMs, upgradeMs, rssMiB: rss };
+    return { healthMs, upgradeMs, replyMs, rssMiB: rss };
   } finally {
     child.kill("SIGKILL");
     await child.status;
   }
+}
+
+/**
+ * Sends one `echo` on an open socket and resolves at its reply: the JSON
+ * envelope (which the raw echo sends back as it came), or Socket.IO's
+ * `421["echo",…]` after its `40` namespace exchange (its `0` open packet,
+ * which may come before the handler is set, is not needed).
+ */
+function firstReply(ws: WebSocket, socketIo: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no first reply")), 10_000);
+    ws.onmessage = ({ data }) => {
+      const text = String(data);
+      if (socketIo && text.startsWith("40")) {
+        return ws.send('421["echo","first"]');
+      }
+      if (socketIo ? text.startsWith("431") : text.includes('"id":1')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    ws.send(socketIo ? "40" : '{"event":"echo","data":"first","id":1}');
+  });
 }
 
 async function runOnce(server: Server, workload: Workload) {
