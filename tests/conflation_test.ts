@@ -18,6 +18,7 @@ import {
   TestSocket,
 } from "@duplex-ws/testing";
 import { buildFrame, Opcode, RawPeer } from "./_raw.ts";
+import { Conflation } from "../lib/core/pubsub/conflation.ts";
 
 type Price = { symbol: string; value: number; pad: string };
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `S${i}`);
@@ -163,4 +164,73 @@ Deno.test("a topic policy cannot have both delta and conflate", () => {
       }),
     /both delta and conflate/,
   );
+});
+
+/** A member whose unsent bytes the test drains, recording what it is sent. */
+class SlowMember {
+  readonly id = crypto.randomUUID();
+  readonly sent: string[] = [];
+  /** Bytes queued and not yet written. */
+  unsent = 0;
+  constructor(readonly halfCap: number) {}
+  send(text: string): boolean {
+    this.sent.push(text);
+    this.unsent += text.length;
+    return true;
+  }
+  room(): number {
+    return this.halfCap - this.unsent;
+  }
+}
+
+Deno.test("a member behind with more held than half its cap still gets every latest value, a part per interval", async () => {
+  const conflation = new Conflation();
+  const member = new SlowMember(64 * 1024);
+  member.unsent = 64 * 1024; // behind: no room
+  const settings = { key: "k", interval: 5 };
+  const text = (k: number, v: number) =>
+    JSON.stringify({ event: "v", data: { k, v, pad: "p".repeat(500) } });
+  try {
+    // 400 keys of about 530 bytes: 200 KiB held, three times the room.
+    for (let v = 0; v < 2; v++) {
+      for (let k = 0; k < 400; k++) {
+        assert.equal(
+          conflation.outgoing("t", text(k, v), settings)(member),
+          undefined,
+        );
+      }
+    }
+    member.unsent = 0; // it reads again, and keeps reading
+    await eventually(
+      () => {
+        member.unsent = 0;
+        return conflation.behind === 0;
+      },
+      3_000,
+      "everything held sent",
+    );
+    const latest = member.sent.map((t) => JSON.parse(t).data);
+    assert.equal(latest.length, 400);
+    assert.ok(latest.every((d) => d.v === 1), "only the latest values");
+    assert.ok(member.sent.every((t) => t.startsWith('{"conflated":true,')));
+  } finally {
+    conflation.close();
+  }
+});
+
+Deno.test("a publish larger than half a member's cap reaches a member that is not behind", () => {
+  const conflation = new Conflation();
+  const member = new SlowMember(1_000);
+  try {
+    const big = JSON.stringify({
+      event: "v",
+      data: { k: 1, pad: "p".repeat(2_000) },
+    });
+    assert.equal(
+      conflation.outgoing("t", big, { key: "k", interval: 5 })(member),
+      big,
+    );
+  } finally {
+    conflation.close();
+  }
 });

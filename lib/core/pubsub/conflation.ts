@@ -3,14 +3,15 @@
  * such a topic whose unsent bytes pass half its `maxBufferedAmount` is not
  * sent the topic's publishes any more but keeps the latest one per key
  * (the `key` field of the data; one value without a key), and gets them
- * every `interval` once it has room again, each marked `"conflated":true`
- * when values were skipped. It is not closed as a slow consumer for that
- * topic's traffic, and holds at most `MAX_KEYS` values per topic.
+ * every `interval` once it has room again, as many as its room takes each
+ * time, each marked `"conflated":true` when values were skipped. It is not
+ * closed as a slow consumer for that topic's traffic, and holds at most
+ * `MAX_KEYS` values per topic.
  *
  * @module
  */
 
-import { type Member, type Outgoing, sendOfTopic } from "./hub.ts";
+import { type Member, sendOfTopic } from "./hub.ts";
 
 /** Values held at most per member and topic; past it the oldest key goes. */
 export const MAX_KEYS = 1_000;
@@ -47,11 +48,16 @@ export class Conflation {
    * What a delivery of `text` to a conflated topic sends: the text to a
    * member with room, nothing to one that is behind (it holds the text).
    */
-  outgoing(topic: string, text: string, settings: ConflateSettings): Outgoing {
+  outgoing(
+    topic: string,
+    text: string,
+    settings: ConflateSettings,
+  ): (member: Member) => string | undefined {
     let key: string | undefined | null = null; // not read yet
     return (member) => {
+      // Behind: holding values already, or past half its cap (no room).
       const held = this.#held.get(member)?.get(topic);
-      if (!held && (member.room?.() ?? Infinity) >= text.length) return text;
+      if (!held && (member.room?.() ?? Infinity) > 0) return text;
       key ??= keyOf(text, settings.key);
       this.#hold(member, topic, key, text, settings.interval);
       return undefined;
@@ -99,21 +105,24 @@ export class Conflation {
     }
   }
 
-  /** Sends what is held if the member has room for it; else tries again later. */
+  /**
+   * Sends what is held a part at a time: oldest first, while the member has
+   * room (at least one value once it has any, so a value larger than its
+   * room still goes); the rest waits for the next interval.
+   */
   #flush(member: Member, topic: string): void {
     const held = this.#held.get(member)?.get(topic);
     if (!held) return;
-    let bytes = 0;
-    for (const text of held.values.values()) bytes += text.length;
-    if ((member.room?.() ?? Infinity) < bytes) {
-      held.timer = setTimeout(() => this.#flush(member, topic), held.interval);
-      return;
-    }
-    this.forget(member, topic);
-    for (const text of held.values.values()) {
+    let room = member.room?.() ?? Infinity;
+    for (const [key, text] of held.values) {
+      if (room <= 0) break;
+      held.values.delete(key);
       const out = held.skipped ? `{"conflated":true,${text.slice(1)}` : text;
-      sendOfTopic(member, out, topic);
+      if (!sendOfTopic(member, out, topic)) break; // it is gone
+      room -= out.length;
     }
+    if (held.values.size === 0) return this.forget(member, topic);
+    held.timer = setTimeout(() => this.#flush(member, topic), held.interval);
   }
 }
 
