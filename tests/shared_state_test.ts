@@ -25,6 +25,10 @@ import { NO_REDIS, startRedis } from "./_redis.ts";
 import { startRedisCluster } from "./_redis_cluster.ts";
 import { reachedEngine } from "./_cluster.ts";
 import {
+  MAX_MEMORY_REPLY_BYTES,
+  MemoryReplies,
+} from "../lib/core/pubsub/reply_store.ts";
+import {
   type AuctionRouter,
   createAuctionApp,
 } from "../examples/auction/app.ts";
@@ -301,4 +305,17 @@ Deno.test({
       await redis.close();
     }
   },
+});
+
+Deno.test("the local engine keeps keyed replies within 32 MiB: past it the oldest go, a claim of a gone key runs again", async () => {
+  const store = new MemoryReplies();
+  const reply = "r".repeat(1_048_576); // a handler's reply has no size bound
+  for (let i = 0; i < 40; i++) {
+    assert.equal(await store.claim(`k${i}`, 60_000), undefined);
+    await store.settle(`k${i}`, reply, 60_000);
+  }
+  assert.ok(store.bytes <= MAX_MEMORY_REPLY_BYTES, `${store.bytes} bytes`);
+  assert.ok(store.size < 40 && store.size >= 30, `${store.size} kept`);
+  assert.equal(await store.claim("k39", 60_000), reply, "the newest is kept");
+  assert.equal(await store.claim("k0", 60_000), undefined, "the oldest went");
 });

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { memoryOf } from "./history.ts";
+
 /** An engine's store of keyed replies. */
 export interface ReplyStore {
   /**
@@ -23,14 +25,22 @@ export interface ReplyStore {
 /** Replies kept at most by {@linkcode MemoryReplies} (the oldest go first). */
 export const MAX_MEMORY_REPLIES = 10_000;
 
-/** Keyed replies in this process's memory, bounded in count and time. */
+/**
+ * Memory {@linkcode MemoryReplies} holds at most (keys and replies, as
+ * history counts it); past it the oldest go first. A handler's reply has no
+ * size bound of its own, so the count alone would not bound the memory.
+ */
+export const MAX_MEMORY_REPLY_BYTES = 33_554_432;
+
+/** Keyed replies in this process's memory, bounded in count, memory and time. */
 export class MemoryReplies implements ReplyStore {
-  /** Key → the reply (`null` while running) and until when it is kept. */
+  /** Key → the reply (`null` while running), until when it is kept, its memory. */
   readonly #entries = new Map<
     string,
-    { reply: string | null; until: number }
+    { reply: string | null; until: number; bytes: number }
   >();
   readonly #now: () => number;
+  #bytes = 0;
 
   /**
    * An empty store.
@@ -44,6 +54,11 @@ export class MemoryReplies implements ReplyStore {
   /** Entries kept now, running ones included. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** The memory they hold. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** See {@linkcode ReplyStore.claim}. */
@@ -62,10 +77,21 @@ export class MemoryReplies implements ReplyStore {
   }
 
   #set(key: string, reply: string | null, until: number): void {
+    this.#drop(key);
+    const bytes = memoryOf(key + (reply ?? ""));
+    while (
+      this.#entries.size > 0 &&
+      (this.#entries.size >= MAX_MEMORY_REPLIES ||
+        this.#bytes + bytes > MAX_MEMORY_REPLY_BYTES)
+    ) this.#drop(this.#entries.keys().next().value!);
+    this.#entries.set(key, { reply, until, bytes });
+    this.#bytes += bytes;
+  }
+
+  #drop(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
     this.#entries.delete(key);
-    if (this.#entries.size >= MAX_MEMORY_REPLIES) {
-      this.#entries.delete(this.#entries.keys().next().value!);
-    }
-    this.#entries.set(key, { reply, until });
+    this.#bytes -= entry.bytes;
   }
 }
