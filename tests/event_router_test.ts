@@ -350,6 +350,7 @@ Deno.test("EventRouter validates through any Standard Schema, async ones too", a
     presence: () => Promise.resolve({ count: 0, version: 0 }),
     history: () => Promise.resolve({ entries: [], position: null }),
     requestScope: "guest",
+    keyedRefusal: () => undefined,
     request: () => Promise.reject(new Error("no client")),
     settleReply: () => {},
     refresh: () => Promise.reject(new Error("no auth")),

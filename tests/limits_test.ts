@@ -4,6 +4,8 @@
  */
 
 import assert from "node:assert/strict";
+import { z } from "zod";
+import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
 import { createTestApp } from "./_app.ts";
 import {
   buildFrame,
@@ -282,6 +284,36 @@ Deno.test("the bytes-per-second bucket limits large messages on its own", async 
       undefined,
       "small ones still fit",
     );
+  } finally {
+    await socket.close();
+    await server.close();
+  }
+});
+
+Deno.test("requests with a key past keyedRequestsPerSecond are refused RATE_LIMITED before they run or are kept; plain ones go on", async () => {
+  let runs = 0;
+  const router = new EventRouter().on("work", z.unknown(), () => ++runs);
+  const app = createServer({
+    router,
+    logger: silentLogger,
+    keyedRequestsPerSecond: 5, // a bucket of 25
+  });
+  const server = startServer(app);
+  const socket = await TestSocket.open(server.wsUrl);
+  try {
+    const codes: string[] = [];
+    for (let id = 1; id <= 40; id++) {
+      socket.json({ event: "work", data: id, id, key: `k${id}` });
+      const reply = await socket.next<Reply>();
+      codes.push(reply.error?.code ?? "ok");
+    }
+    const ran = codes.filter((code) => code === "ok").length;
+    assert.ok(ran >= 25 && ran <= 27, `${ran} ran: ${codes.join()}`);
+    assert.equal(runs, ran, "a refused request never ran");
+    assert.equal(codes.filter((c) => c === "RATE_LIMITED").length, 40 - ran);
+    // Requests without a key are not charged.
+    assert.equal((await socket.request<Reply>("work", 0)).error, undefined);
+    assert.equal(runs, ran + 1);
   } finally {
     await socket.close();
     await server.close();

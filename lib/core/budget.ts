@@ -46,6 +46,8 @@ export interface BudgetLimits {
   readonly topicChangesPerSecond: number;
   /** Topics one connection may be in: the joins the topic bucket holds. */
   readonly maxTopicsPerConnection: number;
+  /** Requests with a key per second (their replies are kept); 0: no limit. */
+  readonly keyedRequestsPerSecond: number;
 }
 
 /** One fan-out budget and one topic-change rate; buckets made on first use. */
@@ -55,6 +57,7 @@ export class Budget {
   #deliveries: TokenBucket | undefined;
   #bytes: TokenBucket | undefined;
   #topics: TokenBucket | undefined;
+  #keyed: TokenBucket | undefined;
 
   /**
    * @param limits One connection's limits.
@@ -104,6 +107,15 @@ export class Budget {
       Math.max(rate * 2, this.#limits.maxTopicsPerConnection * this.#factor),
     );
     return this.#topics.take(1);
+  }
+
+  /** Takes one keyed request; `false` when the rate is spent. */
+  keyedRequest(): boolean {
+    const rate = this.#limits.keyedRequestsPerSecond * this.#factor;
+    if (rate === 0) return true;
+    // Five seconds' worth: a client's whole outbox (100) resent at once.
+    this.#keyed ??= new TokenBucket(rate, rate * 5);
+    return this.#keyed.take(1);
   }
 
   #fanout(): void {

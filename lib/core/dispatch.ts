@@ -8,7 +8,6 @@
  */
 
 import type { Context, PushMap } from "./context.ts";
-import type { StandardSchemaV1 } from "./standard_schema.ts";
 import { EventError } from "./event_error.ts";
 import { ReplyStream } from "./reply_stream.ts";
 import {
@@ -18,7 +17,7 @@ import {
   type RouterParts,
   routerParts,
 } from "./event_router.ts";
-import type { KeyedRequests, Outcome } from "./keyed_requests.ts";
+import type { KeyedRequests, KeyRequester, Outcome } from "./keyed_requests.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { CloseInfo } from "@duplex-ws/protocol";
@@ -31,6 +30,7 @@ import {
   parseEnvelope,
 } from "@duplex-ws/protocol";
 import { ErrorCode } from "@duplex-ws/protocol";
+import type { StandardSchemaV1 } from "./standard_schema.ts";
 import { formatIssues, type StandardSchemaResult } from "./standard_schema.ts";
 
 /** What dispatching needs from the server: where to log, what to count. */
@@ -51,13 +51,11 @@ export interface DispatchEnv {
  * server requests, refreshing its identity).
  */
 export interface DispatchTarget<State, Push extends PushMap>
-  extends Context<State, Push> {
+  extends Context<State, Push>, KeyRequester {
   /** Settles the server request a client's reply answers. */
   settleReply(reply: ClientReplyEnvelope): void;
   /** Verifies a refreshed token and swaps the identity in (`auth.refresh`). */
   refresh(token: string): Promise<AuthRefreshReply>;
-  /** Whose request keys its are: its subject, or one scope for guests. */
-  readonly requestScope: string;
 }
 
 /** One of the library's own events (`auth.refresh`), routed before the app's. */
@@ -131,7 +129,7 @@ export class Dispatcher<State, Push extends PushMap> {
     const keyed = this.#env.keyed;
     if (key !== undefined && keyed !== undefined) {
       return keyed.once(
-        ctx.requestScope,
+        ctx,
         key,
         () => this.#outcome(ctx, route, event, data),
       ).then((outcome) => this.#deliver(ctx, event, id, outcome));

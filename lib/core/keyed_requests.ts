@@ -20,6 +20,14 @@ export type Outcome =
   | { data: unknown; after?: () => void }
   | { error: WireError };
 
+/** Who sends a keyed request. */
+export interface KeyRequester {
+  /** Whose keys its are: its subject, or one scope for every guest. */
+  readonly requestScope: string;
+  /** Charges one keyed request: a refusal when it may send no more now. */
+  keyedRefusal(): WireError | undefined;
+}
+
 /** Options of {@linkcode KeyedRequests}. */
 export interface KeyedRequestsOptions {
   /** Where replies are kept. */
@@ -48,15 +56,19 @@ export class KeyedRequests {
   }
 
   /**
-   * The outcome of the first run of `key` in `scope`: `first` runs when
-   * this is it, else the kept outcome is answered.
+   * The outcome of the first run of `key` in its sender's scope: `first`
+   * runs when this is it, else the kept outcome is answered; a sender past
+   * its rate of keyed requests is refused before anything is kept.
    */
   async once(
-    scope: string,
+    sender: KeyRequester,
     key: string,
     first: () => Outcome | Promise<Outcome>,
   ): Promise<Outcome> {
+    const refused = sender.keyedRefusal();
+    if (refused) return { error: refused };
     const { store, ttl, wait, logger } = this.#options;
+    const scope = sender.requestScope;
     const id = `${scope.length}:${scope}:${key}`;
     const deadline = Date.now() + wait;
     try {

@@ -10,9 +10,12 @@
  * @module
  */
 
-import type { ErrorCode } from "@duplex-ws/protocol";
-import { utf8Length } from "@duplex-ws/protocol";
-import type { LibraryCloseKind } from "@duplex-ws/protocol";
+import {
+  type ErrorCode,
+  type LibraryCloseKind,
+  utf8Length,
+  type WireError,
+} from "@duplex-ws/protocol";
 import { Budget, type ResolvedFanoutLimit } from "./budget.ts";
 import { bucket, type TokenBucket } from "./token_bucket.ts";
 
@@ -60,6 +63,8 @@ export interface ConnectionLimits {
   readonly topicChangesPerSecond: number;
   /** Topics one connection may be in: the joins the topic bucket holds. */
   readonly maxTopicsPerConnection: number;
+  /** Requests with a key per second; 0: no limit. */
+  readonly keyedRequestsPerSecond: number;
 }
 
 /**
@@ -89,6 +94,10 @@ const FANOUT_LIMITED: Verdict = {
 const TOPIC_CHANGES_LIMITED: Verdict = {
   refuse: "RATE_LIMITED",
   message: "Joining and leaving too fast: slow down",
+};
+const KEYED_LIMITED: WireError = {
+  code: "RATE_LIMITED",
+  message: "Too many requests with a key: slow down",
 };
 
 /**
@@ -203,6 +212,14 @@ export class ConnectionLimiter {
     const ok = this.#budget().topicChange() &&
       (this.#shared?.topicChange() ?? true);
     return ok ? undefined : TOPIC_CHANGES_LIMITED;
+  }
+
+  /** Charges one keyed request (its own rate and its address's); a refusal past them. */
+  keyedRequest(): WireError | undefined {
+    if (this.#limits.keyedRequestsPerSecond === 0) return undefined;
+    const ok = this.#budget().keyedRequest() &&
+      (this.#shared?.keyedRequest() ?? true);
+    return ok ? undefined : KEYED_LIMITED;
   }
 
   #budget(): Budget {

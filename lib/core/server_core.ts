@@ -30,7 +30,8 @@ import { topicPolicies } from "./pubsub/topic_policy.ts";
 import { ReplyStreams, withStreamTopics } from "./reply_streams.ts";
 import type { ResolvedServerOptions } from "./server_options.ts";
 import type { DuplexServer, ServerHealth } from "./server_types.ts";
-import { Session, type SessionShared } from "./session.ts";
+import { Session } from "./session.ts";
+import type { SessionShared } from "./session_shared.ts";
 import { Sessions } from "./sessions.ts";
 import type { FetchTransport, Transport } from "./transport.ts";
 

@@ -67,6 +67,7 @@ export const SERVER_DEFAULTS = {
     burstSeconds: 2,
   } as ResolvedFanoutLimit,
   topicChangesPerSecond: 10,
+  keyedRequestsPerSecond: 20,
   addressBudget: 4,
 } as const;
 
@@ -101,6 +102,7 @@ export const INTEGER_OPTIONS = {
   maxInFlight: 1,
   maxPendingHandshakes: 1,
   topicChangesPerSecond: 0,
+  keyedRequestsPerSecond: 0,
   addressBudget: 0,
 } as const;
 

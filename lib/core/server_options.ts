@@ -289,6 +289,15 @@ export interface ServerOptions<State, Push extends PushMap> {
    * @default {10}
    */
   topicChangesPerSecond?: number;
+  /**
+   * Requests with a `key` per second one connection may send (each keeps
+   * its reply in the engine for `publishKeyTtl`); past it they are answered
+   * `RATE_LIMITED` without running. The bucket holds five seconds' worth (the
+   * typed client's whole outbox at the default); an address has
+   * `addressBudget` times this. `0` disables it.
+   * @default {20}
+   */
+  keyedRequestsPerSecond?: number;
 }
 
 /** {@linkcode ServerOptions} with every default filled in. */

@@ -15,6 +15,7 @@ import {
   type CloseInfo,
   encodePush,
   ReadyState,
+  type WireError,
 } from "@duplex-ws/protocol";
 import { refreshIdentity } from "./auth/refresh.ts";
 import { AuthSession } from "./auth/session.ts";
@@ -55,8 +56,6 @@ import {
   type SessionShared,
 } from "./session_shared.ts";
 import type { Transport } from "./transport.ts";
-
-export type { SessionInit, SessionShared } from "./session_shared.ts";
 
 /**
  * A connection's session. Handlers see it as their `Context`. Internal:
@@ -181,6 +180,11 @@ export class Session<State = unknown, Push extends PushMap = PushMap>
   /** Whose request keys its are: its subject, or one scope for every guest. */
   get requestScope(): string {
     return this.subject ?? "guest";
+  }
+
+  /** Charges one request with a key (see `KeyRequester`). */
+  keyedRefusal(): WireError | undefined {
+    return this.limiter().keyedRequest();
   }
 
   /** Sends a request to this client and awaits its reply (see `Context.request`). */

@@ -106,6 +106,7 @@ const INTEGER_VARIABLES: Record<string, IntegerOption> = {
   MAX_IN_FLIGHT: "maxInFlight",
   MAX_PENDING_HANDSHAKES: "maxPendingHandshakes",
   TOPIC_CHANGES_PER_SECOND: "topicChangesPerSecond",
+  KEYED_REQUESTS_PER_SECOND: "keyedRequestsPerSecond",
   ADDRESS_BUDGET: "addressBudget",
   PRESENCE_INTERVAL: "presenceInterval",
   PRESENCE_GRACE: "presenceGrace",
