@@ -237,16 +237,16 @@ export class Metrics {
   }
 }
 
-/** One sample: its labels (`{a="b"}` or empty) and value. */
-type Sample = [labels: string, value: number];
-
-/** One metric family: name, type, help, samples. */
+/** One metric family: name, type, help, samples (labels, `{a="b"}` or empty, and value). */
 export type MetricFamily = [
   name: string,
   type: string,
   help: string,
-  samples: Sample[],
+  samples: [labels: string, value: number][],
 ];
+
+/** One sample of a family. */
+type Sample = MetricFamily[3][number];
 
 /** `families` with `label` (`endpoint="/admin"`) added to every sample. */
 export function labelled(

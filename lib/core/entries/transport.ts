@@ -20,6 +20,7 @@ export { readBody } from "../http_body.ts";
 export { KeyedBuckets, TokenBucket } from "../token_bucket.ts";
 export { serverInternals } from "../server_internals.ts";
 export type { ServerInternals } from "../server_types.ts";
+export type { MetricFamily } from "../metrics.ts";
 export type { Admitted, Refused } from "../gate.ts";
 export type { Reservation } from "../admission.ts";
 export {
