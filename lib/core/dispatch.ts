@@ -8,6 +8,7 @@
  */
 
 import type { Context, PushMap } from "./context.ts";
+import type { StandardSchemaV1 } from "./standard_schema.ts";
 import { EventError } from "./event_error.ts";
 import { ReplyStream } from "./reply_stream.ts";
 import {
@@ -30,7 +31,6 @@ import {
   parseEnvelope,
 } from "@duplex-ws/protocol";
 import { ErrorCode } from "@duplex-ws/protocol";
-import type { StandardSchemaV1 } from "./standard_schema.ts";
 import { formatIssues, type StandardSchemaResult } from "./standard_schema.ts";
 
 /** What dispatching needs from the server: where to log, what to count. */

@@ -78,7 +78,8 @@ export class MemoryReplies implements ReplyStore {
 
   #set(key: string, reply: string | null, until: number): void {
     this.#drop(key);
-    const bytes = memoryOf(key + (reply ?? ""));
+    // The key at two bytes a character, without copying the reply to count it.
+    const bytes = key.length * 2 + memoryOf(reply ?? "");
     while (
       this.#entries.size > 0 &&
       (this.#entries.size >= MAX_MEMORY_REPLIES ||
