@@ -141,6 +141,11 @@ async function across([a, b]: Node[]): Promise<void> {
   await eventually(() => b.controls.length === 2, 3000, "control on b");
   assert.deepEqual(b.controls, ["to b", "to all"]);
   assert.equal(a.controls.length, 0);
+  // Both nodes' ids, and no other: an ask of a node not among them is not sent.
+  assert.deepEqual(
+    [...await a.engine.liveNodes!()].sort(),
+    [a.engine.node!, b.engine.node!].sort(),
+  );
 
   a.engine.setLocalCount("room", 2);
   await eventually(
@@ -180,7 +185,7 @@ const ENGINES: [string, boolean, Engines][] = [
 for (const [name, skip, make] of ENGINES) {
   Deno.test({
     name:
-      `engine conformance, ${name}: append numbers, trims, keys, conditions and latest values; history reads; across nodes, publishes, control, counts and keyed replies; reads whole while appends go on`,
+      `engine conformance, ${name}: append numbers, trims, keys, conditions and latest values; history reads; across nodes, publishes, control, live nodes, counts and keyed replies; reads whole while appends go on`,
     ignore: skip,
     async fn(t) {
       const { engines, close } = await make();

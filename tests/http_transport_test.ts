@@ -377,7 +377,7 @@ Deno.test("HTTP transport: what a POST may cost is decided before its body is re
 
 Deno.test({
   name:
-    "HTTP transport on Redis: a POST to the other node reaches the session's own, in order; an unknown session is 404 there too",
+    "HTTP transport on Redis: a POST to the other node reaches the session's own, in order; an unknown session is 404 there too, and one of a node that is not alive at once",
   ignore: NO_REDIS,
   async fn() {
     const redis = await startRedis();
@@ -411,6 +411,13 @@ Deno.test({
       const unknown = await post(b.url, `${open.session}x`, '{"event":"echo"}');
       assert.equal(unknown.status, 404);
       await unknown.body?.cancel();
+      // A node that is not alive is not asked: 404 at once, not after the
+      // forward's 5 s wait (during which the POST would hold a place).
+      const started = performance.now();
+      const ghost = await post(b.url, "ghost.session", '{"event":"echo"}');
+      assert.equal(ghost.status, 404);
+      await ghost.body?.cancel();
+      assert.ok(performance.now() - started < 2_500, "waited for no answer");
     } finally {
       await open.close();
       await a.stop();

@@ -35,6 +35,9 @@ export class ControlPlane {
     string,
     { answer: (payload: unknown) => void; done: () => void }
   >();
+  /** The live nodes the engine last named, and a read of them under way. */
+  #live: ReadonlySet<string> | undefined;
+  #reading: Promise<ReadonlySet<string> | undefined> | undefined;
 
   /**
    * Makes the node's control plane on its engine.
@@ -77,12 +80,16 @@ export class ControlPlane {
       if (to !== "*" || !this.clustered) return answers;
     }
     if (this.#waiting.size >= MAX_WAITING) return answers;
-    const id = crypto.randomUUID();
-    // Every other live node, as the engine last knew them (else: all that answer in time).
-    const live = await this.#backplane.liveNodes?.().catch(() => undefined);
-    const others = (live ?? Infinity) - 1;
+    // Every other live node (else: all that answer in time); a node read
+    // again only when it is not known, and never asked when it is not live.
+    const live = to === "*" || !this.#live?.has(to)
+      ? await this.#liveNodes()
+      : this.#live;
+    if (to !== "*" && live && !live.has(to)) return answers;
+    const others = (live?.size ?? Infinity) - 1;
     const wanted = to === "*" ? answers.length + Math.max(others, 0) : 1;
     if (wanted === answers.length) return answers;
+    const id = crypto.randomUUID();
     return await new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -126,6 +133,16 @@ export class ControlPlane {
   /** Stops waiting: every ask under way resolves with what it has. */
   close(): void {
     for (const { done } of [...this.#waiting.values()]) done();
+  }
+
+  /** The engine's live nodes read afresh, one read shared by all who ask meanwhile. */
+  #liveNodes(): Promise<ReadonlySet<string> | undefined> {
+    const read = this.#backplane.liveNodes;
+    if (!read) return Promise.resolve(undefined);
+    return this.#reading ??= read.call(this.#backplane).then(
+      (live) => (this.#live = live),
+      () => this.#live,
+    ).finally(() => this.#reading = undefined);
   }
 
   async #run(kind: string, payload: unknown): Promise<unknown> {

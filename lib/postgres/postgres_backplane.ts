@@ -195,9 +195,9 @@ export class PostgresBackplane implements Backplane {
   }
 
   /** The nodes alive now (a heartbeat read; this one included). */
-  async liveNodes(): Promise<number> {
+  async liveNodes(): Promise<ReadonlySet<string>> {
     await this.#presence.beat();
-    return this.#presence.liveCount;
+    return this.#presence.live;
   }
 
   /** The other nodes' members of `topic` as last read. */

@@ -161,8 +161,8 @@ export class PostgresPresence {
   }
 
   /** The nodes alive at the last heartbeat (this one included). */
-  get liveCount(): number {
-    return Math.max(1, this.#live.size);
+  get live(): ReadonlySet<string> {
+    return this.#live;
   }
 
   /** Writes this node's counts and entries again (after an outage, and now and then). */

@@ -189,8 +189,8 @@ export class RedisBackplane implements Backplane {
   }
 
   /** The nodes alive now (a heartbeat read; this one included). */
-  async liveNodes(): Promise<number> {
-    return Math.max(1, (await this.#presence.beat()).size);
+  liveNodes(): Promise<ReadonlySet<string>> {
+    return this.#presence.beat();
   }
 
   /** The other nodes' members of `topic` as last read. */

@@ -158,10 +158,11 @@ export interface Backplane {
    */
   readonly replies?: ReplyStore;
   /**
-   * How many nodes are alive now (this one included): an ask of every node
-   * waits for that many answers, not for its timeout.
+   * The ids of the nodes alive now (this one included), read afresh: an
+   * ask of every node waits for that many answers, not for its timeout,
+   * and an ask of a node not among them is not sent.
    */
-  liveNodes?(): Promise<number>;
+  liveNodes?(): Promise<ReadonlySet<string>>;
   /** Whether `append` takes the app's `transaction` (Postgres). */
   readonly transactions?: boolean;
   /** This node's id in the engine, when the engine addresses nodes. */
