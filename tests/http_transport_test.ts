@@ -171,6 +171,38 @@ Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client
   }
 });
 
+Deno.test("HTTP transport: the typed client's POSTs stay within the body the server takes: three messages, each under maxMessageSize and together over it, all answered on one stream", async () => {
+  const server = serve();
+  let streams = 0;
+  const bodies: number[] = [];
+  const counting = blockingProxy(server.port, async (request) => {
+    if (request.method === "GET") streams++;
+    if (request.method !== "POST") return undefined;
+    const body = await request.text();
+    bodies.push(new TextEncoder().encode(body).length);
+    const target = new URL(request.url);
+    target.port = String(server.port);
+    return fetch(target, { method: "POST", headers: request.headers, body });
+  });
+  const client = member(`ws://127.0.0.1:${counting.addr.port}/`, "eve", [
+    "sse",
+  ]);
+  try {
+    assert.equal(await client.request("echo", "first"), "first");
+    const big = "é".repeat(300_000); // 600,000 bytes
+    const replies = await Promise.all(
+      [1, 2, 3].map((i) => client.request("echo", `${i}${big}`)),
+    );
+    assert.deepEqual(replies.map((reply) => String(reply)[0]), ["1", "2", "3"]);
+    assert.equal(streams, 1, "the session was lost and opened again");
+    assert.ok(bodies.every((bytes) => bytes <= 1_048_576), `${bodies}`);
+  } finally {
+    client.close();
+    await counting.shutdown();
+    await server.close();
+  }
+});
+
 Deno.test("HTTP transport: the typed client sends a POST answered 503 again after its Retry-After, on the same stream", async () => {
   const server = serve();
   let streams = 0, refused = 0;

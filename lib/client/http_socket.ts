@@ -4,7 +4,8 @@
  * which one it has: a `GET` with `Accept: text/event-stream` read with
  * `fetch` (so it can carry `Authorization`), whose first event names the
  * session; messages go up as `POST`s with `Duplex-Session`, one at a time,
- * each carrying every message queued meanwhile, one per line.
+ * each carrying the messages queued meanwhile, one per line, as many as
+ * fit in the body the server takes (`maxBody` in its first event).
  *
  * @module
  */
@@ -15,12 +16,15 @@ import {
   SSE_CLOSE,
   SseReader,
   STREAM_WELCOME,
+  utf8Length,
 } from "@duplex-ws/protocol";
 
 /** `WebSocket`'s readyState values. */
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
 /** Times a `POST` is sent while the server answers that it is busy. */
 const POST_ATTEMPTS = 4;
+/** The bytes of a `POST`'s body when the server does not say (its default `maxMessageSize`). */
+const MAX_BODY = 1_048_576;
 
 /** The stream and its `POST`s, as a `WebSocket`-like object. */
 export class HttpStreamSocket {
@@ -35,6 +39,7 @@ export class HttpStreamSocket {
   readonly #headers: Record<string, string>;
   readonly #abort = new AbortController();
   #session: string | undefined;
+  #maxBody = MAX_BODY;
   #queue: string[] = [];
   #posting = false;
 
@@ -100,6 +105,7 @@ export class HttpStreamSocket {
       const first = JSON.parse(data);
       if (first?.event !== STREAM_WELCOME) throw new Error("no session");
       this.#session = String(first.data.session);
+      this.#maxBody = Number(first.data.maxBody) || MAX_BODY;
       this.readyState = OPEN;
       return this.onopen?.();
     }
@@ -112,8 +118,7 @@ export class HttpStreamSocket {
     this.#posting = true;
     try {
       while (this.#queue.length > 0 && this.readyState === OPEN) {
-        const body = this.#queue.splice(0).join("\n") + "\n";
-        const status = await this.#send(body);
+        const status = await this.#send(this.#batch());
         if (status !== 202) this.#closed(1006, "session lost", false);
       }
     } catch {
@@ -121,6 +126,22 @@ export class HttpStreamSocket {
     } finally {
       this.#posting = false;
     }
+  }
+
+  /**
+   * The next `POST`'s body: the queued messages that fit in `maxBody`
+   * together, one per line (the first goes even when it alone does not:
+   * the server then answers 413, as a socket closes 1009).
+   */
+  #batch(): string {
+    let bytes = utf8Length(this.#queue[0]);
+    let count = 1;
+    while (count < this.#queue.length) {
+      bytes += 1 + utf8Length(this.#queue[count]);
+      if (bytes > this.#maxBody) break;
+      count++;
+    }
+    return this.#queue.splice(0, count).join("\n");
   }
 
   /**

@@ -95,10 +95,10 @@ export class HttpStreams {
         driver.closed(code, reason, wasClean);
       },
     });
-    // The first event says which session to POST to.
+    // The first event says which session to POST to, and how much at once.
     transport.send(JSON.stringify({
       event: STREAM_WELCOME,
-      data: { session: id },
+      data: { session: id, maxBody: config.maxMessageSize },
     }));
     driver.opened();
     return transport.response;

@@ -10,7 +10,11 @@
 /** The header a `POST` names its session with. */
 export const SESSION_HEADER = "Duplex-Session";
 
-/** The stream's first push: `{"event":"welcome","data":{"session":"<id>"}}`. */
+/**
+ * The stream's first push:
+ * `{"event":"welcome","data":{"session":"<id>","maxBody":<bytes>}}`, the
+ * session's id and the bytes a `POST`'s body may have.
+ */
 export const STREAM_WELCOME = "welcome";
 
 /** The SSE event a binary frame comes as (its `data` is base64). */
