@@ -203,6 +203,46 @@ Deno.test("HTTP transport: the typed client's POSTs stay within the body the ser
   }
 });
 
+Deno.test("HTTP transport: a stream a proxy stops passing on, without closing it, is given up after three missed heartbeats, and the client opens another", async () => {
+  const server = serve({ idleTimeout: 1 }); // a comment line every 500 ms
+  let streams = 0;
+  const upstreams: ReadableStreamDefaultReader<Uint8Array>[] = [];
+  // The first stream's welcome is passed on, then nothing more, ever.
+  const stalling = blockingProxy(server.port, async (request) => {
+    if (request.method !== "GET" || ++streams > 1) return undefined;
+    const target = new URL(request.url);
+    target.port = String(server.port);
+    const upstream = await fetch(target, { headers: request.headers });
+    const reader = upstream.body!.getReader();
+    upstreams.push(reader);
+    const first = await reader.read();
+    return new Response(
+      new ReadableStream({
+        start: (controller) => controller.enqueue(first.value),
+        cancel: () => reader.cancel(),
+      }),
+      { headers: upstream.headers },
+    );
+  });
+  const client = member(`ws://127.0.0.1:${stalling.addr.port}/`, "fay", [
+    "sse",
+  ]);
+  try {
+    await eventually(() => streams === 2 && client.state === "open", 10_000);
+    assert.equal(
+      await client.request("echo", "through the second"),
+      "through the second",
+    );
+    assert.equal(streams, 2);
+    assert.equal(client.lastClose?.reason, "the stream went silent");
+  } finally {
+    client.close();
+    for (const reader of upstreams) await reader.cancel().catch(() => {});
+    await stalling.shutdown();
+    await server.close();
+  }
+});
+
 Deno.test("HTTP transport: the typed client sends a POST answered 503 again after its Retry-After, on the same stream", async () => {
   const server = serve();
   let streams = 0, refused = 0;

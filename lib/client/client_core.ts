@@ -64,30 +64,15 @@ export class ClientCore {
     const closed = () => this.link?.state === "closed";
     const ready = () => open() && !this.#settling;
     this.requests = new Requests(
-      {
-        get ready() {
-          return ready();
-        },
-        get open() {
-          return open();
-        },
-        get closed() {
-          return closed();
-        },
-        write: (text) => this.link.send(text),
-      },
+      { ready, open, closed, write: (text) => this.link.send(text) },
       options.outboxLimit,
       options.requestTimeout,
     );
     this.topics = new Topics({
       call: (event, data, options, now) =>
         this.requests.call(event, data, options, now),
-      get open() {
-        return open();
-      },
-      get closed() {
-        return closed();
-      },
+      open,
+      closed,
       deliver: (push) => this.#push(push),
       maxRetryDelay: options.maxReconnectDelay,
       forgot: (topic) => this.#deltas.forget(topic),

@@ -25,6 +25,10 @@ const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
 const POST_ATTEMPTS = 4;
 /** The bytes of a `POST`'s body when the server does not say (its default `maxMessageSize`). */
 const MAX_BODY = 1_048_576;
+/** Milliseconds between the stream's comment lines when the server does not say. */
+const HEARTBEAT = 15_000;
+/** Heartbeats a stream may miss before it counts as gone (a proxy that cut it silently). */
+const MISSED_HEARTBEATS = 3;
 
 /** The stream and its `POST`s, as a `WebSocket`-like object. */
 export class HttpStreamSocket {
@@ -40,6 +44,9 @@ export class HttpStreamSocket {
   readonly #abort = new AbortController();
   #session: string | undefined;
   #maxBody = MAX_BODY;
+  /** When the stream last brought anything, and the watch on it. */
+  #heard = 0;
+  #watch: ReturnType<typeof setInterval> | undefined;
   #queue: string[] = [];
   #posting = false;
 
@@ -83,6 +90,7 @@ export class HttpStreamSocket {
     const text = response.body.pipeThrough(new TextDecoderStream())
       .getReader();
     for (let read = await text.read(); !read.done; read = await text.read()) {
+      this.#heard = Date.now();
       for (const event of reader.feed(read.value)) {
         if (this.readyState >= CLOSING) return void text.cancel();
         this.#event(event.event, event.data);
@@ -106,6 +114,7 @@ export class HttpStreamSocket {
       if (first?.event !== STREAM_WELCOME) throw new Error("no session");
       this.#session = String(first.data.session);
       this.#maxBody = Number(first.data.maxBody) || MAX_BODY;
+      this.#watchHeartbeats(Number(first.data.heartbeat) || HEARTBEAT);
       this.readyState = OPEN;
       return this.onopen?.();
     }
@@ -134,12 +143,10 @@ export class HttpStreamSocket {
    * the server then answers 413, as a socket closes 1009).
    */
   #batch(): string {
-    let bytes = utf8Length(this.#queue[0]);
-    let count = 1;
-    while (count < this.#queue.length) {
-      bytes += 1 + utf8Length(this.#queue[count]);
-      if (bytes > this.#maxBody) break;
-      count++;
+    let count = 0;
+    for (let bytes = -1; count < this.#queue.length; count++) {
+      bytes += 1 + utf8Length(this.#queue[count]); // and its newline
+      if (bytes > this.#maxBody && count > 0) break;
     }
     return this.#queue.splice(0, count).join("\n");
   }
@@ -167,9 +174,19 @@ export class HttpStreamSocket {
     }
   }
 
+  /** A stream that brings nothing, not even its comment lines, for a few heartbeats is gone. */
+  #watchHeartbeats(heartbeat: number): void {
+    this.#watch = setInterval(() => {
+      if (Date.now() - this.#heard > heartbeat * MISSED_HEARTBEATS) {
+        this.#closed(1006, "the stream went silent", false);
+      }
+    }, heartbeat);
+  }
+
   #closed(code: number, reason: string, wasClean: boolean): void {
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
+    clearInterval(this.#watch);
     this.#abort.abort();
     this.onclose?.({ code, reason, wasClean });
   }

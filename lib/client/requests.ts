@@ -53,11 +53,11 @@ export type Call = (
 /** What the requests need of the connection. */
 export interface RequestPort {
   /** Whether a message may go out now: open, and not rejoining. */
-  readonly ready: boolean;
+  ready(): boolean;
   /** Whether the connection is open (joins go out while rejoining). */
-  readonly open: boolean;
+  open(): boolean;
   /** Whether the client has closed for good. */
-  readonly closed: boolean;
+  closed(): boolean;
   /** Sends a text frame. */
   write(text: string): void;
 }
@@ -100,8 +100,8 @@ export class Requests {
   /** Sends now, or queues while offline or rejoining; `false` when it can do neither. */
   send(text: string, id?: number): "sent" | "queued" | false {
     const port = this.#port;
-    if (port.closed) return false;
-    if (port.ready) {
+    if (port.closed()) return false;
+    if (port.ready()) {
       port.write(text);
       return "sent";
     }
@@ -126,15 +126,15 @@ export class Requests {
     const text = encodeEvent(event, data, id, key);
     const port = this.#port;
     let sent: "sent" | "queued" | false;
-    if (now && port.open) {
+    if (now && port.open()) {
       port.write(text);
       sent = "sent";
     } else sent = this.send(text, id);
     if (sent === false) {
-      const code = port.closed
+      const code = port.closed()
         ? ClientErrorCode.CLOSED
         : ClientErrorCode.OUTBOX_FULL;
-      const why = port.closed ? "client closed" : "outbox full";
+      const why = port.closed() ? "client closed" : "outbox full";
       return Promise.reject(
         new RequestError(code, `Cannot send "${event}": ${why}`),
       );

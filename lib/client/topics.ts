@@ -54,9 +54,9 @@ export interface TopicsPort {
   /** Sends a request (`now`: before the outbox). */
   readonly call: Call;
   /** Whether the connection is open. */
-  readonly open: boolean;
+  open(): boolean;
   /** Whether the client has closed for good. */
-  readonly closed: boolean;
+  closed(): boolean;
   /** Delivers a push (released from a rejoin) as if it had just arrived. */
   deliver(push: Push): void;
   /** The longest delay between a rejoin's retries. */
@@ -92,12 +92,12 @@ export class Topics {
     const entry: JoinEntry = { ...this.#joins.get(key), event, data };
     this.#joins.set(key, entry);
     const port = this.#port;
-    if (port.closed) {
+    if (port.closed()) {
       return Promise.reject(
         new RequestError(ClientErrorCode.CLOSED, "Client closed"),
       );
     }
-    if (!port.open) {
+    if (!port.open()) {
       // The rejoin on open sends it, once.
       return new Promise((resolve, reject) => {
         entry.waiting = { resolve, reject };
@@ -288,7 +288,7 @@ export class Topics {
       entry.retries ??= new Backoff(1_000, this.#port.maxRetryDelay);
       const retry = setTimeout(() => {
         this.#retries.delete(retry);
-        if (this.#joins.get(key) === entry && this.#port.open) {
+        if (this.#joins.get(key) === entry && this.#port.open()) {
           void this.#rejoin(key, entry);
         }
       }, entry.retries.next());
@@ -318,7 +318,7 @@ export class Topics {
   /** Whether a topic has a join that can resume it now. */
   #resumable(topic: string): boolean {
     const key = this.#streams.get(topic)?.joinKey;
-    return key !== undefined && this.#joins.has(key) && this.#port.open;
+    return key !== undefined && this.#joins.has(key) && this.#port.open();
   }
 
   /** The server asked for a rejoin, or the client saw a gap: resume the topic. */

@@ -98,7 +98,7 @@ export class HttpStreams {
     // The first event says which session to POST to, and how much at once.
     transport.send(JSON.stringify({
       event: STREAM_WELCOME,
-      data: { session: id, maxBody: config.maxMessageSize },
+      data: { session: id, maxBody: config.maxMessageSize, heartbeat },
     }));
     driver.opened();
     return transport.response;

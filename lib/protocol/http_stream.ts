@@ -12,8 +12,9 @@ export const SESSION_HEADER = "Duplex-Session";
 
 /**
  * The stream's first push:
- * `{"event":"welcome","data":{"session":"<id>","maxBody":<bytes>}}`, the
- * session's id and the bytes a `POST`'s body may have.
+ * `{"event":"welcome","data":{"session":"<id>","maxBody":<bytes>,"heartbeat":<ms>}}`:
+ * the session's id, the bytes a `POST`'s body may have, and the
+ * milliseconds between the stream's comment lines.
  */
 export const STREAM_WELCOME = "welcome";
 
