@@ -133,12 +133,14 @@ export async function startMain(
 
 const TEST_APP = new URL("./_test_app_server.ts", import.meta.url).pathname;
 
-/** Starts the test app (`tests/_app.ts`) as a server process with `options`. */
+/** Starts the test app (`tests/_app.ts`) as a server process with `options` (and `env`). */
 export function startTestApp(
   options: Record<string, unknown> = {},
   start: StartOptions = {},
+  env: Record<string, string> = {},
 ): Promise<MainProcess> {
-  return startMain("listen", { OPTIONS: JSON.stringify(options) }, [], {
+  const all = { ...env, OPTIONS: JSON.stringify(options) };
+  return startMain("listen", all, [], {
     ...start,
     args: ["run", "--allow-net", "--allow-env", TEST_APP],
   });

@@ -8,7 +8,12 @@
  */
 
 import assert from "node:assert/strict";
-import type { Backplane, BackplaneEvents } from "@duplex-ws/duplex/engine";
+import {
+  type Backplane,
+  type BackplaneEvents,
+  MemoryReplies,
+  type ReplyStore,
+} from "@duplex-ws/duplex/engine";
 import { LocalBackplane, silentLogger } from "@duplex-ws/duplex";
 import { RedisBackplane } from "@duplex-ws/redis";
 import { PostgresBackplane } from "@duplex-ws/postgres";
@@ -159,7 +164,33 @@ async function across([a, b]: Node[]): Promise<void> {
   assert.equal(await rb.claim("req", 10_000), null, "b waits: running");
   await ra.settle("req", '{"data":1}', 10_000);
   assert.equal(await rb.claim("req", 10_000), '{"data":1}');
+  await holds(ra, rb);
 }
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A running claim is held past its first lease while its node holds it, a
+ * claim no one holds lapses (its node died), and holding a key that has a
+ * reply does nothing to the reply.
+ */
+async function holds(ra: ReplyStore, rb: ReplyStore): Promise<void> {
+  assert.equal(await ra.claim("held", 300), undefined);
+  assert.equal(await ra.claim("dropped", 300), undefined);
+  await ra.hold!("held", 3_000);
+  await pause(600);
+  assert.equal(await rb.claim("held", 300), null, "held past its lease");
+  assert.equal(await rb.claim("dropped", 300), undefined, "lapsed");
+  await ra.settle("held", '"done"', 10_000);
+  await ra.hold!("held", 1);
+  await pause(50);
+  assert.equal(await rb.claim("held", 300), '"done"', "the reply stays");
+}
+
+Deno.test("engine conformance, local: a keyed request's running claim is held while its run goes on, and lapses when not", async () => {
+  const store = new MemoryReplies();
+  await holds(store, store);
+});
 
 type Engines = () => Promise<{ engines: Backplane[]; close(): Promise<void> }>;
 

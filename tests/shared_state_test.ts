@@ -20,7 +20,7 @@ import {
   startServer,
   TestSocket,
 } from "@duplex-ws/testing";
-import { type MainProcess, startMain } from "./_process.ts";
+import { type MainProcess, startMain, startTestApp } from "./_process.ts";
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { startRedisCluster } from "./_redis_cluster.ts";
 import { reachedEngine } from "./_cluster.ts";
@@ -302,6 +302,48 @@ Deno.test({
       }
     } finally {
       await server.close();
+      await redis.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "keyed requests on Redis: the node running the first copy is SIGKILLed; the copy sent to the other node runs there within the wait, not BUSY for the key's time to live",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.url };
+    // A retry waits 2 s for a first run: the claim is a lease that long.
+    const options = { requestTimeout: 2_000, addressBudget: 0 };
+    const nodes = [
+      await startTestApp(options, {}, env),
+      await startTestApp(options, {}, env),
+    ];
+    const sockets: TestSocket[] = [];
+    try {
+      for (const node of nodes) {
+        await eventually(async () => {
+          const response = await fetch(`${node.url}/health`);
+          return (await response.json())?.status === "ok";
+        });
+        sockets.push(await TestSocket.open(`${node.wsUrl}/?user=kim`));
+      }
+      const request = (id: number) => ({
+        event: "async",
+        data: { ms: 1_500 },
+        id,
+        key: "k",
+      });
+      sockets[0].json(request(1));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await nodes[0].stop("SIGKILL");
+      sockets[1].json(request(2));
+      const reply = await sockets[1].next(10_000);
+      assert.deepEqual(reply, { id: 2, data: { aborted: false } });
+    } finally {
+      for (const socket of sockets) await socket.close().catch(() => {});
+      for (const node of nodes) await node.stop().catch(() => {});
       await redis.close();
     }
   },

@@ -4,6 +4,9 @@
  * same key sent again, on any node, gets that reply while the handler runs
  * once. A retry that comes while the first run is still going waits for
  * it (up to `wait`), then answers `BUSY` so the client tries again later.
+ * The first run's claim is a lease as long as that wait, held while the
+ * run goes on: when its node dies, a retry runs the request within `wait`
+ * instead of answering `BUSY` for the reply's whole time to live.
  * Keys are scoped per subject (guests share one scope: their keys must be
  * unguessable, as the client's random ones are).
  *
@@ -41,6 +44,8 @@ export interface KeyedRequestsOptions {
 }
 
 const POLL_EVERY = 25;
+/** Milliseconds a running claim is held at the least (renewed a third of it apart). */
+const MIN_LEASE = 1_000;
 
 const busy = (message: string): Outcome => ({
   error: { code: ErrorCode.BUSY, message },
@@ -71,9 +76,10 @@ export class KeyedRequests {
     const scope = sender.requestScope;
     const id = `${scope.length}:${scope}:${key}`;
     const deadline = Date.now() + wait;
+    const lease = store.hold ? Math.max(MIN_LEASE, wait) : ttl;
     try {
       for (;;) {
-        const seen = await store.claim(id, ttl);
+        const seen = await store.claim(id, lease);
         if (typeof seen === "string") return JSON.parse(seen) as Outcome;
         if (seen === undefined) break;
         if (Date.now() > deadline) {
@@ -85,7 +91,17 @@ export class KeyedRequests {
       logger.warn("request key not checked", { error });
       return busy("This request's key cannot be checked now: try again");
     }
-    let outcome = await first();
+    const holding = store.hold && setInterval(() => {
+      store.hold!(id, lease).catch((error) =>
+        logger.warn("request key not held", { error })
+      );
+    }, lease / 3);
+    let outcome: Outcome;
+    try {
+      outcome = await first();
+    } finally {
+      clearInterval(holding);
+    }
     let text: string;
     try {
       text = JSON.stringify(outcome);

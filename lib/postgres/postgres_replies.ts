@@ -44,6 +44,18 @@ export class PostgresReplies implements ReplyStore {
     return row.reply === null ? null : String(row.reply);
   }
 
+  /** Holds a running claim `ttl` ms more (see `ReplyStore.hold`). */
+  async hold(key: string, ttl: number): Promise<void> {
+    const sql = this.#sql();
+    if (!sql) throw new Error("Postgres engine not started");
+    await sql.unsafe(
+      `update "${this.#schema}".replies
+         set until = now() + $2 * interval '1 millisecond'
+       where id = $1 and reply is null`,
+      [key, ttl],
+    );
+  }
+
   /** Stores the first run's reply, kept `ttl` ms. */
   async settle(key: string, reply: string, ttl: number): Promise<void> {
     const sql = this.#sql();

@@ -15,6 +15,7 @@ import {
   COUNT,
   HEARTBEAT,
   HISTORY,
+  HOLD,
   SEAL,
   SET_COUNT,
   SHARE_PRESENCE,
@@ -68,6 +69,8 @@ export interface Commands {
     keys: number,
     ...args: (string | number)[]
   ): Promise<(string | number)[]>;
+  /** `HOLD`: 1 when the claim was extended. */
+  duplexHold(key: string, running: string, ttl: number): Promise<number>;
   /** `SEAL`. */
   duplexSeal(
     seals: string,
@@ -193,6 +196,7 @@ function defineScripts(pub: Commands): void {
   define("duplexAppend", { lua: APPEND });
   define("duplexHistory", { lua: HISTORY });
   define("duplexSeal", { numberOfKeys: 2, lua: SEAL });
+  define("duplexHold", { numberOfKeys: 1, lua: HOLD });
 }
 
 /**

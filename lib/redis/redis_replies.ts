@@ -69,6 +69,11 @@ export class RedisReplies implements ReplyStore {
     return reply.body;
   }
 
+  /** See `ReplyStore.hold`. */
+  async hold(key: string, ttl: number): Promise<void> {
+    await this.#ready().duplexHold(this.#key(key), RUNNING, ttl);
+  }
+
   /** See `ReplyStore.settle`. */
   async settle(key: string, reply: string, ttl: number): Promise<void> {
     const frame = this.#frames.encode(`reply:${key}`, this.#node, reply);

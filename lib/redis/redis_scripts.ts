@@ -217,3 +217,14 @@ for _, entry in ipairs(entries) do
   if KEYS[3] then out[#out + 1] = redis.call('HGET', KEYS[3], offset) or '' end
 end
 return out`;
+
+/**
+ * Holds a keyed request's claim while its first run goes on: extends the
+ * key's expiry only while it still holds the running marker (never a reply).
+ * KEYS: the reply key. ARGV: the marker, ttl (ms).
+ */
+export const HOLD = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`;

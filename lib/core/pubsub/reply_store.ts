@@ -18,6 +18,13 @@ export interface ReplyStore {
    * holds it; else the reply stored. A claim lapses after `ttl` ms.
    */
   claim(key: string, ttl: number): Promise<string | null | undefined>;
+  /**
+   * Extends a running claim of `key` to `ttl` ms from now, and does nothing
+   * once it holds a reply: the claiming node holds it while its run goes
+   * on, so the claim of a node that died lapses soon. Without it a claim
+   * is made for the reply's whole time to live.
+   */
+  hold?(key: string, ttl: number): Promise<void>;
   /** Stores the reply of the run that claimed `key`, kept `ttl` ms. */
   settle(key: string, reply: string, ttl: number): Promise<void>;
 }
@@ -68,6 +75,13 @@ export class MemoryReplies implements ReplyStore {
     if (seen && seen.until > now) return Promise.resolve(seen.reply);
     this.#set(key, null, now + ttl);
     return Promise.resolve(undefined);
+  }
+
+  /** See {@linkcode ReplyStore.hold}. */
+  hold(key: string, ttl: number): Promise<void> {
+    const seen = this.#entries.get(key);
+    if (seen?.reply === null) seen.until = this.#now() + ttl;
+    return Promise.resolve();
   }
 
   /** See {@linkcode ReplyStore.settle}. */
