@@ -8,13 +8,14 @@
  * the nodes that decide at once, exactly one wins, and only the winner
  * tells the app (and the webhook, signed, retried a few times). A decision
  * is checked again a second later, so a race between a leave and a join on
- * two nodes ends in the true state.
+ * two nodes ends in the true state; one the engine could not take (an
+ * outage) is tried again every few seconds until it can.
  *
  * @module
  */
 
 import { PositionConflict } from "./position_conflict.ts";
-import type { Logger } from "./logger.ts";
+import { type LogFields, type Logger, throttle } from "./logger.ts";
 import type { PubSub } from "./pubsub/pubsub.ts";
 import type { ResolvedTopicPolicy } from "./pubsub/topic_policy.ts";
 
@@ -36,12 +37,16 @@ export interface OccupancyOptions {
 export const OCCUPANCY_PREFIX = "_occ.";
 /** Webhook calls waiting at most; past it they are dropped and logged. */
 const MAX_QUEUED = 1_000;
+/** Milliseconds before a decision the engine could not take is tried again. */
+const RETRY_AFTER = 3_000;
 
 /** One node's part in deciding occupancy (see the module docs). */
 export class Occupancy {
   readonly #options: OccupancyOptions;
   readonly #pubsub: () => PubSub;
   readonly #logger: Logger;
+  /** Undecided topics, at most 20 lines a second: an outage leaves many. */
+  readonly #undecided: (message: string, fields: LogFields) => void;
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
   #queued = 0;
   #closed = false;
@@ -59,10 +64,14 @@ export class Occupancy {
     this.#options = options;
     this.#pubsub = pubsub;
     this.#logger = logger;
+    this.#undecided = throttle((m, fields) => logger.warn(m, fields), 20);
   }
 
-  /** A topic's count here went to or from zero: decide soon, and again a second later. */
-  changed(topic: string): void {
+  /**
+   * A topic's count here went to or from zero: decide soon, and again a
+   * second later; until the engine takes it, again every few seconds.
+   */
+  changed(topic: string, after = 20): void {
     if (this.#closed || topic.startsWith("_")) return;
     if (OCCUPANCY_PREFIX.length + topic.length > 128) return;
     clearTimeout(this.#timers.get(topic));
@@ -72,13 +81,13 @@ export class Occupancy {
         this.#decide(topic).finally(() => {
           this.#timers.set(
             topic,
-            setTimeout(() => {
+            setTimeout(async () => {
               this.#timers.delete(topic);
-              void this.#decide(topic);
+              if (!await this.#decide(topic)) this.changed(topic, RETRY_AFTER);
             }, 1_000),
           );
         });
-      }, 20),
+      }, after),
     );
   }
 
@@ -89,7 +98,8 @@ export class Occupancy {
     this.#timers.clear();
   }
 
-  async #decide(topic: string): Promise<void> {
+  /** Decides a topic's state: `false` when the engine could not be asked. */
+  async #decide(topic: string): Promise<boolean> {
     const pubsub = this.#pubsub();
     const state = `${OCCUPANCY_PREFIX}${topic}`;
     try {
@@ -98,7 +108,7 @@ export class Occupancy {
         const occupied = count > 0;
         const { entries, position } = await pubsub.history(state, { last: 1 });
         const last = entries.at(-1)?.data as { occupied?: boolean } | undefined;
-        if ((last?.occupied ?? false) === occupied) return;
+        if ((last?.occupied ?? false) === occupied) return true;
         try {
           await pubsub.publish(state, "occupancy", { occupied }, {
             ifPosition: position,
@@ -108,11 +118,13 @@ export class Occupancy {
           throw error;
         }
         await this.#tell(topic, occupied);
-        return;
+        return true;
       }
     } catch (error) {
-      this.#logger.warn("occupancy not decided", { topic, error });
+      this.#undecided("occupancy not decided yet", { topic, error });
+      return false;
     }
+    return true;
   }
 
   async #tell(topic: string, occupied: boolean): Promise<void> {

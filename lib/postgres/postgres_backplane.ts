@@ -109,8 +109,7 @@ export class PostgresBackplane implements Backplane {
     await this.#setUp();
     await this.#presence.beat(); // counted from the start, not a beat later
     this.#every(heartbeatInterval, async () => {
-      const ok = await this.#presence.beat();
-      if (ok) this.#failing = undefined;
+      if (await this.#presence.beat()) this.#failing = undefined;
       else this.#failed("postgres unreachable");
     });
     this.#every(presenceTtl * 2, () => this.#presence.refresh());
@@ -291,12 +290,13 @@ export class PostgresBackplane implements Backplane {
     }
   }
 
-  /** (Re)listening: after an outage, the node catches up from history. */
+  /** (Re)listening: after an outage, the node writes its presence again and catches up from history. */
   #listened(): void {
     const again = this.#listening || this.#failing !== undefined;
     this.#listening = true;
     this.#failing = undefined;
     if (!again) return;
+    this.#presence.refresh();
     this.#events?.resubscribed?.();
     this.#events?.resync();
   }

@@ -38,6 +38,7 @@ export interface PostgresPresenceContext {
 /** One node's presence in Postgres. */
 export class PostgresPresence {
   readonly #context: PostgresPresenceContext;
+  /** This node's counts; a zero stays until written (after an outage, by `refresh`). */
   readonly #local = new Map<string, number>();
   readonly #remote = new RemoteCounts();
   readonly #entries = new Map<string, Map<string, PresenceEntry>>();
@@ -51,9 +52,10 @@ export class PostgresPresence {
 
   /** Records this node's count of a topic (0: none). */
   setLocalCount(topic: string, count: number): void {
-    if (count === 0) this.#local.delete(topic);
-    else this.#local.set(topic, count);
-    this.#writeCount(topic, count).catch(() => {});
+    this.#local.set(topic, count);
+    this.#writeCount(topic, count)
+      .then(() => this.#local.get(topic) === 0 && this.#local.delete(topic))
+      .catch(() => {});
   }
 
   /** The sum over live nodes; during an outage, this node's own count. */
@@ -168,9 +170,7 @@ export class PostgresPresence {
   /** Writes this node's counts and entries again (after an outage, and now and then). */
   refresh(): void {
     void this.beat();
-    for (const [topic, count] of this.#local) {
-      this.#writeCount(topic, count).catch(() => {});
-    }
+    for (const [topic, count] of this.#local) this.setLocalCount(topic, count);
     for (const [topic, entries] of this.#entries) {
       this.#share(topic, Object.fromEntries(entries)).catch(() => {});
     }

@@ -47,6 +47,7 @@ export interface PresenceContext {
 /** One node's presence in Redis. */
 export class RedisPresence {
   readonly #context: PresenceContext;
+  /** This node's counts; a zero stays until written (after an outage, by `refresh`). */
   #local = new Map<string, number>();
   /** Recently read remote member counts, least recently read first (bounded). */
   readonly #remoteCounts = new RemoteCounts();
@@ -63,8 +64,7 @@ export class RedisPresence {
 
   /** Records this node's count of the topic in Redis (and again after an outage). */
   setLocalCount(topic: string, count: number): void {
-    if (count === 0) this.#local.delete(topic);
-    else this.#local.set(topic, count);
+    this.#local.set(topic, count);
     const pub = this.#ready();
     if (!pub) return;
     const { node, presenceTtl } = this.#context;
@@ -73,7 +73,7 @@ export class RedisPresence {
       node,
       count,
       presenceTtl * 6,
-    )
+    ).then(() => this.#local.get(topic) === 0 && this.#local.delete(topic))
       .catch(() => {});
   }
 
