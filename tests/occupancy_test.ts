@@ -2,25 +2,16 @@
  * Occupancy hooks, once per transition across the cluster: on one node and
  * on three nodes on Redis, members joining on several nodes at once make
  * one `occupied`, the last one leaving one `vacated`, and the webhook gets
- * each, signed with its secret; a member that leaves while the engine
- * cannot be reached is counted out, and decided vacated, once it can.
+ * each, signed with its secret. Across an engine outage:
+ * `outage_test.ts`.
  */
 
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
-import type { Backplane } from "@duplex-ws/duplex/engine";
 import { RedisBackplane } from "@duplex-ws/redis";
-import { PostgresBackplane } from "@duplex-ws/postgres";
-import {
-  delay,
-  eventually,
-  startProxy,
-  startServer,
-  TestSocket,
-} from "@duplex-ws/testing";
+import { delay, eventually, startServer, TestSocket } from "@duplex-ws/testing";
 import { NO_REDIS, startRedis } from "./_redis.ts";
-import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
 
 const router = new EventRouter()
   .on("join", z.object({ topic: z.string() }), ({ topic }, ctx) => {
@@ -132,90 +123,3 @@ Deno.test({
     }
   },
 });
-
-/** An engine with a real server, that can be made unreachable while it keeps its data. */
-interface Engine {
-  backplane: Backplane;
-  /** Makes it unreachable; resolves with what makes it reachable again. */
-  down(): Promise<() => Promise<void>>;
-  close(): Promise<void>;
-}
-
-const OUTAGES: [string, boolean, () => Promise<Engine>][] = [
-  ["Redis", NO_REDIS, async () => {
-    const redis = await startRedis();
-    // The node's way to Redis is cut, for 5 s.
-    const link = startProxy({ port: Number(new URL(redis.url).port) });
-    return {
-      backplane: new RedisBackplane({
-        url: `redis://127.0.0.1:${link.port}`,
-        logger: silentLogger,
-      }),
-      down: () => {
-        link.cut({ refuseFor: 5_000 });
-        return Promise.resolve(() => Promise.resolve());
-      },
-      close: async () => {
-        await link.close();
-        await redis.close();
-      },
-    };
-  }],
-  ["Postgres", NO_POSTGRES, async () => {
-    const pg = await startPostgres();
-    return {
-      backplane: new PostgresBackplane({ url: pg.url }),
-      down: async () => {
-        await pg.stop();
-        return () => pg.restart();
-      },
-      close: () => pg.close(),
-    };
-  }],
-];
-
-for (const [name, skip, start] of OUTAGES) {
-  Deno.test({
-    name:
-      `occupancy on ${name}: a member that leaves while the engine cannot be reached is counted out, and decided vacated, once it can`,
-    ignore: skip,
-    async fn() {
-      const engine = await start();
-      const events: string[] = [];
-      const app = createServer({
-        router,
-        logger: silentLogger,
-        backplane: engine.backplane,
-        occupancy: {
-          onOccupied: (topic) => void events.push(`occupied ${topic}`),
-          onVacated: (topic) => void events.push(`vacated ${topic}`),
-        },
-      });
-      const served = startServer(app);
-      try {
-        await app.ready;
-        const socket = await TestSocket.open(served.wsUrl);
-        await socket.request("join", { topic: "room" });
-        await eventually(() => events.length === 1, 5_000, "occupied");
-        const up = await engine.down();
-        await eventually(() => app.health().status !== "ok", 10_000, "outage");
-        await socket.request("leave", { topic: "room" });
-        await delay(1_500); // both looks fail: nothing is decided
-        assert.deepEqual(events, ["occupied room"]);
-        await up();
-        await eventually(() => app.health().status === "ok", 20_000, "back");
-        await eventually(
-          async () => (await app.presence("room")).count === 0,
-          20_000,
-          "the node's count written as zero",
-        );
-        await eventually(() => events.length === 2, 15_000, "vacated");
-        assert.deepEqual(events, ["occupied room", "vacated room"]);
-        await socket.close();
-      } finally {
-        await served.close();
-        await engine.close();
-      }
-    },
-  });
-}

@@ -10,8 +10,10 @@
 
 import {
   type BackplaneEvents,
+  forgetWrittenLeaves,
   keepOwnEntries,
   nowMicros,
+  type OwnEntries,
   parsePresenceDelta,
   type Presence,
   type PresenceDelta,
@@ -41,7 +43,7 @@ export class PostgresPresence {
   /** This node's counts; a zero stays until written (after an outage, by `refresh`). */
   readonly #local = new Map<string, number>();
   readonly #remote = new RemoteCounts();
-  readonly #entries = new Map<string, Map<string, PresenceEntry>>();
+  readonly #entries: OwnEntries = new Map();
   readonly #watched = new Set<string>();
   #live = new Set<string>();
 
@@ -235,5 +237,6 @@ export class PostgresPresence {
       const body = ["p", node, topic, JSON.stringify(delta)].join(US);
       await tx.unsafe(`select "${schema}".notify($1)`, [body]);
     });
+    forgetWrittenLeaves(this.#entries, topic, delta);
   }
 }

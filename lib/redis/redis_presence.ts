@@ -11,8 +11,10 @@
 
 import {
   type BackplaneEvents,
+  forgetWrittenLeaves,
   keepOwnEntries,
   nowMicros,
+  type OwnEntries,
   parsePresenceDelta,
   type Presence,
   type PresenceDelta,
@@ -52,7 +54,7 @@ export class RedisPresence {
   /** Recently read remote member counts, least recently read first (bounded). */
   readonly #remoteCounts = new RemoteCounts();
   /** This node's presence entries, by topic: shared again after an outage and on refresh. */
-  #entries = new Map<string, Map<string, PresenceEntry>>();
+  #entries: OwnEntries = new Map();
   #live = new Set<string>();
   /** Nodes whose presence changes were taken in since the last heartbeat. */
   #heard = new Set<string>();
@@ -221,7 +223,7 @@ export class RedisPresence {
       this.#context.frame(topic, JSON.stringify(delta)),
       publishCommand,
       ...pairs,
-    ).then(() => {});
+    ).then(() => forgetWrittenLeaves(this.#entries, topic, delta));
   }
 
   /**

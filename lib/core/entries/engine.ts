@@ -29,4 +29,9 @@ export {
 } from "../pubsub/presence.ts";
 export { MemoryReplies, type ReplyStore } from "../pubsub/reply_store.ts";
 export { parsePresenceDelta } from "../pubsub/presence_delta.ts";
-export { keepOwnEntries, RemoteCounts } from "../pubsub/engine_presence.ts";
+export {
+  forgetWrittenLeaves,
+  keepOwnEntries,
+  type OwnEntries,
+  RemoteCounts,
+} from "../pubsub/engine_presence.ts";

@@ -40,17 +40,37 @@ export class RemoteCounts {
   }
 }
 
-/** Applies this node's presence `delta` of `topic` to what it keeps of its own entries. */
+/**
+ * This node's own presence entries per topic, as an engine keeps them to
+ * write again: a leave (`null`) stays until it is written.
+ */
+export type OwnEntries = Map<string, Map<string, PresenceEntry | null>>;
+
+/**
+ * Applies this node's presence `delta` of `topic` to what it keeps of its
+ * own entries; its leaves stay, as `null`, until
+ * {@linkcode forgetWrittenLeaves} says they were written (an outage would
+ * otherwise leave the entries standing in the engine).
+ */
 export function keepOwnEntries(
-  entries: Map<string, Map<string, PresenceEntry>>,
+  entries: OwnEntries,
   topic: string,
   delta: PresenceDelta,
 ): void {
   let mine = entries.get(topic);
   if (!mine) entries.set(topic, mine = new Map());
+  for (const [key, entry] of Object.entries(delta)) mine.set(key, entry);
+}
+
+/** `delta` was written: its leaves are not kept any more. */
+export function forgetWrittenLeaves(
+  entries: OwnEntries,
+  topic: string,
+  delta: PresenceDelta,
+): void {
+  const mine = entries.get(topic);
   for (const [key, entry] of Object.entries(delta)) {
-    if (entry === null) mine.delete(key);
-    else mine.set(key, entry);
+    if (entry === null && mine?.get(key) === null) mine.delete(key);
   }
-  if (mine.size === 0) entries.delete(topic);
+  if (mine?.size === 0) entries.delete(topic);
 }
