@@ -449,11 +449,16 @@ Deno.test("HTTP transport: what a POST may cost is decided before its body is re
 
 Deno.test({
   name:
-    "HTTP transport on Redis: a POST to the other node reaches the session's own, in order; an unknown session is 404 there too, and one of a node that is not alive at once",
+    "HTTP transport on Redis: a POST to the other node reaches the session's own, in order; an unknown session is 404 there too, and one of a node that is not alive (or has died) at once",
   ignore: NO_REDIS,
   async fn() {
     const redis = await startRedis();
-    const env = { REDIS_URL: redis.url, LOG_LEVEL: "error" };
+    // A node is dead a second after its last heartbeat.
+    const env = {
+      REDIS_URL: redis.url,
+      LOG_LEVEL: "error",
+      PRESENCE_TTL: "1000",
+    };
     const [a, b] = [
       await startMain("listen", env),
       await startMain("listen", env),
@@ -490,6 +495,15 @@ Deno.test({
       assert.equal(ghost.status, 404);
       await ghost.body?.cancel();
       assert.ok(performance.now() - started < 2_500, "waited for no answer");
+      // The session's node dies: once what b knew of the live nodes is old,
+      // a POST for it is 404 at once too, not held for the forward's wait.
+      await a.stop("SIGKILL");
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
+      const since = performance.now();
+      const orphan = await post(b.url, open.session, '{"event":"echo"}');
+      assert.equal(orphan.status, 404);
+      await orphan.body?.cancel();
+      assert.ok(performance.now() - since < 2_500, "asked a dead node");
     } finally {
       await open.close();
       await a.stop();

@@ -21,6 +21,8 @@ type Wire =
 
 /** Answers kept waiting at most (a node asking too much at once is refused). */
 const MAX_WAITING = 10_000;
+/** Milliseconds the live nodes last read are taken as they are (a node that died since is asked). */
+const LIVE_FOR = 5_000;
 
 /** Requests and answers between nodes (see the module docs). */
 export class ControlPlane {
@@ -35,8 +37,9 @@ export class ControlPlane {
     string,
     { answer: (payload: unknown) => void; done: () => void }
   >();
-  /** The live nodes the engine last named, and a read of them under way. */
+  /** The live nodes the engine last named, when, and a read of them under way. */
   #live: ReadonlySet<string> | undefined;
+  #liveAt = -Infinity;
   #reading: Promise<ReadonlySet<string> | undefined> | undefined;
 
   /**
@@ -80,11 +83,11 @@ export class ControlPlane {
       if (to !== "*" || !this.clustered) return answers;
     }
     if (this.#waiting.size >= MAX_WAITING) return answers;
-    // Every other live node (else: all that answer in time); a node read
-    // again only when it is not known, and never asked when it is not live.
-    const live = to === "*" || !this.#live?.has(to)
-      ? await this.#liveNodes()
-      : this.#live;
+    // Every other live node (else: all that answer in time); read again for
+    // a node not known, or known from long ago; a node not live is not asked.
+    const known = performance.now() - this.#liveAt < LIVE_FOR &&
+      this.#live?.has(to);
+    const live = known ? this.#live : await this.#liveNodes();
     if (to !== "*" && live && !live.has(to)) return answers;
     const others = (live?.size ?? Infinity) - 1;
     const wanted = to === "*" ? answers.length + Math.max(others, 0) : 1;
@@ -140,7 +143,10 @@ export class ControlPlane {
     const read = this.#backplane.liveNodes;
     if (!read) return Promise.resolve(undefined);
     return this.#reading ??= read.call(this.#backplane).then(
-      (live) => (this.#live = live),
+      (live) => {
+        this.#liveAt = performance.now();
+        return this.#live = live;
+      },
       () => this.#live,
     ).finally(() => this.#reading = undefined);
   }
