@@ -155,7 +155,7 @@ Deno.test("HTTP transport: a WebSocket member and an HTTP member chat both ways;
   }
 });
 
-Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client falls back to SSE by itself", async () => {
+Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client falls back to SSE by itself (and refuses to send binary frames up)", async () => {
   const server = serve();
   const blocker = blockingProxy(server.port);
   const url = `ws://127.0.0.1:${blocker.addr.port}/`;
@@ -164,6 +164,8 @@ Deno.test("HTTP transport: behind a proxy that refuses upgrades the typed client
     const reply = await client.request("echo", "through HTTP");
     assert.equal(reply, "through HTTP");
     assert.equal(client.transport, "sse");
+    // Binary frames do not go up over HTTP: refused, not thrown.
+    assert.equal(client.sendBinary(new Uint8Array([1, 2])), false);
   } finally {
     client.close();
     await blocker.shutdown();

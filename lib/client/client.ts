@@ -225,10 +225,10 @@ export class DuplexClient<R extends RouterShape> {
    * Sends a binary frame now (to the server's `router.binary` handler).
    * Binary frames are not queued: they are for state that the next frame
    * replaces (a cursor, a level), so one sent while not open is dropped.
-   * @returns `false` when the client is not open and nothing was sent.
+   * @returns `false` when nothing was sent: not open, or on HTTP streaming (text up only).
    */
   sendBinary(data: ArrayBuffer | Uint8Array<ArrayBuffer>): boolean {
-    if (!this.#core.sendable) return false;
+    if (!this.#core.sendable || this.transport !== "websocket") return false;
     this.#core.link.send(data);
     return true;
   }
