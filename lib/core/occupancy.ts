@@ -79,6 +79,7 @@ export class Occupancy {
       topic,
       setTimeout(() => {
         this.#decide(topic).finally(() => {
+          if (this.#closed) return;
           this.#timers.set(
             topic,
             setTimeout(async () => {
