@@ -16,6 +16,7 @@ import {
 import { DuplexClient } from "@duplex-ws/client";
 import { SseReader } from "@duplex-ws/protocol";
 import {
+  delay,
   eventually,
   startProxy,
   startServer,
@@ -241,6 +242,40 @@ Deno.test("HTTP transport: a stream a proxy stops passing on, without closing it
     client.close();
     for (const reader of upstreams) await reader.cancel().catch(() => {});
     await stalling.shutdown();
+    await server.close();
+  }
+});
+
+Deno.test("HTTP transport: a client that sends nothing, not even its keepalive, for IDLE_TIMEOUT is closed 1001 as a socket that answers no ping; the typed client's keepalives hold its session", async () => {
+  const server = serve({ idleTimeout: 1 }); // comment lines every 500 ms
+  const silent = await stream(`${server.url}/`);
+  let streams = 0;
+  const counting = blockingProxy(server.port, (request) => {
+    if (request.method === "GET") streams++;
+    return Promise.resolve(undefined);
+  });
+  const client = member(`ws://127.0.0.1:${counting.addr.port}/`, "gus", [
+    "sse",
+  ]);
+  try {
+    await eventually(
+      () => silent.events.some((e) => e.event === "close"),
+      5_000,
+      "the silent client closed",
+    );
+    const close = silent.events.find((e) => e.event === "close")!;
+    assert.deepEqual(JSON.parse(close.data), {
+      code: 1001,
+      reason: "No response from ping frame.",
+    });
+    assert.equal(await client.request("echo", "first"), "first");
+    await delay(2_500); // more than twice the idle timeout, sending nothing
+    assert.equal(await client.request("echo", "still"), "still");
+    assert.equal(streams, 1, "the typed client's session was closed");
+  } finally {
+    client.close();
+    await silent.close();
+    await counting.shutdown();
     await server.close();
   }
 });

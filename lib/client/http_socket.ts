@@ -174,11 +174,18 @@ export class HttpStreamSocket {
     }
   }
 
-  /** A stream that brings nothing, not even its comment lines, for a few heartbeats is gone. */
+  /**
+   * A stream that brings nothing, not even its comment lines, for a few
+   * heartbeats is gone; with nothing to send, an empty line goes up once a
+   * heartbeat, so the server hears this client is still there.
+   */
   #watchHeartbeats(heartbeat: number): void {
     this.#watch = setInterval(() => {
       if (Date.now() - this.#heard > heartbeat * MISSED_HEARTBEATS) {
         this.#closed(1006, "the stream went silent", false);
+      } else if (!this.#posting && this.#queue.length === 0) {
+        this.#queue.push("");
+        void this.#post();
       }
     }, heartbeat);
   }

@@ -41,7 +41,10 @@ const SESSION_ID = /^[\w-]{1,64}\.[\w-]{1,64}$/;
 export class HttpStreams {
   readonly #host: FetchTransportHost;
   /** Open stream sessions of this node, by id. */
-  readonly #sessions = new Map<string, SessionDriver>();
+  readonly #sessions = new Map<
+    string,
+    { driver: SessionDriver; transport: SseTransport }
+  >();
   readonly #posts = new InFlight(POSTS_PER_SESSION);
   readonly #forwards = new InFlight(FORWARDS_PER_ADDRESS, MAX_FORWARDS);
   /** Bytes each address forwarded lately (charged once read: into debt). */
@@ -84,9 +87,9 @@ export class HttpStreams {
     const id = `${control.node}.${crypto.randomUUID()}`;
     // A comment line every half idle timeout, at most 15 s apart.
     const heartbeat = Math.min(15_000, config.idleTimeout * 500 || 15_000);
-    const transport = new SseTransport(heartbeat);
+    const transport = new SseTransport(heartbeat, config.idleTimeout * 1000);
     const driver = this.#host.accept(transport, admitted, id);
-    this.#sessions.set(id, driver);
+    this.#sessions.set(id, { driver, transport });
     transport.attach({
       opened: () => driver.opened(),
       received: (data) => driver.received(data),
@@ -189,10 +192,11 @@ export class HttpStreams {
 
   /** Hands a session its messages, in order: 202, or 404 when it is not here. */
   #deliver(session: string, lines: readonly string[]): number {
-    const driver = this.#sessions.get(session);
-    if (!driver || !Array.isArray(lines)) return 404;
+    const open = this.#sessions.get(session);
+    if (!open || !Array.isArray(lines)) return 404;
+    open.transport.heard();
     for (const line of lines) {
-      if (typeof line === "string") driver.received(line);
+      if (typeof line === "string") open.driver.received(line);
     }
     return 202;
   }

@@ -4,12 +4,15 @@
  * text frame's `data` is the envelope's JSON, a binary frame is `event:
  * binary` with base64 `data`; each has `id:` set to the session's sequence
  * number. A comment line every `heartbeat` ms keeps proxies from closing an
- * idle stream. Closing sends `event: close` with `{code, reason}`, then
- * ends the stream.
+ * idle stream; a client that sends nothing (not even its empty keepalive
+ * `POST`) for `idle` ms is gone, and closed as a socket that answers no
+ * ping is. Closing sends `event: close` with `{code, reason}`, then ends
+ * the stream.
  *
  * @module
  */
 
+import { LibraryClose } from "@duplex-ws/protocol";
 import type { SessionDriver, Transport } from "@duplex-ws/duplex/transport";
 
 const encoder = new TextEncoder();
@@ -25,12 +28,19 @@ export class SseTransport implements Transport {
   #sequence = 0;
   #open = true;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** When the client last sent a `POST` here. */
+  #heard = performance.now();
 
   /**
    * @param heartbeat Milliseconds between comment lines (0: none).
+   * @param idle Milliseconds without a `POST` after which the client is gone (0: never).
    * @param headers More response headers (CORS…).
    */
-  constructor(heartbeat: number, headers: Record<string, string> = {}) {
+  constructor(
+    heartbeat: number,
+    idle = 0,
+    headers: Record<string, string> = {},
+  ) {
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -48,8 +58,19 @@ export class SseTransport implements Transport {
       },
     });
     if (heartbeat > 0) {
-      this.#heartbeat = setInterval(() => this.#write(": ping\n\n"), heartbeat);
+      this.#heartbeat = setInterval(() => {
+        if (idle > 0 && performance.now() - this.#heard > idle) {
+          const { code, reason } = LibraryClose.PING_TIMEOUT;
+          return this.close(code, reason);
+        }
+        this.#write(": ping\n\n");
+      }, heartbeat);
     }
+  }
+
+  /** The client sent a `POST` (its messages, or an empty keepalive). */
+  heard(): void {
+    this.#heard = performance.now();
   }
 
   /** Hands the stream's end to the session. */
