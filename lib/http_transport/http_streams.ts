@@ -87,7 +87,8 @@ export class HttpStreams {
     const id = `${control.node}.${crypto.randomUUID()}`;
     // A comment line every half idle timeout, at most 15 s apart.
     const heartbeat = Math.min(15_000, config.idleTimeout * 500 || 15_000);
-    const transport = new SseTransport(heartbeat, config.idleTimeout * 1000);
+    // No POST for a ping's wait and its pong's: gone, as a socket would be.
+    const transport = new SseTransport(heartbeat, config.idleTimeout * 2_000);
     const driver = this.#host.accept(transport, admitted, id);
     this.#sessions.set(id, { driver, transport });
     transport.attach({
