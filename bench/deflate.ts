@@ -54,12 +54,14 @@ async function run(pid: number, port: number, deflate: boolean) {
   const sockets: Socket[] = [];
   let last = 0;
   try {
-    const rss0 = rssMiB(pid);
+    let rss0 = 0;
     for (let i = 0; i < MEMBERS; i++) {
       const ws = await open(proxy.wsUrl(), deflate);
       sockets.push(ws);
       await ask(ws, "doc.join", undefined, 1);
       if (i === MEMBERS - 1) ws.on("message", () => last++);
+      // From the first member on: what the server's first connection warms up is not a member's.
+      if (i === 0) rss0 = rssMiB(pid);
     }
     const rss = rssMiB(pid) - rss0;
     const publisher = await open(`ws://127.0.0.1:${port}/`, false);
@@ -81,7 +83,7 @@ async function run(pid: number, port: number, deflate: boolean) {
     return [
       (proxy.bytes.down - down) / deliveries,
       (cpuMicros(pid) - cpu) / deliveries,
-      (rss * 1024) / MEMBERS,
+      (rss * 1024) / (MEMBERS - 1),
     ];
   } finally {
     await Promise.all(sockets.map((ws) =>
@@ -96,10 +98,11 @@ async function run(pid: number, port: number, deflate: boolean) {
 
 /** Deflate offered or not, one `./node` server, interleaved. */
 export async function deflateComparison(): Promise<Comparison> {
+  // A server per run: the idle memory per member is measured from its start.
   const results = await interleaved(REPETITIONS, run, {
     TRANSPORT: "node",
     DEFLATE: "on",
-  });
+  }, true);
   const workload = `${
     STEPS.toLocaleString("en")
   } publishes of a 4 KiB document to ${MEMBERS} members on ./node: plain, or deflate`;
@@ -116,7 +119,7 @@ export async function deflateComparison(): Promise<Comparison> {
       row("server KiB per member (joined, idle)", 2),
     ],
     notes: [
-      `One server (listenNode, perMessageDeflate: true: 1 KiB threshold, no context takeover); members connect through the kit's proxy (which counts the bytes) with npm's ws client, offering deflate or not; ${REPETITIONS} interleaved repetition(s), medians. Deno's own WebSocket cannot negotiate deflate, so this is the ./node transport only.`,
+      `A fresh server per run (listenNode, perMessageDeflate: true: 1 KiB threshold, no context takeover); members connect through the kit's proxy (which counts the bytes) with npm's ws client, offering deflate or not; ${REPETITIONS} interleaved repetition(s), medians. Deno's own WebSocket cannot negotiate deflate, so this is the ./node transport only.`,
     ],
   };
   await writeOwnRecord("deflate", comparison, quick, { results });

@@ -89,20 +89,30 @@ export function pairRow(
 
 /**
  * `run` for the baseline (`false`) and for duplex (`true`), interleaved
- * `reps` times on one bench server started with `env`: each repetition's
- * metrics, by column.
+ * `reps` times on one bench server started with `env` (`fresh`: a server
+ * of its own for each run, so that what a run measures of the server's
+ * memory is not what the run before left for the collector): each
+ * repetition's metrics, by column.
  */
 export async function interleaved(
   reps: number,
   run: (pid: number, port: number, duplex: boolean) => Promise<number[]>,
   env: Record<string, string> = {},
+  fresh = false,
 ): Promise<{ baseline: number[][]; duplex: number[][] }> {
-  const server = await startBenchServer(env);
+  let server = await startBenchServer(env);
   const results = { baseline: [] as number[][], duplex: [] as number[][] };
+  const measure = async (duplex: boolean) => {
+    if (fresh && (results.baseline.length + results.duplex.length) > 0) {
+      await server.stop();
+      server = await startBenchServer(env);
+    }
+    return await run(server.pid, server.port, duplex);
+  };
   try {
     for (let rep = 0; rep < reps; rep++) {
-      results.baseline.push(await run(server.pid, server.port, false));
-      results.duplex.push(await run(server.pid, server.port, true));
+      results.baseline.push(await measure(false));
+      results.duplex.push(await measure(true));
     }
   } finally {
     await server.stop();
