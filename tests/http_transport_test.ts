@@ -421,7 +421,7 @@ function hanging(url: string, session: string) {
   };
 }
 
-Deno.test("HTTP transport: what a POST may cost is decided before its body is read: 404 for a session that can be nowhere, two at once per session, 32 forwards at once per address, forwarded bytes charged to it", async () => {
+Deno.test("HTTP transport: what a POST may cost is decided before its body is read: 404 for a session that can be nowhere, two at once per session, 32 forwards at once per address, forwarded bytes charged to it (4 KiB at least per forward)", async () => {
   const channel = `duplex-post-${crypto.randomUUID()}`;
   const local = serve();
   const [a, b] = [0, 1].map(() =>
@@ -475,6 +475,24 @@ Deno.test("HTTP transport: what a POST may cost is decided before its body is re
     assert.equal(statuses.at(-1), 429, `${statuses}`);
     assert.ok(statuses.length >= 9, "refused before the burst was spent");
     assert.ok(statuses.slice(0, -1).every((status) => status === 404));
+    // An empty POST (a keepalive) is not free: each counts 4 KiB, so 2,000
+    // of them, once the address may forward again, are over what it earns.
+    await eventually(async () => {
+      const again = await post(b.url, `${far.session}x`, "");
+      await again.body?.cancel();
+      return again.status === 404;
+    });
+    const empties: number[] = [];
+    for (let round = 0; round < 2_000 / 32; round++) {
+      const batch = await Promise.all(
+        Array.from({ length: 32 }, () => post(b.url, `${far.session}x`, "")),
+      );
+      for (const response of batch) {
+        empties.push(response.status);
+        await response.body?.cancel();
+      }
+    }
+    assert.ok(empties.includes(429), "empty forwards were free");
   } finally {
     for (const request of held) request.end();
     await Promise.all(held.map((request) => request.response));

@@ -34,6 +34,8 @@ const FORWARDS_PER_ADDRESS = 32;
 const MAX_FORWARDS = 256;
 /** Bytes per second one address may forward to other nodes (a connection's default rate). */
 const FORWARD_BYTES_PER_SECOND = 4_194_304;
+/** Bytes a forward counts at least: each is a message through the engine, an empty keepalive too. */
+const MIN_FORWARD_BYTES = 4_096;
 /** A session id: its node's id, a dot, its own. */
 const SESSION_ID = /^[\w-]{1,64}\.[\w-]{1,64}$/;
 
@@ -168,7 +170,7 @@ export class HttpStreams {
     let status = 404;
     if (address === undefined) status = this.#deliver(session, lines);
     else {
-      this.#rate.get(address).charge(text.length);
+      this.#rate.get(address).charge(Math.max(text.length, MIN_FORWARD_BYTES));
       const owner = session.slice(0, session.indexOf("."));
       const [answer] = await this.#host.control.ask(owner, "http.post", {
         session,
