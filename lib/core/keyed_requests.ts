@@ -91,8 +91,9 @@ export class KeyedRequests {
       logger.warn("request key not checked", { error });
       return busy("This request's key cannot be checked now: try again");
     }
-    const holding = store.hold && setInterval(() => {
-      store.hold!(id, lease).catch((error) =>
+    const hold = store.hold?.bind(store);
+    const holding = hold && setInterval(() => {
+      hold(id, lease).catch((error) =>
         logger.warn("request key not held", { error })
       );
     }, lease / 3);

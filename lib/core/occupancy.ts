@@ -67,27 +67,28 @@ export class Occupancy {
     this.#undecided = throttle((m, fields) => logger.warn(m, fields), 20);
   }
 
-  /**
-   * A topic's count here went to or from zero: decide soon, and again a
-   * second later; until the engine takes it, again every few seconds.
-   */
-  changed(topic: string, after = 20): void {
+  /** A topic's count here went to or from zero: decide soon, and again a second later. */
+  changed(topic: string): void {
     if (this.#closed || topic.startsWith("_")) return;
     if (OCCUPANCY_PREFIX.length + topic.length > 128) return;
+    this.#look(topic, 20, true);
+  }
+
+  /**
+   * Decides `topic` in `after` ms; a second look follows a second later
+   * (`again`), and a look the engine could not take is tried again every
+   * few seconds until it can.
+   */
+  #look(topic: string, after: number, again: boolean): void {
     clearTimeout(this.#timers.get(topic));
     this.#timers.set(
       topic,
-      setTimeout(() => {
-        this.#decide(topic).finally(() => {
-          if (this.#closed) return;
-          this.#timers.set(
-            topic,
-            setTimeout(async () => {
-              this.#timers.delete(topic);
-              if (!await this.#decide(topic)) this.changed(topic, RETRY_AFTER);
-            }, 1_000),
-          );
-        });
+      setTimeout(async () => {
+        this.#timers.delete(topic);
+        const decided = await this.#decide(topic);
+        if (this.#closed) return;
+        if (again) this.#look(topic, 1_000, false);
+        else if (!decided) this.#look(topic, RETRY_AFTER, false);
       }, after),
     );
   }

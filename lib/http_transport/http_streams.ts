@@ -19,7 +19,6 @@ import {
   type FetchTransportHost,
   KeyedBuckets,
   readBody,
-  type SessionDriver,
 } from "@duplex-ws/duplex/transport";
 import { InFlight } from "./in_flight.ts";
 import { SseTransport } from "./sse_transport.ts";
@@ -43,10 +42,7 @@ const SESSION_ID = /^[\w-]{1,64}\.[\w-]{1,64}$/;
 export class HttpStreams {
   readonly #host: FetchTransportHost;
   /** Open stream sessions of this node, by id. */
-  readonly #sessions = new Map<
-    string,
-    { driver: SessionDriver; transport: SseTransport }
-  >();
+  readonly #sessions = new Map<string, SseTransport>();
   readonly #posts = new InFlight(POSTS_PER_SESSION);
   readonly #forwards = new InFlight(FORWARDS_PER_ADDRESS, MAX_FORWARDS);
   /** Bytes each address forwarded lately (charged once read: into debt). */
@@ -90,9 +86,10 @@ export class HttpStreams {
     // A comment line every half idle timeout, at most 15 s apart.
     const heartbeat = Math.min(15_000, config.idleTimeout * 500 || 15_000);
     // No POST for a ping's wait and its pong's: gone, as a socket would be.
-    const transport = new SseTransport(heartbeat, config.idleTimeout * 2_000);
+    const idle = config.idleTimeout * 2_000;
+    const transport = new SseTransport({ heartbeat, idle });
     const driver = this.#host.accept(transport, admitted, id);
-    this.#sessions.set(id, { driver, transport });
+    this.#sessions.set(id, transport);
     transport.attach({
       opened: () => driver.opened(),
       received: (data) => driver.received(data),
@@ -195,12 +192,9 @@ export class HttpStreams {
 
   /** Hands a session its messages, in order: 202, or 404 when it is not here. */
   #deliver(session: string, lines: readonly string[]): number {
-    const open = this.#sessions.get(session);
-    if (!open || !Array.isArray(lines)) return 404;
-    open.transport.heard();
-    for (const line of lines) {
-      if (typeof line === "string") open.driver.received(line);
-    }
+    const transport = this.#sessions.get(session);
+    if (!transport || !Array.isArray(lines)) return 404;
+    transport.posted(lines);
     return 202;
   }
 }

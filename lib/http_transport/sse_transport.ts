@@ -17,6 +17,22 @@ import type { SessionDriver, Transport } from "@duplex-ws/duplex/transport";
 
 const encoder = new TextEncoder();
 
+/** Options of {@linkcode SseTransport}. */
+export interface SseOptions {
+  /** Milliseconds between comment lines (0: none). */
+  heartbeat: number;
+  /**
+   * Milliseconds without a `POST` after which the client is gone.
+   * @default {0: never}
+   */
+  idle?: number;
+  /**
+   * More response headers (CORS…).
+   * @default {none}
+   */
+  headers?: Record<string, string>;
+}
+
 /** One SSE stream as a {@linkcode Transport}. */
 export class SseTransport implements Transport {
   /** `sse`. */
@@ -31,16 +47,9 @@ export class SseTransport implements Transport {
   /** When the client last sent a `POST` here. */
   #heard = performance.now();
 
-  /**
-   * @param heartbeat Milliseconds between comment lines (0: none).
-   * @param idle Milliseconds without a `POST` after which the client is gone (0: never).
-   * @param headers More response headers (CORS…).
-   */
-  constructor(
-    heartbeat: number,
-    idle = 0,
-    headers: Record<string, string> = {},
-  ) {
+  /** Opens the stream (see {@linkcode SseOptions}). */
+  constructor(options: SseOptions) {
+    const { heartbeat, idle = 0, headers = {} } = options;
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -68,9 +77,12 @@ export class SseTransport implements Transport {
     }
   }
 
-  /** The client sent a `POST` (its messages, or an empty keepalive). */
-  heard(): void {
+  /** A `POST` of the client's: its lines go to the session (none: a keepalive). */
+  posted(lines: readonly unknown[]): void {
     this.#heard = performance.now();
+    for (const line of lines) {
+      if (typeof line === "string") this.#driver?.received(line);
+    }
   }
 
   /** Hands the stream's end to the session. */

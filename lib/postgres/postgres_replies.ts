@@ -26,10 +26,8 @@ export class PostgresReplies implements ReplyStore {
 
   /** Claims `key` for a first run (see `ReplyStore.claim`). */
   async claim(key: string, ttl: number): Promise<string | null | undefined> {
-    const sql = this.#sql();
-    if (!sql) throw new Error("Postgres engine not started");
     const s = this.#schema;
-    const [row] = await sql.unsafe(
+    const [row] = await this.#ready().unsafe(
       `with claimed as (
          insert into "${s}".replies as r (id, reply, until)
            values ($1, null, now() + $2 * interval '1 millisecond')
@@ -46,9 +44,7 @@ export class PostgresReplies implements ReplyStore {
 
   /** Holds a running claim `ttl` ms more (see `ReplyStore.hold`). */
   async hold(key: string, ttl: number): Promise<void> {
-    const sql = this.#sql();
-    if (!sql) throw new Error("Postgres engine not started");
-    await sql.unsafe(
+    await this.#ready().unsafe(
       `update "${this.#schema}".replies
          set until = now() + $2 * interval '1 millisecond'
        where id = $1 and reply is null`,
@@ -58,13 +54,17 @@ export class PostgresReplies implements ReplyStore {
 
   /** Stores the first run's reply, kept `ttl` ms. */
   async settle(key: string, reply: string, ttl: number): Promise<void> {
-    const sql = this.#sql();
-    if (!sql) throw new Error("Postgres engine not started");
-    await sql.unsafe(
+    await this.#ready().unsafe(
       `update "${this.#schema}".replies
          set reply = $2, until = now() + $3 * interval '1 millisecond'
        where id = $1`,
       [key, reply, ttl],
     );
+  }
+
+  #ready(): Sql {
+    const sql = this.#sql();
+    if (!sql) throw new Error("Postgres engine not started");
+    return sql;
   }
 }
