@@ -108,9 +108,10 @@ async function leaveDuringOutage(engine: Engine, steps: Steps): Promise<void> {
     ...options,
   });
   const served = startServer(app);
+  let socket: TestSocket | undefined;
   try {
     await app.ready;
-    const socket = await TestSocket.open(served.wsUrl);
+    socket = await TestSocket.open(served.wsUrl);
     await socket.request("join", { topic: "room", key: "ann" });
     await before(app);
     const up = await engine.down();
@@ -121,8 +122,8 @@ async function leaveDuringOutage(engine: Engine, steps: Steps): Promise<void> {
     await up();
     await eventually(() => app.health().status === "ok", 20_000, "back");
     await after(app);
-    await socket.close();
   } finally {
+    await socket?.close();
     await served.close();
   }
 }
