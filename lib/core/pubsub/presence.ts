@@ -179,7 +179,7 @@ export class PresenceTracker {
   receive(topic: string, node: string, delta: PresenceDelta): void {
     const tp = this.#topics.get(topic);
     if (!tp) return;
-    if (!tp.loaded) return void tp.buffered!.push([node, delta]);
+    if (tp.buffered) return void tp.buffered.push([node, delta]);
     tp.apply(node, delta);
     this.#schedule();
   }
@@ -201,17 +201,7 @@ export class PresenceTracker {
   resync(): void {
     for (const tp of this.#topics.values()) {
       for (const [key, { entry }] of tp.mine) tp.unshared[key] = entry;
-      this.#options.engine.load(tp.topic).then(
-        (loaded) => {
-          for (const node of [...tp.others.keys()]) {
-            if (!loaded.has(node)) tp.drop(node);
-          }
-          for (const [node, entries] of loaded) tp.apply(node, entries);
-          this.#schedule();
-        },
-        (error) =>
-          this.#options.logger.warn("presence reload failed", { error }),
-      );
+      this.#load(tp);
     }
     this.#schedule();
   }
@@ -236,26 +226,51 @@ export class PresenceTracker {
     if (tp) return tp;
     tp = new TopicPresence(topic, maxMembers);
     this.#topics.set(topic, tp);
-    const { engine, logger } = this.#options;
-    engine.watch(topic);
-    const created = tp;
-    engine.load(topic).catch((error) => {
-      logger.warn("presence load failed", { topic, error });
-      return new Map<string, Record<string, PresenceEntry>>();
-    }).then((loaded) => {
-      for (const [node, entries] of loaded) created.apply(node, entries);
-      for (const [node, delta] of created.buffered ?? []) {
-        created.apply(node, delta);
-      }
-      created.buffered = undefined;
-      for (const { member, maxMembers } of created.waiting) {
-        const state = encodePush(PRESENCE_STATE, created.state(maxMembers));
-        sendOfTopic(member, state, topic);
-      }
-      created.waiting = [];
-      this.#schedule();
-    });
+    this.#options.engine.watch(topic);
+    this.#load(tp);
     return tp;
+  }
+
+  /**
+   * Loads the other nodes' entries of a topic in place of those it has; the
+   * changes that arrive meanwhile apply after it, so a stale load never
+   * undoes them. A failed load is tried again at the next flush.
+   */
+  #load(tp: TopicPresence): void {
+    const load = ++tp.loads;
+    tp.buffered ??= [];
+    this.#options.engine.load(tp.topic).then((loaded) => {
+      if (load !== tp.loads) return; // a later load decides
+      tp.reload(loaded);
+      tp.stale = false;
+      this.#loaded(tp);
+    }, (error) => {
+      if (load !== tp.loads) return;
+      if (!tp.stale) {
+        this.#options.logger.warn("presence load failed", {
+          topic: tp.topic,
+          error,
+        });
+      }
+      tp.stale = true;
+      this.#loaded(tp); // what it has, until the next try
+    });
+  }
+
+  /** A load ended: buffered changes apply, and waiting connections get their snapshot. */
+  #loaded(tp: TopicPresence): void {
+    for (const [node, delta] of tp.buffered ?? []) tp.apply(node, delta);
+    tp.buffered = undefined;
+    tp.loaded = true;
+    for (const { member, maxMembers } of tp.waiting) {
+      sendOfTopic(
+        member,
+        encodePush(PRESENCE_STATE, tp.state(maxMembers)),
+        tp.topic,
+      );
+    }
+    tp.waiting = [];
+    this.#schedule();
   }
 
   #release(tp: TopicPresence, key: string): void {
@@ -305,6 +320,10 @@ export class PresenceTracker {
           deliver(topic, encodePush(PRESENCE_DIFF, diff));
           busy = true;
         }
+      }
+      if (tp.stale) {
+        if (!tp.buffered) this.#load(tp);
+        busy = true;
       }
       // Nothing of this node's left in the topic: stop serving it.
       if (tp.connections === 0 && tp.mine.size === 0) {

@@ -44,22 +44,24 @@ export class TopicPresence {
   readonly told = new Map<string, string | undefined>();
   /** This node's changes not yet shared. */
   unshared: PresenceDelta = record();
-  /** Other nodes' changes that arrived before the first load finished. */
+  /** Other nodes' changes that arrived while a load is under way (applied after it). */
   buffered: [string, PresenceDelta][] | undefined = [];
   /** Connections waiting for their snapshot until the first load finished. */
   waiting: { member: Member; maxMembers: number }[] = [];
   /** Local connections in the topic. */
   connections = 0;
+  /** Whether a load finished (or failed) once. */
+  loaded = false;
+  /** Loads started: only the last one's result counts. */
+  loads = 0;
+  /** The last load failed: it is tried again. */
+  stale = false;
 
   /**
    * @param topic The topic.
    * @param maxMembers Members a snapshot or a diff lists at most.
    */
   constructor(readonly topic: string, readonly maxMembers: number) {}
-
-  get loaded(): boolean {
-    return this.buffered === undefined;
-  }
 
   /** The entry members see for a key: the newest of any source. */
   view(key: string): PresenceEntry | undefined {
@@ -102,6 +104,12 @@ export class TopicPresence {
       if (!had) this.hold(key, 1);
     }
     if (entries?.size === 0) this.others.delete(node);
+  }
+
+  /** Takes the other nodes' entries as loaded, in place of those it had. */
+  reload(loaded: Map<string, Record<string, PresenceEntry>>): void {
+    for (const node of [...this.others.keys()]) this.drop(node);
+    for (const [node, entries] of loaded) this.apply(node, entries);
   }
 
   /** Drops a node's entries (it left or died). */
