@@ -83,6 +83,10 @@ export function createTestRouter(observed: Observed, binary = false) {
         return { aborted: ctx.signal.aborted };
       },
     )
+    .on("join", z.object({ topic: z.string() }), ({ topic }, ctx) => {
+      ctx.join(topic);
+      return true;
+    })
     .on("push", z.object({ n: z.number() }), ({ n }, ctx) => {
       ctx.emit("pushed", { n });
       ctx.emit("ready");

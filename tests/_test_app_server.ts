@@ -1,18 +1,26 @@
 /**
  * The test app (`tests/_app.ts`) as a server process, for attacks that need
  * its handlers (say `flood`, which queues as much as asked for) against a
- * real process: `PORT`, `OPTIONS` as JSON server options, and `REDIS_URL`
- * for the Redis engine. Prints "Listening on" once serving; SIGTERM drains.
+ * real process: `PORT`, `OPTIONS` as JSON server options, `REDIS_URL` for
+ * the Redis engine or `POSTGRES_URL` for the Postgres one, with `ENGINE` as
+ * JSON engine options. Prints "Listening on" once serving; SIGTERM drains.
  */
 
 import { listen, shutdownOnSignals } from "@duplex-ws/duplex";
 import { RedisBackplane } from "@duplex-ws/redis";
+import { PostgresBackplane } from "@duplex-ws/postgres";
 import { createTestApp } from "./_app.ts";
 
-const url = Deno.env.get("REDIS_URL");
+const [redis, postgres] = ["REDIS_URL", "POSTGRES_URL"].map((name) =>
+  Deno.env.get(name)
+);
+const engine = JSON.parse(Deno.env.get("ENGINE") ?? "{}");
 const { app } = createTestApp({
   ...JSON.parse(Deno.env.get("OPTIONS") ?? "{}"),
-  ...url ? { backplane: new RedisBackplane({ url }) } : {},
+  ...redis ? { backplane: new RedisBackplane({ url: redis, ...engine }) } : {},
+  ...postgres
+    ? { backplane: new PostgresBackplane({ url: postgres, ...engine }) }
+    : {},
 });
 const listener = listen(app, {
   port: Number(Deno.env.get("PORT")),

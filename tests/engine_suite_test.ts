@@ -158,6 +158,16 @@ async function across([a, b]: Node[]): Promise<void> {
     5000,
     "a's count on b",
   );
+  // The topics where a counts members, for occupancy once a is gone.
+  if (b.engine.topicsOf) {
+    await eventually(async () =>
+      (await b.engine.topicsOf!(a.engine.node!)).includes("room")
+    );
+    a.engine.setLocalCount("room", 0);
+    await eventually(async () =>
+      !(await b.engine.topicsOf!(a.engine.node!)).includes("room")
+    );
+  }
 
   const [ra, rb] = [a.engine.replies!, b.engine.replies!];
   assert.equal(await ra.claim("req", 10_000), undefined, "a claims it");

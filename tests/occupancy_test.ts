@@ -2,16 +2,21 @@
  * Occupancy hooks, once per transition across the cluster: on one node and
  * on three nodes on Redis, members joining on several nodes at once make
  * one `occupied`, the last one leaving one `vacated`, and the webhook gets
- * each, signed with its secret. Across an engine outage:
+ * each, signed with its secret; a node SIGKILLed with a topic's only
+ * members has it decided vacated by a live node. Across an engine outage:
  * `outage_test.ts`.
  */
 
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
+import type { Backplane } from "@duplex-ws/duplex/engine";
 import { RedisBackplane } from "@duplex-ws/redis";
+import { PostgresBackplane } from "@duplex-ws/postgres";
 import { delay, eventually, startServer, TestSocket } from "@duplex-ws/testing";
 import { NO_REDIS, startRedis } from "./_redis.ts";
+import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
+import { startTestApp } from "./_process.ts";
 
 const router = new EventRouter()
   .on("join", z.object({ topic: z.string() }), ({ topic }, ctx) => {
@@ -123,3 +128,83 @@ Deno.test({
     }
   },
 });
+
+/** Heartbeats fast enough for a dead node to be gone within a second. */
+const QUICK = { presenceTtl: 1_000, heartbeatInterval: 200 };
+
+const ENGINES: [
+  string,
+  boolean,
+  () => Promise<{
+    env: Record<string, string>;
+    engine: () => Backplane;
+    close(): Promise<void>;
+  }>,
+][] = [
+  ["Redis", NO_REDIS, async () => {
+    const redis = await startRedis();
+    return {
+      env: { REDIS_URL: redis.url },
+      engine: () =>
+        new RedisBackplane({ url: redis.url, logger: silentLogger, ...QUICK }),
+      close: () => redis.close(),
+    };
+  }],
+  ["Postgres", NO_POSTGRES, async () => {
+    const pg = await startPostgres();
+    return {
+      env: { POSTGRES_URL: pg.url },
+      engine: () => new PostgresBackplane({ url: pg.url, ...QUICK }),
+      close: () => pg.close(),
+    };
+  }],
+];
+
+for (const [name, skip, start] of ENGINES) {
+  Deno.test({
+    name:
+      `occupancy on ${name}: a node SIGKILLed while it holds a topic's only members has the topic decided vacated by a live node`,
+    ignore: skip,
+    async fn() {
+      const engine = await start();
+      const events: string[] = [];
+      const survivor = createServer({
+        router,
+        logger: silentLogger,
+        backplane: engine.engine(),
+        occupancy: {
+          onOccupied: (topic) => void events.push(`occupied ${topic}`),
+          onVacated: (topic) => void events.push(`vacated ${topic}`),
+        },
+      });
+      const served = startServer(survivor);
+      const env = { ...engine.env, ENGINE: JSON.stringify(QUICK) };
+      const node = await startTestApp({ occupancy: {} }, {}, env);
+      let socket: TestSocket | undefined;
+      try {
+        await survivor.ready;
+        await eventually(async () => {
+          const response = await fetch(`${node.url}/health`);
+          return (await response.json())?.status === "ok";
+        });
+        socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
+        await socket.request("join", { topic: "room" });
+        await eventually(
+          async () => (await survivor.presence("room")).count === 1,
+          5_000,
+          "the member counted",
+        );
+        await delay(1_500); // the node decided occupied (and looked again)
+        await node.stop("SIGKILL");
+        await eventually(() => events.length > 0, 10_000, "vacated");
+        await delay(1_500);
+        assert.deepEqual(events, ["vacated room"]);
+      } finally {
+        await socket?.close().catch(() => {});
+        await node.stop().catch(() => {});
+        await served.close();
+        await engine.close();
+      }
+    },
+  });
+}

@@ -330,3 +330,54 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "outage on Redis: a node cut off longer than presenceTtl has its topics decided vacated by the others, and occupied again once it is back",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const link = startProxy({ port: Number(new URL(redis.url).port) });
+    const quick = { presenceTtl: 1_000, heartbeatInterval: 200 };
+    const events: string[] = [];
+    const [cut, other] = [`redis://127.0.0.1:${link.port}`, redis.url].map(
+      (url, i) =>
+        createServer({
+          router,
+          logger: silentLogger,
+          backplane: new RedisBackplane({
+            url,
+            logger: silentLogger,
+            ...quick,
+          }),
+          occupancy: {
+            onOccupied: (topic) => void events.push(`occupied ${topic} ${i}`),
+            onVacated: (topic) => void events.push(`vacated ${topic} ${i}`),
+          },
+        }),
+    );
+    const servers = [startServer(cut), startServer(other)];
+    let socket: TestSocket | undefined;
+    try {
+      await Promise.all([cut.ready, other.ready]);
+      socket = await TestSocket.open(servers[0].wsUrl);
+      await socket.request("join", { topic: "room", key: "ann" });
+      await eventually(() => events.length === 1, 5_000, "occupied");
+      await delay(1_500); // its second look done: nothing left to retry
+      link.cut({ refuseFor: 4_000 });
+      await eventually(() => events.length === 2, 10_000, "vacated");
+      await eventually(() => events.length === 3, 15_000, "occupied again");
+      await delay(1_500);
+      assert.deepEqual(events, [
+        "occupied room 0",
+        "vacated room 1",
+        "occupied room 0",
+      ]);
+    } finally {
+      await socket?.close();
+      for (const served of servers) await served.close();
+      await link.close();
+      await redis.close();
+    }
+  },
+});

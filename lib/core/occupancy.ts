@@ -67,11 +67,49 @@ export class Occupancy {
     this.#undecided = throttle((m, fields) => logger.warn(m, fields), 20);
   }
 
-  /** A topic's count here went to or from zero: decide soon, and again a second later. */
-  changed(topic: string): void {
+  /**
+   * A topic's count here went to or from zero: decide soon (`later` ms
+   * more), and again a second later.
+   */
+  changed(topic: string, later = 0): void {
     if (this.#closed || topic.startsWith("_")) return;
     if (OCCUPANCY_PREFIX.length + topic.length > 128) return;
-    this.#look(topic, 20, true);
+    this.#look(topic, 20 + later, true);
+  }
+
+  /**
+   * A node is gone (died, cut off, or shut down): the topics it counted
+   * members in are decided again, as their last member may have been there
+   * (engines that can tell them, `Backplane.topicsOf`), a thousand a
+   * second. Asked again every few seconds while the engine cannot answer.
+   */
+  nodeGone(node: string, after = 0): void {
+    const engine = this.#pubsub().engine;
+    if (this.#closed || !engine.topicsOf) return;
+    const key = `_gone.${node}`; // never a topic here: `changed` skips "_" ones
+    clearTimeout(this.#timers.get(key));
+    this.#timers.set(
+      key,
+      setTimeout(async () => {
+        this.#timers.delete(key);
+        try {
+          const topics = await engine.topicsOf!(node);
+          // A thousand a second: a node with many topics is no burst.
+          topics.forEach((topic, i) => this.changed(topic, i));
+        } catch (error) {
+          this.#undecided("occupancy not decided yet", { node, error });
+          this.nodeGone(node, RETRY_AFTER);
+        }
+      }, after),
+    );
+  }
+
+  /**
+   * The engine is back after an outage: this node's topics with members are
+   * decided again, as other nodes may have taken it for gone meanwhile.
+   */
+  resync(): void {
+    for (const [topic] of this.#pubsub().localTopics()) this.changed(topic);
   }
 
   /**

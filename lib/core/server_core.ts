@@ -39,7 +39,7 @@ import type { FetchTransport, Transport } from "./transport.ts";
 function createPubSub<State, Push extends PushMap>(
   config: ResolvedServerOptions<State, Push>,
   control: (message: string) => void,
-  occupied: ((topic: string) => void) | undefined,
+  occupancy: Occupancy | undefined,
 ): PubSub {
   const pubsub = new PubSub({
     ...config,
@@ -47,7 +47,7 @@ function createPubSub<State, Push extends PushMap>(
       withStreamTopics(topicPolicies(config.topics), config),
     ),
     control,
-    occupied,
+    occupancy,
   });
   if (config.topics.some((policy) => policy.history) && !pubsub.numbers) {
     throw new TypeError(
@@ -99,7 +99,7 @@ export class ServerCore<State, Push extends PushMap> {
     this.pubsub = createPubSub(
       config,
       (m) => this.control.receive(m),
-      occupancy && ((topic) => occupancy.changed(topic)),
+      occupancy,
     );
     this.control = new ControlPlane(this.pubsub.engine, config.logger);
     this.cluster = new ClusterApi({

@@ -68,11 +68,7 @@ export class PostgresBackplane implements Backplane {
   #outages = 0;
   #unlisten: (() => Promise<void>) | undefined;
 
-  /**
-   * An engine not started yet (`createServer` starts it).
-   *
-   * @param options The database and the engine's schema (see the options).
-   */
+  /** An engine not started yet (`createServer` starts it); see the options. */
   constructor(options: PostgresBackplaneOptions) {
     this.#options = resolvePostgresOptions(options);
     const query = () => this.#sql;
@@ -204,6 +200,11 @@ export class PostgresBackplane implements Backplane {
     return this.#presence.remoteCount(topic);
   }
 
+  /** The topics where a node that is gone counted members (for occupancy). */
+  topicsOf(node: string): Promise<string[]> {
+    return this.#presence.topicsOf(node);
+  }
+
   /** Stores this node's presence changes to a topic and notifies them. */
   sharePresence(topic: string, delta: PresenceDelta): Promise<void> {
     return this.#presence.share(topic, delta);
@@ -247,11 +248,8 @@ export class PostgresBackplane implements Backplane {
     await sql.end({ timeout: 1 });
     // After an outage the driver may still hold a reconnect timer, which
     // `end` does not clear: let it run out, so none outlives the engine.
-    if (this.#outages > 0) {
-      await new Promise((resolve) =>
-        setTimeout(resolve, RECONNECT_MAX * 1000 + 50)
-      );
-    }
+    const wait = this.#outages > 0 ? RECONNECT_MAX * 1000 + 50 : 0;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   #ready(): Sql {

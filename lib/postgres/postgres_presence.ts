@@ -178,10 +178,24 @@ export class PostgresPresence {
     }
   }
 
-  /** Removes this node's rows (the engine is closing). */
+  /** The topics where `node` counted members (its rows stay until the janitor's sweep). */
+  async topicsOf(node: string): Promise<string[]> {
+    const rows = await this.#context.sql()?.unsafe(
+      `select topic from ${this.#table("counts")} where node = $1`,
+      [node],
+    );
+    if (!rows) throw new Error("Postgres engine not started");
+    return rows.map((row) => String(row.topic));
+  }
+
+  /**
+   * Removes this node's entries and heartbeat (the engine is closing); its
+   * counts stay for the others to decide its topics (`topicsOf`) and go
+   * with the janitor's sweep.
+   */
   async remove(sql: Sql): Promise<void> {
     const { node } = this.#context;
-    for (const table of ["counts", "members", "nodes"]) {
+    for (const table of ["members", "nodes"]) {
       await sql.unsafe(`delete from ${this.#table(table)} where node = $1`, [
         node,
       ]);
@@ -193,22 +207,13 @@ export class PostgresPresence {
   }
 
   async #writeCount(topic: string, count: number): Promise<void> {
-    const sql = this.#context.sql();
-    if (!sql) return;
-    const { node } = this.#context;
-    if (count === 0) {
-      await sql.unsafe(
-        `delete from ${this.#table("counts")} where topic = $1 and node = $2`,
-        [topic, node],
-      );
-      return;
-    }
-    await sql.unsafe(
-      `insert into ${
-        this.#table("counts")
-      } (topic, node, count) values ($1, $2, $3)
-       on conflict (topic, node) do update set count = excluded.count`,
-      [topic, node, count],
+    const counts = this.#table("counts");
+    await this.#context.sql()?.unsafe(
+      count === 0
+        ? `delete from ${counts} where topic = $1 and node = $2 and $3::int = 0`
+        : `insert into ${counts} (topic, node, count) values ($1, $2, $3)
+           on conflict (topic, node) do update set count = excluded.count`,
+      [topic, this.#context.node, count],
     );
   }
 

@@ -52,6 +52,7 @@ create table if not exists ${s}.latest (
 create table if not exists ${s}.nodes (node text primary key, beat timestamptz not null);
 create table if not exists ${s}.counts (
   topic text not null, node text not null, count int not null, primary key (topic, node));
+create index if not exists counts_node on ${s}.counts (node);
 create table if not exists ${s}.members (
   topic text not null, node text not null, key text not null, entry text not null,
   primary key (topic, node, key));

@@ -17,6 +17,7 @@
  * | `p:{T}:pr`   | channel | presence changes, framed the same way             | –                      |
  * | `p:{T}:c`    | hash    | node → its member count                           | 6 × TTL, refreshed     |
  * | `p:{T}:pm`   | hash    | `node:key` → presence entry JSON                  | 6 × TTL, refreshed     |
+ * | `p:{N}:n`    | set     | the topics where node `N` counts members          | 6 × TTL, refreshed     |
  * | `p:nodes`    | zset    | node → last heartbeat (Redis clock, ms)           | pruned after 10 × TTL  |
  *
  * On a cluster every script runs on `{T}`'s shard (docs/SCALING.md).
@@ -111,13 +112,8 @@ export class RedisBackplane implements Backplane {
       commands: () => this.#pub,
       events: () => this.#events,
     });
-    const { prefix } = this.#options;
-    this.replies = new RedisReplies(
-      () => this.#pub,
-      this.#frames,
-      this.#node,
-      prefix,
-    );
+    const [pub, { prefix }] = [() => this.#pub, this.#options];
+    this.replies = new RedisReplies(pub, this.#frames, this.#node, prefix);
   }
 
   /** This node's id in Redis. */
@@ -198,6 +194,11 @@ export class RedisBackplane implements Backplane {
     return this.#presence.remoteCount(topic);
   }
 
+  /** The topics where a node that is gone counted members (for occupancy). */
+  topicsOf(node: string): Promise<string[]> {
+    return this.#presence.topicsOf(node);
+  }
+
   /**
    * Numbers, stores and publishes a push in one script (see `APPEND`);
    * rejects during an outage or for a frame over the size cap: then it was
@@ -276,12 +277,9 @@ export class RedisBackplane implements Backplane {
     if (pub?.status !== "ready") return false;
     const frame = this.#frames.encode(topic, this.#node, body);
     if (frame.length > this.#options.maxFrameSize) return false;
-    const channel = this.#key(topic, kind);
-    return await (this.#cluster ? pub.spublish : pub.publish).call(
-      pub,
-      channel,
-      frame,
-    ).then(() => true, () => false);
+    const send = this.#cluster ? pub.spublish : pub.publish;
+    return await send.call(pub, this.#key(topic, kind), frame)
+      .then(() => true, () => false);
   }
 
   /** What the history scripts need: the ready client, keys, frames. */

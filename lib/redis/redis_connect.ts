@@ -16,6 +16,7 @@ import {
   HEARTBEAT,
   HISTORY,
   HOLD,
+  NODE_TOPICS,
   SEAL,
   SET_COUNT,
   SHARE_PRESENCE,
@@ -34,57 +35,26 @@ export interface Commands {
   quit(): Promise<unknown>;
   disconnect(): void;
   once(event: string, listener: () => void): unknown;
+  smembers(key: string): Promise<string[]>;
+  // The engine's scripts, with their arguments as `redis_scripts.ts` lists them.
   /** `HEARTBEAT`: the live nodes. */
   duplexHeartbeat(nodes: string, node: string, ttl: number): Promise<string[]>;
   /** `SET_COUNT`. */
-  duplexSetCount(
-    counts: string,
-    node: string,
-    count: number,
-    expiry: number,
-  ): Promise<number>;
+  duplexSetCount(...args: [string, string, number, number]): Promise<number>;
+  /** `NODE_TOPICS`. */
+  duplexNodeTopics(...args: string[]): Promise<number>;
   /** `COUNT`: the sum and the microseconds. */
-  duplexCount(
-    counts: string,
-    nodes: string,
-    ttl: number,
-  ): Promise<[number, number]>;
+  duplexCount(...args: [string, string, number]): Promise<[number, number]>;
   /** `SHARE_PRESENCE`. */
-  duplexSharePresence(
-    members: string,
-    node: string,
-    expiry: number,
-    channel: string,
-    frame: string,
-    command: string,
-    ...pairs: string[]
-  ): Promise<number>;
+  duplexSharePresence(...args: (string | number)[]): Promise<number>;
   /** `APPEND`: duplicate, offset, epoch. */
-  duplexAppend(
-    keys: number,
-    ...args: (string | number)[]
-  ): Promise<[number, number, string]>;
+  duplexAppend(...args: (string | number)[]): Promise<[number, number, string]>;
   /** `HISTORY`: two or three keys (the seals, with a secret), given per call. */
-  duplexHistory(
-    keys: number,
-    ...args: (string | number)[]
-  ): Promise<(string | number)[]>;
+  duplexHistory(...args: (string | number)[]): Promise<(string | number)[]>;
   /** `HOLD`: 1 when the claim was extended. */
   duplexHold(key: string, running: string, ttl: number): Promise<number>;
   /** `SEAL`. */
-  duplexSeal(
-    seals: string,
-    latest: string,
-    offset: number,
-    seal: string,
-    size: number,
-    ttl: number,
-    channel: string,
-    frame: string,
-    command: string,
-    latestKey: string,
-    latestValue: string,
-  ): Promise<number>;
+  duplexSeal(...args: (string | number)[]): Promise<number>;
 }
 
 /** What the engine needs of a subscriber client, one Redis or a cluster. */
@@ -190,6 +160,7 @@ function defineScripts(pub: Commands): void {
   }).defineCommand.bind(pub);
   define("duplexHeartbeat", { numberOfKeys: 1, lua: HEARTBEAT });
   define("duplexSetCount", { numberOfKeys: 1, lua: SET_COUNT });
+  define("duplexNodeTopics", { numberOfKeys: 1, lua: NODE_TOPICS });
   define("duplexCount", { numberOfKeys: 2, lua: COUNT });
   define("duplexSharePresence", { numberOfKeys: 1, lua: SHARE_PRESENCE });
   // Two or three keys (the idempotency key is optional): given per call.

@@ -66,9 +66,11 @@ export class RedisPresence {
 
   /** Records this node's count of the topic in Redis (and again after an outage). */
   setLocalCount(topic: string, count: number): void {
+    const was = this.#local.get(topic) ?? 0;
     this.#local.set(topic, count);
     const pub = this.#ready();
     if (!pub) return;
+    if ((was > 0) !== (count > 0)) this.#topics(count > 0 ? "+" : "-", [topic]);
     const { node, presenceTtl } = this.#context;
     pub.duplexSetCount(
       this.#context.key(topic, "c"),
@@ -147,6 +149,13 @@ export class RedisPresence {
     return loaded;
   }
 
+  /** The topics where `node` counted members (kept 6 TTLs after it is gone). */
+  topicsOf(node: string): Promise<string[]> {
+    const pub = this.#ready();
+    if (!pub) return Promise.reject(new Error("Redis is unavailable"));
+    return pub.smembers(this.#context.key(node, "n"));
+  }
+
   /** A node whose presence changes were just taken in (dropped again if it is not beating). */
   heard(node: string): void {
     this.#heard.add(node);
@@ -179,6 +188,11 @@ export class RedisPresence {
   refresh(): void {
     void this.beat();
     for (const [topic, count] of this.#local) this.setLocalCount(topic, count);
+    const topics = [...this.#local].filter(([, n]) => n > 0).map(([t]) => t);
+    // A script's arguments are unpacked on Lua's stack: a thousand at most.
+    for (let i = 0; i === 0 || i < topics.length; i += 1_000) {
+      this.#topics(i === 0 ? "=" : "+", topics.slice(i, i + 1_000));
+    }
     for (const [topic, entries] of this.#entries) {
       this.#share(topic, Object.fromEntries(entries)).catch(() => {});
     }
@@ -200,6 +214,14 @@ export class RedisPresence {
     }
     removals.push(pub.zrem(this.#context.nodesKey, node));
     await Promise.allSettled(removals);
+  }
+
+  /** Changes (`+`, `-`) or replaces (`=`) this node's set of topics with members. */
+  #topics(change: string, topics: string[]): void {
+    const { key, node, presenceTtl } = this.#context;
+    const expiry = String(presenceTtl * 6);
+    this.#ready()?.duplexNodeTopics(key(node, "n"), expiry, change, ...topics)
+      .catch(() => {});
   }
 
   #ready(): Commands | undefined {

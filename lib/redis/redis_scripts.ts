@@ -36,6 +36,21 @@ end
 return 1`;
 
 /**
+ * The topics where a node counts members, for the others to decide once it
+ * is gone (occupancy): `+` adds, `-` removes, `=` replaces; and the key's
+ * expiry. KEYS: the node's topics. ARGV: expiry (ms), `+`/`-`/`=`, topics.
+ */
+export const NODE_TOPICS = `
+if ARGV[2] == '=' then redis.call('DEL', KEYS[1]) end
+if #ARGV > 2 then
+  redis.call(ARGV[2] == '-' and 'SREM' or 'SADD', KEYS[1], unpack(ARGV, 3))
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1`;
+
+/**
  * The sum of live nodes' counts of a topic, each clamped; counts of nodes
  * not heard from within the TTL are deleted. Returns {count, microseconds}.
  * KEYS: counts, nodes. ARGV: ttl (ms).

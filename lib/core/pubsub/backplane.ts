@@ -122,6 +122,13 @@ export interface Backplane {
   loadPresence?(
     topic: string,
   ): Promise<Map<string, Record<string, PresenceEntry>>>;
+  /**
+   * The topics where a node that is gone last counted members, so that
+   * occupancy can decide them again (its last member may have been there);
+   * engines that cannot tell leave it out. Rejects when it cannot be read
+   * now (asked again later).
+   */
+  topicsOf?(node: string): Promise<string[]>;
   /** Starts telling `events.presence` about a topic. */
   watchPresence?(topic: string): void;
   /** Stops it. */

@@ -16,6 +16,7 @@ import { EventError } from "../event_error.ts";
 import type { Logger } from "../logger.ts";
 import {
   type Backplane,
+  type BackplaneEvents,
   type BackplaneHealth,
   LocalBackplane,
   nowMicros,
@@ -67,8 +68,10 @@ export interface PubSubOptions {
   logger: Logger;
   /** Control messages from other nodes (`BackplaneEvents.control`). */
   control?: (message: string) => void;
-  /** A topic's count on this node went to 1 or to 0 (occupancy). */
-  occupied?: (topic: string) => void;
+  /** Occupancy: told when this node's count of a topic goes to or from zero, a node is gone, the engine is back. */
+  occupancy?: Pick<BackplaneEvents, "nodeGone" | "resync"> & {
+    changed(topic: string): void;
+  };
 }
 
 /** Topic membership, publishing, presence and history for one node. */
@@ -120,14 +123,15 @@ export class PubSub {
   /** Starts the backplane once; messages from other nodes reach local members. */
   start(): Promise<void> {
     const presence = this.#presence;
+    const told = [presence, this.#options.occupancy];
     this.#started ??= this.#backplane.start((topic, text, position) => {
       if (!isValidTopic(topic)) return;
       if (position) this.#numbered.receive(topic, position, text);
       else this.#hub.deliver(topic, this.#outgoing(topic, text));
     }, {
       presence: (topic, node, delta) => presence.receive(topic, node, delta),
-      nodeGone: (node) => presence.nodeGone(node),
-      resync: () => presence.resync(),
+      nodeGone: (node) => told.forEach((to) => to?.nodeGone(node)),
+      resync: () => told.forEach((to) => to?.resync()),
       resubscribed: () => this.#numbered.catchUp(),
       control: (message) => this.#options.control?.(message),
     }).catch((error) => {
@@ -174,7 +178,7 @@ export class PubSub {
       const count = this.#hub.count(topic);
       if (count === 1) {
         this.#numbered.subscribing(topic, this.#backplane.subscribe(topic));
-        this.#options.occupied?.(topic);
+        this.#options.occupancy?.changed(topic);
       }
       this.#backplane.setLocalCount(topic, count);
     }
@@ -183,11 +187,8 @@ export class PubSub {
       this.#presence.join(member, topic, key, meta, presence.maxMembers);
     }
     if (!history) {
-      return Promise.resolve(
-        since === undefined
-          ? { topic, joined }
-          : { topic, joined, recovered: false },
-      );
+      const recovered = since === undefined ? {} : { recovered: false };
+      return Promise.resolve({ topic, joined, ...recovered });
     }
     if (!joined && since === undefined && last === undefined) {
       return Promise.resolve({ topic, joined });
@@ -341,7 +342,7 @@ export class PubSub {
     if (count === 0) {
       this.#backplane.unsubscribe(topic);
       this.#numbered.drop(topic);
-      this.#options.occupied?.(topic);
+      this.#options.occupancy?.changed(topic);
     }
     this.#backplane.setLocalCount(topic, count);
   }
