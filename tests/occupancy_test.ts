@@ -129,8 +129,8 @@ Deno.test({
   },
 });
 
-/** Heartbeats fast enough for a dead node to be gone within a second. */
-const QUICK = { presenceTtl: 1_000, heartbeatInterval: 200 };
+/** Heartbeats fast enough for a dead node to be gone within seconds (and slow enough that a busy machine's never looks gone). */
+const QUICK = { presenceTtl: 2_000, heartbeatInterval: 400 };
 
 const ENGINES: [
   string,

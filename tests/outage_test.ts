@@ -338,7 +338,7 @@ Deno.test({
   async fn() {
     const redis = await startRedis();
     const link = startProxy({ port: Number(new URL(redis.url).port) });
-    const quick = { presenceTtl: 1_000, heartbeatInterval: 200 };
+    const quick = { presenceTtl: 2_000, heartbeatInterval: 400 };
     const events: string[] = [];
     const [cut, other] = [`redis://127.0.0.1:${link.port}`, redis.url].map(
       (url, i) =>
@@ -364,7 +364,7 @@ Deno.test({
       await socket.request("join", { topic: "room", key: "ann" });
       await eventually(() => events.length === 1, 5_000, "occupied");
       await delay(1_500); // its second look done: nothing left to retry
-      link.cut({ refuseFor: 4_000 });
+      link.cut({ refuseFor: 5_000 });
       await eventually(() => events.length === 2, 10_000, "vacated");
       await eventually(() => events.length === 3, 15_000, "occupied again");
       await delay(1_500);
