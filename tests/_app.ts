@@ -87,6 +87,12 @@ export function createTestRouter(observed: Observed, binary = false) {
       ctx.join(topic);
       return true;
     })
+    .on("stall", z.object({ ms: z.number().max(10_000) }), ({ ms }) => {
+      // Blocks the event loop, as a long synchronous task or a GC pause would.
+      const until = Date.now() + ms;
+      while (Date.now() < until) { /* busy */ }
+      return true;
+    })
     .on("push", z.object({ n: z.number() }), ({ n }, ctx) => {
       ctx.emit("pushed", { n });
       ctx.emit("ready");

@@ -30,6 +30,7 @@ import {
 } from "@duplex-ws/testing";
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
+import { startTestApp } from "./_process.ts";
 
 const router = new EventRouter()
   .on(
@@ -381,3 +382,86 @@ Deno.test({
     }
   },
 });
+
+const STALL_ENGINES: [
+  string,
+  boolean,
+  () => Promise<{
+    env: Record<string, string>;
+    engine: (options: object) => Backplane;
+    close(): Promise<void>;
+  }>,
+][] = [
+  ["Redis", NO_REDIS, async () => {
+    const redis = await startRedis();
+    return {
+      env: { REDIS_URL: redis.url },
+      engine: (options) =>
+        new RedisBackplane({
+          url: redis.url,
+          logger: silentLogger,
+          ...options,
+        }),
+      close: () => redis.close(),
+    };
+  }],
+  ["Postgres", NO_POSTGRES, async () => {
+    const pg = await startPostgres();
+    return {
+      env: { POSTGRES_URL: pg.url },
+      engine: (options) => new PostgresBackplane({ url: pg.url, ...options }),
+      close: () => pg.close(),
+    };
+  }],
+];
+
+for (const [name, skip, start] of STALL_ENGINES) {
+  Deno.test({
+    name:
+      `stall on ${name}: a node whose event loop stalls past presenceTtl, its topic decided vacated by the others, decides it occupied again once it runs`,
+    ignore: skip,
+    async fn() {
+      const engine = await start();
+      const quick = { presenceTtl: 2_000, heartbeatInterval: 400 };
+      const events: string[] = [];
+      const other = createServer({
+        router,
+        logger: silentLogger,
+        backplane: engine.engine(quick),
+        occupancy: {
+          onOccupied: (topic) => void events.push(`occupied ${topic}`),
+          onVacated: (topic) => void events.push(`vacated ${topic}`),
+        },
+      });
+      const served = startServer(other);
+      const env = { ...engine.env, ENGINE: JSON.stringify(quick) };
+      const node = await startTestApp({ occupancy: {} }, {}, env);
+      let socket: TestSocket | undefined;
+      const occupied = async () => {
+        const { entries } = await other.history("_occ.room", { last: 1 });
+        return (entries.at(-1)?.data as { occupied?: boolean })?.occupied;
+      };
+      try {
+        await other.ready;
+        await eventually(async () => {
+          const response = await fetch(`${node.url}/health`);
+          return (await response.json())?.status === "ok";
+        });
+        socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
+        await socket.request("join", { topic: "room" });
+        await eventually(async () => await occupied() === true, 5_000);
+        await delay(1_500); // its second look done: nothing left to retry
+        socket.json({ event: "stall", data: { ms: 4_500 }, id: 99 });
+        await eventually(() => events.length > 0, 8_000, "taken for gone");
+        assert.deepEqual(events, ["vacated room"]);
+        assert.deepEqual(await socket.next(10_000), { id: 99, data: true });
+        await eventually(async () => await occupied() === true, 5_000, "back");
+      } finally {
+        await socket?.close().catch(() => {});
+        await node.stop().catch(() => {});
+        await served.close();
+        await engine.close();
+      }
+    },
+  });
+}

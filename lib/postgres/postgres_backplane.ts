@@ -230,10 +230,8 @@ export class PostgresBackplane implements Backplane {
   /** `degraded` while the listening connection is down or the last query failed. */
   health(): BackplaneHealth {
     if (this.#listening && this.#failing === undefined) return { state: "ok" };
-    return {
-      state: "degraded",
-      detail: this.#failing ?? "postgres not listening",
-    };
+    const detail = this.#failing ?? "postgres not listening";
+    return { state: "degraded", detail };
   }
 
   /** Removes this node's rows, stops listening and closes the connections. */

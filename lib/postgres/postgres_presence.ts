@@ -46,6 +46,8 @@ export class PostgresPresence {
   readonly #entries: OwnEntries = new Map();
   readonly #watched = new Set<string>();
   #live = new Set<string>();
+  /** When the last heartbeat was answered (0: never). */
+  #beaten = 0;
 
   /** @param context The engine's connections and events. */
   constructor(context: PostgresPresenceContext) {
@@ -65,11 +67,10 @@ export class PostgresPresence {
     const sql = this.#context.sql();
     if (sql) {
       try {
+        const [counts, nodes] = [this.#table("counts"), this.#table("nodes")];
         const [row] = await sql.unsafe(
-          `select coalesce(sum(c.count), 0) as count from ${
-            this.#table("counts")
-          } c
-             join ${this.#table("nodes")} n on n.node = c.node
+          `select coalesce(sum(c.count), 0) as count from ${counts} c
+             join ${nodes} n on n.node = c.node
            where c.topic = $1 and n.beat > now() - $2 * interval '1 millisecond'`,
           [topic, this.#context.presenceTtl],
         );
@@ -143,21 +144,25 @@ export class PostgresPresence {
     if (!sql) return false;
     try {
       const { node, presenceTtl } = this.#context;
-      await sql.unsafe(
-        `insert into ${this.#table("nodes")} (node, beat) values ($1, now())
-         on conflict (node) do update set beat = now()`,
-        [node],
-      );
+      const nodes = this.#table("nodes");
       const rows = await sql.unsafe(
-        `select node from ${this.#table("nodes")}
-         where beat > now() - $1 * interval '1 millisecond'`,
-        [presenceTtl],
+        `with beat as (insert into ${nodes} (node, beat) values ($1, now())
+           on conflict (node) do update set beat = now())
+         select $1::text as node union select node from ${nodes}
+           where beat > now() - $2 * interval '1 millisecond'`,
+        [node, presenceTtl],
       );
       const now = new Set(rows.map((row) => String(row.node)));
       for (const gone of this.#live) {
         if (!now.has(gone)) this.#context.events()?.nodeGone(gone);
       }
       this.#live = now;
+      // Silent past the TTL (a stall): the others dropped its presence.
+      const [last, at] = [this.#beaten, this.#beaten = Date.now()];
+      if (last > 0 && at - last > presenceTtl) {
+        this.#context.events()?.resync();
+        this.refresh();
+      }
       return true;
     } catch {
       return false; // an outage: the next beat tells

@@ -58,6 +58,8 @@ export class RedisPresence {
   #live = new Set<string>();
   /** Nodes whose presence changes were taken in since the last heartbeat. */
   #heard = new Set<string>();
+  /** When the last heartbeat was answered (0: never). */
+  #beaten = 0;
 
   /** @param context The engine's keys, clients and events. */
   constructor(context: PresenceContext) {
@@ -178,10 +180,23 @@ export class RedisPresence {
       }
       this.#heard.clear();
       this.#live = now;
+      this.#lapse(presenceTtl);
     } catch {
       // an outage: the next beat tells
     }
     return this.#live;
+  }
+
+  /**
+   * A node silent past the TTL (its event loop stalled, or Redis did) was
+   * taken for gone by the others, its presence and counts dropped: it
+   * writes them again and resyncs.
+   */
+  #lapse(ttl: number): void {
+    const [last, now] = [this.#beaten, this.#beaten = Date.now()];
+    if (last === 0 || now - last <= ttl) return;
+    this.#context.events()?.resync();
+    this.refresh();
   }
 
   /** Writes this node's counts and presence entries again (expiry refreshed). */
