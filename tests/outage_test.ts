@@ -251,6 +251,7 @@ async function twoNodes(
     keys: () => Promise<string>,
     ann: TestSocket,
     join: (key: string) => Promise<void>,
+    otherNode: string,
   ) => Promise<void>,
 ): Promise<void> {
   const redis = await startRedis();
@@ -263,10 +264,11 @@ async function twoNodes(
   };
   const engine = new ReloadingEngine({ url: redis.url, logger: silentLogger });
   const watched = createServer({ ...options, backplane: engine });
-  const other = createServer({
-    ...options,
-    backplane: new RedisBackplane({ url: redis.url, logger: silentLogger }),
+  const otherEngine = new RedisBackplane({
+    url: redis.url,
+    logger: silentLogger,
   });
+  const other = createServer({ ...options, backplane: otherEngine });
   const servers = [startServer(watched), startServer(other)];
   const sockets: TestSocket[] = [];
   const keys = async () =>
@@ -281,7 +283,7 @@ async function twoNodes(
     await run(engine, keys, sockets[1], async (key) => {
       sockets.push(await TestSocket.open(servers[1].wsUrl));
       await sockets.at(-1)!.request("join", { topic: "room", key });
-    });
+    }, otherEngine.node);
   } finally {
     for (const socket of sockets) await socket.close();
     for (const served of servers) await served.close();
@@ -305,6 +307,26 @@ Deno.test({
       engine.hold = undefined;
       release();
       await eventually(async () => (await keys()) === "bob", 5_000);
+      await delay(200); // the reload's result has been applied
+      assert.equal(await keys(), "bob");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "presence reload after an outage: a node the engine reports gone while the reload is under way stays gone",
+  ignore: NO_REDIS,
+  async fn() {
+    await twoNodes(async (engine, keys, _ann, _join, otherNode) => {
+      let release = () => {};
+      engine.hold = new Promise((resolve) => release = resolve);
+      engine.events!.resync(); // reads ann, and waits
+      await delay(100);
+      engine.events!.nodeGone(otherNode); // as its heartbeat would tell
+      await eventually(async () => (await keys()) === "bob", 5_000);
+      engine.hold = undefined;
+      release();
       await delay(200); // the reload's result has been applied
       assert.equal(await keys(), "bob");
     });

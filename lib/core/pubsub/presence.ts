@@ -187,6 +187,7 @@ export class PresenceTracker {
   /** A node left or died: its entries go. */
   nodeGone(node: string): void {
     for (const tp of this.#topics.values()) {
+      tp.buffered?.push([node, null]); // a load under way may have read it
       if (tp.others.has(node)) {
         tp.drop(node);
         this.#schedule();
@@ -259,7 +260,10 @@ export class PresenceTracker {
 
   /** A load ended: buffered changes apply, and waiting connections get their snapshot. */
   #loaded(tp: TopicPresence): void {
-    for (const [node, delta] of tp.buffered ?? []) tp.apply(node, delta);
+    for (const [node, delta] of tp.buffered ?? []) {
+      if (delta) tp.apply(node, delta);
+      else tp.drop(node);
+    }
     tp.buffered = undefined;
     tp.loaded = true;
     for (const { member, maxMembers } of tp.waiting) {

@@ -44,8 +44,8 @@ export class TopicPresence {
   readonly told = new Map<string, string | undefined>();
   /** This node's changes not yet shared. */
   unshared: PresenceDelta = record();
-  /** Other nodes' changes that arrived while a load is under way (applied after it). */
-  buffered: [string, PresenceDelta][] | undefined = [];
+  /** Other nodes' changes (`null`: the node is gone) that arrived while a load is under way, applied after it. */
+  buffered: [string, PresenceDelta | null][] | undefined = [];
   /** Connections waiting for their snapshot until the first load finished. */
   waiting: { member: Member; maxMembers: number }[] = [];
   /** Local connections in the topic. */
