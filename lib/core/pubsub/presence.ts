@@ -247,12 +247,8 @@ export class PresenceTracker {
       this.#loaded(tp);
     }, (error) => {
       if (load !== tp.loads) return;
-      if (!tp.stale) {
-        this.#options.logger.warn("presence load failed", {
-          topic: tp.topic,
-          error,
-        });
-      }
+      const fields = { topic: tp.topic, error };
+      if (!tp.stale) this.#options.logger.warn("presence load failed", fields);
       tp.stale = true;
       this.#loaded(tp); // what it has, until the next try
     });
@@ -267,11 +263,8 @@ export class PresenceTracker {
     tp.buffered = undefined;
     tp.loaded = true;
     for (const { member, maxMembers } of tp.waiting) {
-      sendOfTopic(
-        member,
-        encodePush(PRESENCE_STATE, tp.state(maxMembers)),
-        tp.topic,
-      );
+      const state = encodePush(PRESENCE_STATE, tp.state(maxMembers));
+      sendOfTopic(member, state, tp.topic);
     }
     tp.waiting = [];
     this.#schedule();
