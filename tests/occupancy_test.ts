@@ -9,7 +9,12 @@
 
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { createServer, EventRouter, silentLogger } from "@duplex-ws/duplex";
+import {
+  createServer,
+  type DuplexServer,
+  EventRouter,
+  silentLogger,
+} from "@duplex-ws/duplex";
 import type { Backplane } from "@duplex-ws/duplex/engine";
 import { RedisBackplane } from "@duplex-ws/redis";
 import { PostgresBackplane } from "@duplex-ws/postgres";
@@ -203,6 +208,86 @@ for (const [name, skip, start] of ENGINES) {
         await socket?.close().catch(() => {});
         await node.stop().catch(() => {});
         await served.close();
+        await engine.close();
+      }
+    },
+  });
+}
+
+for (const [name, skip, start] of ENGINES) {
+  Deno.test({
+    name:
+      `occupancy on ${name}: the only node holding a topic's members stops (SIGTERM): it decides the topic vacated before it exits, webhook included`,
+    ignore: skip,
+    async fn() {
+      const engine = await start();
+      const hooked: string[] = [];
+      const receiver = Deno.serve(
+        { port: 0, hostname: "127.0.0.1", onListen() {} },
+        async (request) => {
+          const { topic, occupied } = JSON.parse(await request.text());
+          hooked.push(`${topic} ${occupied}`);
+          return new Response("ok");
+        },
+      );
+      const url = `http://127.0.0.1:${receiver.addr.port}/hook`;
+      const occupancy = { webhook: { url, secret: SECRET } };
+      const env = { ...engine.env, ENGINE: JSON.stringify(QUICK) };
+      const node = await startTestApp({ occupancy }, {}, env);
+      try {
+        await eventually(async () => {
+          const response = await fetch(`${node.url}/health`);
+          return (await response.json())?.status === "ok";
+        });
+        const socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
+        await socket.request("join", { topic: "room" });
+        await eventually(() => hooked.length === 1, 5_000, "occupied");
+        await node.stop("SIGTERM");
+        await socket.closed;
+        assert.deepEqual(hooked, ["room true", "room false"]);
+      } finally {
+        await node.stop().catch(() => {});
+        await receiver.shutdown();
+        await engine.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `occupancy on ${name}: the only node holding a topic's members is SIGKILLed; the next node to start, past presenceTtl, decides the topic vacated`,
+    ignore: skip,
+    async fn() {
+      const engine = await start();
+      const env = { ...engine.env, ENGINE: JSON.stringify(QUICK) };
+      const node = await startTestApp({ occupancy: {} }, {}, env);
+      const events: string[] = [];
+      let next: DuplexServer<undefined, never> | undefined;
+      try {
+        await eventually(async () => {
+          const response = await fetch(`${node.url}/health`);
+          return (await response.json())?.status === "ok";
+        });
+        const socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
+        await socket.request("join", { topic: "room" });
+        await delay(1_500); // the node decided occupied (and looked again)
+        await node.stop("SIGKILL");
+        await socket.closed;
+        await delay(QUICK.presenceTtl + 500); // no node left alive to decide
+        next = createServer({
+          router,
+          logger: silentLogger,
+          backplane: engine.engine(),
+          occupancy: {
+            onVacated: (topic) => void events.push(`vacated ${topic}`),
+          },
+        });
+        await next.ready;
+        await eventually(() => events.length > 0, 10_000, "vacated");
+        assert.deepEqual(events, ["vacated room"]);
+      } finally {
+        await node.stop().catch(() => {});
+        await next?.shutdown();
         await engine.close();
       }
     },

@@ -131,6 +131,17 @@ export class Occupancy {
     );
   }
 
+  /**
+   * The node is stopping with its members gone: decides at once the topics
+   * their leaves changed (none stays occupied by a node that is no more),
+   * waiting for each hook and its webhook's first try, then stops.
+   */
+  async settle(): Promise<void> {
+    const topics = [...this.#timers.keys()].filter((t) => t[0] !== "_");
+    this.close();
+    await Promise.all(topics.map((topic) => this.#decide(topic, true)));
+  }
+
   /** Stops deciding. */
   close(): void {
     this.#closed = true;
@@ -138,12 +149,13 @@ export class Occupancy {
     this.#timers.clear();
   }
 
-  /** Decides a topic's state: `false` when the engine could not be asked. */
-  async #decide(topic: string): Promise<boolean> {
+  /** Decides a topic's state (`final`: even though stopping): `false` when the engine could not be asked. */
+  async #decide(topic: string, final = false): Promise<boolean> {
     const pubsub = this.#pubsub();
     const state = `${OCCUPANCY_PREFIX}${topic}`;
     try {
-      for (let attempt = 0; attempt < 5 && !this.#closed; attempt++) {
+      const deciding = () => final || !this.#closed;
+      for (let attempt = 0; attempt < 5 && deciding(); attempt++) {
         const { count } = await pubsub.presence(topic);
         const occupied = count > 0;
         const { entries, position } = await pubsub.history(state, { last: 1 });
@@ -157,7 +169,7 @@ export class Occupancy {
           if (error instanceof PositionConflict) continue; // another node decided
           throw error;
         }
-        await this.#tell(topic, occupied);
+        await this.#tell(topic, occupied, final);
         return true;
       }
     } catch (error) {
@@ -167,7 +179,8 @@ export class Occupancy {
     return true;
   }
 
-  async #tell(topic: string, occupied: boolean): Promise<void> {
+  /** Calls the hook, and sends the webhook (waited for when `final`). */
+  async #tell(topic: string, occupied: boolean, final: boolean): Promise<void> {
     const hook = occupied ? this.#options.onOccupied : this.#options.onVacated;
     try {
       await hook?.(topic);
@@ -181,8 +194,9 @@ export class Occupancy {
     }
     this.#queued++;
     const body = JSON.stringify({ topic, occupied, at: Date.now() });
-    sendSigned(webhook, body, this.#logger, () => this.#closed)
+    const sent = sendSigned(webhook, body, this.#logger, () => this.#closed)
       .finally(() => this.#queued--);
+    if (final) await sent;
   }
 }
 
@@ -223,7 +237,7 @@ async function sendSigned(
 ): Promise<void> {
   const signature = `sha256=${await sign(webhook.secret, body)}`;
   const retries = webhook.retries ?? 3;
-  for (let attempt = 0; attempt <= retries && !closed(); attempt++) {
+  for (let attempt = 0; attempt <= retries; attempt++) {
     try {
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(), 5_000);
@@ -243,6 +257,7 @@ async function sendSigned(
     } catch {
       // refused or timed out: try again
     }
+    if (closed()) break; // a stopping node's last decisions are tried once
     await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
   }
   logger.warn("occupancy webhook failed", { url: webhook.url });

@@ -217,11 +217,9 @@ export class ServerCore<State, Push extends PushMap> {
 
   /** Drains the sessions, then stops the engine; once. */
   shutdown(drainTimeout = this.config.drainTimeout): Promise<void> {
-    if (!this.#stopping) {
-      this.replyStreams.close();
-      this.#occupancy?.close();
-    }
+    if (!this.#stopping) this.replyStreams.close();
     this.#stopping ??= this.sessions.drain(drainTimeout)
+      .then(() => this.#occupancy?.settle())
       .then(() => this.control.close())
       .then(() => this.pubsub.close());
     return this.#stopping;

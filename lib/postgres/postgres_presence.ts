@@ -113,10 +113,8 @@ export class PostgresPresence {
     );
     for (const row of rows) {
       const key = String(row.key);
-      const delta = parsePresenceDelta(
-        `{${JSON.stringify(key)}:${row.entry}}`,
-      );
-      const entry = delta?.[key];
+      const json = `{${JSON.stringify(key)}:${row.entry}}`;
+      const entry = parsePresenceDelta(json)?.[key];
       if (!entry) continue;
       let entries = loaded.get(row.node);
       if (!entries) loaded.set(row.node, entries = Object.create(null));
@@ -148,12 +146,15 @@ export class PostgresPresence {
       const rows = await sql.unsafe(
         `with beat as (insert into ${nodes} (node, beat) values ($1, now())
            on conflict (node) do update set beat = now())
-         select $1::text as node union select node from ${nodes}
-           where beat > now() - $2 * interval '1 millisecond'`,
+         select $1::text as node, true as live union select node,
+           beat > now() - $2 * interval '1 millisecond' from ${nodes}`,
         [node, presenceTtl],
       );
-      const now = new Set(rows.map((row) => String(row.node)));
-      for (const gone of this.#live) {
+      const now = new Set<string>();
+      for (const row of rows) if (row.live) now.add(String(row.node));
+      // The first beat names the nodes that died before this one started.
+      const dead = this.#beaten ? [] : rows.map((row) => String(row.node));
+      for (const gone of new Set([...this.#live, ...dead])) {
         if (!now.has(gone)) this.#context.events()?.nodeGone(gone);
       }
       this.#live = now;
@@ -194,17 +195,18 @@ export class PostgresPresence {
   }
 
   /**
-   * Removes this node's entries and heartbeat (the engine is closing); its
-   * counts stay for the others to decide its topics (`topicsOf`) and go
-   * with the janitor's sweep.
+   * Removes this node's entries and dates its heartbeat a TTL back (the
+   * engine is closing): its row and counts stay, for the others (or the
+   * next node to start) to decide its topics, until the janitor's sweep.
    */
   async remove(sql: Sql): Promise<void> {
-    const { node } = this.#context;
-    for (const table of ["members", "nodes"]) {
-      await sql.unsafe(`delete from ${this.#table(table)} where node = $1`, [
-        node,
-      ]);
-    }
+    const { node, presenceTtl } = this.#context;
+    await sql.unsafe(
+      `with gone as (delete from ${this.#table("members")} where node = $1)
+       update ${this.#table("nodes")}
+         set beat = now() - $2 * interval '1 millisecond' where node = $1`,
+      [node, presenceTtl + 1],
+    );
   }
 
   #table(name: string): string {

@@ -29,7 +29,7 @@ export interface Commands {
   /** Redis commands the engine uses directly. */
   hgetall(key: string): Promise<Record<string, string>>;
   hdel(key: string, ...fields: string[]): Promise<number>;
-  zrem(key: string, member: string): Promise<number>;
+  zrange(key: string, start: number, stop: number): Promise<string[]>;
   publish(channel: string, message: string): Promise<number>;
   spublish(channel: string, message: string): Promise<number>;
   quit(): Promise<unknown>;
@@ -38,7 +38,9 @@ export interface Commands {
   smembers(key: string): Promise<string[]>;
   // The engine's scripts, with their arguments as `redis_scripts.ts` lists them.
   /** `HEARTBEAT`: the live nodes. */
-  duplexHeartbeat(nodes: string, node: string, ttl: number): Promise<string[]>;
+  duplexHeartbeat(
+    ...args: [string, string, number, "gone"?]
+  ): Promise<string[]>;
   /** `SET_COUNT`. */
   duplexSetCount(...args: [string, string, number, number]): Promise<number>;
   /** `NODE_TOPICS`. */

@@ -175,7 +175,9 @@ export class RedisPresence {
       const now = new Set(
         await pub.duplexHeartbeat(nodesKey, node, presenceTtl),
       );
-      for (const node of new Set([...this.#live, ...this.#heard])) {
+      // The first beat names the nodes that died before this one started.
+      const dead = this.#beaten ? [] : await pub.zrange(nodesKey, 0, -1);
+      for (const node of new Set([...this.#live, ...this.#heard, ...dead])) {
         if (!now.has(node)) this.#context.events()?.nodeGone(node);
       }
       this.#heard.clear();
@@ -213,9 +215,12 @@ export class RedisPresence {
     }
   }
 
-  /** Removes this node's counts, entries and heartbeat (the engine is closing). */
+  /**
+   * Removes this node's counts and entries, and dates its heartbeat a TTL
+   * back (the engine is closing): named for the next node to start.
+   */
   async remove(pub: Commands): Promise<void> {
-    const { key, node } = this.#context;
+    const { key, node, nodesKey, presenceTtl } = this.#context;
     // One command per key: a cluster refuses a batch across slots.
     const removals: Promise<unknown>[] = [];
     for (const topic of this.#local.keys()) {
@@ -227,7 +232,7 @@ export class RedisPresence {
         removals.push(pub.hdel(key(topic, "pm"), ...fields));
       }
     }
-    removals.push(pub.zrem(this.#context.nodesKey, node));
+    removals.push(pub.duplexHeartbeat(nodesKey, node, presenceTtl, "gone"));
     await Promise.allSettled(removals);
   }
 

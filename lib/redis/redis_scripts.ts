@@ -10,15 +10,16 @@
 export const MAX_NODE_COUNT = 10_000_000;
 
 /**
- * Heartbeat: ZADD this node at Redis's clock, prune nodes silent for ten
- * TTLs, return the nodes heard from within one TTL.
- * KEYS: nodes. ARGV: node, ttl (ms).
+ * Heartbeat: ZADD this node at Redis's clock (with `gone`, a TTL ago: it is
+ * closing, and stays named for the next node to start), prune nodes silent
+ * for ten TTLs, return the nodes heard from within one TTL.
+ * KEYS: nodes. ARGV: node, ttl (ms), optionally `gone`.
  */
 export const HEARTBEAT = `
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3] and now - ttl - 1 or now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 10 * ttl)
 return redis.call('ZRANGEBYSCORE', KEYS[1], now - ttl, '+inf')`;
 
