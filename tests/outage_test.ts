@@ -27,6 +27,7 @@ import {
   startProxy,
   startServer,
   TestSocket,
+  within,
 } from "@duplex-ws/testing";
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
@@ -487,3 +488,29 @@ for (const [name, skip, start] of STALL_ENGINES) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "outage on Redis: while Redis cannot be reached, reading the other nodes' presence rejects (an empty answer would drop their members) and closing ends at once",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const link = startProxy({ port: Number(new URL(redis.url).port) });
+    const engine = new RedisBackplane({
+      url: `redis://127.0.0.1:${link.port}`,
+      logger: silentLogger,
+    });
+    try {
+      await engine.start(() => {});
+      assert.equal((await engine.loadPresence("room")).size, 0);
+      link.cut({ refuseFor: 60_000 });
+      await eventually(() => engine.health().state !== "ok", 5_000);
+      await assert.rejects(engine.loadPresence("room"), /unavailable/);
+      // Before, its subscriber's QUIT waited for Redis: for the whole outage.
+      await within(engine.close(), 5_000, "closed");
+    } finally {
+      await link.close();
+      await redis.close();
+    }
+  },
+});

@@ -12,7 +12,9 @@ import { type MainProcess, startMain } from "./_process.ts";
 import { NO_REDIS } from "./_redis.ts";
 import { type RedisCluster, startRedisCluster } from "./_redis_cluster.ts";
 import { health, member } from "./_cluster.ts";
-import { delay, eventually, TestSocket } from "@duplex-ws/testing";
+import { delay, eventually, TestSocket, within } from "@duplex-ws/testing";
+import { silentLogger } from "@duplex-ws/duplex";
+import { RedisBackplane } from "@duplex-ws/redis";
 
 type Push = { event: string; data: Record<string, unknown> };
 
@@ -251,5 +253,29 @@ Deno.test({
         for (const socket of [speaker, ...listeners]) await socket.close();
       }
     });
+  },
+});
+
+Deno.test({
+  name:
+    "Redis Cluster: an engine closing while every node of the cluster is down ends at once (its QUITs would wait for the cluster)",
+  ignore: NO_REDIS,
+  async fn() {
+    const cluster = await startRedisCluster();
+    const engine = new RedisBackplane({
+      clusterUrls: cluster.urls,
+      logger: silentLogger,
+    });
+    try {
+      await engine.start(() => {});
+      await eventually(() => engine.health().state === "ok", 10_000);
+      for (const node of cluster.nodes) await cluster.kill(node.port);
+      await eventually(() => engine.health().state !== "ok", 10_000);
+      await within(engine.close(), 5_000, "closed");
+      // ioredis's sharded subscribers end their sockets 2 s after a disconnect.
+      await delay(2_100);
+    } finally {
+      await cluster.close();
+    }
   },
 });

@@ -125,12 +125,10 @@ async function build(
   const retryStrategy = (times: number) =>
     Math.min(100 * 2 ** Math.min(times, 10), maxRetryDelay) *
     (0.5 + Math.random() / 2);
+  // A disconnect ends its socket at once (no timer left behind).
+  const each = { disconnectTimeout: 0, maxRetriesPerRequest: 1 };
   if (!clusterUrls) {
-    const common = {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      retryStrategy,
-    };
+    const common = { ...each, lazyConnect: true, retryStrategy };
     return {
       pub: new Redis(url, { ...common, enableOfflineQueue: false }) as never,
       sub: new Redis(url, { ...common, autoResubscribe: true }) as never,
@@ -140,7 +138,7 @@ async function build(
   const cluster = {
     lazyConnect: true,
     clusterRetryStrategy: retryStrategy,
-    redisOptions: { ...redisOptions, maxRetriesPerRequest: 1 },
+    redisOptions: { ...redisOptions, ...each },
     // A failover moves slots: follow within a second.
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
@@ -219,13 +217,15 @@ export async function createRedisClients(
 
 /**
  * Ends a client: QUIT, and wait for its connection to end (ioredis's own
- * disconnect would leave a timer behind); a client that cannot quit is
- * disconnected.
+ * disconnect would leave a timer behind); a client that cannot quit, or
+ * is not connected now (its QUIT would wait for Redis), is disconnected.
  */
 export async function quit(
   client: Commands | Subscriber | undefined,
 ): Promise<void> {
   if (client === undefined || client.status === "end") return;
+  // Not connected now: its QUIT would wait for Redis.
+  if (client.status !== "ready") return client.disconnect();
   const ended = new Promise<void>((resolve) => client.once("end", resolve));
   try {
     await client.quit();

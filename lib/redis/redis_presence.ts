@@ -120,13 +120,14 @@ export class RedisPresence {
     await this.#share(topic, delta);
   }
 
-  /** The other live nodes' presence entries of a topic, by node. */
+  /** The other live nodes' presence entries of a topic, by node; rejects during an outage. */
   async load(
     topic: string,
   ): Promise<Map<string, Record<string, PresenceEntry>>> {
     const loaded = new Map<string, Record<string, PresenceEntry>>();
     const pub = this.#ready();
-    if (!pub) return loaded;
+    // Not an empty load: that would drop every other node's members.
+    if (!pub) throw new Error("Redis is unavailable");
     // Liveness read now, not from the last heartbeat: a node that started
     // since must not look dead.
     const live = await this.beat();

@@ -118,7 +118,11 @@ export interface Backplane {
    * node.
    */
   sharePresence?(topic: string, delta: PresenceDelta): Promise<void>;
-  /** Every other live node's presence entries of a topic, by node. */
+  /**
+   * Every other live node's presence entries of a topic, by node. Rejects
+   * when they cannot be read (an empty answer would drop every other node's
+   * members); the node tries again.
+   */
   loadPresence?(
     topic: string,
   ): Promise<Map<string, Record<string, PresenceEntry>>>;
