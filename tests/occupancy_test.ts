@@ -15,13 +15,11 @@ import {
   EventRouter,
   silentLogger,
 } from "@duplex-ws/duplex";
-import type { Backplane } from "@duplex-ws/duplex/engine";
 import { RedisBackplane } from "@duplex-ws/redis";
-import { PostgresBackplane } from "@duplex-ws/postgres";
 import { delay, eventually, startServer, TestSocket } from "@duplex-ws/testing";
 import { NO_REDIS, startRedis } from "./_redis.ts";
-import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
 import { startTestApp } from "./_process.ts";
+import { healthy, QUICK, SHARED_ENGINES } from "./_shared_engines.ts";
 
 const router = new EventRouter()
   .on("join", z.object({ topic: z.string() }), ({ topic }, ctx) => {
@@ -134,38 +132,7 @@ Deno.test({
   },
 });
 
-/** Heartbeats fast enough for a dead node to be gone within seconds (and slow enough that a busy machine's never looks gone). */
-const QUICK = { presenceTtl: 2_000, heartbeatInterval: 400 };
-
-const ENGINES: [
-  string,
-  boolean,
-  () => Promise<{
-    env: Record<string, string>;
-    engine: () => Backplane;
-    close(): Promise<void>;
-  }>,
-][] = [
-  ["Redis", NO_REDIS, async () => {
-    const redis = await startRedis();
-    return {
-      env: { REDIS_URL: redis.url },
-      engine: () =>
-        new RedisBackplane({ url: redis.url, logger: silentLogger, ...QUICK }),
-      close: () => redis.close(),
-    };
-  }],
-  ["Postgres", NO_POSTGRES, async () => {
-    const pg = await startPostgres();
-    return {
-      env: { POSTGRES_URL: pg.url },
-      engine: () => new PostgresBackplane({ url: pg.url, ...QUICK }),
-      close: () => pg.close(),
-    };
-  }],
-];
-
-for (const [name, skip, start] of ENGINES) {
+for (const [name, skip, start] of SHARED_ENGINES) {
   Deno.test({
     name:
       `occupancy on ${name}: a node SIGKILLed while it holds a topic's only members has the topic decided vacated by a live node`,
@@ -183,15 +150,11 @@ for (const [name, skip, start] of ENGINES) {
         },
       });
       const served = startServer(survivor);
-      const env = { ...engine.env, ENGINE: JSON.stringify(QUICK) };
-      const node = await startTestApp({ occupancy: {} }, {}, env);
+      const node = await startTestApp({ occupancy: {} }, {}, engine.env);
       let socket: TestSocket | undefined;
       try {
         await survivor.ready;
-        await eventually(async () => {
-          const response = await fetch(`${node.url}/health`);
-          return (await response.json())?.status === "ok";
-        });
+        await healthy(node);
         socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
         await socket.request("join", { topic: "room" });
         await eventually(
@@ -214,7 +177,7 @@ for (const [name, skip, start] of ENGINES) {
   });
 }
 
-for (const [name, skip, start] of ENGINES) {
+for (const [name, skip, start] of SHARED_ENGINES) {
   Deno.test({
     name:
       `occupancy on ${name}: the only node holding a topic's members stops (SIGTERM): it decides the topic vacated before it exits, webhook included`,
@@ -232,13 +195,9 @@ for (const [name, skip, start] of ENGINES) {
       );
       const url = `http://127.0.0.1:${receiver.addr.port}/hook`;
       const occupancy = { webhook: { url, secret: SECRET } };
-      const env = { ...engine.env, ENGINE: JSON.stringify(QUICK) };
-      const node = await startTestApp({ occupancy }, {}, env);
+      const node = await startTestApp({ occupancy }, {}, engine.env);
       try {
-        await eventually(async () => {
-          const response = await fetch(`${node.url}/health`);
-          return (await response.json())?.status === "ok";
-        });
+        await healthy(node);
         const socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
         await socket.request("join", { topic: "room" });
         await eventually(() => hooked.length === 1, 5_000, "occupied");
@@ -259,15 +218,11 @@ for (const [name, skip, start] of ENGINES) {
     ignore: skip,
     async fn() {
       const engine = await start();
-      const env = { ...engine.env, ENGINE: JSON.stringify(QUICK) };
-      const node = await startTestApp({ occupancy: {} }, {}, env);
+      const node = await startTestApp({ occupancy: {} }, {}, engine.env);
       const events: string[] = [];
       let next: DuplexServer<undefined, never> | undefined;
       try {
-        await eventually(async () => {
-          const response = await fetch(`${node.url}/health`);
-          return (await response.json())?.status === "ok";
-        });
+        await healthy(node);
         const socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
         await socket.request("join", { topic: "room" });
         await delay(1_500); // the node decided occupied (and looked again)

@@ -32,6 +32,7 @@ import {
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
 import { startTestApp } from "./_process.ts";
+import { healthy, QUICK, SHARED_ENGINES } from "./_shared_engines.ts";
 
 const router = new EventRouter()
   .on(
@@ -362,7 +363,6 @@ Deno.test({
   async fn() {
     const redis = await startRedis();
     const link = startProxy({ port: Number(new URL(redis.url).port) });
-    const quick = { presenceTtl: 2_000, heartbeatInterval: 400 };
     const events: string[] = [];
     const [cut, other] = [`redis://127.0.0.1:${link.port}`, redis.url].map(
       (url, i) =>
@@ -372,7 +372,7 @@ Deno.test({
           backplane: new RedisBackplane({
             url,
             logger: silentLogger,
-            ...quick,
+            ...QUICK,
           }),
           occupancy: {
             onOccupied: (topic) => void events.push(`occupied ${topic} ${i}`),
@@ -406,59 +406,25 @@ Deno.test({
   },
 });
 
-const STALL_ENGINES: [
-  string,
-  boolean,
-  () => Promise<{
-    env: Record<string, string>;
-    engine: (options: object) => Backplane;
-    close(): Promise<void>;
-  }>,
-][] = [
-  ["Redis", NO_REDIS, async () => {
-    const redis = await startRedis();
-    return {
-      env: { REDIS_URL: redis.url },
-      engine: (options) =>
-        new RedisBackplane({
-          url: redis.url,
-          logger: silentLogger,
-          ...options,
-        }),
-      close: () => redis.close(),
-    };
-  }],
-  ["Postgres", NO_POSTGRES, async () => {
-    const pg = await startPostgres();
-    return {
-      env: { POSTGRES_URL: pg.url },
-      engine: (options) => new PostgresBackplane({ url: pg.url, ...options }),
-      close: () => pg.close(),
-    };
-  }],
-];
-
-for (const [name, skip, start] of STALL_ENGINES) {
+for (const [name, skip, start] of SHARED_ENGINES) {
   Deno.test({
     name:
       `stall on ${name}: a node whose event loop stalls past presenceTtl, its topic decided vacated by the others, decides it occupied again once it runs`,
     ignore: skip,
     async fn() {
       const engine = await start();
-      const quick = { presenceTtl: 2_000, heartbeatInterval: 400 };
       const events: string[] = [];
       const other = createServer({
         router,
         logger: silentLogger,
-        backplane: engine.engine(quick),
+        backplane: engine.engine(),
         occupancy: {
           onOccupied: (topic) => void events.push(`occupied ${topic}`),
           onVacated: (topic) => void events.push(`vacated ${topic}`),
         },
       });
       const served = startServer(other);
-      const env = { ...engine.env, ENGINE: JSON.stringify(quick) };
-      const node = await startTestApp({ occupancy: {} }, {}, env);
+      const node = await startTestApp({ occupancy: {} }, {}, engine.env);
       let socket: TestSocket | undefined;
       const occupied = async () => {
         const { entries } = await other.history("_occ.room", { last: 1 });
@@ -466,10 +432,7 @@ for (const [name, skip, start] of STALL_ENGINES) {
       };
       try {
         await other.ready;
-        await eventually(async () => {
-          const response = await fetch(`${node.url}/health`);
-          return (await response.json())?.status === "ok";
-        });
+        await healthy(node);
         socket = await TestSocket.open(`${node.wsUrl}/?user=kim`);
         await socket.request("join", { topic: "room" });
         await eventually(async () => await occupied() === true, 5_000);

@@ -21,6 +21,7 @@ import {
   TestSocket,
 } from "@duplex-ws/testing";
 import { type MainProcess, startMain, startTestApp } from "./_process.ts";
+import { healthy } from "./_shared_engines.ts";
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { startRedisCluster } from "./_redis_cluster.ts";
 import { reachedEngine } from "./_cluster.ts";
@@ -323,10 +324,7 @@ Deno.test({
     const sockets: TestSocket[] = [];
     try {
       for (const node of nodes) {
-        await eventually(async () => {
-          const response = await fetch(`${node.url}/health`);
-          return (await response.json())?.status === "ok";
-        });
+        await healthy(node);
         sockets.push(await TestSocket.open(`${node.wsUrl}/?user=kim`));
       }
       const request = (id: number) => ({
