@@ -216,15 +216,14 @@ export async function createRedisClients(
 }
 
 /**
- * Ends a client: QUIT, and wait for its connection to end (ioredis's own
- * disconnect would leave a timer behind); a client that cannot quit, or
- * is not connected now (its QUIT would wait for Redis), is disconnected.
+ * Ends a client: QUIT, and wait for its connection to end; a client that
+ * is not connected now (its QUIT would wait for Redis), or cannot quit, is
+ * disconnected.
  */
 export async function quit(
   client: Commands | Subscriber | undefined,
 ): Promise<void> {
   if (client === undefined || client.status === "end") return;
-  // Not connected now: its QUIT would wait for Redis.
   if (client.status !== "ready") return client.disconnect();
   const ended = new Promise<void>((resolve) => client.once("end", resolve));
   try {
