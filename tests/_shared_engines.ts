@@ -5,7 +5,12 @@
  * machine's never looks gone.
  */
 
-import { silentLogger } from "@duplex-ws/duplex";
+import {
+  createServer,
+  type DuplexServer,
+  EventRouter,
+  silentLogger,
+} from "@duplex-ws/duplex";
 import type { Backplane } from "@duplex-ws/duplex/engine";
 import { RedisBackplane } from "@duplex-ws/redis";
 import { PostgresBackplane } from "@duplex-ws/postgres";
@@ -58,4 +63,21 @@ export function healthy(node: MainProcess): Promise<void> {
     const response = await fetch(`${node.url}/health`);
     return (await response.json())?.status === "ok";
   });
+}
+
+/** A server on `engine` that records what occupancy it is told (`occupied room`, `vacated room`). */
+export function occupancyWatcher(
+  engine: SharedEngine,
+): { server: DuplexServer<undefined, never>; events: string[] } {
+  const events: string[] = [];
+  const server = createServer({
+    router: new EventRouter(),
+    logger: silentLogger,
+    backplane: engine.engine(),
+    occupancy: {
+      onOccupied: (topic) => void events.push(`occupied ${topic}`),
+      onVacated: (topic) => void events.push(`vacated ${topic}`),
+    },
+  });
+  return { server, events };
 }

@@ -19,7 +19,12 @@ import { RedisBackplane } from "@duplex-ws/redis";
 import { delay, eventually, startServer, TestSocket } from "@duplex-ws/testing";
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { startTestApp } from "./_process.ts";
-import { healthy, QUICK, SHARED_ENGINES } from "./_shared_engines.ts";
+import {
+  healthy,
+  occupancyWatcher,
+  QUICK,
+  SHARED_ENGINES,
+} from "./_shared_engines.ts";
 
 const router = new EventRouter()
   .on("join", z.object({ topic: z.string() }), ({ topic }, ctx) => {
@@ -139,16 +144,7 @@ for (const [name, skip, start] of SHARED_ENGINES) {
     ignore: skip,
     async fn() {
       const engine = await start();
-      const events: string[] = [];
-      const survivor = createServer({
-        router,
-        logger: silentLogger,
-        backplane: engine.engine(),
-        occupancy: {
-          onOccupied: (topic) => void events.push(`occupied ${topic}`),
-          onVacated: (topic) => void events.push(`vacated ${topic}`),
-        },
-      });
+      const { server: survivor, events } = occupancyWatcher(engine);
       const served = startServer(survivor);
       const node = await startTestApp({ occupancy: {} }, {}, engine.env);
       let socket: TestSocket | undefined;
@@ -219,7 +215,6 @@ for (const [name, skip, start] of SHARED_ENGINES) {
     async fn() {
       const engine = await start();
       const node = await startTestApp({ occupancy: {} }, {}, engine.env);
-      const events: string[] = [];
       let next: DuplexServer<undefined, never> | undefined;
       try {
         await healthy(node);
@@ -229,17 +224,11 @@ for (const [name, skip, start] of SHARED_ENGINES) {
         await node.stop("SIGKILL");
         await socket.closed;
         await delay(QUICK.presenceTtl + 500); // no node left alive to decide
-        next = createServer({
-          router,
-          logger: silentLogger,
-          backplane: engine.engine(),
-          occupancy: {
-            onVacated: (topic) => void events.push(`vacated ${topic}`),
-          },
-        });
+        const watcher = occupancyWatcher(engine);
+        next = watcher.server;
         await next.ready;
-        await eventually(() => events.length > 0, 10_000, "vacated");
-        assert.deepEqual(events, ["vacated room"]);
+        await eventually(() => watcher.events.length > 0, 10_000, "vacated");
+        assert.deepEqual(watcher.events, ["vacated room"]);
       } finally {
         await node.stop().catch(() => {});
         await next?.shutdown();

@@ -32,7 +32,12 @@ import {
 import { NO_REDIS, startRedis } from "./_redis.ts";
 import { NO_POSTGRES, startPostgres } from "./_postgres.ts";
 import { startTestApp } from "./_process.ts";
-import { healthy, QUICK, SHARED_ENGINES } from "./_shared_engines.ts";
+import {
+  healthy,
+  occupancyWatcher,
+  QUICK,
+  SHARED_ENGINES,
+} from "./_shared_engines.ts";
 
 const router = new EventRouter()
   .on(
@@ -293,24 +298,38 @@ async function twoNodes(
   }
 }
 
+/**
+ * Holds a reload of the watched node's presence once it has read `ann`,
+ * runs `meanwhile`, then lets the reload finish: `bob` alone stays.
+ */
+async function reloadOvertaken(
+  engine: ReloadingEngine,
+  keys: () => Promise<string>,
+  meanwhile: () => Promise<void>,
+): Promise<void> {
+  let release = () => {};
+  engine.hold = new Promise((resolve) => release = resolve);
+  engine.events!.resync(); // reads ann, and waits
+  await delay(100);
+  await meanwhile();
+  engine.hold = undefined;
+  release();
+  await eventually(async () => (await keys()) === "bob", 5_000);
+  await delay(200); // the reload's result has been applied
+  assert.equal(await keys(), "bob");
+}
+
 Deno.test({
   name:
     "presence reload after an outage: a change that arrives while the reload is under way is not undone by it",
   ignore: NO_REDIS,
   async fn() {
     await twoNodes(async (engine, keys, ann) => {
-      let release = () => {};
-      engine.hold = new Promise((resolve) => release = resolve);
-      const before = engine.received;
-      engine.events!.resync(); // reads ann, and waits
-      await delay(100);
-      await ann.request("leave", { topic: "room" });
-      await eventually(() => engine.received > before, 5_000, "ann's leave");
-      engine.hold = undefined;
-      release();
-      await eventually(async () => (await keys()) === "bob", 5_000);
-      await delay(200); // the reload's result has been applied
-      assert.equal(await keys(), "bob");
+      await reloadOvertaken(engine, keys, async () => {
+        const before = engine.received;
+        await ann.request("leave", { topic: "room" });
+        await eventually(() => engine.received > before, 5_000, "ann's leave");
+      });
     });
   },
 });
@@ -321,16 +340,10 @@ Deno.test({
   ignore: NO_REDIS,
   async fn() {
     await twoNodes(async (engine, keys, _ann, _join, otherNode) => {
-      let release = () => {};
-      engine.hold = new Promise((resolve) => release = resolve);
-      engine.events!.resync(); // reads ann, and waits
-      await delay(100);
-      engine.events!.nodeGone(otherNode); // as its heartbeat would tell
-      await eventually(async () => (await keys()) === "bob", 5_000);
-      engine.hold = undefined;
-      release();
-      await delay(200); // the reload's result has been applied
-      assert.equal(await keys(), "bob");
+      await reloadOvertaken(engine, keys, async () => {
+        engine.events!.nodeGone(otherNode); // as its heartbeat would tell
+        await eventually(async () => (await keys()) === "bob", 5_000);
+      });
     });
   },
 });
@@ -413,16 +426,7 @@ for (const [name, skip, start] of SHARED_ENGINES) {
     ignore: skip,
     async fn() {
       const engine = await start();
-      const events: string[] = [];
-      const other = createServer({
-        router,
-        logger: silentLogger,
-        backplane: engine.engine(),
-        occupancy: {
-          onOccupied: (topic) => void events.push(`occupied ${topic}`),
-          onVacated: (topic) => void events.push(`vacated ${topic}`),
-        },
-      });
+      const { server: other, events } = occupancyWatcher(engine);
       const served = startServer(other);
       const node = await startTestApp({ occupancy: {} }, {}, engine.env);
       let socket: TestSocket | undefined;
