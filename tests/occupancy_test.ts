@@ -237,3 +237,45 @@ for (const [name, skip, start] of SHARED_ENGINES) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "occupancy on Redis: a node stops and its members reconnect to another node within its first retry: the topic stays occupied (no vacated)",
+  ignore: NO_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const events: string[] = [];
+    const apps = [0, 1].map(() =>
+      createServer({
+        router,
+        logger: silentLogger,
+        backplane: new RedisBackplane({ url: redis.url, logger: silentLogger }),
+        occupancy: {
+          onOccupied: (topic) => void events.push(`occupied ${topic}`),
+          onVacated: (topic) => void events.push(`vacated ${topic}`),
+        },
+      })
+    );
+    const [stopping, staying] = apps.map((app) => startServer(app));
+    try {
+      await Promise.all(apps.map((app) => app.ready));
+      const first = await TestSocket.open(stopping.wsUrl);
+      await first.request("join", { topic: "room" });
+      await eventually(() => events.length === 1, 5_000, "occupied");
+      await delay(1_500); // the second look
+      const stopped = apps[0].shutdown();
+      await first.closed;
+      await delay(250); // the client's first retry, at most
+      const again = await TestSocket.open(staying.wsUrl);
+      await again.request("join", { topic: "room" });
+      await stopped;
+      await delay(1_500); // the staying node's second look
+      assert.deepEqual(events, ["occupied room"]);
+      await again.close();
+    } finally {
+      await stopping.close();
+      await staying.close();
+      await redis.close();
+    }
+  },
+});

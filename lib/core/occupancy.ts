@@ -39,6 +39,8 @@ export const OCCUPANCY_PREFIX = "_occ.";
 const MAX_QUEUED = 1_000;
 /** Milliseconds before a decision the engine could not take is tried again. */
 const RETRY_AFTER = 3_000;
+/** Milliseconds between a decision and its second look. */
+const SECOND_LOOK = 1_000;
 
 /** One node's part in deciding occupancy (see the module docs). */
 export class Occupancy {
@@ -127,20 +129,25 @@ export class Occupancy {
         this.#timers.delete(topic);
         const decided = await this.#decide(topic);
         if (this.#closed) return;
-        if (again) this.#look(topic, 1_000, false);
+        if (again) this.#look(topic, SECOND_LOOK, false);
         else if (!decided) this.#look(topic, RETRY_AFTER, false);
       }, after),
     );
   }
 
   /**
-   * The node is stopping with its members gone: decides at once the topics
-   * their leaves changed (none stays occupied by a node that is no more),
-   * waiting for each hook and its webhook's first try, then stops.
+   * The node is stopping with its members gone: decides the topics their
+   * leaves changed (none stays occupied by a node that is no more), waiting
+   * for each hook and its webhook's first try, then stops. It looks a second
+   * after the drain, as the second look does: members that reconnect to
+   * another node (a client's first retry is within 250 ms) keep their
+   * topics occupied, so a rolling deploy does not flap them.
    */
   async settle(): Promise<void> {
     const topics = [...this.#timers.keys()].filter((t) => t[0] !== "_");
     this.close();
+    if (topics.length === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, SECOND_LOOK));
     await Promise.all(topics.map((topic) => this.#decide(topic, true)));
   }
 
@@ -241,8 +248,6 @@ async function sendSigned(
   const retries = webhook.retries ?? 3;
   for (let attempt = 0; attempt <= retries; attempt++) {
     try {
-      const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), 5_000);
       const ok = await fetch(webhook.url, {
         method: "POST",
         headers: {
@@ -250,11 +255,11 @@ async function sendSigned(
           "x-duplex-signature": signature,
         },
         body,
-        signal: abort.signal,
+        signal: AbortSignal.timeout(5_000),
       }).then(async (response) => {
         await response.body?.cancel();
         return response.ok;
-      }).finally(() => clearTimeout(timer));
+      });
       if (ok) return;
     } catch {
       // refused or timed out: try again
