@@ -2,7 +2,8 @@
  * What a node changes while its engine cannot be reached reaches the
  * engine once it can, on Redis and on Postgres: a member that left is
  * counted out, decided vacated, and gone from presence on the other nodes
- * (not a member that stays there for good).
+ * (not a member that stays there for good); an outage past `presenceTtl`
+ * resyncs the node once.
  */
 
 import assert from "node:assert/strict";
@@ -65,15 +66,18 @@ interface Engine {
   close(): Promise<void>;
 }
 
-const ENGINES: [string, boolean, () => Promise<Engine>][] = [
-  ["Redis", NO_REDIS, async () => {
+/** Heartbeats of the cut node's engine (its defaults, or `QUICK`). */
+type Beats = Partial<typeof QUICK>;
+
+const ENGINES: [string, boolean, (beats?: Beats) => Promise<Engine>][] = [
+  ["Redis", NO_REDIS, async (beats = {}) => {
     const redis = await startRedis();
     // The cut node's way to Redis is cut, for 5 s.
     const link = startProxy({ port: Number(new URL(redis.url).port) });
-    const engine = (url: string) =>
-      new RedisBackplane({ url, logger: silentLogger });
+    const engine = (url: string, quick?: Beats) =>
+      new RedisBackplane({ url, logger: silentLogger, ...quick });
     return {
-      cut: engine(`redis://127.0.0.1:${link.port}`),
+      cut: engine(`redis://127.0.0.1:${link.port}`, beats),
       direct: () => engine(redis.url),
       down: () => {
         link.cut({ refuseFor: 5_000 });
@@ -85,10 +89,10 @@ const ENGINES: [string, boolean, () => Promise<Engine>][] = [
       },
     };
   }],
-  ["Postgres", NO_POSTGRES, async () => {
+  ["Postgres", NO_POSTGRES, async (beats = {}) => {
     const pg = await startPostgres();
     return {
-      cut: new PostgresBackplane({ url: pg.url }),
+      cut: new PostgresBackplane({ url: pg.url, ...beats }),
       direct: () => new PostgresBackplane({ url: pg.url }),
       down: async () => {
         await pg.stop();
@@ -481,3 +485,33 @@ Deno.test({
     }
   },
 });
+
+for (const [name, skip, start] of ENGINES) {
+  Deno.test({
+    name:
+      `outage on ${name}: an outage past presenceTtl resyncs once when the engine is back, not once more at the next heartbeat`,
+    ignore: skip,
+    async fn() {
+      const engine = await start(QUICK);
+      let resyncs = 0;
+      try {
+        await engine.cut.start(() => {}, {
+          presence() {},
+          nodeGone() {},
+          resync: () => void resyncs++,
+        });
+        await delay(QUICK.presenceTtl); // started
+        assert.equal(resyncs, 0);
+        const up = await engine.down();
+        await delay(QUICK.presenceTtl + 1_000);
+        await up();
+        await eventually(() => resyncs > 0, 15_000, "resynced");
+        await delay(QUICK.presenceTtl); // heartbeats after the outage
+        assert.equal(resyncs, 1);
+      } finally {
+        await engine.cut.close();
+        await engine.close();
+      }
+    },
+  });
+}

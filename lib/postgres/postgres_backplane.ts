@@ -146,12 +146,9 @@ export class PostgresBackplane implements Backplane {
     options: AppendOptions,
   ): Promise<Appended> {
     const tx = options.transaction as Sql | undefined;
+    const [{ schema }, publish] = [this.#options, { topic, head, options }];
     const run = () =>
-      appendPublish(tx ?? this.#ready(), this.#options.schema, this.#node, {
-        topic,
-        head,
-        options,
-      });
+      appendPublish(tx ?? this.#ready(), schema, this.#node, publish);
     // In a transaction the commit decides the order, and the app the outcome.
     if (tx) return run();
     return this.#order.run(topic, run).then((appended) => {

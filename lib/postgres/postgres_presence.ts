@@ -46,7 +46,7 @@ export class PostgresPresence {
   readonly #entries: OwnEntries = new Map();
   readonly #watched = new Set<string>();
   #live = new Set<string>();
-  /** When the last heartbeat was answered (0: never). */
+  /** When the last heartbeat was answered (0: never, or not since an outage). */
   #beaten = 0;
 
   /** @param context The engine's connections and events. */
@@ -97,20 +97,19 @@ export class PostgresPresence {
     await this.#share(topic, delta);
   }
 
-  /** The other live nodes' entries of a topic, by node. */
+  /** The other live nodes' entries of a topic, by node; rejects when not started. */
   async load(
     topic: string,
   ): Promise<Map<string, Record<string, PresenceEntry>>> {
     const loaded = new Map<string, Record<string, PresenceEntry>>();
-    const sql = this.#context.sql();
-    if (!sql) return loaded;
-    const rows = await sql.unsafe(
+    const rows = await this.#context.sql()?.unsafe(
       `select m.node, m.key, m.entry from ${this.#table("members")} m
          join ${this.#table("nodes")} n on n.node = m.node
        where m.topic = $1 and m.node <> $2
          and n.beat > now() - $3 * interval '1 millisecond'`,
       [topic, this.#context.node, this.#context.presenceTtl],
     );
+    if (!rows) throw new Error("Postgres engine not started");
     for (const row of rows) {
       const key = String(row.key);
       const json = `{${JSON.stringify(key)}:${row.entry}}`;
@@ -125,8 +124,7 @@ export class PostgresPresence {
 
   /** Starts (or stops) telling the node about a topic's changes. */
   watch(topic: string, on: boolean): void {
-    if (on) this.#watched.add(topic);
-    else this.#watched.delete(topic);
+    this.#watched[on ? "add" : "delete"](topic);
   }
 
   /** Another node's presence change, as notified. */
@@ -152,7 +150,7 @@ export class PostgresPresence {
       );
       const now = new Set<string>();
       for (const row of rows) if (row.live) now.add(String(row.node));
-      // The first beat names the nodes that died before this one started.
+      // A first beat (at start, after an outage) names the nodes that died.
       const dead = this.#beaten ? [] : rows.map((row) => String(row.node));
       for (const gone of new Set([...this.#live, ...dead])) {
         if (!now.has(gone)) this.#context.events()?.nodeGone(gone);
@@ -165,8 +163,11 @@ export class PostgresPresence {
         this.refresh();
       }
       return true;
-    } catch {
-      return false; // an outage: the next beat tells
+    } catch (error) {
+      // The server lost (not a stall, nor a refusal): the node resyncs once
+      // it listens again, and its next beat counts as a first one.
+      if (connectionLost(error)) this.#beaten = 0;
+      return false;
     }
   }
 
@@ -251,4 +252,15 @@ export class PostgresPresence {
     });
     forgetWrittenLeaves(this.#entries, topic, delta);
   }
+}
+
+/**
+ * Whether a query failed for want of a server: the driver's own codes
+ * (`CONNECTION_CLOSED`, `ECONNREFUSED`…), or SQLSTATE classes 08
+ * (connection) and 57P (the server shutting down), not an error of a
+ * server that answers.
+ */
+function connectionLost(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return !/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code);
 }

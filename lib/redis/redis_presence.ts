@@ -58,7 +58,7 @@ export class RedisPresence {
   #live = new Set<string>();
   /** Nodes whose presence changes were taken in since the last heartbeat. */
   #heard = new Set<string>();
-  /** When the last heartbeat was answered (0: never). */
+  /** When the last heartbeat was answered (0: never, or not since an outage). */
   #beaten = 0;
 
   /** @param context The engine's keys, clients and events. */
@@ -170,36 +170,33 @@ export class RedisPresence {
    */
   async beat(): Promise<Set<string>> {
     const pub = this.#ready();
+    // An outage, not a stall: the node resyncs once Redis is back, and its
+    // next beat counts as a first one (no lapse; it names the dead).
+    if (!pub) this.#beaten = 0;
     if (!pub) return this.#live;
     try {
       const { nodesKey, node, presenceTtl } = this.#context;
       const now = new Set(
         await pub.duplexHeartbeat(nodesKey, node, presenceTtl),
       );
-      // The first beat names the nodes that died before this one started.
+      // A first beat (at start, after an outage) names the nodes that died.
       const dead = this.#beaten ? [] : await pub.zrange(nodesKey, 0, -1);
       for (const node of new Set([...this.#live, ...this.#heard, ...dead])) {
         if (!now.has(node)) this.#context.events()?.nodeGone(node);
       }
       this.#heard.clear();
       this.#live = now;
-      this.#lapse(presenceTtl);
+      // Silent past the TTL (its event loop stalled, or Redis did): the
+      // others took it for gone and dropped its counts and presence.
+      const [last, at] = [this.#beaten, this.#beaten = Date.now()];
+      if (last > 0 && at - last > presenceTtl) {
+        this.#context.events()?.resync();
+        this.refresh();
+      }
     } catch {
-      // an outage: the next beat tells
+      // a refusal, or the connection lost mid-beat: the next beat tells
     }
     return this.#live;
-  }
-
-  /**
-   * A node silent past the TTL (its event loop stalled, or Redis did) was
-   * taken for gone by the others, its presence and counts dropped: it
-   * writes them again and resyncs.
-   */
-  #lapse(ttl: number): void {
-    const [last, now] = [this.#beaten, this.#beaten = Date.now()];
-    if (last === 0 || now - last <= ttl) return;
-    this.#context.events()?.resync();
-    this.refresh();
   }
 
   /** Writes this node's counts and presence entries again (expiry refreshed). */
